@@ -1,0 +1,89 @@
+"""The one aligned covariance pipeline (DESIGN §3), shared by training, validation and inference.
+
+    R_pred  = trace_to_N(hermitize(A_angle A_angleᴴ + ρ·A_range A_rangeᴴ))      keeps its graph
+    X_ls    = (Hᴴ H + α I)⁻¹ Hᴴ Y                                               linalg.solve
+    R_samp  = trace_to_N(hermitize(X_ls X_lsᴴ / L)).detach()                    snapshots only
+    R_blend = trace_to_N(hermitize((1 - β)·R_pred + β·R_samp))
+
+`blended_covariance` is the only way any code path obtains R_blend. It never reads R_true.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    beta: float = 0.3  # β, weight of R_samp in the blend, in [0, 1]
+    tikhonov_alpha: float = 1e-2  # α, ridge of the least-squares inversion of H, > 0
+    range_weight: float = 0.3  # ρ, weight of A_range A_rangeᴴ in R_pred, >= 0
+
+    def __post_init__(self) -> None:
+        beta, alpha, rho = self.beta, self.tikhonov_alpha, self.range_weight
+        if not (isinstance(beta, (int, float)) and 0.0 <= beta <= 1.0):
+            raise ConfigError(f"beta must be in [0, 1], got {beta=}")
+        if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
+            raise ConfigError(f"tikhonov_alpha must be positive and finite, got {alpha=}")
+        if not (isinstance(rho, (int, float)) and math.isfinite(rho) and rho >= 0):
+            raise ConfigError(f"range_weight must be finite and >= 0, got {rho=}")
+
+
+@dataclass(frozen=True)
+class Covariances:
+    """Every matrix is (B, N, N) complex, Hermitian, with real trace N."""
+
+    R_pred: torch.Tensor  # the network's own covariance; carries the graph
+    R_samp: torch.Tensor  # Tikhonov least-squares sample covariance; detached
+    R_blend: torch.Tensor  # what losses and inference use
+
+
+def hermitize(R: torch.Tensor) -> torch.Tensor:
+    """(R + Rᴴ)/2 over the last two dims."""
+    return 0.5 * (R + R.mH)
+
+
+def trace_to_n(R: torch.Tensor) -> torch.Tensor:
+    """Scale each matrix so that Re tr R = N: R·N / clamp(Re tr R, 1e-9). Never R / tr R."""
+    n = R.shape[-1]
+    tr = torch.diagonal(R, dim1=-2, dim2=-1).real.sum(-1).clamp_min(1e-9)
+    return R * (n / tr)[..., None, None]
+
+
+def predicted_covariance(A_angle: torch.Tensor, A_range: torch.Tensor, range_weight: float) -> torch.Tensor:
+    """R_pred from factors (B, N, K_max) complex each; differentiable in both."""
+    R = A_angle @ A_angle.mH + range_weight * (A_range @ A_range.mH)
+    return trace_to_n(hermitize(R))
+
+
+def sample_covariance(Y: torch.Tensor, H: torch.Tensor, tikhonov_alpha: float) -> torch.Tensor:
+    """R_samp from snapshots Y (B, M, L) and H (B, M, N); detached, (B, N, N)."""
+    with torch.no_grad():
+        n, snaps = H.shape[-1], Y.shape[-1]
+        Hh = H.mH
+        gram = Hh @ H + tikhonov_alpha * torch.eye(n, dtype=H.dtype, device=H.device)
+        X = torch.linalg.solve(gram, Hh @ Y)
+        return trace_to_n(hermitize(X @ X.mH / snaps))
+
+
+def blend(R_pred: torch.Tensor, R_samp: torch.Tensor, beta: float) -> torch.Tensor:
+    """R_blend = trace_to_N(hermitize((1 - β)·R_pred + β·R_samp))."""
+    return trace_to_n(hermitize((1.0 - beta) * R_pred + beta * R_samp))
+
+
+def blended_covariance(
+    factors: tuple[torch.Tensor, torch.Tensor],
+    Y: torch.Tensor,
+    H: torch.Tensor,
+    cfg: PipelineConfig,
+) -> Covariances:
+    """The pipeline. factors = (A_angle, A_range), each (B, N, K_max) complex."""
+    A_angle, A_range = factors
+    R_pred = predicted_covariance(A_angle, A_range, cfg.range_weight)
+    R_samp = sample_covariance(Y, H, cfg.tikhonov_alpha).to(R_pred.dtype)
+    return Covariances(R_pred=R_pred, R_samp=R_samp, R_blend=blend(R_pred, R_samp, cfg.beta))

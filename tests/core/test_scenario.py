@@ -1,0 +1,114 @@
+import math
+import time
+
+import pytest
+import torch
+
+from core.array import ArrayConfig
+from core.errors import ConfigError
+from core.scenario import MeasurementConfig, ScenarioConfig, SceneConfig, generate
+
+CFG = ScenarioConfig()
+
+
+def test_batch_has_the_documented_shapes():
+    cfg = ScenarioConfig(measurement=MeasurementConfig(combiner="random_phase", n_rf=8, snapshots=5))
+    b = generate(cfg, 7, seed=0)
+    assert b.Y.shape == (7, 8, 5) and b.H.shape == (7, 8, 16) and b.R_true.shape == (7, 16, 16)
+    assert b.K.shape == (7,) and b.theta.shape == b.r.shape == b.mask.shape == (7, 3)
+    assert torch.equal(b.mask.sum(1), b.K)
+
+
+def test_same_seed_gives_identical_tensors_and_another_seed_does_not():
+    a, b, c = generate(CFG, 64, seed=3), generate(CFG, 64, seed=3), generate(CFG, 64, seed=4)
+    assert torch.equal(a.Y, b.Y) and torch.equal(a.R_true, b.R_true) and torch.equal(a.theta, b.theta)
+    assert not torch.equal(a.Y, c.Y)
+
+
+def test_scenes_respect_angle_range_separation_and_range_interval():
+    b = generate(CFG, 4000, seed=1)
+    lo, hi = (math.radians(v) for v in CFG.scene.angle_deg)
+    th = b.theta[b.mask]
+    assert th.min() >= lo - 1e-6 and th.max() <= hi + 1e-6
+    r = b.r[b.mask]
+    r_min, r_max = CFG.range_m
+    assert r.min() >= r_min * (1 - 1e-5) and r.max() <= r_max * (1 + 1e-5)
+    multi = b.K >= 2
+    gaps = (b.theta[multi, 1:] - b.theta[multi, :-1])[b.mask[multi, 1:]]
+    assert gaps.min() >= math.radians(CFG.scene.min_separation_deg) - 1e-6
+    assert set(b.K.tolist()) == {1, 2, 3}
+
+
+def test_ranges_are_uniform_in_inverse_range():
+    b = generate(CFG, 20000, seed=2)
+    r_min, r_max = CFG.range_m
+    u = ((1 / b.r[b.mask]) - 1 / r_max) / (1 / r_min - 1 / r_max)
+    hist = torch.histc(u, bins=4, min=0, max=1) / u.numel()
+    assert torch.allclose(hist, torch.full((4,), 0.25), atol=0.02)
+
+
+def test_snr_is_a_power_ratio_per_element_and_source():
+    b = generate(CFG, 16, seed=0, snr_db=10.0)
+    assert torch.allclose(b.noise_var, torch.full((16,), 0.1))
+    # Diagonal of R_true is K·p + σ² for unit-modulus steering vectors.
+    diag = torch.diagonal(b.R_true, dim1=-2, dim2=-1).real
+    assert torch.allclose(diag, (b.K.float() + 0.1)[:, None].expand_as(diag), atol=1e-5)
+
+
+def test_sample_covariance_of_x_converges_to_r_true():
+    errs = []
+    for snaps in (10, 100, 1000):
+        cfg = ScenarioConfig(measurement=MeasurementConfig(snapshots=snaps))
+        b = generate(cfg, 200, seed=5, dtype=torch.float64)
+        R = b.Y @ b.Y.mH / snaps
+        errs.append(((R - b.R_true).norm(dim=(-2, -1)) / b.R_true.norm(dim=(-2, -1))).mean().item())
+    assert errs[0] > errs[1] > errs[2]
+    # Error of a sample covariance falls as 1/sqrt(L).
+    assert errs[1] / errs[2] == pytest.approx(math.sqrt(10), rel=0.2)
+
+
+def test_random_phase_combiner_has_unit_modulus_entries_over_sqrt_n():
+    cfg = ScenarioConfig(measurement=MeasurementConfig(combiner="random_phase", n_rf=6))
+    b = generate(cfg, 4, seed=0)
+    assert torch.allclose(b.H.abs(), torch.full_like(b.H.abs(), 1 / 4))
+    assert not torch.allclose(b.H[0], b.H[1])
+
+
+def test_generates_16k_scenes_quickly():
+    t0 = time.perf_counter()
+    b = generate(CFG, 16384, seed=0)
+    # A generous sanity bound against an accidental per-scene Python loop, not a benchmark.
+    assert time.perf_counter() - t0 < 60
+    assert torch.isfinite(b.Y).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_generates_on_cuda():
+    b = generate(CFG, 128, seed=0, device="cuda")
+    assert b.Y.is_cuda and b.R_true.is_cuda
+
+
+@pytest.mark.parametrize(
+    "build, needle",
+    [
+        (lambda: ScenarioConfig(scene=SceneConfig(k_max=16)), "k_max"),
+        (lambda: ScenarioConfig(measurement=MeasurementConfig(combiner="random_phase", n_rf=17)), "n_rf"),
+        (lambda: ScenarioConfig(measurement=MeasurementConfig(n_rf=8)), "identity combiner"),
+        (lambda: MeasurementConfig(snapshots=0), "snapshots"),
+        (lambda: SceneConfig(k_max=4, angle_deg=(-10.0, 10.0), min_separation_deg=10.0), "min_separation_deg"),
+        (lambda: SceneConfig(range_m=(0.0, 10.0)), "range_m"),
+        (lambda: SceneConfig(range_m=(5.0, math.inf)), "range_m"),
+        (lambda: SceneConfig(snr_db=(20.0, -10.0)), "snr_db"),
+        (lambda: ScenarioConfig.from_dict({"scene": {"kmax": 3}}), "kmax"),
+        (lambda: ScenarioConfig.from_dict({"antenna": {}}), "antenna"),
+        (lambda: generate(CFG, 4, seed=0, num_sources=4), "num_sources"),
+    ],
+)
+def test_bad_config_gives_a_clear_error(build, needle):
+    with pytest.raises(ConfigError, match=needle):
+        build()
+
+
+def test_from_dict_builds_nested_configs():
+    cfg = ScenarioConfig.from_dict({"array": {"n_elements": 8}, "scene": {"k_max": 2, "snr_db": [0, 10]}})
+    assert cfg.array == ArrayConfig(n_elements=8) and cfg.scene.snr_db == (0, 10)
