@@ -34,7 +34,9 @@ def _check_interval(name: str, value, low=-math.inf, high=math.inf, open_low=Fal
     )
     if not ok:
         bounds = f"{'(' if open_low else '['}{low}, {high}]"
-        raise ConfigError(f"{name} must be a finite (low, high) pair with low <= high inside {bounds}, got {name}={value!r}")
+        raise ConfigError(
+            f"{name} must be a finite (low, high) pair with low <= high inside {bounds}, got {name}={value!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,9 @@ class ScenarioConfig:
     def __post_init__(self) -> None:
         n = self.array.n_elements
         if self.scene.k_max >= n:
-            raise ConfigError(f"k_max must be < n_elements={n} for a noise subspace to exist, got k_max={self.scene.k_max}")
+            raise ConfigError(
+                f"k_max must be < n_elements={n} for a noise subspace to exist, got k_max={self.scene.k_max}"
+            )
         if self.m > n:
             raise ConfigError(f"n_rf (M) must be <= n_elements={n}, got n_rf={self.measurement.n_rf}")
         if self.measurement.combiner == "identity" and self.m != n:
@@ -113,7 +117,7 @@ class ScenarioConfig:
         return (self.array.fresnel_distance, self.array.fraunhofer_distance)
 
     @staticmethod
-    def from_dict(d: dict) -> "ScenarioConfig":
+    def from_dict(d: dict) -> ScenarioConfig:
         """Build from {"array": {...}, "measurement": {...}, "scene": {...}}; unknown keys are errors."""
         parts = {"array": ArrayConfig, "measurement": MeasurementConfig, "scene": SceneConfig}
         unknown = set(d) - set(parts)
@@ -151,13 +155,13 @@ class SceneBatch:
     def __len__(self) -> int:
         return self.Y.shape[0]
 
-    def __getitem__(self, idx) -> "SceneBatch":
+    def __getitem__(self, idx) -> SceneBatch:
         return SceneBatch(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
-    def to(self, device) -> "SceneBatch":
+    def to(self, device) -> SceneBatch:
         return SceneBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
-    def with_(self, **changes) -> "SceneBatch":
+    def with_(self, **changes) -> SceneBatch:
         return replace(self, **changes)
 
 
@@ -239,4 +243,6 @@ def generate(
 
     eye = torch.eye(n, dtype=cdtype, device=device)
     R_true = (A * power[:, None, :]) @ A.mH + noise_var[:, None, None] * eye
-    return SceneBatch(Y=Y, H=H, R_true=R_true, K=k, theta=theta, r=r, mask=mask, power=power, noise_var=noise_var, snr_db=snr)
+    return SceneBatch(
+        Y=Y, H=H, R_true=R_true, K=k, theta=theta, r=r, mask=mask, power=power, noise_var=noise_var, snr_db=snr
+    )

@@ -78,8 +78,12 @@ def test_sample_covariance_with_identity_h_is_the_scaled_snapshot_covariance():
 
 @pytest.mark.parametrize(
     "kwargs, needle",
-    [(dict(beta=1.5), "beta"), (dict(beta=-0.1), "beta"), (dict(tikhonov_alpha=0.0), "tikhonov_alpha"),
-     (dict(range_weight=-1.0), "range_weight")],
+    [
+        (dict(beta=1.5), "beta"),
+        (dict(beta=-0.1), "beta"),
+        (dict(tikhonov_alpha=0.0), "tikhonov_alpha"),
+        (dict(range_weight=-1.0), "range_weight"),
+    ],
 )
 def test_bad_pipeline_config_names_the_value(kwargs, needle):
     with pytest.raises(ConfigError, match=needle):
