@@ -5,12 +5,14 @@
     R_samp  = trace_to_N(hermitize(X_ls X_lsᴴ / L)).detach()                    snapshots only
     R_blend = trace_to_N(hermitize((1 - β)·R_pred + β·R_samp))
 
-`blended_covariance` is the only way any code path obtains R_blend. It never reads R_true.
+`pipeline` (model in hand) and `blended_covariance` (factors in hand) are the only ways any code
+path obtains R_blend; both assemble it in `_assemble`. Neither reads R_true.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -76,14 +78,27 @@ def blend(R_pred: torch.Tensor, R_samp: torch.Tensor, beta: float) -> torch.Tens
     return trace_to_n(hermitize((1.0 - beta) * R_pred + beta * R_samp))
 
 
+def _assemble(factors: tuple[torch.Tensor, torch.Tensor], R_samp: torch.Tensor, cfg: PipelineConfig) -> Covariances:
+    A_angle, A_range = factors
+    R_pred = predicted_covariance(A_angle, A_range, cfg.range_weight)
+    return Covariances(R_pred=R_pred, R_samp=R_samp, R_blend=blend(R_pred, R_samp.to(R_pred.dtype), cfg.beta))
+
+
 def blended_covariance(
     factors: tuple[torch.Tensor, torch.Tensor],
     Y: torch.Tensor,
     H: torch.Tensor,
     cfg: PipelineConfig,
 ) -> Covariances:
-    """The pipeline. factors = (A_angle, A_range), each (B, N, K_max) complex."""
-    A_angle, A_range = factors
-    R_pred = predicted_covariance(A_angle, A_range, cfg.range_weight)
-    R_samp = sample_covariance(Y, H, cfg.tikhonov_alpha).to(R_pred.dtype)
-    return Covariances(R_pred=R_pred, R_samp=R_samp, R_blend=blend(R_pred, R_samp, cfg.beta))
+    """The pipeline for given factors = (A_angle, A_range), each (B, N, K_max) complex."""
+    return _assemble(factors, sample_covariance(Y, H, cfg.tikhonov_alpha), cfg)
+
+
+def pipeline(model: Callable, Y: torch.Tensor, H: torch.Tensor, cfg: PipelineConfig) -> Covariances:
+    """Snapshots to R_blend through a model: R_samp (B, N, N) and H (B, M, N) in, factors out.
+
+    R_samp is computed once and serves as both the model's input and the blend's partner.
+    Training, validation and inference all call this function.
+    """
+    R_samp = sample_covariance(Y, H, cfg.tikhonov_alpha)
+    return _assemble(model(R_samp, H), R_samp, cfg)

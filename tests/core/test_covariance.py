@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from core.covariance import PipelineConfig, blended_covariance, hermitize, sample_covariance, trace_to_n
+from core.covariance import PipelineConfig, blended_covariance, hermitize, pipeline, sample_covariance, trace_to_n
 from core.errors import ConfigError
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
 
@@ -88,3 +88,16 @@ def test_sample_covariance_with_identity_h_is_the_scaled_snapshot_covariance():
 def test_bad_pipeline_config_names_the_value(kwargs, needle):
     with pytest.raises(ConfigError, match=needle):
         PipelineConfig(**kwargs)
+
+
+def test_pipeline_through_a_model_equals_the_pipeline_on_its_factors(batch):
+    seen = {}
+
+    def model(R_samp, H):
+        seen["R_samp"], seen["H"] = R_samp, H
+        return _factors(len(H))
+
+    via_model = pipeline(model, batch.Y, batch.H, PIPE)
+    via_factors = blended_covariance(_factors(len(batch)), batch.Y, batch.H, PIPE)
+    assert torch.equal(via_model.R_blend, via_factors.R_blend)
+    assert torch.equal(seen["R_samp"], via_model.R_samp) and seen["H"] is batch.H
