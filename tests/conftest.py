@@ -1,0 +1,64 @@
+"""Shared fixtures. Service-backed tests read their URL from the environment and skip when the service is
+absent, unless HPO_REQUIRE_SERVICES=1 (set by .ci/run), which turns that skip into a failure."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+POSTGRES_URL_ENV = "HPO_TEST_POSTGRES_URL"
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _require_services() -> bool:
+    return os.environ.get("HPO_REQUIRE_SERVICES") == "1"
+
+
+def service_unavailable(what: str, why: str):
+    """Skip, or fail when services are required."""
+    msg = f"{what} unavailable: {why}"
+    if _require_services():
+        pytest.fail(f"{msg} (HPO_REQUIRE_SERVICES=1)")
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of the shared PostgreSQL, checked to answer."""
+    import sqlalchemy as sa
+
+    url = os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+    except Exception as e:  # any driver or network failure means "not available here"
+        service_unavailable("PostgreSQL", f"{type(e).__name__}: {e}")
+    return url
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url):
+    """A private schema-free database on the shared server, dropped afterwards, so tests never collide."""
+    import sqlalchemy as sa
+
+    name = f"hpo_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request, tmp_path):
+    """One test body over the embedded SQLite default and the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hpo.db'}"
+    return request.getfixturevalue("fresh_postgres_url")
