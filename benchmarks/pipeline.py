@@ -1,0 +1,70 @@
+"""How fast is the floor? Scenes/s of the generator and the pipeline's time per batch of 256.
+
+    python benchmarks/pipeline.py [--threads 2] [--scenes 16384] [--device cpu]
+
+Prints figures only; absolute times are noisy on shared machines, so compare runs side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from core.covariance import PipelineConfig, blended_covariance
+from core.scenario import MeasurementConfig, ScenarioConfig, generate
+
+
+def _timed(fn, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    ap.add_argument("--scenes", type=int, default=16384, help="scenes per generator call (default 16384)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    ap.add_argument("--repeats", type=int, default=5, help="timed repetitions, median reported (default 5)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__}")
+
+    print(f"{'scenario':<28}{'generator scenes/s':>20}{'pipeline ms / 256':>20}{'fwd+bwd ms / 256':>20}")
+    for label, meas in [
+        ("identity, L=16", MeasurementConfig()),
+        ("identity, L=4", MeasurementConfig(snapshots=4)),
+        ("random_phase M=8, L=16", MeasurementConfig(combiner="random_phase", n_rf=8)),
+    ]:
+        cfg = ScenarioConfig(measurement=meas)
+        generate(cfg, 256, seed=0, device=args.device)  # warm-up
+        gen_s = statistics.median(_timed(lambda: generate(cfg, args.scenes, seed=1, device=args.device), args.repeats))
+
+        b = generate(cfg, 256, seed=2, device=args.device)
+        n, k = cfg.n, cfg.scene.k_max
+        A1 = torch.randn(256, n, k, dtype=torch.complex64, device=args.device, requires_grad=True)
+        A2 = torch.randn(256, n, k, dtype=torch.complex64, device=args.device, requires_grad=True)
+        pipe = PipelineConfig()
+
+        def forward():
+            with torch.no_grad():
+                blended_covariance((A1, A2), b.Y, b.H, pipe)
+
+        def forward_backward():
+            blended_covariance((A1, A2), b.Y, b.H, pipe).R_blend.real.square().sum().backward()
+
+        fwd = statistics.median(_timed(forward, 20 * args.repeats))
+        fb = statistics.median(_timed(forward_backward, 20 * args.repeats))
+        print(f"{label:<28}{args.scenes / gen_s:>20,.0f}{fwd * 1e3:>20.3f}{fb * 1e3:>20.3f}")
+
+
+if __name__ == "__main__":
+    main()
