@@ -41,8 +41,8 @@ class CRB:
         return math.sqrt(torch.nanmean(self.range_m.square()).item())
 
 
-def _whitener(H: torch.Tensor) -> torch.Tensor:
-    """(H Hᴴ)^(−1/2), (B, M, M); H has full row rank M, so H Hᴴ is positive definite."""
+def whitener(H: torch.Tensor) -> torch.Tensor:
+    """W = (H Hᴴ)^(−1/2), (B, M, M) for H (B, M, N); H has full row rank M, so H Hᴴ is positive definite."""
     lam, V = torch.linalg.eigh(H @ H.mH)
     return (V * lam.rsqrt()[..., None, :].to(V.dtype)) @ V.mH
 
@@ -51,7 +51,7 @@ def _crb_same_k(theta, r, power, noise_var, H, snapshots, array):
     """CRB diagonal for B scenes that all have K sources: theta, r, power (B, K); returns var θ, var r (B, K)."""
     k = theta.shape[-1]
     A, dA_t, dA_r = steering_with_derivatives(theta, r, array)
-    WH = _whitener(H) @ H
+    WH = whitener(H) @ H
     Bm, D = WH @ A, WH @ torch.cat([dA_t, dA_r], dim=-1)
     m = Bm.shape[-2]
     eye = torch.eye(m, dtype=Bm.dtype, device=Bm.device)

@@ -1,0 +1,295 @@
+"""Batched near-field MUSIC (DESIGN §5): model order, spectrum, peaks, sub-grid refinement, scoring.
+
+One entry point, `music(R, grid, ...)`, runs on any (B, N, N) covariance, so R_blend (the learned
+pipeline), R_samp (classic MUSIC) and R_true (the oracle) all go through the same code.
+
+    eigh(R)        -> λ₁ ≥ … ≥ λ_N, U_s (top K̂ eigenvectors; K̂ from a rule or given)
+    spectrum       -> s(θ, u) = ‖U_sᴴ a(θ, 1/u)‖²  on a grid uniform in θ and in u = 1/r;
+                      the MUSIC pseudo-spectrum is 1/(N − s) = 1/‖E_nᴴ a‖², so peaks of s are its peaks
+    peaks          -> block-max non-maximum suppression, blocks sized from the array's resolution
+    refinement     -> Levenberg–Marquardt steps on the exact null spectrum ‖(I − U_s U_sᴴ) a‖² in (θ, u)
+
+Why NMS sized from the resolution: a near-field source draws a ridge in (θ, 1/r) that is a beamwidth
+wide and a depth of field long, and tilted; a 3×3 neighbourhood leaves several maxima on it, and a
+second maximum on one ridge steals the slot of a real source. Here the grid is cut into blocks of about
+half a resolution half-width; a point survives only if it is its block's maximum and that block beats
+every block within `reach` blocks, so the suppression radius is about one resolution half-width (the
+beamwidth in θ, the depth of field in 1/r), while sources a resolution cell apart both survive. Block
+maxima cost one pass over the spectrum; torch's max_pool2d with windows that long is ~10× slower on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from core.array import ArrayConfig, steering, steering_with_derivatives
+from core.crb import whitener
+from core.errors import ConfigError
+from core.scenario import ScenarioConfig
+
+# ---------------------------------------------------------------- model order
+
+
+def eigengap_order(eigvals: torch.Tensor, k_max: int, snapshots: int | None = None) -> torch.Tensor:
+    """K̂ = argmax over k = 1..K_max of λ_k − λ_{k+1}. eigvals: (B, P) real, descending. Returns (B,) int64.
+
+    snapshots is unused; it keeps the signature of every rule in ORDER_RULES the same."""
+    gaps = eigvals[..., :k_max] - eigvals[..., 1 : k_max + 1]
+    return gaps.argmax(-1) + 1
+
+
+def mdl_order(eigvals: torch.Tensor, k_max: int, snapshots: int) -> torch.Tensor:
+    """Wax–Kailath MDL over k = 1..K_max; eigvals (B, P) real descending of a sample covariance from L snapshots.
+
+    MDL(k) = −L·(P−k)·log(g_k/a_k) + ½·k·(2P−k)·log L, with g_k, a_k the geometric and arithmetic means
+    of the P−k smallest eigenvalues. The likelihood term is scale-free, so trace normalisation is harmless.
+    """
+    p = eigvals.shape[-1]
+    lam = eigvals.to(torch.float64).clamp_min(1e-30)
+    k = torch.arange(1, k_max + 1, device=lam.device)
+    tail = torch.arange(p, device=lam.device)[None, :] >= k[:, None]  # (K_max, P): eigenvalues k+1..P
+    n_tail = (p - k).to(lam.dtype)
+    log_g = (lam.log()[..., None, :] * tail).sum(-1) / n_tail
+    log_a = ((lam[..., None, :] * tail).sum(-1) / n_tail).log()
+    mdl = -snapshots * n_tail * (log_g - log_a) + 0.5 * k * (2 * p - k) * math.log(snapshots)
+    return mdl.argmin(-1) + 1
+
+
+ORDER_RULES = {"eigengap": eigengap_order, "mdl": mdl_order}
+
+
+def whitened_measurement_covariance(Y: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
+    """W·(Y Yᴴ/L)·W with W = (H Hᴴ)^(−1/2): (B, M, M), noise σ²·I there, the domain where MDL is valid.
+
+    Y: (B, M, L) complex snapshots, H: (B, M, N) complex.
+    """
+    W = whitener(H)
+    return W @ (Y @ Y.mH / Y.shape[-1]) @ W
+
+
+# ---------------------------------------------------------------- grid
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    n_angles: int = 241  # grid points in θ, uniform in angle
+    n_ranges: int = 64  # grid points in r, uniform in 1/r
+    angle_margin_deg: float = 5.0  # the θ grid extends this far beyond the scenario's angle range, degrees
+    range_widen: float = 0.05  # the 1/r interval grows by this fraction of its width on each side
+    nms_resolution: float = 1.0  # NMS radius, in resolution half-widths (θ: beamwidth, 1/r: depth of field)
+    refine_steps: int = 4  # Levenberg–Marquardt steps below the grid step; 0 keeps the grid points
+
+    def __post_init__(self) -> None:
+        n_angles, n_ranges, margin = self.n_angles, self.n_ranges, self.angle_margin_deg
+        widen, nms, steps = self.range_widen, self.nms_resolution, self.refine_steps
+        if not isinstance(n_angles, int) or n_angles < 3:
+            raise ConfigError(f"n_angles must be an integer >= 3, got {n_angles=}")
+        if not isinstance(n_ranges, int) or n_ranges < 1:
+            raise ConfigError(f"n_ranges must be a positive integer, got {n_ranges=}")
+        if not (isinstance(margin, (int, float)) and 0 <= margin <= 30):
+            raise ConfigError(f"angle_margin_deg must be in [0, 30], got {margin=}")
+        if not (isinstance(widen, (int, float)) and 0 <= widen <= 1):
+            raise ConfigError(f"range_widen must be in [0, 1], got {widen=}")
+        if not (isinstance(nms, (int, float)) and 0 < nms <= 10):
+            raise ConfigError(f"nms_resolution must be in (0, 10], got {nms=}")
+        if not isinstance(steps, int) or steps < 0:
+            raise ConfigError(f"refine_steps must be an integer >= 0, got {steps=}")
+
+
+def resolution(array: ArrayConfig, theta: float = 0.0) -> tuple[float, float]:
+    """Half-widths (radians, 1/metres) at which the single-source null spectrum 1 − |a₀ᴴa|²/N² reaches 1/2.
+
+    Second-order expansion over a uniform aperture D: the linear phase k·x·cosθ·δθ gives
+    δθ = √6·λ/(2π·D·cosθ) (half the beamwidth); the Fresnel phase k·x²·cos²θ·δu/2 gives
+    δu = √360·λ/(2π·D²·cos²θ) (half the depth of field in 1/r).
+    """
+    k, d, c = 2 * math.pi / array.wavelength, array.aperture, max(math.cos(theta), 1e-3)
+    return math.sqrt(6) / (k * d * c), math.sqrt(360) / (k * d**2 * c**2)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A (θ, 1/r) search grid with its steering matrix, built once and reused for every batch."""
+
+    array: ArrayConfig
+    theta: torch.Tensor  # (Gθ,) radians, uniform
+    inv_r: torch.Tensor  # (Gu,) 1/metres, uniform
+    steering: torch.Tensor  # (N, Gθ·Gu) complex64, column j = a(θ[j // Gu], 1/inv_r[j % Gu])
+    block: tuple[int, int]  # NMS block edge in grid cells (θ, u)
+    reach: tuple[int, int]  # NMS neighbourhood radius in blocks (θ, u)
+    refine_steps: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.theta.shape[0], self.inv_r.shape[0]
+
+    def to(self, device) -> Grid:
+        return Grid(
+            self.array, self.theta.to(device), self.inv_r.to(device), self.steering.to(device), self.block, self.reach,
+            self.refine_steps,
+        )  # fmt: skip
+
+
+def build_grid(scenario: ScenarioConfig, cfg: GridConfig | None = None, device=None) -> Grid:
+    """The default search grid of a scenario: its angle range plus a margin × its 1/r range, widened."""
+    cfg = cfg or GridConfig()
+    lo, hi = scenario.scene.angle_deg
+    lo, hi = max(lo - cfg.angle_margin_deg, -89.0), min(hi + cfg.angle_margin_deg, 89.0)
+    theta = torch.linspace(math.radians(lo), math.radians(hi), cfg.n_angles, dtype=torch.float64)
+    r_min, r_max = scenario.range_m
+    u_lo, u_hi = 1 / r_max, 1 / r_min
+    pad = cfg.range_widen * (u_hi - u_lo)
+    u_lo, u_hi = max(u_lo - pad, u_lo / 2), u_hi + pad  # 1/r stays > 0: the grid never reaches r = ∞
+    inv_r = torch.linspace(u_lo, u_hi, cfg.n_ranges, dtype=torch.float64) if cfg.n_ranges > 1 else torch.tensor([u_lo])
+    tt, uu = torch.meshgrid(theta, inv_r, indexing="ij")
+    A = steering(tt.reshape(-1), 1 / uu.reshape(-1), scenario.array).to(torch.complex64)
+    # Blocks are sized at broadside, where the resolution cell is smallest, so close sources survive there.
+    d_theta, d_u = resolution(scenario.array)
+    step_t = (theta[1] - theta[0]).item()
+    step_u = (inv_r[1] - inv_r[0]).item() if cfg.n_ranges > 1 else 1.0
+    radius = (cfg.nms_resolution * d_theta / step_t, cfg.nms_resolution * d_u / step_u)  # grid cells
+    block = tuple(max(1, round(x / 2)) for x in radius)
+    reach = tuple(max(1, math.ceil(x / b)) for x, b in zip(radius, block, strict=True))
+    grid = Grid(scenario.array, theta, inv_r, A, block, reach, cfg.refine_steps)
+    return grid.to(device) if device is not None else grid
+
+
+# ---------------------------------------------------------------- spectrum, peaks, refinement
+
+
+def spectrum(U_s: torch.Tensor, grid: Grid, chunk: int = 128) -> torch.Tensor:
+    """s = ‖U_sᴴ a‖² on the grid: (B, Gθ, Gu) float32, in [0, N]; MUSIC's pseudo-spectrum is 1/(N − s).
+
+    U_s: (B, N, K) complex, signal eigenvectors with unused columns zeroed. One GEMM per chunk of scenes
+    (chunks only bound memory: a (chunk·K, Gθ·Gu) block); the signal side is used because K ≪ N − K.
+    """
+    b, n, k = U_s.shape
+    Uh = U_s.to(torch.complex64).mH.reshape(b * k, n)
+    out = torch.empty(b, grid.steering.shape[1], dtype=torch.float32, device=U_s.device)
+    for i in range(0, b, chunk):
+        p = Uh[i * k : (i + chunk) * k] @ grid.steering
+        out[i : i + chunk] = (p.real.square() + p.imag.square()).view(-1, k, p.shape[-1]).sum(1)
+    return out.view(b, *grid.shape)
+
+
+def find_peaks(s: torch.Tensor, block: tuple[int, int], reach: tuple[int, int], n_peaks: int) -> tuple:
+    """Up to n_peaks peaks per scene by block-max NMS, strongest first.
+
+    block: block edge in cells (θ, u); reach: how many blocks around a block it must beat (θ, u).
+
+    s: (B, Gθ, Gu) real. Returns grid indices iθ, iu (B, n_peaks) int64 and found (B, n_peaks) bool.
+    """
+    b, gt, gu = s.shape
+    bt, bu = block
+    nt, nu = -(-gt // bt), -(-gu // bu)
+    x = F.pad(s, (0, nu * bu - gu, 0, nt * bt - gt), value=-math.inf)
+    x = x.view(b, nt, bt, nu, bu).permute(0, 1, 3, 2, 4).reshape(b, nt, nu, bt * bu)
+    vals, within = x.max(-1)  # (B, nt, nu): each block's maximum and where it sits
+    window = tuple(2 * min(r, n) + 1 for r, n in zip(reach, (nt, nu), strict=True))
+    pooled = F.max_pool2d(vals[:, None], window, 1, tuple(w // 2 for w in window))[:, 0]
+    keep = vals >= pooled  # the block beats every block within reach
+    score = torch.where(keep, vals, torch.full_like(vals, -math.inf)).flatten(1)
+    top, idx = score.topk(min(n_peaks, nt * nu), dim=1)
+    w = within.flatten(1).gather(1, idx)
+    it, iu = (idx // nu) * bt + w // bu, (idx % nu) * bu + w % bu
+    found = torch.isfinite(top)
+    if top.shape[1] < n_peaks:  # fewer blocks than requested peaks: pad with not-found slots
+        pad = n_peaks - top.shape[1]
+        it, iu, found = F.pad(it, (0, pad)), F.pad(iu, (0, pad)), F.pad(found, (0, pad))
+    return it, iu, found
+
+
+def _null_and_jacobian(U_s, theta, inv_r, array):
+    """e = (I − U_s U_sᴴ)a and the same projection of ∂a/∂θ, ∂a/∂u; theta, inv_r (B, J) -> (B, N, J) each."""
+    a, da_t, da_r = steering_with_derivatives(theta, 1 / inv_r, array)
+    da_u = da_r * (-1 / inv_r.square())[:, None, :]  # r = 1/u, so ∂/∂u = −r²·∂/∂r
+
+    def proj(v):
+        return v - U_s @ (U_s.mH @ v)
+
+    return proj(a), proj(da_t), proj(da_u)
+
+
+def refine(U_s: torch.Tensor, theta: torch.Tensor, inv_r: torch.Tensor, grid: Grid, steps: int) -> tuple:
+    """Levenberg–Marquardt on the exact null spectrum f = ‖(I − U_s U_sᴴ) a(θ, 1/u)‖², batched over (B, J).
+
+    Gauss–Newton is exact at a true null (zero residual). A step is kept only if f falls. The estimate
+    stays within one NMS block (at least 1.5 cells) of its grid peak: the ridge is tilted, so a grid
+    peak a fraction of a cell off in θ can sit several cells off in 1/r.
+    theta radians, inv_r 1/metres, (B, J) float64.
+    """
+    step_t = (grid.theta[1] - grid.theta[0]).item()
+    step_u = (grid.inv_r[-1] - grid.inv_r[0]).item() / max(grid.shape[1] - 1, 1)
+    reach_t, reach_u = (max(1.5, b) * step for b, step in zip(grid.block, (step_t, step_u), strict=True))
+    lo_t, hi_t = theta - reach_t, theta + reach_t
+    lo_u, hi_u = (inv_r - reach_u).clamp_min(0.5 * grid.inv_r[0].item()), inv_r + reach_u
+    scale = torch.ones_like(theta)
+    e, jt, ju = _null_and_jacobian(U_s, theta, inv_r, grid.array)
+    f = e.abs().square().sum(-2)
+    for _ in range(steps):
+        g_t, g_u = (jt.conj() * e).sum(-2).real, (ju.conj() * e).sum(-2).real
+        h_tt, h_uu = jt.abs().square().sum(-2), ju.abs().square().sum(-2)
+        h_tu = (jt.conj() * ju).sum(-2).real
+        h_tt, h_uu = h_tt * 1.001 + 1e-30, h_uu * 1.001 + 1e-30  # Marquardt damping keeps the 2×2 solve regular
+        det = h_tt * h_uu - h_tu.square()
+        new_t = torch.minimum(torch.maximum(theta - scale * (h_uu * g_t - h_tu * g_u) / det, lo_t), hi_t)
+        new_u = torch.minimum(torch.maximum(inv_r - scale * (h_tt * g_u - h_tu * g_t) / det, lo_u), hi_u)
+        e_n, jt_n, ju_n = _null_and_jacobian(U_s, new_t, new_u, grid.array)
+        f_n = e_n.abs().square().sum(-2)
+        ok = f_n < f
+        theta, inv_r, f = torch.where(ok, new_t, theta), torch.where(ok, new_u, inv_r), torch.where(ok, f_n, f)
+        e, jt, ju = (torch.where(ok[:, None, :], new, old) for new, old in ((e_n, e), (jt_n, jt), (ju_n, ju)))
+        scale = torch.where(ok, (scale * 2).clamp_max(1.0), scale / 4)
+    return theta, inv_r
+
+
+# ---------------------------------------------------------------- end to end
+
+
+@dataclass(frozen=True)
+class MusicResult:
+    theta: torch.Tensor  # (B, K_max) float64, radians, strongest peak first; 0 where mask is False
+    r: torch.Tensor  # (B, K_max) float64, metres; 0 where mask is False
+    mask: torch.Tensor  # (B, K_max) bool, slot < K̂ and a peak was found
+    k_hat: torch.Tensor  # (B,) int64, model order used
+    eigvals: torch.Tensor  # (B, N) float64, descending eigenvalues of R
+
+
+def music(
+    R: torch.Tensor,
+    grid: Grid,
+    k_max: int,
+    *,
+    k: torch.Tensor | None = None,
+    order: str = "eigengap",
+    snapshots: int | None = None,
+) -> MusicResult:
+    """Near-field MUSIC on any covariance R (B, N, N) complex, on R's device.
+
+    k: (B,) model order to use (the truth, for oracle-K results); otherwise `order` picks it from R's
+    eigenvalues ("eigengap" or "mdl"; MDL needs the snapshot count L).
+    """
+    if order not in ORDER_RULES:
+        raise ConfigError(f"order must be one of {sorted(ORDER_RULES)}, got {order=}")
+    if k is None and order == "mdl" and not (isinstance(snapshots, int) and snapshots >= 1):
+        raise ConfigError(f"the mdl order rule needs the snapshot count, got {snapshots=}")
+    if grid.steering.device != R.device:
+        grid = grid.to(R.device)
+    lam, U = torch.linalg.eigh(R.detach().to(torch.complex128))
+    lam, U = lam.flip(-1), U.flip(-1)
+    if k is None:
+        k = ORDER_RULES[order](lam, k_max, snapshots)
+    k = k.to(R.device).clamp(1, k_max)
+    slots = torch.arange(k_max, device=R.device)[None, :] < k[:, None]
+    U_s = U[..., :k_max] * slots[:, None, :]
+    it, iu, found = find_peaks(spectrum(U_s, grid), grid.block, grid.reach, k_max)
+    theta, inv_r = grid.theta[it], grid.inv_r[iu]
+    if grid.refine_steps:
+        theta, inv_r = refine(U_s, theta, inv_r, grid, grid.refine_steps)
+    mask = slots & found
+    zero = torch.zeros_like(theta)
+    return MusicResult(torch.where(mask, theta, zero), torch.where(mask, 1 / inv_r, zero), mask, k, lam)

@@ -1,0 +1,126 @@
+import math
+
+import pytest
+import torch
+
+from core.array import steering
+from core.covariance import sample_covariance
+from core.errors import ConfigError
+from core.evaluation import score
+from core.music import (
+    GridConfig,
+    build_grid,
+    eigengap_order,
+    find_peaks,
+    mdl_order,
+    music,
+    resolution,
+    spectrum,
+    whitened_measurement_covariance,
+)
+from core.scenario import MeasurementConfig, ScenarioConfig, generate
+
+CFG = ScenarioConfig()
+GRID = build_grid(CFG)
+
+
+def _snapshots(theta_deg, r, snr_db, snapshots, seed=0):
+    """Y (1, N, L) of uncorrelated unit-power sources at the given angles (degrees) and ranges (metres)."""
+    g = torch.Generator().manual_seed(seed)
+    A = steering(
+        torch.deg2rad(torch.tensor(theta_deg, dtype=torch.float64)), torch.tensor(r, dtype=torch.float64), CFG.array
+    )
+    S = torch.randn(len(r), snapshots, dtype=torch.complex128, generator=g)
+    noise = torch.randn(CFG.n, snapshots, dtype=torch.complex128, generator=g) * 10 ** (-snr_db / 20)
+    return (A @ S + noise)[None]
+
+
+def test_two_sources_at_30_db_are_recovered_from_the_sample_covariance():
+    theta, r = [-20.0, 25.0], [15.0, 30.0]
+    Y = _snapshots(theta, r, snr_db=30, snapshots=200)
+    R_samp = sample_covariance(Y, torch.eye(CFG.n, dtype=torch.complex128)[None], 1e-2)
+    est = music(R_samp, GRID, CFG.scene.k_max, order="mdl", snapshots=200)
+    assert est.k_hat.item() == 2
+    order = est.theta[0, :2].argsort()
+    assert torch.allclose(torch.rad2deg(est.theta[0, order]), torch.tensor(theta, dtype=torch.float64), atol=0.02)
+    assert torch.allclose(est.r[0, order], torch.tensor(r, dtype=torch.float64), rtol=0.01)
+
+
+def test_every_source_is_found_on_r_true_including_close_and_near_ones():
+    # A second peak on one source's ridge would steal a slot and leave a source unmatched by degrees.
+    batch = generate(ScenarioConfig(), 300, seed=7, dtype=torch.float64)
+    est = music(batch.R_true, GRID, CFG.scene.k_max, k=batch.K)
+    assert (est.mask.sum(-1) == batch.K).all()
+    s = score(est.theta, est.r, est.mask, batch.theta, batch.r, batch.mask)
+    assert s.angle_err_deg.size == batch.K.sum().item()
+    assert abs(s.angle_err_deg).max() < 1e-3 and abs(s.range_err_m).max() < 1e-3
+
+
+def test_a_near_off_broadside_source_gives_one_peak_on_its_ridge():
+    theta, r = torch.tensor([[math.radians(55.0)]], dtype=torch.float64), torch.tensor([[CFG.range_m[0]]])
+    a = steering(theta, r.double(), CFG.array)
+    U_s = a / a.norm(dim=-2, keepdim=True)
+    it, iu, found = find_peaks(spectrum(U_s, GRID), GRID.block, GRID.reach, 3)
+    assert found.all()
+    # Runner-up peaks are sidelobes; no two peaks share a ridge, i.e. they are a resolution half-width apart.
+    half_width = resolution(CFG.array, math.radians(55.0))[0]
+    t = GRID.theta[it[0]]
+    apart = (t[:, None] - t[None, :]).abs() + torch.eye(3, dtype=t.dtype) * math.pi
+    assert apart.min() > half_width
+
+
+def test_two_sources_one_resolution_cell_apart_both_survive_nms():
+    gap = 2 * math.degrees(resolution(CFG.array)[0])  # the null spectrum of each is 1/2 at the midpoint
+    batch = generate(ScenarioConfig(), 1, seed=0, num_sources=2, dtype=torch.float64)
+    theta = torch.deg2rad(torch.tensor([[3.0, 3.0 + gap, 0.0]], dtype=torch.float64))
+    r = torch.tensor([[14.0, 16.0, 0.0]], dtype=torch.float64)
+    A = steering(theta[:, :2], r[:, :2], CFG.array)
+    R = A @ A.mH + 1e-3 * torch.eye(CFG.n)
+    est = music(R, GRID, CFG.scene.k_max, k=torch.tensor([2]))
+    s = score(est.theta, est.r, est.mask, theta, r, batch.mask)
+    assert s.angle_err_deg.size == 2 and abs(s.angle_err_deg).max() < 1e-3
+
+
+def test_refinement_goes_below_the_grid_step():
+    batch = generate(ScenarioConfig(), 100, seed=8, dtype=torch.float64, snr_db=20)
+    coarse = build_grid(CFG, GridConfig(refine_steps=0))
+    errs = []
+    for grid in (coarse, GRID):
+        est = music(batch.R_true, grid, CFG.scene.k_max, k=batch.K)
+        errs.append(score(est.theta, est.r, est.mask, batch.theta, batch.r, batch.mask))
+    step_deg = math.degrees((GRID.theta[1] - GRID.theta[0]).item())
+    assert errs[0].angle_rmse_deg > 0.1 * step_deg
+    assert errs[1].angle_rmse_deg < 0.01 * step_deg and errs[1].range_rmse_m < 0.01 * errs[0].range_rmse_m
+
+
+@pytest.mark.parametrize("combiner,m", [("identity", None), ("random_phase", 10)])
+def test_mdl_on_the_measurement_covariance_picks_the_true_k_at_high_snr(combiner, m):
+    cfg = ScenarioConfig(measurement=MeasurementConfig(snapshots=100, combiner=combiner, n_rf=m))
+    batch = generate(cfg, 200, seed=5, snr_db=20)
+    lam = torch.linalg.eigvalsh(whitened_measurement_covariance(batch.Y, batch.H)).flip(-1)
+    assert torch.equal(mdl_order(lam, cfg.scene.k_max, 100), batch.K)
+
+
+def test_eigengap_rule_takes_the_largest_gap_among_the_first_k_max():
+    lam = torch.tensor([[10.0, 9.0, 1.0, 0.9, 0.8], [5.0, 1.0, 0.9, 0.8, 0.1]])
+    assert eigengap_order(lam, 3).tolist() == [2, 1]
+
+
+def test_batched_music_equals_per_scene_music():
+    batch = generate(CFG, 6, seed=9, snr_db=5)
+    R = sample_covariance(batch.Y, batch.H, 1e-2)
+    whole = music(R, GRID, CFG.scene.k_max)
+    for b in range(len(batch)):
+        one = music(R[b : b + 1], GRID, CFG.scene.k_max)
+        assert torch.equal(one.k_hat, whole.k_hat[b : b + 1]) and torch.equal(one.mask, whole.mask[b : b + 1])
+        assert torch.allclose(one.theta, whole.theta[b : b + 1], atol=1e-9)
+        assert torch.allclose(one.r, whole.r[b : b + 1], rtol=1e-9)
+
+
+def test_bad_settings_are_config_errors_naming_the_value():
+    with pytest.raises(ConfigError, match="n_angles"):
+        GridConfig(n_angles=2)
+    with pytest.raises(ConfigError, match="snapshots"):
+        music(CFG_R := torch.eye(CFG.n, dtype=torch.complex64)[None], GRID, 3, order="mdl")
+    with pytest.raises(ConfigError, match="order"):
+        music(CFG_R, GRID, 3, order="aic")
