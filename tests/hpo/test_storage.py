@@ -1,0 +1,77 @@
+"""Storage: URL precedence, masking, one-line errors, and a working RDBStorage on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from hpo.storage import (
+    DEFAULT_URL,
+    STORAGE_ENV,
+    StorageError,
+    mask,
+    open_storage,
+    require_study,
+    resolve_url,
+)
+
+
+def test_url_precedence(monkeypatch):
+    monkeypatch.delenv(STORAGE_ENV, raising=False)
+    assert resolve_url(None) == DEFAULT_URL == "sqlite:///hpo.db"
+    monkeypatch.setenv(STORAGE_ENV, "sqlite:///env.db")
+    assert resolve_url(None) == "sqlite:///env.db"
+    assert resolve_url("sqlite:///cli.db") == "sqlite:///cli.db"
+
+
+def test_mask_hides_password():
+    shown = mask("postgresql+psycopg://alice:s3cret@db.example:5432/hpo")
+    assert "s3cret" not in shown and "alice" in shown and "db.example" in shown
+
+
+def test_unparsable_url_is_one_line():
+    with pytest.raises(StorageError) as e:
+        open_storage("not a url")
+    assert "\n" not in str(e.value) and "cannot parse" in str(e.value)
+
+
+def test_unreachable_database_is_one_line_without_password():
+    with pytest.raises(StorageError) as e:
+        open_storage("postgresql+psycopg://alice:s3cret@127.0.0.1:9/hpo")
+    msg = str(e.value)
+    assert "\n" not in msg and "s3cret" not in msg and "127.0.0.1:9" in msg
+
+
+def test_reading_a_missing_sqlite_file_creates_nothing(tmp_path):
+    path = tmp_path / "missing.db"
+    with pytest.raises(StorageError, match="does not exist"):
+        open_storage(f"sqlite:///{path}", create=False)
+    assert not path.exists()
+
+
+def test_reading_an_empty_postgres_creates_no_tables(fresh_postgres_url):
+    import sqlalchemy as sa
+
+    with pytest.raises(StorageError, match="no studies"):
+        open_storage(fresh_postgres_url, create=False)
+    engine = sa.create_engine(fresh_postgres_url)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == []
+    engine.dispose()
+
+
+def test_storage_roundtrip_with_heartbeat(storage_url):
+    storage = open_storage(storage_url)
+    assert storage.heartbeat_interval and storage.grace_period and storage.heartbeat_stale_trial_callback
+    assert storage.engine_kwargs["pool_pre_ping"] is True
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    again = optuna.load_study(study_name="s", storage=open_storage(storage_url, create=False))
+    assert len(again.trials) == 2
+
+
+def test_unknown_study_names_the_known_ones(storage_url):
+    storage = open_storage(storage_url)
+    optuna.create_study(study_name="present", storage=storage)
+    with pytest.raises(StorageError, match="no study named 'absent'.*present"):
+        require_study(storage, storage_url, "absent")
