@@ -1,0 +1,82 @@
+"""Signal-subspace projectors whose gradients stay finite when eigenvalues repeat (DESIGN §4).
+
+For a Hermitian R = U Λ Uᴴ and a per-matrix order K, the signal projector is P_s = U_s U_sᴴ over the
+K largest eigenvalues. Its exact derivative only involves the signal/noise cross pairs:
+
+    Uᴴ dP_s U = C ⊙ (Uᴴ dR U),   C_ij = C_ji = 1/(λ_i − λ_j)  for i signal, j noise; 0 otherwise.
+
+Ties inside the signal or inside the noise cluster never appear, so a rank-deficient R (many zero
+eigenvalues) is harmless. Only the K / K+1 gap can close; its 1/(λ_i − λ_j) is clamped at
+`rel_gap_floor`·λ_max, which keeps the backward finite and leaves it exact wherever the gap exceeds
+the floor. Plain autograd through torch.linalg.eigh forms every pairwise 1/(λ_i − λ_j) instead and
+returns inf/NaN on repeated eigenvalues; PROJECTORS["eigh"] keeps it only to reproduce that failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+DEFAULT_REL_GAP_FLOOR = 1e-3  # the signal/noise gap is clamped at this fraction of λ_max in the backward
+
+
+def _signal_mask(eigvals: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """(B, N) bool, True on the K largest of ascending eigvals (B, N)."""
+    n = eigvals.shape[-1]
+    idx = torch.arange(n, device=eigvals.device)
+    return idx[None, :] >= (n - k.to(idx.device))[:, None]
+
+
+class _StableProjector(torch.autograd.Function):
+    """P_s with the cross-term backward; eigh runs in float64 and the result returns in R's dtype."""
+
+    @staticmethod
+    def forward(ctx, R: torch.Tensor, k: torch.Tensor, rel_gap_floor: float) -> torch.Tensor:
+        R64 = R.detach().to(torch.complex128)
+        lam, U = torch.linalg.eigh(R64)  # ascending
+        sig = _signal_mask(lam, k)
+        Us = U * sig[:, None, :].to(U.dtype)
+        ctx.save_for_backward(lam, U, sig)
+        ctx.rel_gap_floor = rel_gap_floor
+        ctx.out_dtype = R.dtype
+        return (Us @ U.mH).to(R.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_P: torch.Tensor):
+        lam, U, sig = ctx.saved_tensors
+        floor = ctx.rel_gap_floor * lam.abs().amax(-1).clamp_min(1e-30)  # (B,)
+        cross = sig[:, :, None] ^ sig[:, None, :]  # (B, N, N): exactly one index in the signal set
+        gap = (lam[:, :, None] - lam[:, None, :]).abs().clamp_min(floor[:, None, None])
+        C = torch.where(cross, 1.0 / gap, torch.zeros_like(gap))
+        G = U.mH @ grad_P.to(U.dtype) @ U
+        grad_R = U @ (C.to(U.dtype) * G) @ U.mH
+        return grad_R.to(ctx.out_dtype), None, None
+
+
+def stable_signal_projector(
+    R: torch.Tensor, k: torch.Tensor, rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR
+) -> torch.Tensor:
+    """P_s = U_s U_sᴴ over the k[b] largest eigenvalues of each R[b].
+
+    R: (B, N, N) complex Hermitian; k: (B,) int64 in [0, N]. Returns (B, N, N) in R's dtype.
+    The backward uses only signal/noise cross terms with the gap clamped at rel_gap_floor·λ_max,
+    so it is finite for repeated and zero eigenvalues.
+    """
+    return _StableProjector.apply(R, k, rel_gap_floor)
+
+
+def eigh_signal_projector(
+    R: torch.Tensor, k: torch.Tensor, rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR
+) -> torch.Tensor:
+    """The same P_s through plain torch.linalg.eigh autograd: NaN/inf gradients on repeated eigenvalues.
+
+    Kept only to reproduce the old failure; rel_gap_floor is ignored (same signature as the stable one).
+    """
+    _, U = torch.linalg.eigh(R)
+    Us = U * _signal_mask(torch.zeros(R.shape[:-1], device=R.device), k)[:, None, :].to(U.dtype)
+    return Us @ U.mH
+
+
+Projector = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+PROJECTORS: dict[str, Projector] = {"stable": stable_signal_projector, "eigh": eigh_signal_projector}

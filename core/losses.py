@@ -1,0 +1,105 @@
+"""Training losses on the pipeline's R_blend (DESIGN §4).
+
+    NMSE       ‖R − R_true‖_F² / ‖R_true‖_F², both scaled to trace N
+    hinge      relu(margin − (λ_K − λ_{K+1})/λ₁) at the true K, eigenvalues from eigvalsh
+    subspace   mean over true sources of ‖(I − P_s)·a(θ_k, r_k)‖² / N  (MUSIC null spectrum at the truth)
+    total      λ_nmse·NMSE + λ_gap·hinge + λ_sub·subspace
+
+target = "raw" puts the same losses on R_pred instead; it exists only to reproduce the old failure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from core.array import ArrayConfig, steering
+from core.covariance import Covariances, trace_to_n
+from core.errors import ConfigError
+from core.linalg import DEFAULT_REL_GAP_FLOOR, PROJECTORS
+from core.scenario import SceneBatch
+
+# Which covariance the losses see.
+TARGETS: dict[str, str] = {"blend": "R_blend", "raw": "R_pred"}
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    lam_nmse: float = 1.0  # weight of the covariance NMSE, >= 0
+    lam_gap: float = 0.1  # weight of the eigengap hinge, >= 0
+    lam_sub: float = 1.0  # weight of the subspace (MUSIC null spectrum) loss, >= 0
+    gap_margin: float = 0.1  # hinge margin on (λ_K − λ_{K+1})/λ₁, in [0, 1]
+    target: str = "blend"  # "blend" | "raw" (raw = losses on R_pred, only to reproduce the old failure)
+    projector: str = "stable"  # PROJECTORS key: "stable" cross-term backward | "eigh" plain autograd (ablation)
+    rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR  # clamp of the signal/noise gap in the stable backward, × λ_max
+
+    def __post_init__(self) -> None:
+        for name in ("lam_nmse", "lam_gap", "lam_sub"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ConfigError(f"{name} must be finite and >= 0, got {name}={v!r}")
+        gap_margin, target, projector, floor = self.gap_margin, self.target, self.projector, self.rel_gap_floor
+        if not (isinstance(gap_margin, (int, float)) and 0.0 <= gap_margin <= 1.0):
+            raise ConfigError(f"gap_margin must be in [0, 1], got {gap_margin=}")
+        if target not in TARGETS:
+            raise ConfigError(f"target must be one of {sorted(TARGETS)}, got {target=}")
+        if projector not in PROJECTORS:
+            raise ConfigError(f"projector must be one of {sorted(PROJECTORS)}, got {projector=}")
+        if not (isinstance(floor, (int, float)) and 0.0 < floor < 1.0):
+            raise ConfigError(f"rel_gap_floor must be in (0, 1), got {floor=}")
+
+
+def nmse(R: Tensor, R_true: Tensor) -> Tensor:
+    """Per-scene ‖R − R_true‖_F² / ‖R_true‖_F² after both are scaled to trace N. (B, N, N) complex -> (B,) real."""
+    R, R_true = trace_to_n(R), trace_to_n(R_true.to(R.dtype))
+    return (R - R_true).abs().square().sum((-2, -1)) / R_true.abs().square().sum((-2, -1))
+
+
+def normalised_gap(R: Tensor, k: Tensor) -> Tensor:
+    """(λ_K − λ_{K+1})/λ₁ at the given K, eigenvalues of R descending. R (B, N, N), k (B,) int -> (B,) real."""
+    lam = torch.linalg.eigvalsh(R).flip(-1)  # descending
+    idx = (k.to(lam.device) - 1).clamp_min(0)[:, None]
+    gap = lam.gather(-1, idx) - lam.gather(-1, idx + 1)
+    return gap[:, 0] / lam[:, 0].clamp_min(1e-12)
+
+
+def eigengap_hinge(R: Tensor, k: Tensor, margin: float) -> Tensor:
+    """Per-scene relu(margin − normalised gap at the true K), (B,) real."""
+    return torch.relu(margin - normalised_gap(R, k))
+
+
+def subspace_loss(
+    R: Tensor, batch: SceneBatch, array: ArrayConfig, projector: str = "stable", rel_gap_floor=DEFAULT_REL_GAP_FLOOR
+) -> Tensor:
+    """Per-scene mean over true sources of ‖(I − P_s)·a(θ_k, r_k)‖² / N, in [0, 1]. (B,) real.
+
+    P_s is the projector onto the top-K eigenvectors of R (K the true order), from core.linalg.
+    ‖(I − P_s)a‖² = aᴴa − aᴴP_s a = N − aᴴP_s a, since P_s is an orthogonal projector.
+    """
+    n = R.shape[-1]
+    P = PROJECTORS[projector](R, batch.K, rel_gap_floor)
+    r_safe = torch.where(batch.mask, batch.r, torch.ones_like(batch.r))  # padded slots: any finite range
+    a = steering(batch.theta, r_safe, array).to(R.dtype)  # (B, N, K_max)
+    captured = (a.conj() * (P @ a)).sum(-2).real  # aᴴ P a, (B, K_max)
+    null = (1.0 - captured / n) * batch.mask
+    return null.sum(-1) / batch.mask.sum(-1).clamp_min(1)
+
+
+def total_loss(
+    cov: Covariances, batch: SceneBatch, cfg: LossConfig, array: ArrayConfig
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """λ_nmse·NMSE + λ_gap·hinge + λ_sub·subspace, batch means, on R_blend (or R_pred for target "raw").
+
+    Returns (scalar loss, {"nmse", "gap", "sub"} detached batch means).
+    """
+    R = getattr(cov, TARGETS[cfg.target])
+    parts = {
+        "nmse": nmse(R, batch.R_true).mean(),
+        "gap": eigengap_hinge(R, batch.K, cfg.gap_margin).mean(),
+        "sub": subspace_loss(R, batch, array, cfg.projector, cfg.rel_gap_floor).mean(),
+    }
+    total = cfg.lam_nmse * parts["nmse"] + cfg.lam_gap * parts["gap"] + cfg.lam_sub * parts["sub"]
+    return total, {name: v.detach() for name, v in parts.items()}

@@ -1,0 +1,91 @@
+"""Validation metrics (DESIGN §6), per scene and aggregated, with per-SNR-bucket helpers.
+
+    nmse_db           10·log10(mean over scenes of NMSE)   (never the mean of per-scene dB)
+    eigengap_health   fraction of scenes whose gap at the true K is the largest of the first K_max gaps
+                      of λ₁ ≥ … ≥ λ_N and whose normalised gap (λ_K − λ_{K+1})/λ₁ exceeds the margin
+    mean_gap          mean normalised gap at the true K
+SNR is per element and per source, SNR = p_k/σ², in dB.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from core.losses import nmse
+
+DEFAULT_SNR_EDGES_DB: tuple[float, ...] = (-10.0, 0.0, 10.0, 20.0)  # bucket edges, dB, SNR = p_k/σ²
+
+
+def to_db(mean_nmse: float) -> float:
+    """10·log10 of a mean NMSE; nan for an empty or non-finite input."""
+    return 10.0 * math.log10(mean_nmse) if math.isfinite(mean_nmse) and mean_nmse > 0 else math.nan
+
+
+def nmse_db(R: Tensor, R_true: Tensor) -> float:
+    """10·log10(mean NMSE) of R (B, N, N) against R_true (B, N, N), both scaled to trace N."""
+    return to_db(nmse(R, R_true).mean().item())
+
+
+def gap_stats(R: Tensor, k: Tensor, k_max: int, margin: float) -> tuple[Tensor, Tensor]:
+    """Per scene: (healthy (B,) bool, normalised gap at the true K (B,) real) of R (B, N, N), k (B,) int."""
+    lam = torch.linalg.eigvalsh(R.detach()).flip(-1)  # descending
+    gaps = lam[:, :k_max] - lam[:, 1 : k_max + 1]  # (B, K_max): gap k is λ_k − λ_{k+1}
+    at_k = gaps.gather(-1, (k.to(gaps.device) - 1)[:, None])[:, 0]
+    norm_gap = at_k / lam[:, 0].clamp_min(1e-12)
+    healthy = (gaps.argmax(-1) + 1 == k.to(gaps.device)) & (norm_gap > margin)
+    return healthy, norm_gap
+
+
+def bucket_index(snr_db: Tensor, edges: tuple[float, ...] = DEFAULT_SNR_EDGES_DB) -> Tensor:
+    """Bucket of each scene, (B,) int64: 0 for [e0, e1), 1 for [e1, e2), …; the last bucket includes its top edge."""
+    inner = torch.tensor(edges[1:-1], dtype=snr_db.dtype, device=snr_db.device)
+    return torch.bucketize(snr_db, inner, right=True)
+
+
+def bucket_labels(edges: tuple[float, ...] = DEFAULT_SNR_EDGES_DB) -> list[str]:
+    """Labels like "[-10,0)", dB, one per bucket."""
+    return [f"[{lo:g},{hi:g})" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def bucket_mean(values: Tensor, snr_db: Tensor, edges: tuple[float, ...] = DEFAULT_SNR_EDGES_DB) -> list[float]:
+    """Mean of per-scene values (B,) in each SNR bucket; nan for an empty bucket."""
+    idx = bucket_index(snr_db, edges)
+    out = []
+    for b in range(len(edges) - 1):
+        sel = values[idx == b]
+        out.append(sel.double().mean().item() if sel.numel() else math.nan)
+    return out
+
+
+def bucket_nmse_db(R: Tensor, R_true: Tensor, snr_db: Tensor, edges=DEFAULT_SNR_EDGES_DB) -> list[float]:
+    """nmse_db of each SNR bucket (10·log10 of the bucket's mean NMSE)."""
+    return [to_db(v) for v in bucket_mean(nmse(R, R_true), snr_db, edges)]
+
+
+def validation_metrics(
+    R: Tensor, R_samp: Tensor, R_true: Tensor, k: Tensor, snr_db: Tensor, k_max: int, margin: float
+) -> dict[str, float]:
+    """The validation dict of R (B, N, N) against R_true, beside R_samp; k (B,) true orders, snr_db (B,) dB.
+
+    Keys: nmse_db (R), nmse_samp_db (R_samp), eigengap_health, mean_gap, and per SNR bucket
+    "nmse_db@[lo,hi)", "nmse_samp_db@[lo,hi)", "eigengap_health@[lo,hi)".
+    """
+    err, err_samp = nmse(R, R_true), nmse(R_samp, R_true)
+    healthy, gap = gap_stats(R, k, k_max, margin)
+    out = {
+        "nmse_db": to_db(err.mean().item()),
+        "nmse_samp_db": to_db(err_samp.mean().item()),
+        "eigengap_health": healthy.double().mean().item(),
+        "mean_gap": gap.double().mean().item(),
+    }
+    per = {
+        "nmse_db": [to_db(v) for v in bucket_mean(err, snr_db)],
+        "nmse_samp_db": [to_db(v) for v in bucket_mean(err_samp, snr_db)],
+        "eigengap_health": bucket_mean(healthy.double(), snr_db),
+    }
+    for name, values in per.items():
+        out.update({f"{name}@{lab}": v for lab, v in zip(bucket_labels(), values, strict=True)})
+    return out

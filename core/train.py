@@ -1,0 +1,204 @@
+"""Training and evaluation over the one pipeline: one plain loop, phases labelled, no trainer framework.
+
+    train(cfg, on_epoch, data_cache) -> TrainResult      AdamW, optional cosine schedule, gradient clipping
+    evaluate(model, cfg, batch)      -> metrics dict     the same pipeline, no gradients
+    save_checkpoint / load_checkpoint                    state dict + cfg.to_dict(), torch.load(weights_only=True)
+
+Every R_blend here comes from core.covariance.pipeline, the function inference uses too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from core.covariance import pipeline
+from core.errors import CovblendError
+from core.experiment import ExperimentConfig, TrainConfig
+from core.losses import total_loss
+from core.metrics import validation_metrics
+from core.model import build_model
+from core.scenario import SceneBatch, generate
+
+__all__ = [
+    "EpochCallback",
+    "ExperimentConfig",
+    "NonFiniteGradientError",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "load_checkpoint",
+    "save_checkpoint",
+    "train",
+]
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+class NonFiniteGradientError(CovblendError):
+    """A loss or gradient went NaN/inf; the optimiser step was not taken."""
+
+    def __init__(self, epoch: int, step: int, parameter: str) -> None:
+        super().__init__(f"non-finite loss or gradient at epoch {epoch}, step {step}, first in {parameter!r}")
+        self.epoch, self.step, self.parameter = epoch, step, parameter
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module  # trained, in eval mode
+    cfg: ExperimentConfig  # the config it was trained with
+    history: list[dict[str, float]] = field(default_factory=list)  # one metrics dict per epoch
+    final: dict[str, float] = field(default_factory=dict)  # metrics of the last epoch
+
+
+def resolve_device(name: str) -> torch.device:
+    """ "auto" -> cuda when available, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _data_seed(seed: int, epoch: int) -> int:
+    # A hash keeps per-epoch training seeds apart from each other and from any validation seed.
+    digest = hashlib.sha256(f"train/{seed}/{epoch}".encode()).digest()
+    return int.from_bytes(digest[:7], "little")
+
+
+def _dataset(cfg: ExperimentConfig, n: int, seed: int, device: torch.device, cache: dict | None) -> SceneBatch:
+    key = (cfg.scenario, n, seed, str(device))
+    if cache is not None and key in cache:
+        return cache[key]
+    data = generate(cfg.scenario, n, seed, device=device)
+    if cache is not None:
+        cache[key] = data
+    return data
+
+
+def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> str | None:
+    """Name of the first parameter whose gradient is NaN/inf, "loss" if only the loss is, else None."""
+    for name, p in model.named_parameters():
+        if p.grad is not None and not torch.isfinite(p.grad).all():
+            return name
+    return None if torch.isfinite(loss) else "loss"
+
+
+def evaluate(model: nn.Module, cfg: ExperimentConfig, batch: SceneBatch) -> dict[str, float]:
+    """Validation metrics of the model's R_blend on batch, through covariance.pipeline, without gradients.
+
+    Keys as core.metrics.validation_metrics: nmse_db, nmse_samp_db, eigengap_health, mean_gap, and the
+    same per SNR bucket (SNR = p_k/σ², dB) as "nmse_db@[lo,hi)" etc.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    R_blend, R_samp = [], []
+    with torch.no_grad():
+        for start in range(0, len(batch), cfg.train.batch_size):
+            part = batch[start : start + cfg.train.batch_size].to(device)
+            cov = pipeline(model, part.Y, part.H, cfg.pipeline)
+            R_blend.append(cov.R_blend)
+            R_samp.append(cov.R_samp)
+    model.train(was_training)
+    R_blend, R_samp = torch.cat(R_blend), torch.cat(R_samp)
+    b = batch.to(device)
+    return validation_metrics(R_blend, R_samp, b.R_true, b.K, b.snr_db, cfg.scenario.scene.k_max, cfg.loss.gap_margin)
+
+
+def train(
+    cfg: ExperimentConfig,
+    on_epoch: EpochCallback | None = None,
+    data_cache: dict | None = None,
+    *,
+    skip_nonfinite: bool = False,
+) -> TrainResult:
+    """Train cfg.model on scenes of cfg.scenario through the one pipeline; validate after every epoch.
+
+    on_epoch(epoch, metrics) runs after each epoch (0-based) with evaluate()'s metrics plus "train_loss"
+    and "nonfinite_steps"; whatever it raises (e.g. optuna.TrialPruned) propagates.
+    data_cache: a dict kept by the caller across runs in one process; fixed datasets (validation, and
+    training when not fresh_data) are stored in it keyed by (scenario, n, seed, device) and reused.
+    A non-finite loss or gradient raises NonFiniteGradientError before any optimiser step; with
+    skip_nonfinite=True (ablation benchmarks only) the step is skipped and counted instead.
+    """
+    tc = cfg.train
+    # --- setup: threads, device, seeds, model, optimiser, schedule
+    if tc.threads is not None:
+        torch.set_num_threads(tc.threads)
+    device = resolve_device(tc.device)
+    torch.manual_seed(tc.seed)
+    model = build_model(cfg.model, cfg.scenario).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    steps_per_epoch = math.ceil(tc.n_train / tc.batch_size)
+    total_steps = tc.epochs * steps_per_epoch
+    schedule = (lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps))) if tc.cosine else (lambda s: 1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    val = _dataset(cfg, tc.n_val, tc.val_seed, device, data_cache)
+    shuffle = torch.Generator(device="cpu").manual_seed(tc.seed)
+    history: list[dict[str, float]] = []
+    nonfinite_steps = 0
+
+    for epoch in range(tc.epochs):
+        # --- data: fresh scenes each epoch, or one fixed set (cached) reshuffled
+        if tc.fresh_data:
+            data = generate(cfg.scenario, tc.n_train, _data_seed(tc.seed, epoch), device=device)
+        else:
+            data = _dataset(cfg, tc.n_train, _data_seed(tc.seed, 0), device, data_cache)
+        order = torch.randperm(tc.n_train, generator=shuffle).to(device)
+
+        # --- optimisation: forward through the pipeline, loss, backward, guard, clip, step
+        model.train()
+        loss_sum, loss_count = 0.0, 0
+        for step in range(steps_per_epoch):
+            batch = data[order[step * tc.batch_size : (step + 1) * tc.batch_size]]
+            cov = pipeline(model, batch.Y, batch.H, cfg.pipeline)
+            loss, _ = total_loss(cov, batch, cfg.loss, cfg.scenario.array)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            bad = _first_nonfinite(loss, model)
+            if bad is not None:
+                if not skip_nonfinite:
+                    raise NonFiniteGradientError(epoch, step, bad)
+                nonfinite_steps += 1
+                sched.step()  # the schedule keeps time; the weights and optimiser moments stay as they were
+                continue
+            if tc.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            opt.step()
+            sched.step()
+            loss_sum += loss.item()
+            loss_count += 1
+
+        # --- validation on the fixed set, then the caller's callback
+        metrics = evaluate(model, cfg, val)
+        metrics["train_loss"] = loss_sum / loss_count if loss_count else math.nan
+        metrics["nonfinite_steps"] = float(nonfinite_steps)
+        history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+
+    model.eval()
+    return TrainResult(model=model, cfg=cfg, history=history, final=history[-1])
+
+
+def save_checkpoint(path, result_or_model, cfg: ExperimentConfig, metrics: dict | None = None) -> None:
+    """Write {"state_dict", "config": cfg.to_dict(), "metrics"} with torch.save; loadable with weights_only=True."""
+    model = result_or_model.model if isinstance(result_or_model, TrainResult) else result_or_model
+    if metrics is None and isinstance(result_or_model, TrainResult):
+        metrics = result_or_model.final
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "config": cfg.to_dict(), "metrics": dict(metrics or {})}, path)
+
+
+def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, ExperimentConfig, dict]:
+    """(model in eval mode, its ExperimentConfig, its metrics) from save_checkpoint's file."""
+    blob = torch.load(path, map_location=map_location, weights_only=True)
+    cfg = ExperimentConfig.from_dict(blob["config"])
+    model = build_model(cfg.model, cfg.scenario)
+    model.load_state_dict(blob["state_dict"])
+    model.to(map_location).eval()
+    return model, cfg, dict(blob.get("metrics", {}))
