@@ -1,13 +1,24 @@
-"""The `hpo` command line: one Typer sub-app per command group, each command a few lines over hpo/."""
+"""The `hpo` command line: thin commands over hpo/ (spec, storage, runner, report, display).
+
+Every CovblendError (bad spec, bad URL, unknown study, bad option) is one line on stderr and exit code 2.
+Results are Rich tables, or JSON with --json for scripts.
+"""
 
 from __future__ import annotations
 
 import json
-from importlib import metadata
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import optuna
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from core.errors import CovblendError
+from hpo.provenance import versions
 
 app = typer.Typer(
     help="Hyperparameter optimisation for learned near-field array covariances.",
@@ -17,18 +28,33 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-PACKAGES = ("covblend-hpo", "torch", "optuna", "optuna-dashboard", "sqlalchemy", "psycopg", "numpy")
+STORAGE_HELP = "Storage URL; default $HPO_STORAGE, else sqlite:///hpo.db. Passwords are never printed."
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def versions() -> dict[str, str]:
-    """Installed versions of this project and the libraries its results depend on."""
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn any CovblendError into a single stderr line and exit code 2."""
+    try:
+        yield
+    except CovblendError as e:
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise CovblendError(f"{name} must be positive, got {name}={value}")
+
+
+def _load(storage: str | None, study: str):
+    """The named existing study, opened without creating anything."""
+    from hpo.storage import open_storage, require_study, resolve_url
+
+    url = resolve_url(storage)
+    st = open_storage(url, create=False, heartbeat=False)
+    require_study(st, url, study)
+    return optuna.load_study(study_name=study, storage=st)
 
 
 @app.command()
@@ -42,3 +68,155 @@ def version(as_json: bool = typer.Option(False, "--json", help="Print JSON inste
     for name, v in found.items():
         table.add_row(name, v)
     out.print(table)
+
+
+@app.command()
+def run(
+    study: str = typer.Option(..., "--study", help="Spec name in studies/ (or $HPO_STUDIES_DIR), or a .toml path."),
+    storage: str | None = typer.Option(None, "--storage", help=STORAGE_HELP),
+    n_trials: int | None = typer.Option(
+        None, "--n-trials", help="The study's TOTAL trial budget across runs and workers; default from the spec."
+    ),
+    timeout: float | None = typer.Option(None, "--timeout", help="Stop starting new trials after this many seconds."),
+    seed: int | None = typer.Option(None, "--seed", help="Sampler seed; overrides [sampler] seed of the spec."),
+    study_name: str | None = typer.Option(None, "--study-name", help="Name in storage; default the spec's name."),
+    as_json: bool = typer.Option(False, "--json", help="No live display; print the final summary as JSON."),
+) -> None:
+    """Create the study if missing (join it if it exists) and run trials until its budget is used."""
+    from hpo import report
+    from hpo.display import LiveDisplay, params_table
+    from hpo.runner import Observer, RunInterrupted, create_or_join, run_worker, tally
+    from hpo.spec import load_spec
+    from hpo.storage import mask, open_storage, resolve_url
+
+    with one_line_errors():
+        _positive("--n-trials", n_trials)
+        _positive("--timeout", timeout)
+        if seed is not None and seed < 0:
+            raise CovblendError(f"--seed must be >= 0, got --seed={seed}")
+        spec = load_spec(study)  # validated before anything touches storage
+        url = resolve_url(storage)
+        total = n_trials or spec.study.n_trials
+        st = open_storage(url)
+        optuna.logging.set_verbosity(logging.ERROR)  # the live table and fail_reason attrs say it better
+        the_study, notes = create_or_join(spec, st, study_name, seed)
+        for note in notes:
+            err.print(f"warning: {note}", markup=False)
+        if not as_json:
+            out.print(f"study [bold]{the_study.study_name}[/] from {spec.path} on {mask(url)}: budget {total}")
+        try:
+            if as_json:
+                run_worker(spec, the_study, total, timeout=timeout, observer=Observer())
+            else:
+                with LiveDisplay(out, total, spec.train.epochs) as live:
+                    run_worker(spec, the_study, total, timeout=timeout, observer=live)
+        except RunInterrupted as e:
+            err.print(f"stopped: {e}", markup=False)
+            raise typer.Exit(130) from None
+        summary = report.best(the_study)
+        if as_json:
+            out.print_json(report.to_json({"tally": vars(tally(the_study)), **summary}))
+            return
+        chosen = summary.get("best")
+        if chosen:
+            note = "" if summary["feasible"] else " (no trial meets the eigengap-health threshold)"
+            out.print(f"best trial #{chosen['number']}: nmse_db={chosen['values'][0]:.3f}{note}")
+            out.print(params_table(chosen["params"]))
+        for t in summary.get("pareto_front", []):
+            out.print(f"pareto trial #{t['number']}: nmse_db={t['values'][0]:.3f} health={t['values'][1]:.3f}")
+
+
+@app.command()
+def studies(
+    storage: str | None = typer.Option(None, "--storage", help=STORAGE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the studies in the storage with trial counts and best values."""
+    from hpo import report
+    from hpo.display import fmt
+    from hpo.storage import open_storage, resolve_url
+
+    with one_line_errors():
+        rows = report.study_rows(open_storage(resolve_url(storage), create=False, heartbeat=False))
+    if as_json:
+        out.print_json(report.to_json(rows))
+        return
+    table = Table(*rows[0].keys()) if rows else Table("study")
+    for r in rows:
+        table.add_row(*(fmt(v) if not isinstance(v, list) else ",".join(v) for v in r.values()))
+    out.print(table)
+
+
+@app.command()
+def best(
+    study: str = typer.Option(..., "--study", help="Study name in storage."),
+    storage: str | None = typer.Option(None, "--storage", help=STORAGE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """The best feasible trial (single objective) or the Pareto front (multi objective)."""
+    from hpo import report
+    from hpo.display import fmt, params_table
+
+    with one_line_errors():
+        summary = report.best(_load(storage, study))
+    if as_json:
+        out.print_json(report.to_json(summary))
+        return
+    chosen = [summary["best"]] if summary.get("best") else summary.get("pareto_front", [])
+    if not chosen:
+        out.print(f"study {study!r} has no complete trial yet")
+    for t in chosen:
+        feasible = summary.get("feasible", True)
+        out.print(f"trial #{t['number']}: values={t['values']}" + ("" if feasible else " (infeasible: low health)"))
+        out.print(params_table(t["params"], title="params"))
+        attrs = {k: fmt(v) for k, v in t["user_attrs"].items() if not isinstance(v, (dict, list))}
+        out.print(params_table(attrs, title="user attrs"))
+
+
+@app.command()
+def export(
+    study: str = typer.Option(..., "--study", help="Study name in storage."),
+    fmt_: str = typer.Option("json", "--format", help="csv or json."),
+    out_path: str | None = typer.Option(None, "--out", help="Write to this file instead of stdout."),
+    storage: str | None = typer.Option(None, "--storage", help=STORAGE_HELP),
+) -> None:
+    """Every trial with params, values, state, user attrs, constraints and intermediate values."""
+    from hpo import report
+
+    with one_line_errors():
+        if fmt_ not in report.EXPORTERS:
+            raise CovblendError(f"--format must be one of {sorted(report.EXPORTERS)}, got --format={fmt_!r}")
+        text = report.EXPORTERS[fmt_](report.trials(_load(storage, study)))
+    if out_path is None:
+        print(text)
+    else:
+        Path(out_path).write_text(text)
+        err.print(f"wrote {out_path}")
+
+
+@app.command()
+def dashboard(
+    storage: str | None = typer.Option(None, "--storage", help=STORAGE_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but localhost is public."),
+    port: int = typer.Option(8080, "--port", help="TCP port to listen on."),
+) -> None:
+    """Start optuna-dashboard on the same storage (blocks until Ctrl-C)."""
+    import optuna_dashboard
+
+    from hpo.storage import mask, open_storage, resolve_url
+
+    with one_line_errors():
+        url = resolve_url(storage)
+        st = open_storage(url, create=False, heartbeat=False)
+    if host not in LOCAL_HOSTS:
+        err.print(f"warning: binding to {host}: anyone who can reach it can edit and delete studies", markup=False)
+    err.print(f"dashboard for {mask(url)} at http://{host}:{port}/", markup=False)
+    try:
+        optuna_dashboard.run_server(st, host=host, port=port)
+    except KeyboardInterrupt:
+        err.print("dashboard stopped")
+
+
+from hpo.evaluate_cmd import register as _register_evaluate  # noqa: E402
+
+_register_evaluate(app)

@@ -1,0 +1,138 @@
+"""The Optuna objective: one trial = configs from spec + suggested params, `epochs` of core.train.train.
+
+Per epoch (single mode) it reports val NMSE (dB) and asks the pruner; every epoch's eigengap health goes
+into the user attr "eigengap_health". The final health becomes the constraint
+health_threshold - health <= 0, which Optuna 5's TPE and GP samplers read from the trial itself. A
+NonFiniteGradientError is a PRUNED trial with prune_reason "nonfinite_gradient"; any other error is a FAIL
+with its fail_reason, and the worker goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+
+from core.errors import CovblendError
+from core.train import ExperimentConfig, NonFiniteGradientError, train
+from hpo.provenance import versions
+from hpo.spec import SearchParam, StudySpec
+
+NONFINITE = "nonfinite_gradient"  # prune_reason of a trial whose loss or gradient went NaN/inf
+
+# How each search type asks the trial for a value.
+SUGGEST: dict[str, Callable[[optuna.Trial, SearchParam], object]] = {
+    "float": lambda t, p: t.suggest_float(p.name, p.low, p.high, log=p.log, step=p.step),
+    "int": lambda t, p: t.suggest_int(p.name, int(p.low), int(p.high), log=p.log, step=int(p.step or 1)),
+    "categorical": lambda t, p: t.suggest_categorical(p.name, list(p.choices)),
+}
+
+
+@dataclass(frozen=True)
+class TrialTiming:
+    """Where one trial's seconds went, as the objective saw them."""
+
+    number: int  # trial number
+    total_s: float  # the objective call, start to end
+    train_s: float  # inside core.train.train, epoch callbacks included
+    callback_s: float  # inside the epoch callbacks: report, should_prune, user attrs (storage + pruner)
+
+
+def suggest(trial: optuna.Trial, spec: StudySpec) -> dict:
+    """The trial's values of the searched parameters, in spec order."""
+    return {p.name: SUGGEST[p.type](trial, p) for p in spec.search}
+
+
+class Objective:
+    """Callable objective for study.optimize. Keeps a per-process data cache shared by its trials.
+
+    observer(trial_number, epoch, metrics), when given, sees every epoch (the live display uses it).
+    """
+
+    def __init__(self, spec: StudySpec, observer: Callable[[int, int, dict], None] | None = None) -> None:
+        self.spec = spec
+        self.observer = observer
+        self.data_cache: dict = {}  # core.train reuses generated datasets across trials through it
+        self.timings: list[TrialTiming] = []
+        self.current_trial_id: int | None = None  # the RUNNING trial of this process, for interrupt cleanup
+        self._versions = versions()
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        self.current_trial_id = trial._trial_id
+        start = time.perf_counter()
+        spent = {"train": 0.0, "callback": 0.0}
+        try:
+            return self._run(trial, spent)
+        except NonFiniteGradientError as e:
+            trial.set_user_attr("prune_reason", NONFINITE)
+            trial.set_user_attr("epoch", e.epoch)
+            trial.set_user_attr("step", e.step)
+            trial.set_user_attr("parameter", e.parameter)
+            raise optuna.TrialPruned(f"non-finite gradient at epoch {e.epoch} step {e.step} in {e.parameter}") from e
+        except optuna.TrialPruned:
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", "interrupted")
+            raise
+        except (CovblendError, RuntimeError, ValueError, ArithmeticError) as e:
+            # Recorded, then re-raised so Optuna marks the trial FAIL; the runner catches it and goes on.
+            trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:500])
+            raise
+        finally:
+            total = time.perf_counter() - start
+            self.timings.append(TrialTiming(trial.number, total, spent["train"], spent["callback"]))
+
+    def _run(self, trial: optuna.Trial, spent: dict) -> float | tuple[float, float]:
+        spec = self.spec
+        params = suggest(trial, spec)
+        cfg = ExperimentConfig.from_dict(spec.experiment_dict(params))
+        trial.set_user_attr("seed", spec.data.seed)
+        trial.set_user_attr("val_seed", spec.data.val_seed)
+        trial.set_user_attr("spec", spec.name)
+        trial.set_user_attr("spec_hash", spec.digest)
+        trial.set_user_attr("device", str(cfg.train.device))
+        trial.set_user_attr("threads", spec.train.threads)
+        trial.set_user_attr("versions", self._versions)
+        single = spec.study.objective == "single"
+        health: list[float] = []
+
+        def on_epoch(epoch: int, metrics: dict) -> None:
+            t0 = time.perf_counter()
+            health.append(float(metrics["eigengap_health"]))
+            trial.set_user_attr("eigengap_health", health)
+            if self.observer:
+                self.observer(trial.number, epoch, metrics)
+            nmse = float(metrics["nmse_db"])
+            # Multi-objective studies cannot prune on intermediate values, so they report nothing per epoch.
+            if single and math.isfinite(nmse):
+                trial.report(nmse, epoch)
+                if trial.should_prune():
+                    trial.set_user_attr("prune_reason", "pruner")
+                    trial.set_user_attr("epoch", epoch)
+                    spent["callback"] += time.perf_counter() - t0
+                    raise optuna.TrialPruned(f"pruned at epoch {epoch} with nmse_db={nmse:.2f}")
+            spent["callback"] += time.perf_counter() - t0
+
+        t_train = time.perf_counter()
+        try:
+            result = train(cfg, on_epoch=on_epoch, data_cache=self.data_cache)
+        finally:
+            spent["train"] = time.perf_counter() - t_train
+        final = result.final
+        nmse, nmse_samp, h = float(final["nmse_db"]), float(final["nmse_samp_db"]), float(final["eigengap_health"])
+        trial.set_user_attr("nmse_db", nmse)
+        trial.set_user_attr("nmse_samp_db", nmse_samp)
+        trial.set_user_attr("gain_db", nmse_samp - nmse)  # > 0: R_blend beats R_samp
+        trial.set_user_attr("eigengap_health_final", h)
+        trial.set_user_attr("mean_gap", float(final["mean_gap"]))
+        trial.set_user_attr("train_s", round(spent["train"], 3))
+        if not math.isfinite(nmse):
+            trial.set_user_attr("prune_reason", "nonfinite_metric")
+            raise optuna.TrialPruned(f"final nmse_db is {nmse}")
+        if single:
+            trial.set_constraint("eigengap_health", spec.study.health_threshold - h)
+            return nmse
+        return nmse, h

@@ -1,0 +1,201 @@
+"""Create-or-join a study and run trials until the study's global budget is used.
+
+The budget counts trials that finished (COMPLETE, PRUNED, FAIL) or are RUNNING, across every run and worker
+on the study, so a second `hpo run` only does what is left. Trials stopped by the user (fail_reason
+"interrupted") and heartbeat-stale trials that were re-queued do not consume budget: their retry does.
+`run_worker` is one process's loop; several processes can run it on one study (a later --workers).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from core.errors import CovblendError
+from hpo.objective import NONFINITE, Objective
+from hpo.spec import StudySpec
+
+# Sampler and pruner by spec name. Samplers read constraints set by trial.set_constraint (Optuna 5).
+SAMPLERS: dict[str, Callable] = {
+    "tpe": lambda s, seed: optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.sampler.n_startup_trials),
+    "gp": lambda s, seed: optuna.samplers.GPSampler(seed=seed, n_startup_trials=s.sampler.n_startup_trials),
+    "random": lambda s, seed: optuna.samplers.RandomSampler(seed=seed),
+    "cmaes": lambda s, seed: optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=s.sampler.n_startup_trials),
+}
+PRUNERS: dict[str, Callable] = {
+    "median": lambda s: optuna.pruners.MedianPruner(
+        n_startup_trials=s.pruner.n_startup_trials, n_warmup_steps=s.pruner.n_warmup_steps
+    ),
+    "hyperband": lambda s: optuna.pruners.HyperbandPruner(
+        min_resource=s.pruner.min_resource, max_resource=s.train.epochs, reduction_factor=s.pruner.reduction_factor
+    ),
+    "successive-halving": lambda s: optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=s.pruner.min_resource, reduction_factor=s.pruner.reduction_factor
+    ),
+    "none": lambda s: optuna.pruners.NopPruner(),
+}
+INTERRUPTED = "interrupted"  # fail_reason of a trial stopped by Ctrl-C or SIGTERM
+
+
+class StudyMismatchError(CovblendError):
+    """An existing study cannot be joined with this spec (different objective directions)."""
+
+
+class RunInterrupted(CovblendError):
+    """The run was stopped by Ctrl-C or SIGTERM; its running trial was marked FAIL."""
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so Optuna marks the running trial FAIL."""
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Trial counts of a study and its best value so far."""
+
+    complete: int
+    pruned: int  # pruned by the pruner (or a non-finite metric)
+    nan_pruned: int  # pruned for a non-finite loss or gradient
+    failed: int
+    running: int
+    waiting: int  # queued, e.g. retries of stale trials
+    best: float | None  # best feasible value (single) or best NMSE on the front (multi)
+    best_number: int | None
+
+
+def budget_used(trials: list[FrozenTrial]) -> int:
+    """Trials that count toward n_trials: finished or running, less interrupted and re-queued ones."""
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+    return sum(
+        t.state in counted
+        and not (t.state == TrialState.FAIL and (t.user_attrs.get("fail_reason") == INTERRUPTED or t.number in retried))
+        for t in trials
+    )
+
+
+def _feasible(t: FrozenTrial) -> bool:
+    return all(v <= 0 for v in t.constraints.values())
+
+
+def tally(study: optuna.Study) -> Tally:
+    """Counts by state, NaN-pruned apart, and the best value, from one read of the study."""
+    trials = study.get_trials(deepcopy=False)
+    count = {s: 0 for s in TrialState}
+    nan = 0
+    for t in trials:
+        count[t.state] += 1
+        nan += t.state == TrialState.PRUNED and t.user_attrs.get("prune_reason") == NONFINITE
+    done = [t for t in trials if t.state == TrialState.COMPLETE and _feasible(t)]
+    best = min(done, key=lambda t: t.values[0], default=None)
+    return Tally(
+        complete=count[TrialState.COMPLETE],
+        pruned=count[TrialState.PRUNED] - nan,
+        nan_pruned=nan,
+        failed=count[TrialState.FAIL],
+        running=count[TrialState.RUNNING],
+        waiting=count[TrialState.WAITING],
+        best=best.values[0] if best else None,
+        best_number=best.number if best else None,
+    )
+
+
+def create_or_join(
+    spec: StudySpec, storage: optuna.storages.BaseStorage, study_name: str | None = None, seed: int | None = None
+) -> tuple[optuna.Study, list[str]]:
+    """The study `study_name` (default: the spec's name), created if missing; returns it and any warnings."""
+    name = study_name or spec.name
+    seed = spec.sampler.seed if seed is None else seed
+    existing = name in optuna.get_all_study_names(storage)
+    if existing:
+        have = [d.name.lower() for d in storage.get_study_directions(storage.get_study_id_from_name(name))]
+        if have != spec.study.directions:
+            raise StudyMismatchError(
+                f"study {name!r} optimises {have}, but spec {spec.path} asks for {spec.study.directions}"
+            )
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        sampler=SAMPLERS[spec.sampler.name](spec, seed),
+        pruner=PRUNERS[spec.pruner.name](spec),
+        directions=spec.study.directions,
+        load_if_exists=True,
+    )
+    warnings = []
+    if not existing:
+        study.set_user_attr("spec", spec.name)
+        study.set_user_attr("spec_hash", spec.digest)
+        study.set_user_attr("objective", spec.study.objective)
+        study.set_user_attr("description", spec.study.description)
+    elif study.user_attrs.get("spec_hash") != spec.digest:
+        warnings.append(f"study {name!r} was created from a different version of {spec.path}; joining anyway")
+    return study, warnings
+
+
+class Observer:
+    """What a live display hears from the worker loop; the base class ignores everything."""
+
+    def trial_started(self, study: optuna.Study) -> None: ...
+
+    def epoch(self, trial_number: int, epoch: int, metrics: dict) -> None: ...
+
+    def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None: ...
+
+
+def _fail_if_running(study: optuna.Study, trial_id: int | None) -> None:
+    """Mark this worker's trial FAIL (interrupted) when an interrupt left it RUNNING."""
+    if trial_id is None:
+        return
+    storage = study._storage
+    if storage.get_trial(trial_id).state == TrialState.RUNNING:
+        storage.set_trial_user_attr(trial_id, "fail_reason", INTERRUPTED)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+
+
+def run_worker(
+    spec: StudySpec,
+    study: optuna.Study,
+    n_trials: int,
+    *,
+    timeout: float | None = None,
+    observer: Observer | None = None,
+    objective: Objective | None = None,
+) -> Objective:
+    """Run trials until budget_used(study) reaches n_trials or `timeout` seconds pass; returns the objective.
+
+    One trial's failure never stops the loop. Ctrl-C or SIGTERM marks the running trial FAIL with
+    fail_reason "interrupted" and raises RunInterrupted.
+    """
+    observer = observer or Observer()
+    objective = objective or Objective(spec)
+    objective.observer = observer.epoch
+    deadline = None if timeout is None else time.monotonic() + timeout
+
+    def on_sigterm(signum, frame):
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        while budget_used(study.get_trials(deepcopy=False)) < n_trials:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            observer.trial_started(study)
+            study.optimize(
+                objective,
+                n_trials=1,
+                catch=(Exception,),  # recorded as FAIL with fail_reason by the objective; the worker goes on
+                gc_after_trial=False,
+                callbacks=[observer.trial_finished],
+            )
+            objective.current_trial_id = None
+    except KeyboardInterrupt as e:
+        _fail_if_running(study, objective.current_trial_id)
+        raise RunInterrupted("interrupted: the running trial was marked FAIL (fail_reason='interrupted')") from e
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return objective

@@ -1,0 +1,66 @@
+"""Tiny study specs for fast hpo tests: a few dozen scenes, two epochs, a small MLP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY_SPEC = """
+[study]
+n_trials = 3
+health_threshold = 0.0
+
+[data]
+n_train = 128
+n_val = 64
+
+[train]
+epochs = 2
+threads = 1
+
+[fixed]
+arch = "mlp"
+width = 32
+depth = 2
+batch_size = 64
+
+[search.lr]
+type = "float"
+low = 1e-3
+high = 1e-2
+log = true
+
+[search.beta]
+type = "float"
+low = 0.2
+high = 0.4
+
+[sampler]
+name = "random"
+seed = 0
+
+[pruner]
+name = "none"
+"""
+
+
+def write_spec(folder: Path, name: str, text: str) -> Path:
+    path = folder / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def tiny_spec(tmp_path) -> Path:
+    """A valid spec whose trials take about a second."""
+    return write_spec(tmp_path, "tiny", TINY_SPEC)
+
+
+@pytest.fixture
+def nan_spec(tmp_path) -> Path:
+    """The tiny spec with an absurd learning rate: one AdamW step overflows the weights, and the next
+    loss and gradient are non-finite."""
+    text = TINY_SPEC.replace("[fixed]\n", "[fixed]\nlr = 1e30\n")
+    text = text.replace('[search.lr]\ntype = "float"\nlow = 1e-3\nhigh = 1e-2\nlog = true\n', "")
+    return write_spec(tmp_path, "nan", text)

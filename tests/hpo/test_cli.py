@@ -1,0 +1,173 @@
+"""The `hpo` CLI through typer's CliRunner and real subprocesses: runs, reads, exports, and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from hpo.cli import app
+
+HPO = str(Path(sys.executable).parent / "hpo")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture
+def ran(tiny_spec, tmp_path):
+    """A SQLite storage holding the tiny study with two trials, run through the CLI."""
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    result = invoke("run", "--study", str(tiny_spec), "--storage", url, "--n-trials", "2")
+    assert result.exit_code == 0, result.output
+    return url
+
+
+def test_run_shows_a_summary_with_the_best_params(ran, tiny_spec):
+    result = invoke("run", "--study", str(tiny_spec), "--storage", ran, "--n-trials", "2")
+    assert result.exit_code == 0
+    assert "best trial #" in result.output and "lr" in result.output and "beta" in result.output
+
+
+def test_studies_lists_counts_and_best(ran):
+    (row,) = json.loads(invoke("studies", "--storage", ran, "--json").output)
+    assert row["study"] == "tiny" and row["complete"] == 2 and row["best"] is not None
+
+
+def test_best_json_has_params_and_user_attrs(ran):
+    best = json.loads(invoke("best", "--study", "tiny", "--storage", ran, "--json").output)
+    assert set(best["best"]["params"]) == {"lr", "beta"}
+    assert best["feasible"] is True and "gain_db" in best["best"]["user_attrs"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_export_holds_every_trial_with_intermediate_values(ran, tmp_path, fmt):
+    out = tmp_path / f"trials.{fmt}"
+    assert invoke("export", "--study", "tiny", "--storage", ran, "--format", fmt, "--out", str(out)).exit_code == 0
+    if fmt == "json":
+        rows = json.loads(out.read_text())
+        assert rows[0]["intermediate_values"] and "eigengap_health" in rows[0]["user_attrs"]
+    else:
+        rows = list(csv.DictReader(io.StringIO(out.read_text())))
+        assert json.loads(rows[0]["intermediate_values"]) and "params_lr" in rows[0]
+    assert [r["state"] for r in rows] == ["COMPLETE", "COMPLETE"]
+
+
+BAD_INPUTS = {
+    "bad spec": ["run", "--study", "SPEC_BAD", "--storage", "URL"],
+    "unknown spec": ["run", "--study", "no-such-study", "--storage", "URL"],
+    "bad url": ["run", "--study", "SPEC", "--storage", "nonsense://"],
+    "unreachable db": ["run", "--study", "SPEC", "--storage", "postgresql+psycopg://u:pw@127.0.0.1:9/x"],
+    "negative n-trials": ["run", "--study", "SPEC", "--storage", "URL", "--n-trials", "-1"],
+    "unknown study (best)": ["best", "--study", "absent", "--storage", "URL"],
+    "unknown study (export)": ["export", "--study", "absent", "--storage", "URL"],
+    "bad format": ["export", "--study", "absent", "--storage", "URL", "--format", "xml"],
+    "missing db (studies)": ["studies", "--storage", "URL"],
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_exit_2_one_line_and_creates_no_database(case, tiny_spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("HPO_STUDIES_DIR", str(tmp_path))
+    bad = tmp_path / "bad.toml"
+    bad.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 0"))
+    db = tmp_path / "hpo.db"
+    subs = {"SPEC": str(tiny_spec), "SPEC_BAD": str(bad), "URL": f"sqlite:///{db}"}
+    result = CliRunner().invoke(app, [subs.get(a, a) for a in BAD_INPUTS[case]])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "pw@" not in lines[0]
+    assert not db.exists()
+
+
+def test_unknown_study_leaves_an_existing_database_unchanged(ran, tmp_path):
+    db = Path(ran.removeprefix("sqlite:///"))
+    before = db.read_bytes()
+    result = invoke("best", "--study", "absent", "--storage", ran)
+    assert result.exit_code == 2 and "tiny" in result.stderr
+    assert db.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_quick_study_runs_as_a_real_subprocess(tmp_path):
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    proc = subprocess.run(
+        [HPO, "run", "--study", "quick", "--n-trials", "3", "--storage", url],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    study = optuna.load_study(study_name="quick", storage=url)
+    assert len(study.trials) == 3
+    for t in study.trials:
+        assert t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        assert t.intermediate_values and t.user_attrs["eigengap_health"] and t.user_attrs["spec_hash"]
+        assert {"seed", "versions", "device"} <= set(t.user_attrs)
+
+
+@pytest.mark.slow
+def test_sigterm_marks_the_running_trial_failed(tiny_spec, tmp_path):
+    tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 200"))
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    proc = subprocess.Popen([HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json"], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until the trial has reported an epoch
+            time.sleep(0.5)
+            try:
+                trials = optuna.load_study(study_name="tiny", storage=url).trials
+            except KeyError:  # study not created yet
+                continue
+            if trials and trials[0].intermediate_values:
+                break
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        proc.kill()
+    (t,) = optuna.load_study(study_name="tiny", storage=url).trials
+    assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == "interrupted"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dashboard_serves_the_storage_on_localhost(ran, tmp_path):
+    port = _free_port()
+    env = {**os.environ, "HPO_STORAGE": ran}
+    proc = subprocess.Popen(
+        [HPO, "dashboard", "--port", str(port)], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        body = None
+        for _ in range(60):
+            time.sleep(0.25)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                continue
+        assert body is not None and [s["study_name"] for s in body["study_summaries"]] == ["tiny"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
