@@ -78,5 +78,18 @@ def eigh_signal_projector(
     return Us @ U.mH
 
 
+def finite_or_identity(R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(R with every non-finite matrix replaced by I, (B,) bool of the replaced ones). R: (B, N, N).
+
+    LAPACK raises on NaN input; callers decompose the safe copy and carry the NaN on by other terms,
+    so a bad batch gives a non-finite loss that the training guard can report, not a LinAlgError.
+    """
+    bad = ~torch.isfinite(torch.view_as_real(R) if R.is_complex() else R).flatten(1).all(-1)
+    if not bad.any():
+        return R, bad
+    eye = torch.eye(R.shape[-1], dtype=R.dtype, device=R.device)
+    return torch.where(bad[:, None, None], eye, R), bad
+
+
 Projector = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 PROJECTORS: dict[str, Projector] = {"stable": stable_signal_projector, "eigh": eigh_signal_projector}

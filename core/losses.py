@@ -19,7 +19,7 @@ from torch import Tensor
 from core.array import ArrayConfig, steering
 from core.covariance import Covariances, trace_to_n
 from core.errors import ConfigError
-from core.linalg import DEFAULT_REL_GAP_FLOOR, PROJECTORS
+from core.linalg import DEFAULT_REL_GAP_FLOOR, PROJECTORS, finite_or_identity
 from core.scenario import SceneBatch
 
 # Which covariance the losses see.
@@ -96,10 +96,11 @@ def total_loss(
     Returns (scalar loss, {"nmse", "gap", "sub"} detached batch means).
     """
     R = getattr(cov, TARGETS[cfg.target])
+    R_eig, _ = finite_or_identity(R)  # a NaN R still makes the NMSE, so the loss, NaN
     parts = {
         "nmse": nmse(R, batch.R_true).mean(),
-        "gap": eigengap_hinge(R, batch.K, cfg.gap_margin).mean(),
-        "sub": subspace_loss(R, batch, array, cfg.projector, cfg.rel_gap_floor).mean(),
+        "gap": eigengap_hinge(R_eig, batch.K, cfg.gap_margin).mean(),
+        "sub": subspace_loss(R_eig, batch, array, cfg.projector, cfg.rel_gap_floor).mean(),
     }
     total = cfg.lam_nmse * parts["nmse"] + cfg.lam_gap * parts["gap"] + cfg.lam_sub * parts["sub"]
     return total, {name: v.detach() for name, v in parts.items()}

@@ -14,14 +14,17 @@ import math
 import torch
 from torch import Tensor
 
+from core.linalg import finite_or_identity
 from core.losses import nmse
 
 DEFAULT_SNR_EDGES_DB: tuple[float, ...] = (-10.0, 0.0, 10.0, 20.0)  # bucket edges, dB, SNR = p_k/σ²
 
 
 def to_db(mean_nmse: float) -> float:
-    """10·log10 of a mean NMSE; nan for an empty or non-finite input."""
-    return 10.0 * math.log10(mean_nmse) if math.isfinite(mean_nmse) and mean_nmse > 0 else math.nan
+    """10·log10 of a mean NMSE: -inf for 0, nan for a negative or non-finite input (e.g. an empty bucket)."""
+    if not (math.isfinite(mean_nmse) and mean_nmse >= 0):
+        return math.nan
+    return 10.0 * math.log10(mean_nmse) if mean_nmse > 0 else -math.inf
 
 
 def nmse_db(R: Tensor, R_true: Tensor) -> float:
@@ -30,13 +33,16 @@ def nmse_db(R: Tensor, R_true: Tensor) -> float:
 
 
 def gap_stats(R: Tensor, k: Tensor, k_max: int, margin: float) -> tuple[Tensor, Tensor]:
-    """Per scene: (healthy (B,) bool, normalised gap at the true K (B,) real) of R (B, N, N), k (B,) int."""
-    lam = torch.linalg.eigvalsh(R.detach()).flip(-1)  # descending
+    """Per scene: (healthy (B,) bool, normalised gap at the true K (B,) real) of R (B, N, N), k (B,) int.
+
+    A non-finite R is unhealthy with a nan gap."""
+    R, bad = finite_or_identity(R.detach())
+    lam = torch.linalg.eigvalsh(R).flip(-1)  # descending
     gaps = lam[:, :k_max] - lam[:, 1 : k_max + 1]  # (B, K_max): gap k is λ_k − λ_{k+1}
     at_k = gaps.gather(-1, (k.to(gaps.device) - 1)[:, None])[:, 0]
     norm_gap = at_k / lam[:, 0].clamp_min(1e-12)
-    healthy = (gaps.argmax(-1) + 1 == k.to(gaps.device)) & (norm_gap > margin)
-    return healthy, norm_gap
+    healthy = (gaps.argmax(-1) + 1 == k.to(gaps.device)) & (norm_gap > margin) & ~bad
+    return healthy, torch.where(bad, torch.full_like(norm_gap, torch.nan), norm_gap)
 
 
 def bucket_index(snr_db: Tensor, edges: tuple[float, ...] = DEFAULT_SNR_EDGES_DB) -> Tensor:

@@ -115,6 +115,7 @@ def train(
     data_cache: dict | None = None,
     *,
     skip_nonfinite: bool = False,
+    model: nn.Module | None = None,
 ) -> TrainResult:
     """Train cfg.model on scenes of cfg.scenario through the one pipeline; validate after every epoch.
 
@@ -124,6 +125,7 @@ def train(
     training when not fresh_data) are stored in it keyed by (scenario, n, seed, device) and reused.
     A non-finite loss or gradient raises NonFiniteGradientError before any optimiser step; with
     skip_nonfinite=True (ablation benchmarks only) the step is skipped and counted instead.
+    model: continue training this model (built by build_model for cfg) instead of a fresh one.
     """
     tc = cfg.train
     # --- setup: threads, device, seeds, model, optimiser, schedule
@@ -131,7 +133,7 @@ def train(
         torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
     torch.manual_seed(tc.seed)
-    model = build_model(cfg.model, cfg.scenario).to(device)
+    model = (model if model is not None else build_model(cfg.model, cfg.scenario)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     steps_per_epoch = math.ceil(tc.n_train / tc.batch_size)
     total_steps = tc.epochs * steps_per_epoch

@@ -1,0 +1,104 @@
+"""Training: it learns, it guards against non-finite gradients, it calls back, it checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from core.errors import ConfigError
+from core.model import build_model
+from core.scenario import generate
+from core.train import ExperimentConfig, NonFiniteGradientError, evaluate, load_checkpoint, save_checkpoint, train
+
+TINY = {
+    "scenario": {"measurement": {"snapshots": 4}},
+    "model": {"arch": "mlp", "width": 64, "depth": 2},
+    "train": {"epochs": 2, "n_train": 512, "n_val": 256, "batch_size": 128, "lr": 3e-3, "threads": 2, "device": "cpu"},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_cfg():
+    return ExperimentConfig.from_dict(TINY)
+
+
+@pytest.fixture(scope="module")
+def tiny_result(tiny_cfg):
+    return train(tiny_cfg)
+
+
+def test_a_tiny_run_brings_r_blend_below_r_samp(tiny_result):
+    final = tiny_result.final
+    assert final["nmse_db"] < final["nmse_samp_db"]
+
+
+def test_training_is_deterministic(tiny_cfg, tiny_result):
+    again = train(tiny_cfg)
+    assert again.final["nmse_db"] == tiny_result.final["nmse_db"]
+
+
+def test_epoch_callback_sees_every_epoch_and_its_exception_stops_training(tiny_cfg):
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def on_epoch(epoch, metrics):
+        seen.append((epoch, set(metrics)))
+        if epoch == 0:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(tiny_cfg, on_epoch=on_epoch)
+    assert [e for e, _ in seen] == [0]
+    assert {"nmse_db", "nmse_samp_db", "eigengap_health", "mean_gap", "train_loss"} <= seen[0][1]
+
+
+def test_nonfinite_gradient_raises_and_leaves_the_weights_untouched(tiny_cfg):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg.model, tiny_cfg.scenario)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.register_forward_hook(lambda m, inp, out: (out[0] * math.nan, out[1]))  # injected NaN factor
+    with pytest.raises(NonFiniteGradientError) as info:
+        train(tiny_cfg, model=model)
+    assert (info.value.epoch, info.value.step) == (0, 0)
+    assert info.value.parameter == next(n for n, _ in model.named_parameters())
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_skip_nonfinite_counts_bad_steps_instead_of_raising(tiny_cfg):
+    model = build_model(tiny_cfg.model, tiny_cfg.scenario)
+    model.register_forward_hook(lambda m, inp, out: (out[0] * math.nan, out[1]))
+    result = train(tiny_cfg, model=model, skip_nonfinite=True)
+    assert result.final["nonfinite_steps"] == tiny_cfg.train.epochs * 512 / 128
+
+
+def test_checkpoint_round_trips(tmp_path, tiny_cfg, tiny_result):
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, tiny_result, tiny_cfg)
+    model, cfg, metrics = load_checkpoint(path)
+    assert cfg == tiny_cfg
+    assert metrics["nmse_db"] == tiny_result.final["nmse_db"]
+    val = generate(cfg.scenario, 64, seed=9)
+    assert evaluate(model, cfg, val) == evaluate(tiny_result.model, tiny_cfg, val)
+
+
+def test_experiment_config_round_trips_through_a_plain_dict(tiny_cfg):
+    assert ExperimentConfig.from_dict(tiny_cfg.to_dict()) == tiny_cfg
+
+
+def test_unknown_experiment_key_is_named():
+    with pytest.raises(ConfigError, match="learning_rate"):
+        ExperimentConfig.from_dict({"train": {"learning_rate": 1.0}})
+
+
+def test_data_cache_reuses_the_validation_set(tiny_cfg):
+    one_epoch = ExperimentConfig.from_dict({**TINY, "train": {**TINY["train"], "epochs": 1}})
+    cache: dict = {}
+    train(one_epoch, data_cache=cache)
+    cached = dict(cache)
+    train(one_epoch, data_cache=cache)
+    assert cache.keys() == cached.keys() and all(cache[k] is cached[k] for k in cached)
