@@ -1,16 +1,46 @@
-"""Scoring of localisation estimates (DESIGN §5, §6): optimal assignment, then RMSE.
+"""Evaluation of localisation (DESIGN §5, §6): scoring by optimal assignment, and the SNR sweep of a
+trained model against classic MUSIC, the oracle and the CRB.
 
-The SNR-sweep evaluation of trained checkpoints is built on top of `score`.
+Report schema (version 1), a JSON-ready dict; every number is a float, or None where undefined:
+
+    schema           "covblend-hpo/evaluation"
+    schema_version   1
+    snr_definition   SNR = p_k/σ² per element and per source, dB
+    config           EvalConfig as a dict;  scenario, pipeline: the configs used, as dicts
+    checkpoint       path of the evaluated checkpoint (added by `hpo evaluate`)
+    rows[]           one per SNR point:
+      snr_db
+      crb                      {angle_rmse_deg, range_rmse_m}: sqrt of the mean stochastic-CRB variance
+      methods.{learned, music_samp, oracle}     MUSIC on R_blend, on R_samp, on R_true
+        angle_rmse_deg, range_rmse_m           oracle K (the true K of each scene)
+        nmse_db                                10·log10(mean NMSE) against R_true (None for the oracle)
+        k_accuracy.{eigengap, mdl}             fraction of scenes with K̂ = K
+        estimated_k.{eigengap, mdl}            {angle_rmse_deg, range_rmse_m} with K̂ from that rule
+
+RMSEs are over matched (estimate, truth) pairs after optimal assignment; with K̂ ≠ K, min(K̂, K) pairs
+count. Eigengap K̂ comes from each method's own covariance; MDL K̂ from the whitened measurement-domain
+covariance (the sample one for learned and music_samp, the true one for the oracle).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+
+from core.covariance import PipelineConfig, pipeline
+from core.crb import scene_crb, whitener
+from core.errors import ConfigError, CovblendError
+from core.losses import nmse
+from core.metrics import to_db
+from core.music import Grid, GridConfig, MusicResult, build_grid, mdl_order, music, whitened_measurement_covariance
+from core.scenario import ScenarioConfig, SceneBatch, generate
+
+SCHEMA_NAME = "covblend-hpo/evaluation"
 
 
 @dataclass(frozen=True)
@@ -52,3 +82,156 @@ def score(
     d_t = np.degrees(np.concatenate(d_t)) if d_t else np.zeros(0)
     d_r = np.concatenate(d_r) if d_r else np.zeros(0)
     return Scores(_rmse(d_t), _rmse(d_r), d_t, d_r)
+
+
+# ---------------------------------------------------------------- SNR sweep of a trained model
+
+SCHEMA_VERSION = 1
+SNR_DEFINITION = "SNR = p_k/σ² per element and per source, in dB (10 dB means σ² = 0.1 for p_k = 1)"
+METHODS: tuple[str, ...] = ("learned", "music_samp", "oracle")  # learned = MUSIC on R_blend
+ORDER_RULE_NAMES: tuple[str, ...] = ("eigengap", "mdl")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    snr_grid_db: tuple[float, ...] = (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0)  # SNR points, dB, p_k/σ²
+    n_scenes: int = 500  # scenes per SNR point
+    snapshots: int | None = None  # L; None keeps the checkpoint scenario's L
+    num_sources: int | None = None  # K of every scene; None draws K ~ U{1..K_max} as in training
+    seed: int = 7_000_001  # fresh scenes: a stream that training and validation do not use
+    chunk: int = 256  # scenes per model forward, bounds memory
+    grid: GridConfig = field(default_factory=GridConfig)  # MUSIC search grid
+
+    def __post_init__(self) -> None:
+        grid_db, n_scenes, snaps, chunk = self.snr_grid_db, self.n_scenes, self.snapshots, self.chunk
+        if not grid_db or not all(isinstance(s, (int, float)) and math.isfinite(s) for s in grid_db):
+            raise ConfigError(f"snr_grid_db must be a non-empty tuple of finite numbers, got {grid_db=}")
+        if not isinstance(n_scenes, int) or n_scenes < 1:
+            raise ConfigError(f"n_scenes must be a positive integer, got {n_scenes=}")
+        if snaps is not None and (not isinstance(snaps, int) or snaps < 1):
+            raise ConfigError(f"snapshots must be a positive integer or None, got {snaps=}")
+        if not isinstance(chunk, int) or chunk < 1:
+            raise ConfigError(f"chunk must be a positive integer, got {chunk=}")
+
+
+def _nan_to_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _localisation(est: MusicResult, batch: SceneBatch) -> dict[str, float | None]:
+    s = score(est.theta, est.r, est.mask, batch.theta, batch.r, batch.mask)
+    return {"angle_rmse_deg": _nan_to_none(s.angle_rmse_deg), "range_rmse_m": _nan_to_none(s.range_rmse_m)}
+
+
+def _mdl_orders(batch: SceneBatch, k_max: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Wax–Kailath K̂ in the whitened measurement domain: from the data, and from the true covariance."""
+    snaps = batch.Y.shape[-1]
+    W = whitener(batch.H)
+    WH = W @ batch.H
+    data = torch.linalg.eigvalsh(whitened_measurement_covariance(batch.Y, batch.H)).flip(-1)
+    truth = torch.linalg.eigvalsh(WH @ batch.R_true @ WH.mH).flip(-1)
+    return mdl_order(data, k_max, snaps), mdl_order(truth, k_max, snaps)
+
+
+def evaluate_point(model, batch: SceneBatch, scenario: ScenarioConfig, pipe: PipelineConfig, grid: Grid, chunk: int):
+    """All metrics of one SNR point (one row of the report) on a generated batch."""
+    k_max = scenario.scene.k_max
+    covs = [pipeline(model, batch.Y[i : i + chunk], batch.H[i : i + chunk], pipe) for i in range(0, len(batch), chunk)]
+    R = {
+        "learned": torch.cat([c.R_blend for c in covs]),
+        "music_samp": torch.cat([c.R_samp for c in covs]),
+        "oracle": batch.R_true,
+    }
+    # MDL is valid only where the noise is white: the whitened measurement domain. The data methods share
+    # the K̂ of the snapshots; the oracle uses the true measurement covariance.
+    k_data, k_true = _mdl_orders(batch, k_max)
+    k_mdl = {"learned": k_data, "music_samp": k_data, "oracle": k_true}
+    methods = {}
+    for name, cov in R.items():
+        by_rule = {"eigengap": music(cov, grid, k_max), "mdl": music(cov, grid, k_max, k=k_mdl[name])}
+        methods[name] = {
+            **_localisation(music(cov, grid, k_max, k=batch.K), batch),
+            "nmse_db": _nan_to_none(to_db(nmse(cov, batch.R_true).mean().item())),
+            "k_accuracy": {rule: (est.k_hat == batch.K).double().mean().item() for rule, est in by_rule.items()},
+            "estimated_k": {rule: _localisation(est, batch) for rule, est in by_rule.items()},
+        }
+    bound = scene_crb(batch, scenario.array)
+    crb = {"angle_rmse_deg": _nan_to_none(bound.angle_rmse_deg), "range_rmse_m": _nan_to_none(bound.range_rmse_m)}
+    return {"methods": methods, "crb": crb}
+
+
+def evaluation_scenario(scenario: ScenarioConfig, cfg: EvalConfig) -> ScenarioConfig:
+    """The model's scenario with the evaluation's L; a ConfigError if cfg.num_sources does not fit its K_max."""
+    k_max, num_sources = scenario.scene.k_max, cfg.num_sources
+    if num_sources is not None and not (isinstance(num_sources, int) and 1 <= num_sources <= k_max):
+        raise ConfigError(f"num_sources must be an integer in [1, {k_max}] for this scenario, got {num_sources=}")
+    if cfg.snapshots is None:
+        return scenario
+    return replace(scenario, measurement=replace(scenario.measurement, snapshots=cfg.snapshots))
+
+
+def evaluate(
+    model,
+    scenario: ScenarioConfig,
+    pipe: PipelineConfig,
+    cfg: EvalConfig | None = None,
+    *,
+    device: torch.device | str | None = None,
+    on_point: Callable[[int, float], None] | None = None,
+) -> dict:
+    """Sweep the SNR grid on fresh scenes of the model's own scenario; returns the report (schema above).
+
+    model: the trained network (R_samp, H) -> (A_angle, A_range); it is put in eval mode. on_point(i, snr)
+    is called after each SNR point (progress bars).
+    """
+    cfg = cfg or EvalConfig()
+    scenario = evaluation_scenario(scenario, cfg)
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    grid = build_grid(scenario, cfg.grid, device=device)
+    model.eval()
+    rows = []
+    with torch.no_grad():
+        for i, snr in enumerate(cfg.snr_grid_db):
+            batch = generate(
+                scenario, cfg.n_scenes, seed=cfg.seed + i, device=device, snr_db=float(snr), num_sources=cfg.num_sources
+            )
+            rows.append({"snr_db": float(snr), **evaluate_point(model, batch, scenario, pipe, grid, cfg.chunk)})
+            if on_point is not None:
+                on_point(i, float(snr))
+    return {
+        "schema": SCHEMA_NAME,
+        "schema_version": SCHEMA_VERSION,
+        "snr_definition": SNR_DEFINITION,
+        "config": asdict(cfg),
+        "scenario": asdict(scenario),
+        "pipeline": asdict(pipe),
+        "rows": rows,
+    }
+
+
+def check_schema(report: dict) -> None:
+    """Raise CovblendError naming the first missing or mistyped entry of a report (e.g. one read from JSON)."""
+
+    def need(d, key, kind, where):
+        if not isinstance(d, dict) or key not in d or not isinstance(d[key], kind):
+            raise CovblendError(f"evaluation report: {where}{key} missing or not {kind}")
+        return d[key]
+
+    if need(report, "schema_version", int, "") != SCHEMA_VERSION or report.get("schema") != SCHEMA_NAME:
+        raise CovblendError(f"evaluation report: expected {SCHEMA_NAME} version {SCHEMA_VERSION}")
+    num = (int, float, type(None))
+    for i, row in enumerate(need(report, "rows", list, "")):
+        need(row, "snr_db", (int, float), f"rows[{i}].")
+        for key in ("angle_rmse_deg", "range_rmse_m"):
+            need(need(row, "crb", dict, f"rows[{i}]."), key, num, f"rows[{i}].crb.")
+        for name in METHODS:
+            m = need(need(row, "methods", dict, f"rows[{i}]."), name, dict, f"rows[{i}].methods.")
+            where = f"rows[{i}].methods.{name}."
+            for key in ("angle_rmse_deg", "range_rmse_m", "nmse_db"):
+                need(m, key, num, where)
+            for rule in ORDER_RULE_NAMES:
+                need(need(m, "k_accuracy", dict, where), rule, float, where + "k_accuracy.")
+                est = need(need(m, "estimated_k", dict, where), rule, dict, where + "estimated_k.")
+                for key in ("angle_rmse_deg", "range_rmse_m"):
+                    need(est, key, num, f"{where}estimated_k.{rule}.")
