@@ -28,6 +28,28 @@ def _timed(fn, repeats: int) -> list[float]:
     return times
 
 
+def measure(cfg: ScenarioConfig, scenes: int, device: str, repeats: int) -> tuple[float, float, float]:
+    """(generator scenes/s, pipeline forward ms, forward+backward ms) at batch 256."""
+    generate(cfg, 256, seed=0, device=device)  # warm-up
+    gen_s = statistics.median(_timed(lambda: generate(cfg, scenes, seed=1, device=device), repeats))
+    b = generate(cfg, 256, seed=2, device=device)
+    n, k = cfg.n, cfg.scene.k_max
+    A1 = torch.randn(256, n, k, dtype=torch.complex64, device=device, requires_grad=True)
+    A2 = torch.randn(256, n, k, dtype=torch.complex64, device=device, requires_grad=True)
+    pipe = PipelineConfig()
+
+    def forward():
+        with torch.no_grad():
+            blended_covariance((A1, A2), b.Y, b.H, pipe)
+
+    def forward_backward():
+        blended_covariance((A1, A2), b.Y, b.H, pipe).R_blend.real.square().sum().backward()
+
+    fwd = statistics.median(_timed(forward, 20 * repeats))
+    fb = statistics.median(_timed(forward_backward, 20 * repeats))
+    return scenes / gen_s, fwd * 1e3, fb * 1e3
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
@@ -37,33 +59,14 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__}")
-
     print(f"{'scenario':<28}{'generator scenes/s':>20}{'pipeline ms / 256':>20}{'fwd+bwd ms / 256':>20}")
     for label, meas in [
         ("identity, L=16", MeasurementConfig()),
         ("identity, L=4", MeasurementConfig(snapshots=4)),
         ("random_phase M=8, L=16", MeasurementConfig(combiner="random_phase", n_rf=8)),
     ]:
-        cfg = ScenarioConfig(measurement=meas)
-        generate(cfg, 256, seed=0, device=args.device)  # warm-up
-        gen_s = statistics.median(_timed(lambda: generate(cfg, args.scenes, seed=1, device=args.device), args.repeats))
-
-        b = generate(cfg, 256, seed=2, device=args.device)
-        n, k = cfg.n, cfg.scene.k_max
-        A1 = torch.randn(256, n, k, dtype=torch.complex64, device=args.device, requires_grad=True)
-        A2 = torch.randn(256, n, k, dtype=torch.complex64, device=args.device, requires_grad=True)
-        pipe = PipelineConfig()
-
-        def forward():
-            with torch.no_grad():
-                blended_covariance((A1, A2), b.Y, b.H, pipe)
-
-        def forward_backward():
-            blended_covariance((A1, A2), b.Y, b.H, pipe).R_blend.real.square().sum().backward()
-
-        fwd = statistics.median(_timed(forward, 20 * args.repeats))
-        fb = statistics.median(_timed(forward_backward, 20 * args.repeats))
-        print(f"{label:<28}{args.scenes / gen_s:>20,.0f}{fwd * 1e3:>20.3f}{fb * 1e3:>20.3f}")
+        rate, fwd, fb = measure(ScenarioConfig(measurement=meas), args.scenes, args.device, args.repeats)
+        print(f"{label:<28}{rate:>20,.0f}{fwd:>20.3f}{fb:>20.3f}")
 
 
 if __name__ == "__main__":
