@@ -78,7 +78,9 @@ def run(
         None, "--n-trials", help="The study's TOTAL trial budget across runs and workers; default from the spec."
     ),
     timeout: float | None = typer.Option(None, "--timeout", help="Stop starting new trials after this many seconds."),
-    seed: int | None = typer.Option(None, "--seed", help="Sampler seed; overrides [sampler] seed of the spec."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Sampler seed; overrides the seed in the spec's sampler section."
+    ),
     study_name: str | None = typer.Option(None, "--study-name", help="Name in storage; default the spec's name."),
     as_json: bool = typer.Option(False, "--json", help="No live display; print the final summary as JSON."),
 ) -> None:
