@@ -26,7 +26,7 @@ from core.scenario import ScenarioConfig
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "structured"  # registry key in MODELS: "mlp" | "transformer" | "structured"
+    arch: str = "mlp"  # registry key in MODELS: "mlp" | "transformer" | "structured"; mlp learned best (report)
     width: int = 256  # hidden width / d_model
     depth: int = 3  # hidden layers / transformer blocks
     dropout: float = 0.0  # dropout probability in [0, 1)
