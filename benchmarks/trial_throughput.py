@@ -4,7 +4,8 @@
 
 For SQLite (a temp file) and PostgreSQL (a throwaway database on the server at --postgres, default
 $HPO_TEST_POSTGRES_URL or postgresql+psycopg://postgres@127.0.0.1:5432/test) it runs the same quick trials
-through the real runner and prints: median trial wall time, trials/hour, and the overhead share
+through the real runner and prints: median trial wall time, trials/hour, the best trial's NMSE gain of R_blend
+over R_samp (dB, > 0 means it learned), and the overhead share
 
     overhead = 1 - (time inside core.train.train, less its epoch callbacks) / (wall time of the worker loop)
 
@@ -59,6 +60,8 @@ def measure(spec, url: str, n_trials: int, objective: Objective) -> dict:
     loop = time.perf_counter() - t0
     pure = sum(t.train_s - t.callback_s for t in objective.timings)
     states = [t.state.name for t in study.trials]
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    best = min(done, key=lambda t: t.value) if done else None
     return {
         "median_s": statistics.median(clock.walls),
         "per_hour": 3600 * n_trials / loop,
@@ -67,6 +70,7 @@ def measure(spec, url: str, n_trials: int, objective: Objective) -> dict:
         "callback_ms": 1000 * statistics.mean(t.callback_s for t in objective.timings),
         "complete": states.count("COMPLETE"),
         "pruned": states.count("PRUNED"),
+        "best_gain_db": best.user_attrs["gain_db"] if best else float("nan"),  # > 0: R_blend beats R_samp
     }
 
 
@@ -105,13 +109,14 @@ def main() -> None:
         except sa.exc.OperationalError as e:
             print(f"PostgreSQL unavailable at {mask(args.postgres)}: {str(e.orig).splitlines()[0]}")
         head = f"{'backend':<12}{'trials':>7}{'median s':>10}{'trials/h':>10}{'overhead':>10}{'ms/trial':>10}"
-        print(head + f"{'callbacks ms':>14}  complete/pruned")
+        print(head + f"{'callbacks ms':>14}{'best gain dB':>14}  complete/pruned")
         try:
             for name, url in rows:
                 r = measure(spec, url, args.trials, objective)
                 print(
                     f"{name:<12}{args.trials:>7}{r['median_s']:>10.2f}{r['per_hour']:>10.0f}{r['overhead']:>10.2%}"
-                    f"{r['overhead_ms']:>10.0f}{r['callback_ms']:>14.0f}  {r['complete']}/{r['pruned']}"
+                    f"{r['overhead_ms']:>10.0f}{r['callback_ms']:>14.0f}{r['best_gain_db']:>14.2f}"
+                    f"  {r['complete']}/{r['pruned']}"
                 )
         finally:
             if len(rows) > 1:
