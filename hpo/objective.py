@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import optuna
 
 from core.errors import CovblendError
+from core.reproducibility import deterministic
 from core.train import ExperimentConfig, NonFiniteGradientError, train
 from hpo.provenance import versions
 from hpo.spec import SearchParam, StudySpec
@@ -59,6 +60,7 @@ class Objective:
         self.timings: list[TrialTiming] = []
         self.current_trial_id: int | None = None  # the RUNNING trial of this process, for interrupt cleanup
         self._versions = versions()
+        deterministic()  # the same torch settings as `hpo retrain`, so a trial's value can be reproduced
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         self.current_trial_id = trial._trial_id
