@@ -4,7 +4,8 @@ Per epoch (single mode) it reports val NMSE (dB) and asks the pruner; every epoc
 into the user attr "eigengap_health". The final health becomes the constraint
 health_threshold - health <= 0, which Optuna 5's TPE and GP samplers read from the trial itself. A
 NonFiniteGradientError is a PRUNED trial with prune_reason "nonfinite_gradient"; any other error is a FAIL
-with its fail_reason, and the worker goes on.
+with its fail_reason, and the worker goes on. Given an artifact store, a COMPLETE trial that beats the best so
+far uploads its checkpoint (hpo.artifacts).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
+from optuna.artifacts import FileSystemArtifactStore
 
 from core.errors import CovblendError
 from core.reproducibility import deterministic
 from core.train import ExperimentConfig, NonFiniteGradientError, train
+from hpo.artifacts import beats_best, upload_checkpoint
 from hpo.provenance import versions
 from hpo.spec import SearchParam, StudySpec
 
@@ -51,11 +54,18 @@ class Objective:
     """Callable objective for study.optimize. Keeps a per-process data cache shared by its trials.
 
     observer(trial_number, epoch, metrics), when given, sees every epoch (the live display uses it).
+    artifacts, when given, receives the checkpoints of trials that beat the best so far.
     """
 
-    def __init__(self, spec: StudySpec, observer: Callable[[int, int, dict], None] | None = None) -> None:
+    def __init__(
+        self,
+        spec: StudySpec,
+        observer: Callable[[int, int, dict], None] | None = None,
+        artifacts: FileSystemArtifactStore | None = None,
+    ) -> None:
         self.spec = spec
         self.observer = observer
+        self.artifacts = artifacts
         self.data_cache: dict = {}  # core.train reuses generated datasets across trials through it
         self.timings: list[TrialTiming] = []
         self.current_trial_id: int | None = None  # the RUNNING trial of this process, for interrupt cleanup
@@ -134,7 +144,11 @@ class Objective:
         if not math.isfinite(nmse):
             trial.set_user_attr("prune_reason", "nonfinite_metric")
             raise optuna.TrialPruned(f"final nmse_db is {nmse}")
+        values = (nmse,) if single else (nmse, h)
+        feasible = not single or spec.study.health_threshold - h <= 0
+        if self.artifacts is not None and beats_best(trial.study, values, feasible):
+            upload_checkpoint(trial, result, self.artifacts)
         if single:
             trial.set_constraint("eigengap_health", spec.study.health_threshold - h)
             return nmse
-        return nmse, h
+        return values

@@ -1,0 +1,139 @@
+"""Study figures for people: why trials were pruned, and the best model's RMSE vs SNR against MUSIC and the CRB.
+
+`save_study_plots` is what `hpo run` calls when a study ends: it evaluates the best trial's checkpoint on a
+small fresh scene set (core.evaluation.evaluate), stores that report as a study artifact, and saves both
+figures to the study with optuna_dashboard.save_plotly_graph_object, so the dashboard's study page shows them.
+`hpo report` reuses the same figures and the stored report.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import plotly.graph_objects as go
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta, upload_artifact
+from optuna.trial import TrialState
+from plotly.subplots import make_subplots
+
+from core.evaluation import METHODS, SNR_DEFINITION, EvalConfig, evaluate
+from hpo.artifacts import best_trial, checkpoint_id, download_checkpoint
+from hpo.evaluate_cmd import LABELS
+from hpo.objective import NONFINITE
+
+PRUNE_REASONS: tuple[str, ...] = ("pruner", NONFINITE, "other")  # "other": e.g. a non-finite final metric
+QUICK_EVAL = EvalConfig(snr_grid_db=(-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0), n_scenes=48)  # seconds, not minutes
+FIGURE_IDS = {"rmse": "rmse-vs-snr", "prune": "prune-reasons"}  # fixed ids: a later run overwrites, not adds
+COLOURS = {"learned": "#2ca02c", "music_samp": "#1f77b4", "oracle": "#9467bd", "crb": "#000000"}
+
+
+def _evaluation_name(trial_number: int) -> str:
+    return f"evaluation-trial-{trial_number}.json"
+
+
+def prune_reasons(study: optuna.Study) -> dict[str, int]:
+    """PRUNED trials counted by their prune_reason user attr, in PRUNE_REASONS order."""
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    seen = Counter(t.user_attrs.get("prune_reason") for t in pruned)
+    known = {r: seen.get(r, 0) for r in PRUNE_REASONS[:-1]}
+    return {**known, "other": len(pruned) - sum(known.values())}
+
+
+def prune_reason_figure(study: optuna.Study) -> go.Figure:
+    """Bar chart of prune_reasons(study), with the complete and failed counts for scale in the title."""
+    counts = prune_reasons(study)
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), text=list(counts.values()), textposition="auto"))
+    fig.update_layout(
+        title=f"Why trials were pruned ({states[TrialState.COMPLETE]} complete, "
+        f"{states[TrialState.PRUNED]} pruned, {states[TrialState.FAIL]} failed)",
+        xaxis_title="prune_reason",
+        yaxis_title="trials",
+    )
+    return fig
+
+
+def rmse_vs_snr_figure(report: dict) -> go.Figure:
+    """Angle and range RMSE (log axes) vs SNR of each method in a core.evaluation report, and the CRB."""
+    snr = [row["snr_db"] for row in report["rows"]]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("angle RMSE (deg)", "range RMSE (m)"))
+    for col, key in enumerate(("angle_rmse_deg", "range_rmse_m"), start=1):
+        for name in METHODS:
+            y = [row["methods"][name][key] for row in report["rows"]]
+            line = {"color": COLOURS[name]}
+            fig.add_trace(
+                go.Scatter(x=snr, y=y, mode="lines+markers", name=LABELS[name], line=line, showlegend=col == 1),
+                row=1,
+                col=col,
+            )
+        crb = [row["crb"][key] for row in report["rows"]]
+        line = {"color": COLOURS["crb"], "dash": "dash"}
+        fig.add_trace(
+            go.Scatter(x=snr, y=crb, mode="lines", name="stochastic CRB", line=line, showlegend=col == 1),
+            row=1,
+            col=col,
+        )
+        fig.update_yaxes(type="log", row=1, col=col)
+        fig.update_xaxes(title_text="SNR (dB)", row=1, col=col)
+    trial = report.get("trial")
+    scenes = report["config"]["n_scenes"]
+    fig.update_layout(
+        title=f"Best model{'' if trial is None else f' (trial #{trial})'} vs MUSIC on R_samp and the CRB; "
+        f"oracle K, {scenes} scenes per point",
+        annotations=[
+            *fig.layout.annotations,
+            {"text": SNR_DEFINITION, "xref": "paper", "yref": "paper", "x": 0.5, "y": -0.22, "showarrow": False},
+        ],
+        margin={"b": 90},
+    )
+    return fig
+
+
+def evaluate_best(study: optuna.Study, store: FileSystemArtifactStore, cfg: EvalConfig = QUICK_EVAL) -> dict | None:
+    """core.evaluation report of the best trial's checkpoint with a "trial" number; None when it has none."""
+    from core.train import load_checkpoint
+
+    trial = best_trial(study)
+    if trial is None or checkpoint_id(study, trial) is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = download_checkpoint(study, trial, store, Path(tmp) / "best.pt")
+        model, exp, _ = load_checkpoint(path)
+    report = evaluate(model, exp.scenario, exp.pipeline, cfg)
+    return {**report, "trial": trial.number}
+
+
+def stored_evaluation(study: optuna.Study, store: FileSystemArtifactStore) -> dict | None:
+    """The evaluation report save_study_plots stored for the CURRENT best trial, or None."""
+    trial = best_trial(study)
+    if trial is None:
+        return None
+    name = _evaluation_name(trial.number)
+    found = [m for m in get_all_artifact_meta(study) if m.filename == name]
+    if not found:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        download_artifact(artifact_store=store, file_path=str(path), artifact_id=found[-1].artifact_id)
+        return json.loads(path.read_text())
+
+
+def save_study_plots(study: optuna.Study, store: FileSystemArtifactStore, cfg: EvalConfig = QUICK_EVAL) -> list[str]:
+    """Evaluate the best checkpoint, store its report, save the figures to the study; returns the figure ids."""
+    from optuna_dashboard import save_plotly_graph_object
+
+    saved = [save_plotly_graph_object(study, prune_reason_figure(study), graph_object_id=FIGURE_IDS["prune"])]
+    report = stored_evaluation(study, store)
+    if report is None:
+        report = evaluate_best(study, store, cfg)
+        if report is None:
+            return saved
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / _evaluation_name(report["trial"])
+            path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+            upload_artifact(study_or_trial=study, file_path=str(path), artifact_store=store)
+    saved.append(save_plotly_graph_object(study, rmse_vs_snr_figure(report), graph_object_id=FIGURE_IDS["rmse"]))
+    return saved
