@@ -137,8 +137,10 @@ def train(
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     steps_per_epoch = math.ceil(tc.n_train / tc.batch_size)
     total_steps = tc.epochs * steps_per_epoch
+    # The schedule is a plain function of the global step, written into the optimiser before each step. A
+    # torch LRScheduler would warn "lr_scheduler.step() before optimizer.step()" whenever skip_nonfinite skips
+    # a step, and skipped steps must still advance the schedule so a run's length does not depend on them.
     schedule = (lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps))) if tc.cosine else (lambda s: 1.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     val = _dataset(cfg, tc.n_val, tc.val_seed, device, data_cache)
     shuffle = torch.Generator(device="cpu").manual_seed(tc.seed)
     history: list[dict[str, float]] = []
@@ -156,6 +158,8 @@ def train(
         model.train()
         loss_sum, loss_count = 0.0, 0
         for step in range(steps_per_epoch):
+            for group in opt.param_groups:
+                group["lr"] = tc.lr * schedule(epoch * steps_per_epoch + step)
             batch = data[order[step * tc.batch_size : (step + 1) * tc.batch_size]]
             cov = pipeline(model, batch.Y, batch.H, cfg.pipeline)
             loss, _ = total_loss(cov, batch, cfg.loss, cfg.scenario.array)
@@ -165,13 +169,11 @@ def train(
             if bad is not None:
                 if not skip_nonfinite:
                     raise NonFiniteGradientError(epoch, step, bad)
-                nonfinite_steps += 1
-                sched.step()  # the schedule keeps time; the weights and optimiser moments stay as they were
+                nonfinite_steps += 1  # the weights and optimiser moments stay as they were
                 continue
             if tc.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
-            sched.step()
             loss_sum += loss.item()
             loss_count += 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -74,6 +75,15 @@ def test_skip_nonfinite_counts_bad_steps_instead_of_raising(tiny_cfg):
     model.register_forward_hook(lambda m, inp, out: (out[0] * math.nan, out[1]))
     result = train(tiny_cfg, model=model, skip_nonfinite=True)
     assert result.final["nonfinite_steps"] == tiny_cfg.train.epochs * 512 / 128
+
+
+def test_skipping_nonfinite_steps_emits_no_warning(tiny_cfg):
+    model = build_model(tiny_cfg.model, tiny_cfg.scenario)
+    model.register_forward_hook(lambda m, inp, out: (out[0] * math.nan, out[1]))
+    one_epoch = ExperimentConfig.from_dict({**TINY, "train": {**TINY["train"], "epochs": 1}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. torch's "lr_scheduler.step() before optimizer.step()"
+        train(one_epoch, model=model, skip_nonfinite=True)
 
 
 def test_checkpoint_round_trips(tmp_path, tiny_cfg, tiny_result):
