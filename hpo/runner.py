@@ -1,15 +1,16 @@
 """Create-or-join a study and run trials until the study's global budget is used.
 
-The budget counts trials that finished (COMPLETE, PRUNED, FAIL) or are RUNNING, across every run and worker
-on the study, so a second `hpo run` only does what is left. Trials stopped by the user (fail_reason
-"interrupted") and heartbeat-stale trials that were re-queued do not consume budget: their retry does.
-`run_worker` is one process's loop; several processes can run it on one study (a later --workers).
+The budget counts trials that finished (COMPLETE, PRUNED, FAIL), are RUNNING or are queued (WAITING), across
+every run and worker on the study, so a second `hpo run` only does what is left. Trials stopped by the user
+(fail_reason "interrupted") and heartbeat-stale trials that were re-queued do not consume budget: their retry
+does (hpo.guard.count_used). `run_worker` is one process's loop; hpo.workers runs several on one study.
 """
 
 from __future__ import annotations
 
 import signal
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from core.errors import CovblendError
+from hpo.guard import INTERRUPTED, TRANSIENT, BudgetReached, GuardedStorage, budget_used, retry_transient
 from hpo.objective import NONFINITE, Objective
 from hpo.spec import StudySpec
 
@@ -39,7 +41,7 @@ PRUNERS: dict[str, Callable] = {
     ),
     "none": lambda s: optuna.pruners.NopPruner(),
 }
-INTERRUPTED = "interrupted"  # fail_reason of a trial stopped by Ctrl-C or SIGTERM
+LINGER_POLL_S = 1.0  # how often a worker with nothing to do checks for stale trials of dead workers
 
 
 class StudyMismatchError(CovblendError):
@@ -66,17 +68,6 @@ class Tally:
     waiting: int  # queued, e.g. retries of stale trials
     best: float | None  # best feasible value (single) or best NMSE on the front (multi)
     best_number: int | None
-
-
-def budget_used(trials: list[FrozenTrial]) -> int:
-    """Trials that count toward n_trials: finished or running, less interrupted and re-queued ones."""
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
-    counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
-    return sum(
-        t.state in counted
-        and not (t.state == TrialState.FAIL and (t.user_attrs.get("fail_reason") == INTERRUPTED or t.number in retried))
-        for t in trials
-    )
 
 
 def _feasible(t: FrozenTrial) -> bool:
@@ -157,6 +148,26 @@ def _fail_if_running(study: optuna.Study, trial_id: int | None) -> None:
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
 
 
+def _backend(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage under Optuna's per-study cache (create_study wraps an RDBStorage in a _CachedStorage)."""
+    return getattr(study._storage, "_backend", study._storage)
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    """Fail and re-queue trials of dead workers now (Optuna does it only when a trial starts)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _next_step(study: optuna.Study, n_trials: int, linger: bool) -> str:
+    """ "run" a trial, "wait" for other workers' running trials (one may be a dead worker's), or "stop"."""
+    trials = study.get_trials(deepcopy=False)
+    if budget_used(trials) < n_trials or any(t.state == TrialState.WAITING for t in trials):
+        return "run"
+    return "wait" if linger and any(t.state == TrialState.RUNNING for t in trials) else "stop"
+
+
 def run_worker(
     spec: StudySpec,
     study: optuna.Study,
@@ -165,33 +176,51 @@ def run_worker(
     timeout: float | None = None,
     observer: Observer | None = None,
     objective: Objective | None = None,
+    linger: bool = True,
 ) -> Objective:
-    """Run trials until budget_used(study) reaches n_trials or `timeout` seconds pass; returns the objective.
+    """Run trials until the study's budget of n_trials is used or `timeout` seconds pass; returns the objective.
 
-    One trial's failure never stops the loop. Ctrl-C or SIGTERM marks the running trial FAIL with
-    fail_reason "interrupted" and raises RunInterrupted.
+    Several processes (on any hosts) may run this on one study: on a GuardedStorage the budget is exact. With
+    `linger`, a worker whose budget is used stays while other trials run, failing and re-running the trials of
+    workers that died (heartbeat), so the study ends with nothing RUNNING. Connection errors (a database
+    restart) are retried with backoff. One trial's failure never stops the loop. Ctrl-C or SIGTERM marks the
+    running trial FAIL with fail_reason "interrupted" and raises RunInterrupted.
     """
     observer = observer or Observer()
     objective = objective or Objective(spec)
     objective.observer = observer.epoch
     deadline = None if timeout is None else time.monotonic() + timeout
+    if isinstance(_backend(study), GuardedStorage):
+        _backend(study).budget = n_trials
 
     def on_sigterm(signum, frame):
         raise _Terminated()
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        while budget_used(study.get_trials(deepcopy=False)) < n_trials:
-            if deadline is not None and time.monotonic() >= deadline:
+        while deadline is None or time.monotonic() < deadline:
+            step = retry_transient(lambda: _next_step(study, n_trials, linger), "budget check")
+            if step == "stop":
                 break
-            observer.trial_started(study)
-            study.optimize(
-                objective,
-                n_trials=1,
-                catch=(Exception,),  # recorded as FAIL with fail_reason by the objective; the worker goes on
-                gc_after_trial=False,
-                callbacks=[observer.trial_finished],
-            )
+            if step == "wait":
+                retry_transient(lambda: _fail_stale(study), "stale-trial check")
+                time.sleep(LINGER_POLL_S)
+                continue
+            try:
+                observer.trial_started(study)
+                study.optimize(
+                    objective,
+                    n_trials=1,
+                    catch=(Exception,),  # recorded as FAIL with fail_reason by the objective; the worker goes on
+                    gc_after_trial=False,
+                    callbacks=[observer.trial_finished],
+                )
+            except BudgetReached:
+                pass  # another worker took the last slot between our check and our ask; check again
+            except TRANSIENT:
+                # The database went away around a trial's ask or tell. A trial left RUNNING loses its heartbeat
+                # and is re-queued by the stale check; the loop's next check waits out the outage.
+                time.sleep(LINGER_POLL_S)
             objective.current_trial_id = None
     except KeyboardInterrupt as e:
         _fail_if_running(study, objective.current_trial_id)

@@ -16,11 +16,12 @@ import sqlalchemy as sa
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from core.errors import CovblendError
+from hpo.guard import GuardedStorage
 
 STORAGE_ENV = "HPO_STORAGE"
 DEFAULT_URL = "sqlite:///hpo.db"
-HEARTBEAT_S = 30  # a running trial writes a heartbeat this often
-GRACE_S = 120  # ... and is declared stale (FAIL, then retried) after this long without one
+HEARTBEAT_S = 30  # a running trial writes a heartbeat this often ($HPO_HEARTBEAT_S overrides, in seconds)
+GRACE_S = 120  # ... and is declared stale (FAIL, then retried) after this long without one ($HPO_GRACE_S)
 MAX_RETRY = 2  # retries of a stale trial before it stays FAIL
 SQLITE_TIMEOUT_S = 60  # wait this long on a locked SQLite file before "database is locked"
 
@@ -63,8 +64,16 @@ def _brief(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
+def _seconds(env: str, default: int) -> int:
+    """A positive whole number of seconds from the environment, else the default."""
+    raw = os.environ.get(env, "")
+    if raw and not (raw.isdigit() and int(raw) > 0):
+        raise StorageError(f"{env} must be a positive whole number of seconds, got {env}={raw!r}")
+    return int(raw) if raw else default
+
+
 def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RDBStorage:
-    """An RDBStorage on `url`; raises StorageError with one line when it cannot be opened.
+    """A GuardedStorage (an RDBStorage) on `url`; raises StorageError with one line when it cannot be opened.
 
     create=False is for commands that read existing studies: it neither creates a SQLite file nor
     creates tables, so a wrong URL leaves nothing behind.
@@ -86,14 +95,14 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat is "experimental"
             hb = (
                 dict(
-                    heartbeat_interval=HEARTBEAT_S,
-                    grace_period=GRACE_S,
+                    heartbeat_interval=_seconds("HPO_HEARTBEAT_S", HEARTBEAT_S),
+                    grace_period=_seconds("HPO_GRACE_S", GRACE_S),
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
                 )
                 if heartbeat
                 else {}
             )
-            return RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=not create, **hb)
+            return GuardedStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=not create, **hb)
     except ImportError as e:
         raise StorageError(f"no database driver for {mask(url)}: {e}") from e
     except (sa.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError) as e:

@@ -42,9 +42,9 @@ def test_budget_skips_interrupted_and_requeued_trials():
         trial(TrialState.FAIL, 3),  # stale, retried by trial 4
         trial(TrialState.COMPLETE, 4, system_attrs={"failed_trial": 3, "retry_history": [3]}),
         trial(TrialState.FAIL, 5),
-        trial(TrialState.WAITING, 6),
+        trial(TrialState.WAITING, 6),  # queued: it will run, so it holds its slot
     ]
-    assert budget_used(trials) == 4
+    assert budget_used(trials) == 5
 
 
 class InterruptAtFirstEpoch(Observer):
