@@ -23,7 +23,6 @@ from core.train import TrainResult, save_checkpoint
 
 ENV = "HPO_ARTIFACTS"
 DEFAULT_DIR = "artifacts"
-HELP = f"Artifact directory (best checkpoints); default ${ENV}, else ./{DEFAULT_DIR}."
 CHECKPOINT_ATTR = "checkpoint_artifact"  # user attr of a trial: the artifact id of its checkpoint
 CHECKPOINT_SUFFIX = ".pt"
 

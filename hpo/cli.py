@@ -30,6 +30,7 @@ err = Console(stderr=True)
 
 STORAGE_HELP = "Storage URL; default $HPO_STORAGE, else sqlite:///hpo.db. Passwords are never printed."
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+ARTIFACTS_HELP = "Artifact directory (best checkpoints); default $HPO_ARTIFACTS, else ./artifacts."
 
 
 @contextmanager
@@ -83,10 +84,14 @@ def run(
     ),
     study_name: str | None = typer.Option(None, "--study-name", help="Name in storage; default the spec's name."),
     as_json: bool = typer.Option(False, "--json", help="No live display; print the final summary as JSON."),
+    artifacts: str | None = typer.Option(None, "--artifacts", help=ARTIFACTS_HELP),
 ) -> None:
     """Create the study if missing (join it if it exists) and run trials until its budget is used."""
     from hpo import report
+    from hpo.artifacts import open_store
     from hpo.display import LiveDisplay, params_table
+    from hpo.objective import Objective
+    from hpo.plots import save_study_plots
     from hpo.runner import Observer, RunInterrupted, create_or_join, run_worker, tally
     from hpo.spec import load_spec
     from hpo.storage import mask, open_storage, resolve_url
@@ -106,15 +111,17 @@ def run(
             err.print(f"warning: {note}", markup=False)
         if not as_json:
             out.print(f"study [bold]{the_study.study_name}[/] from {spec.path} on {mask(url)}: budget {total}")
+        objective = Objective(spec, artifacts=open_store(artifacts))  # best-so-far checkpoints go there
         try:
             if as_json:
-                run_worker(spec, the_study, total, timeout=timeout, observer=Observer())
+                run_worker(spec, the_study, total, timeout=timeout, observer=Observer(), objective=objective)
             else:
                 with LiveDisplay(out, total, spec.train.epochs) as live:
-                    run_worker(spec, the_study, total, timeout=timeout, observer=live)
+                    run_worker(spec, the_study, total, timeout=timeout, observer=live, objective=objective)
         except RunInterrupted as e:
             err.print(f"stopped: {e}", markup=False)
             raise typer.Exit(130) from None
+        save_study_plots(the_study, objective.artifacts)  # dashboard figures: RMSE vs SNR, prune reasons
         summary = report.best(the_study)
         if as_json:
             out.print_json(report.to_json({"tally": vars(tally(the_study)), **summary}))
@@ -222,3 +229,7 @@ def dashboard(
 from hpo.evaluate_cmd import register as _register_evaluate  # noqa: E402
 
 _register_evaluate(app)
+
+from hpo.retrain_cmd import register as _register_retrain  # noqa: E402
+
+_register_retrain(app)
