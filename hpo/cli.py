@@ -161,13 +161,26 @@ def best(
     study: str = typer.Option(..., "--study", help="Study name in storage."),
     storage: str | None = typer.Option(None, "--storage", help=STORAGE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    download: str | None = typer.Option(
+        None, "--download", help="Copy the best trial's checkpoint to this new file (lowest NMSE on a Pareto front)."
+    ),
+    artifacts: str | None = typer.Option(None, "--artifacts", help=ARTIFACTS_HELP),
 ) -> None:
     """The best feasible trial (single objective) or the Pareto front (multi objective)."""
     from hpo import report
     from hpo.display import fmt, params_table
 
     with one_line_errors():
-        summary = report.best(_load(storage, study))
+        the_study = _load(storage, study)
+        summary = report.best(the_study)
+        if download is not None:
+            from hpo.artifacts import best_trial, download_checkpoint, open_store
+
+            trial = best_trial(the_study)
+            if trial is None:
+                raise CovblendError(f"study {study!r} has no complete trial, so no checkpoint to download")
+            download_checkpoint(the_study, trial, open_store(artifacts, create=False), Path(download))
+            err.print(f"checkpoint of trial #{trial.number} written to {download}", markup=False)
     if as_json:
         out.print_json(report.to_json(summary))
         return
@@ -203,25 +216,47 @@ def export(
         err.print(f"wrote {out_path}")
 
 
+@app.command("report")
+def report_cmd(
+    study: str = typer.Option(..., "--study", help="Study name in storage."),
+    out_path: str = typer.Option("report.html", "--out", help="HTML file to write (self-contained, offline)."),
+    storage: str | None = typer.Option(None, "--storage", help=STORAGE_HELP),
+    artifacts: str | None = typer.Option(None, "--artifacts", help=ARTIFACTS_HELP),
+) -> None:
+    """One offline HTML page: history, importances, parallel coordinates, pruning, top 10, RMSE vs SNR."""
+    from hpo.artifacts import open_store
+    from hpo.html_report import write_report
+
+    target = Path(out_path)
+    with one_line_errors():
+        if not target.parent.is_dir():
+            raise CovblendError(f"cannot write {target}: directory {target.parent} does not exist")
+        write_report(_load(storage, study), open_store(artifacts), target)
+    err.print(f"wrote {out_path}", markup=False)
+
+
 @app.command()
 def dashboard(
     storage: str | None = typer.Option(None, "--storage", help=STORAGE_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but localhost is public."),
     port: int = typer.Option(8080, "--port", help="TCP port to listen on."),
+    artifacts: str | None = typer.Option(None, "--artifacts", help=ARTIFACTS_HELP),
 ) -> None:
     """Start optuna-dashboard on the same storage (blocks until Ctrl-C)."""
     import optuna_dashboard
 
+    from hpo.artifacts import open_store
     from hpo.storage import mask, open_storage, resolve_url
 
     with one_line_errors():
         url = resolve_url(storage)
         st = open_storage(url, create=False, heartbeat=False)
+        store = open_store(artifacts)  # the trial pages list and serve the checkpoints in it
     if host not in LOCAL_HOSTS:
         err.print(f"warning: binding to {host}: anyone who can reach it can edit and delete studies", markup=False)
     err.print(f"dashboard for {mask(url)} at http://{host}:{port}/", markup=False)
     try:
-        optuna_dashboard.run_server(st, host=host, port=port)
+        optuna_dashboard.run_server(st, host=host, port=port, artifact_store=store)
     except KeyboardInterrupt:
         err.print("dashboard stopped")
 
