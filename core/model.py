@@ -9,6 +9,9 @@ Every model: forward(R_samp (B, N, N) complex64, H (B, M, N) complex64) -> (A_an
     "structured"   physics head: per slot k it predicts (θ_k, r_k, p_k) and builds
                    A_angle[:, k] = sqrt(p_k)·a(θ_k, r_k) from core.array; A_range is a learned correction.
                    It also reads a Bartlett spectrum aᴴ R_samp a / N on a fixed (θ, 1/r) grid.
+    "music_residual"  structured head started at classic MUSIC on R_samp; learns bounded corrections
+    "eigshrink"       learned shrinkage of R_samp's top eigenvalues on its own eigenvectors
+                   (both in core/subspace_heads.py)
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from torch import nn
 
 from core.array import steering
 from core.errors import ConfigError
+from core.layers import matrix_channels, mlp, sees_h
 from core.scenario import ScenarioConfig
+from core.subspace_heads import EigenShrinkModel, MusicResidualModel
 
 
 @dataclass(frozen=True)
@@ -46,25 +51,6 @@ class ModelConfig:
             raise ConfigError(f"heads must be a positive divisor of width={width}, got {heads=}")
 
 
-def _sees_h(scenario: ScenarioConfig) -> bool:
-    # The identity combiner carries no information, so only random combiners become an input.
-    return scenario.measurement.combiner != "identity"
-
-
-def _matrix_channels(R_samp: torch.Tensor, H: torch.Tensor, sees_h: bool) -> torch.Tensor:
-    """(B, N, C·N) real: Re/Im of R_samp, and of Hᴴ H when sees_h, row by row."""
-    mats = [R_samp, H.mH @ H] if sees_h else [R_samp]
-    return torch.cat([p for m in mats for p in (m.real, m.imag)], dim=-1)
-
-
-def _mlp(d_in: int, width: int, depth: int, d_out: int, dropout: float) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(depth):
-        layers += [nn.Linear(d_in if i == 0 else width, width), nn.LayerNorm(width), nn.GELU(), nn.Dropout(dropout)]
-    layers.append(nn.Linear(width, d_out))
-    return nn.Sequential(*layers)
-
-
 def _to_factors(out: torch.Tensor, n: int, k_max: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, N, 4·K_max) real -> A_angle, A_range (B, N, K_max) complex64."""
     re_a, im_a, re_r, im_r = out.float().split(k_max, dim=-1)
@@ -76,12 +62,12 @@ class MLPModel(nn.Module):
 
     def __init__(self, cfg: ModelConfig, scenario: ScenarioConfig) -> None:
         super().__init__()
-        self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, _sees_h(scenario)
+        self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, sees_h(scenario)
         d_in = (4 if self.sees_h else 2) * self.n * self.n
-        self.net = _mlp(d_in, cfg.width, cfg.depth, 4 * self.n * self.k_max, cfg.dropout)
+        self.net = mlp(d_in, cfg.width, cfg.depth, 4 * self.n * self.k_max, cfg.dropout)
 
     def forward(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = _matrix_channels(R_samp, H, self.sees_h).flatten(1)
+        x = matrix_channels(R_samp, H, self.sees_h).flatten(1)
         return _to_factors(self.net(x).view(-1, self.n, 4 * self.k_max), self.n, self.k_max)
 
 
@@ -90,7 +76,7 @@ class TransformerModel(nn.Module):
 
     def __init__(self, cfg: ModelConfig, scenario: ScenarioConfig) -> None:
         super().__init__()
-        self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, _sees_h(scenario)
+        self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, sees_h(scenario)
         d_token = (4 if self.sees_h else 2) * self.n
         self.embed = nn.Linear(d_token, cfg.width)
         self.pos = nn.Parameter(0.02 * torch.randn(self.n, cfg.width))
@@ -101,7 +87,7 @@ class TransformerModel(nn.Module):
         self.head = nn.Sequential(nn.LayerNorm(cfg.width), nn.Linear(cfg.width, 4 * self.k_max))
 
     def forward(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens = self.embed(_matrix_channels(R_samp, H, self.sees_h)) + self.pos
+        tokens = self.embed(matrix_channels(R_samp, H, self.sees_h)) + self.pos
         return _to_factors(self.head(self.encoder(tokens)), self.n, self.k_max)
 
 
@@ -118,7 +104,7 @@ class StructuredModel(nn.Module):
 
     def __init__(self, cfg: ModelConfig, scenario: ScenarioConfig) -> None:
         super().__init__()
-        self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, _sees_h(scenario)
+        self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, sees_h(scenario)
         self.array = scenario.array
         lo, hi = (math.radians(a) for a in scenario.scene.angle_deg)
         self.theta_mid, self.theta_half = 0.5 * (hi + lo), 0.5 * (hi - lo)
@@ -131,7 +117,7 @@ class StructuredModel(nn.Module):
         self.register_buffer("beams", steering(tt.flatten(), 1.0 / ii.flatten(), self.array).to(torch.complex64))
         d_in = (4 if self.sees_h else 2) * self.n * self.n + self.beams.shape[-1]
         d_slot = 3 + 2 * self.n  # θ, 1/r, p logits and the A_range column
-        self.net = _mlp(d_in, cfg.width, cfg.depth, self.k_max * d_slot, cfg.dropout)
+        self.net = mlp(d_in, cfg.width, cfg.depth, self.k_max * d_slot, cfg.dropout)
         last = self.net[-1]
         with torch.no_grad():
             last.weight.view(self.k_max, d_slot, -1)[:, 3:].mul_(0.1)  # A_range starts as a small correction
@@ -143,7 +129,7 @@ class StructuredModel(nn.Module):
     def forward(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b = R_samp.shape[0]
         spectrum = (self.beams.conj() * (R_samp @ self.beams)).sum(-2).real / self.n  # (B, G)
-        x = torch.cat([_matrix_channels(R_samp, H, self.sees_h).flatten(1), spectrum], dim=-1)
+        x = torch.cat([matrix_channels(R_samp, H, self.sees_h).flatten(1), spectrum], dim=-1)
         out = self.net(x).view(b, self.k_max, 3 + 2 * self.n)
         theta = self.theta_mid + self.theta_half * torch.tanh(out[..., 0])
         r = 1.0 / (self.inv_r_lo + torch.sigmoid(out[..., 1]) * self.inv_r_span)
@@ -154,7 +140,13 @@ class StructuredModel(nn.Module):
         return A_angle.to(torch.complex64), A_range.contiguous()
 
 
-MODELS: dict[str, type[nn.Module]] = {"mlp": MLPModel, "transformer": TransformerModel, "structured": StructuredModel}
+MODELS: dict[str, type[nn.Module]] = {
+    "mlp": MLPModel,
+    "transformer": TransformerModel,
+    "structured": StructuredModel,
+    "music_residual": MusicResidualModel,
+    "eigshrink": EigenShrinkModel,
+}
 
 
 def build_model(cfg: ModelConfig, scenario: ScenarioConfig) -> nn.Module:
