@@ -85,6 +85,9 @@ def run(
     study_name: str | None = typer.Option(None, "--study-name", help="Name in storage; default the spec's name."),
     as_json: bool = typer.Option(False, "--json", help="No live display; print the final summary as JSON."),
     artifacts: str | None = typer.Option(None, "--artifacts", help=ARTIFACTS_HELP),
+    workers: int = typer.Option(
+        1, "--workers", help="Worker processes on this host sharing the study, each with cores // W torch threads."
+    ),
 ) -> None:
     """Create the study if missing (join it if it exists) and run trials until its budget is used."""
     from hpo import report
@@ -99,6 +102,7 @@ def run(
     with one_line_errors():
         _positive("--n-trials", n_trials)
         _positive("--timeout", timeout)
+        _positive("--workers", workers)
         if seed is not None and seed < 0:
             raise CovblendError(f"--seed must be >= 0, got --seed={seed}")
         spec = load_spec(study)  # validated before anything touches storage
@@ -113,7 +117,23 @@ def run(
             out.print(f"study [bold]{the_study.study_name}[/] from {spec.path} on {mask(url)}: budget {total}")
         objective = Objective(spec, artifacts=open_store(artifacts))  # best-so-far checkpoints go there
         try:
-            if as_json:
+            if workers > 1:
+                from hpo.workers import run_parallel
+
+                kwargs = {"artifacts": objective.artifacts}
+                view = None if as_json else out
+                run_parallel(
+                    spec,
+                    the_study,
+                    url,
+                    total,
+                    workers,
+                    timeout=timeout,
+                    seed=seed,
+                    console=view,
+                    objective_kwargs=kwargs,
+                )
+            elif as_json:
                 run_worker(spec, the_study, total, timeout=timeout, observer=Observer(), objective=objective)
             else:
                 with LiveDisplay(out, total, spec.train.epochs) as live:
