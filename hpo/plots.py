@@ -19,7 +19,7 @@ from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all
 from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
-from core.evaluation import METHODS, SNR_DEFINITION, EvalConfig, evaluate
+from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate
 from hpo.artifacts import best_trial, checkpoint_id, download_checkpoint
 from hpo.evaluate_cmd import LABELS
 from hpo.objective import NONFINITE
@@ -27,7 +27,8 @@ from hpo.objective import NONFINITE
 PRUNE_REASONS: tuple[str, ...] = ("pruner", NONFINITE, "other")  # "other": e.g. a non-finite final metric
 QUICK_EVAL = EvalConfig(snr_grid_db=(-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0), n_scenes=48)  # seconds, not minutes
 FIGURE_IDS = {"rmse": "rmse-vs-snr", "prune": "prune-reasons"}  # fixed ids: a later run overwrites, not adds
-COLOURS = {"learned": "#2ca02c", "music_samp": "#1f77b4", "oracle": "#9467bd", "crb": "#000000"}
+CURVES: tuple[str, ...] = ("learned", "music_samp")  # the oracle's ~1e-5 error would flatten the log axes
+COLOURS = {"learned": "#2ca02c", "music_samp": "#1f77b4", "crb": "#000000"}
 
 
 def _evaluation_name(trial_number: int) -> str:
@@ -57,11 +58,12 @@ def prune_reason_figure(study: optuna.Study) -> go.Figure:
 
 
 def rmse_vs_snr_figure(report: dict) -> go.Figure:
-    """Angle and range RMSE (log axes) vs SNR of each method in a core.evaluation report, and the CRB."""
+    """Angle and range RMSE (log axes) vs SNR of the learned model and MUSIC on R_samp in a core.evaluation
+    report, and the CRB."""
     snr = [row["snr_db"] for row in report["rows"]]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("angle RMSE (deg)", "range RMSE (m)"))
     for col, key in enumerate(("angle_rmse_deg", "range_rmse_m"), start=1):
-        for name in METHODS:
+        for name in CURVES:
             y = [row["methods"][name][key] for row in report["rows"]]
             line = {"color": COLOURS[name]}
             fig.add_trace(
@@ -80,14 +82,23 @@ def rmse_vs_snr_figure(report: dict) -> go.Figure:
         fig.update_xaxes(title_text="SNR (dB)", row=1, col=col)
     trial = report.get("trial")
     scenes = report["config"]["n_scenes"]
+    caption = f"Oracle K, {scenes} fresh scenes per point.<br>{SNR_DEFINITION}"
     fig.update_layout(
-        title=f"Best model{'' if trial is None else f' (trial #{trial})'} vs MUSIC on R_samp and the CRB; "
-        f"oracle K, {scenes} scenes per point",
+        title=f"Best model{'' if trial is None else f' (trial #{trial})'}: RMSE vs SNR",
+        legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.25},
         annotations=[
             *fig.layout.annotations,
-            {"text": SNR_DEFINITION, "xref": "paper", "yref": "paper", "x": 0.5, "y": -0.22, "showarrow": False},
+            {
+                "text": caption,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": -0.45,
+                "showarrow": False,
+                "font": {"size": 10},
+            },
         ],
-        margin={"b": 90},
+        margin={"b": 120},
     )
     return fig
 

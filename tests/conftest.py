@@ -62,3 +62,18 @@ def storage_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'hpo.db'}"
     return request.getfixturevalue("fresh_postgres_url")
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright never downloads a browser here
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    """Path of the system Chromium for Playwright, checked to exist with Playwright importable."""
+    if not os.path.exists(CHROMIUM):
+        service_unavailable("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as e:
+        service_unavailable("Playwright", f"{e} (pip install -e '.[dev]')")
+    return CHROMIUM

@@ -45,6 +45,12 @@ name = "none"
 """
 
 
+@pytest.fixture(autouse=True)
+def _artifacts_in_tmp(tmp_path, monkeypatch):
+    """`hpo run` stores best checkpoints under $HPO_ARTIFACTS (default ./artifacts): keep them out of the repo."""
+    monkeypatch.setenv("HPO_ARTIFACTS", str(tmp_path / "artifacts"))
+
+
 def write_spec(folder: Path, name: str, text: str) -> Path:
     path = folder / f"{name}.toml"
     path.write_text(text)
