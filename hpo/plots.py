@@ -93,12 +93,12 @@ def rmse_vs_snr_figure(report: dict) -> go.Figure:
                 "xref": "paper",
                 "yref": "paper",
                 "x": 0.5,
-                "y": -0.45,
+                "y": -0.5,
                 "showarrow": False,
                 "font": {"size": 10},
             },
         ],
-        margin={"b": 120},
+        margin={"b": 130},
     )
     return fig
 

@@ -158,7 +158,8 @@ def test_study_page_shows_the_saved_figures(dashboard, page, study_dir):
     page.get_by_text("RMSE vs SNR").first.wait_for()
     page.get_by_text("Why trials were pruned").first.wait_for()
     page.wait_for_timeout(500)  # plotly animates its first draw
-    page.screenshot(path=SHOTS / "dashboard.png", full_page=True)
+    top = {"x": 0, "y": 0, "width": 1400, "height": 1720}  # history, importances and the saved figures
+    page.screenshot(path=SHOTS / "dashboard.png", full_page=True, clip=top)
 
 
 def test_report_opens_offline_and_its_plots_render(page, study_dir):
