@@ -112,9 +112,10 @@ def seeds_of(trial: FrozenTrial, spec: StudySpec, n: int) -> list[int]:
 
 
 def trial_config(spec: StudySpec, trial: FrozenTrial, seed: int, epochs: int) -> ExperimentConfig:
-    """The trial's experiment (spec + its params) with `epochs` and training seed `seed`."""
+    """The trial's experiment (spec + its params) with `epochs` and training seed `seed`, on the thread count
+    the trial ran with (parallel reductions round differently with another count)."""
     d = spec.experiment_dict(trial.params)
-    d["train"].update(epochs=epochs, seed=seed)
+    d["train"].update(epochs=epochs, seed=seed, threads=int(trial.user_attrs.get("threads", spec.train.threads)))
     return ExperimentConfig.from_dict(d)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import optuna
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -52,23 +53,37 @@ def _num(x: float | None, digits: int = 3) -> str:
 
 
 def summary_table(summaries: list[TrialSummary], best: TrialSummary, epochs: int) -> Table:
-    """One row per trial: search value, mean ± std val NMSE, health, learned MUSIC θ / r RMSE per SNR."""
-    snrs = sorted({s for t in summaries for s in t.angle_rmse_deg})
+    """One row per trial: its search value, then mean ± std of the final val NMSE over seeds and health."""
     table = Table(
-        title=f"Retrained {epochs} epochs per seed; winner (★) by mean val NMSE",
-        caption=f"θ / r: RMSE of MUSIC on R_blend with the true K, degrees / metres, seed means. {SNR_DEFINITION}",
+        title=f"Retrained {epochs} epochs per seed; the winner (★) has the lowest mean val NMSE",
+        caption="search: the trial's value in the search (its seed, the search's epochs)",
     )
-    for name in ("trial", "search nmse dB", "seeds", "val nmse dB\nmean ± std", "health"):
+    for name in ("trial", "search dB", "seeds", "val NMSE dB mean ± std", "health"):
         table.add_column(name, justify="right")
-    for snr in snrs:
-        table.add_column(f"{snr:g} dB\nθ° / r m", justify="right")
     for t in summaries:
         std = "" if t.std_nmse_db is None else f" ± {t.std_nmse_db:.3f}"
         mean = f"{t.mean_nmse_db:.3f}{std}" if not t.diverged else f"{t.diverged} seed(s) diverged"
-        cells = [f"{'★ ' if t is best else ''}{t.number}", f"{t.search_value:.3f}", ",".join(map(str, t.seeds))]
-        cells += [mean, _num(t.mean_health)]
-        cells += [f"{_num(t.angle_rmse_deg.get(s))} / {_num(t.range_rmse_m.get(s))}" for s in snrs]
-        table.add_row(*cells, style="bold green" if t is best else None)
+        star = "★ " if t is best else ""
+        row = [f"{star}{t.number}", f"{t.search_value:.3f}", ",".join(map(str, t.seeds)), mean, _num(t.mean_health)]
+        table.add_row(*row, style="bold green" if t is best else None)
+    return table
+
+
+def accuracy_table(summaries: list[TrialSummary], best: TrialSummary) -> Table:
+    """One row per trial: angle / range RMSE of MUSIC on R_blend (true K) at each evaluation SNR, seed means."""
+    snrs = sorted({s for t in summaries for s in t.angle_rmse_deg})
+    table = Table(
+        title="MUSIC on R_blend, true K: angle RMSE (deg) / range RMSE (m) per SNR (dB)",
+        caption=SNR_DEFINITION,
+        box=box.SIMPLE_HEAD,  # no vertical rules and shared padding: seven SNR columns fit 80 characters
+        collapse_padding=True,
+    )
+    table.add_column("trial", justify="right", no_wrap=True, min_width=5)
+    for snr in snrs:
+        table.add_column(f"{snr:g}", justify="right", no_wrap=True)
+    for t in summaries:
+        cells = [f"{_num(t.angle_rmse_deg.get(s), 2)}/{_num(t.range_rmse_m.get(s), 2)}" for s in snrs]
+        table.add_row(f"{'★ ' if t is best else ''}{t.number}", *cells, style="bold green" if t is best else None)
     return table
 
 
@@ -128,6 +143,7 @@ def retrain_command(
         raise typer.Exit(130) from None
     best = result.winner
     out.print(summary_table(result.summaries, best, result.provenance["epochs"]))
+    out.print(accuracy_table(result.summaries, best))
     out.print(
         f"winner: trial {best.number}, val nmse_db {best.mean_nmse_db:.3f} over seeds {list(best.seeds)}; "
         f"checkpoint of seed {result.provenance['checkpoint_seed']} (closest to the mean)",
