@@ -194,7 +194,9 @@ class Probe:
         return x * x
 
 
-def probe_main(url: str, study_name: str, n_trials: int, steps: int, out_path: str | None = None) -> None:
+def probe_main(
+    url: str, study_name: str, n_trials: int, steps: int, sleep_s: float = 0.0, out_path: str | None = None
+) -> None:
     """Body of one load-test worker: Probe trials until the study's budget is used; latencies to out_path."""
     import json
 
@@ -208,7 +210,7 @@ def probe_main(url: str, study_name: str, n_trials: int, steps: int, out_path: s
         sampler=optuna.samplers.RandomSampler(),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
     )
-    probe = Probe(steps)
+    probe = Probe(steps, sleep_s)
     run_worker(None, study, n_trials, objective=probe)
     if out_path:
         with open(out_path, "w") as f:

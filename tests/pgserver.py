@@ -1,0 +1,74 @@
+"""A private PostgreSQL 15 cluster for tests that restart the database: initdb + pg_ctl on a free port in a
+temp dir, run as the postgres user (the server refuses root). The shared server on 5432 is never touched."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrivatePostgres:
+    """start(), restart(), stop(); `url` is a psycopg URL to its database "test" (trust auth, user postgres)."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="hpo-pg-"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/test"
+        as_root = os.geteuid() == 0
+        self.prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+        if as_root:
+            shutil.chown(self.root, "postgres")
+        self.root.chmod(0o755)
+
+    @staticmethod
+    def available() -> str | None:
+        """Why a private cluster cannot run here, or None when it can."""
+        if not (BIN / "initdb").exists():
+            return f"no {BIN / 'initdb'}"
+        if os.geteuid() == 0 and shutil.which("runuser") is None:
+            return "running as root without runuser"
+        return None
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.prefix, *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> PrivatePostgres:
+        self._run(str(BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self._pg_ctl("start")
+        self._run(str(BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "test")
+        return self
+
+    def _pg_ctl(self, action: str, *extra: str) -> None:
+        opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            str(BIN / "pg_ctl"), action, "-D", str(self.data), "-w", "-o", opts, "-l", str(self.root / "log"), *extra
+        )
+
+    def restart(self) -> None:
+        """Fast shutdown (every connection is cut) and start again."""
+        self._pg_ctl("restart", "-m", "fast")
+
+    def down_for(self, seconds: float) -> None:
+        """Fast shutdown, `seconds` with no server at all, then start again."""
+        self._pg_ctl("stop", "-m", "fast")
+        time.sleep(seconds)
+        self._pg_ctl("start")
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run(str(BIN / "pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate", "-w")
+        shutil.rmtree(self.root, ignore_errors=True)
