@@ -88,6 +88,7 @@ def run(
     workers: int = typer.Option(
         1, "--workers", help="Worker processes on this host sharing the study, each with cores // W torch threads."
     ),
+    create_only: bool = typer.Option(False, "--create-only", help="Create (or join) the study, run no trial."),
 ) -> None:
     """Create the study if missing (join it if it exists) and run trials until its budget is used."""
     from hpo import report
@@ -115,6 +116,8 @@ def run(
             err.print(f"warning: {note}", markup=False)
         if not as_json:
             out.print(f"study [bold]{the_study.study_name}[/] from {spec.path} on {mask(url)}: budget {total}")
+        if create_only:
+            return
         objective = Objective(spec, artifacts=open_store(artifacts))  # best-so-far checkpoints go there
         try:
             if workers > 1:
