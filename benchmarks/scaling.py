@@ -1,0 +1,102 @@
+"""Scaling of parallel workers on PostgreSQL; prints figures, asserts nothing.
+
+1. trials/hour of `hpo run --study quick` with 1 and 2 workers (each on a fresh database), and their ratio;
+2. storage operations/s and p50/p99 latency of report and should_prune with 8 and 16 processes of the
+   trivial Probe objective;
+3. 16 processes x 50 trivial trials: lost / duplicated / stuck trials.
+
+Usage: .venv/bin/python benchmarks/scaling.py [--url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+       [--quick-trials 8] [--skip-quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import sqlalchemy as sa
+from optuna.trial import TrialState
+
+from hpo.guard import budget_used
+from hpo.storage import open_storage
+from hpo.workers import probe_main, supervise
+
+HPO = str(Path(sys.executable).parent / "hpo")
+
+
+def fresh_database(url: str) -> str:
+    name = f"hpo_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return sa.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def quick_rate(url: str, workers: int, n_trials: int) -> float:
+    """Trials/hour of `hpo run --study quick --workers W` on a fresh database, wall clock of the whole run."""
+    db = fresh_database(url)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [HPO, "run", "--study", "quick", "--storage", db, "--n-trials", str(n_trials), "--json"]
+        cmd += ["--workers", str(workers), "--artifacts", tmp]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+        return n_trials / (time.perf_counter() - t0) * 3600
+
+
+def probe_run(url: str, processes: int, n_trials: int, steps: int) -> dict:
+    """Probe workers on a fresh database: ops/s, latencies (ms), lost/duplicated/stuck counts."""
+    db = fresh_database(url)
+    optuna.create_study(study_name="probe", storage=open_storage(db))
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = [str(Path(tmp) / f"{i}.json") for i in range(processes)]
+        t0 = time.perf_counter()
+        codes, _ = supervise(probe_main, [(db, "probe", n_trials, steps, 0.0, o) for o in outs])
+        wall = time.perf_counter() - t0
+        lat = {"report": [], "should_prune": []}
+        for o in outs:
+            if Path(o).exists():
+                for k, v in json.loads(Path(o).read_text()).items():
+                    lat[k] += v
+    trials = optuna.load_study(study_name="probe", storage=db).trials
+    numbers = [t.number for t in trials]
+    ops = len(lat["report"]) + len(lat["should_prune"])
+    pct = {k: (1e3 * statistics.median(v), 1e3 * statistics.quantiles(v, n=100)[98]) for k, v in lat.items() if v}
+    return {
+        "codes": codes,
+        "ops_per_s": ops / wall,
+        "latency_ms": pct,
+        "lost": max(0, n_trials - budget_used(trials)),
+        "duplicated": len(numbers) - len(set(numbers)) + max(0, budget_used(trials) - n_trials),
+        "stuck": sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--quick-trials", type=int, default=8)
+    ap.add_argument("--skip-quick", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_quick:
+        one, two = (quick_rate(args.url, w, args.quick_trials) for w in (1, 2))
+        n = args.quick_trials
+        print(f"quick, {n} trials: 1 worker {one:.0f} trials/h, 2 workers {two:.0f} trials/h, x{two / one:.2f}")
+    for processes in (8, 16):
+        r = probe_run(args.url, processes, 20 * processes, steps=5)
+        lat = ", ".join(f"{k} p50 {p50:.1f} ms p99 {p99:.1f} ms" for k, (p50, p99) in r["latency_ms"].items())
+        print(f"{processes} processes: {r['ops_per_s']:.0f} report+should_prune ops/s; {lat}")
+    r = probe_run(args.url, 16, 16 * 50, steps=1)
+    print(f"16 processes x 50 trivial trials: lost {r['lost']}, duplicated {r['duplicated']}, stuck {r['stuck']}")
+
+
+if __name__ == "__main__":
+    main()
