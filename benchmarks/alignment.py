@@ -1,41 +1,79 @@
 """The seed's claim, measured: losses on R_blend ("blend") against losses on R_pred ("raw").
 
-For each L, three variants train with the same seed, model and wall-clock budget on fresh scenes of the default
-scenario: "blend", "raw" (losses on R_pred, stable projector backward) and "raw, eigh" (the old recipe: losses
-on R_pred through plain eigh autograd). Non-finite steps are counted and skipped (train(skip_nonfinite=True)). The table
-shows validation NMSE (dB, 10·log10 of the mean NMSE) of R_samp, of each variant's R_blend and of a rank-limited
-oracle, overall and per SNR bucket (SNR = p_k/σ² per element and source, dB), eigengap health, the
-non-finite step count, and the step time at the chosen batch size and thread count.
+For each L, the variants train with the same seed, model and optimiser-step budget (--steps or --epochs; a
+step budget does not depend on the load of a shared machine) on fresh scenes of the default scenario: "blend",
+"raw" (losses on R_pred, stable projector backward) and "raw-eigh" (the old recipe: losses on R_pred through
+plain eigh autograd). Non-finite steps are counted and skipped (train(skip_nonfinite=True)).
 
-    .venv/bin/python benchmarks/alignment.py --minutes 2 --arch mlp --snapshots 16 4
+Table 1 (NMSE): validation NMSE (dB, 10·log10 of the mean NMSE) of R_samp, of each variant's R_blend and of a
+rank-limited oracle, overall and per SNR bucket (SNR = p_k/σ² per element and source, dB), eigengap health,
+the non-finite step count. Table 2 (localisation): near-field MUSIC (core.music) on each R_blend and on
+R_samp over the same validation scenes, scored by core.evaluation.score: angle RMSE (degrees) and range RMSE
+(metres) per SNR bucket, with the true K and with the eigengap K̂, and the K̂ accuracy. Each variant's rows
+print as soon as it finishes; --step-time adds the step time at the chosen batch size and thread count.
+
+    .venv/bin/python benchmarks/alignment.py --steps 400 --arch music_residual --snapshots 16 4
+    .venv/bin/python benchmarks/alignment.py --steps 400 --snapshots 4 --variants blend   # one cell
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
 
 from core.covariance import blend, pipeline, sample_covariance, trace_to_n
-from core.metrics import DEFAULT_SNR_EDGES_DB, bucket_labels, bucket_nmse_db, gap_stats, nmse_db
+from core.evaluation import score
+from core.metrics import DEFAULT_SNR_EDGES_DB, bucket_index, bucket_labels, bucket_nmse_db, gap_stats, nmse_db
+from core.music import build_grid, music
 from core.scenario import generate
 from core.train import ExperimentConfig, train
 
 LABELS = bucket_labels(DEFAULT_SNR_EDGES_DB)
 
-
-def localisation_columns(model, cfg: ExperimentConfig, val) -> dict[str, str]:
-    """MUSIC angle/range RMSE of R_blend vs R_samp per SNR bucket goes here once core/music.py lands; none yet."""
-    return {}
-
-
-# Variant -> (loss target, projector backward). "raw, eigh" is the old recipe: losses on R_pred, plain eigh autograd.
+# Variant -> (loss target, projector backward). "raw-eigh" is the old recipe: losses on R_pred, plain eigh autograd.
 VARIANTS: dict[str, tuple[str, str]] = {
     "blend": ("blend", "stable"),
     "raw": ("raw", "stable"),
-    "raw, eigh": ("raw", "eigh"),
+    "raw-eigh": ("raw", "eigh"),
 }
+LOC_HEADER = [
+    "L",
+    "covariance",
+    "K",
+    *[f"θ {lab}" for lab in LABELS],
+    *[f"r {lab}" for lab in LABELS],
+    "K̂ acc",
+]
+
+
+def localisation_rows(snapshots: int, name: str, R: torch.Tensor, cfg: ExperimentConfig, val) -> list[list]:
+    """MUSIC on R (B, N, N) over the validation scenes: per SNR bucket angle RMSE (deg) and range RMSE (m),
+    with the true K and with the eigengap K̂ (its accuracy in the last column)."""
+    k_max = cfg.scenario.scene.k_max
+    grid = build_grid(cfg.scenario)
+    bucket = bucket_index(val.snr_db)
+    rows = []
+    for rule, k in (("true", val.K), ("eigengap", None)):
+        est = music(R, grid, k_max, k=k)
+        theta, rng = [], []
+        for b in range(len(LABELS)):
+            sel = bucket == b
+            s = score(est.theta[sel], est.r[sel], est.mask[sel], val.theta[sel], val.r[sel], val.mask[sel])
+            theta.append(s.angle_rmse_deg)
+            rng.append(s.range_rmse_m)
+        k_acc = (est.k_hat == val.K).double().mean().item() if k is None else ""
+        rows.append([snapshots, name, rule, *theta, *rng, k_acc])
+    return rows
+
+
+def epochs_for(args) -> int:
+    """Epochs of n_train fresh scenes: --epochs, or enough for --steps optimiser steps."""
+    if args.epochs is not None:
+        return args.epochs
+    return max(1, math.ceil(args.steps / math.ceil(args.n_train / args.batch)))
 
 
 def experiment(args, snapshots: int, variant: str, epochs: int) -> ExperimentConfig:
@@ -92,47 +130,57 @@ def health_at_nonneg_snr(model, cfg: ExperimentConfig, val) -> float:
     return healthy[val.snr_db >= 0].double().mean().item()
 
 
+def print_table(header: list[str], rows: list[list]) -> None:
+    fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(fmt(v) for v in row) + " |")
+    print(flush=True)
+
+
 def run(args) -> None:
     torch.set_num_threads(args.threads)
     header = ["L", "covariance", "NMSE dB", *[f"{lab} dB" for lab in LABELS], "health", "health SNR>=0", "NaN steps"]
-    rows, notes = [], []
+    rows, loc_rows, notes = [], [], []
+    epochs = epochs_for(args)
+    steps = epochs * math.ceil(args.n_train / args.batch)
     for snapshots in args.snapshots:
-        t_step = step_time(args, snapshots)
-        steps_per_epoch = -(-args.n_train // args.batch)
-        epochs = max(1, round(args.minutes * 60 / (t_step * steps_per_epoch)))
-        notes.append(
-            f"L={snapshots}: {t_step * 1e3:.1f} ms/step at batch {args.batch} on {args.threads} threads, "
-            f"{epochs} epochs x {args.n_train} fresh scenes per variant"
+        if args.step_time:
+            t_step = step_time(args, snapshots)
+            notes.append(f"L={snapshots}: {t_step * 1e3:.1f} ms/step at batch {args.batch} on {args.threads} threads")
+        cfg = experiment(args, snapshots, "blend", epochs)
+        val = generate(cfg.scenario, cfg.train.n_val, cfg.train.val_seed)
+        R_samp = sample_covariance(val.Y, val.H, cfg.pipeline.tikhonov_alpha)
+        f = {"nmse_samp_db": nmse_db(R_samp, val.R_true)}
+        rows.append(
+            [snapshots, "R_samp", f["nmse_samp_db"], *bucket_nmse_db(R_samp, val.R_true, val.snr_db), "", "", ""]
         )
-        results = {}
-        for target in VARIANTS:
-            cfg = experiment(args, snapshots, target, epochs)
+        loc_rows += localisation_rows(snapshots, "R_samp (classic MUSIC)", R_samp, cfg, val)
+        print_table(LOC_HEADER, loc_rows[-2:])
+        for variant in args.variants:
+            cfg = experiment(args, snapshots, variant, epochs)
             t0 = time.perf_counter()
             res = train(cfg, skip_nonfinite=True)
-            results[target] = (res, time.perf_counter() - t0)
-            print(
-                f"# L={snapshots} {target}: nmse_db={res.final['nmse_db']:.2f} "
-                f"(R_samp {res.final['nmse_samp_db']:.2f}) in {results[target][1]:.0f} s",
-                flush=True,
-            )
-        cfg = results["blend"][0].cfg
-        val = generate(cfg.scenario, cfg.train.n_val, cfg.train.val_seed)
-        f = results["blend"][0].final
-        rows.append([snapshots, "R_samp", f["nmse_samp_db"], *[f[f"nmse_samp_db@{lab}"] for lab in LABELS], "", "", ""])
-        for target, (res, seconds) in results.items():
+            seconds = time.perf_counter() - t0
             m = res.final
-            rows.append(
-                [
-                    snapshots,
-                    f"R_blend ({target}-trained, {seconds:.0f} s)",
-                    m["nmse_db"],
-                    *[m[f"nmse_db@{lab}"] for lab in LABELS],
-                    m["eigengap_health"],
-                    health_at_nonneg_snr(res.model, cfg, val),
-                    int(m["nonfinite_steps"]),
-                ]
-            )
-            localisation_columns(res.model, cfg, val)
+            name = f"R_blend ({variant}-trained, {steps} steps, {seconds:.0f} s)"
+            row = [
+                snapshots,
+                name,
+                m["nmse_db"],
+                *[m[f"nmse_db@{lab}"] for lab in LABELS],
+                m["eigengap_health"],
+                health_at_nonneg_snr(res.model, cfg, val),
+                int(m["nonfinite_steps"]),
+            ]
+            with torch.no_grad():
+                R_blend = pipeline(res.model, val.Y, val.H, cfg.pipeline).R_blend
+            new_loc = localisation_rows(snapshots, name, R_blend, cfg, val)
+            rows.append(row)
+            loc_rows += new_loc
+            print_table(header, [row])
+            print_table(LOC_HEADER, new_loc)
         R_or = oracle_rank_limited(val, cfg)
         healthy, _ = gap_stats(R_or, val.K, cfg.scenario.scene.k_max, cfg.loss.gap_margin)
         rows.append(
@@ -146,14 +194,13 @@ def run(args) -> None:
                 "",
             ]
         )
-    fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(fmt(v) for v in row) + " |")
-    print()
+    print("## NMSE")
+    print_table(header, rows)
+    print("## MUSIC localisation: angle RMSE θ (degrees) and range RMSE r (metres) per SNR bucket")
+    print_table(LOC_HEADER, loc_rows)
     print(
         f"arch={args.arch} width={args.width} depth={args.depth} lr={args.lr} seed={args.seed}; "
+        f"{epochs} epochs x {args.n_train} fresh scenes = {steps} steps of batch {args.batch}; "
         f"SNR = p_k/σ² per element and source; NMSE dB = 10·log10(mean NMSE) over {args.n_val} fixed scenes"
     )
     for note in notes:
@@ -162,8 +209,13 @@ def run(args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--minutes", type=float, default=2.0, help="training budget per variant and L")
-    p.add_argument("--arch", default="mlp", help="model registry key: mlp | transformer | structured")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--steps", type=int, default=400, help="optimiser steps per variant and L (rounded up to epochs)"
+    )
+    budget.add_argument("--epochs", type=int, default=None, help="epochs of --n-train fresh scenes per variant and L")
+    p.add_argument("--arch", default="music_residual", help="model registry key (core.model.MODELS)")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -173,6 +225,7 @@ def main() -> None:
     p.add_argument("--n-val", type=int, default=2048, help="fixed validation scenes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--snapshots", type=int, nargs="+", default=[16, 4], help="values of L")
+    p.add_argument("--step-time", action="store_true", help="also measure ms per optimiser step")
     run(p.parse_args())
 
 
