@@ -61,6 +61,8 @@ class LiveDisplay(Observer):
 
     def __exit__(self, *exc) -> None:
         self.live.__exit__(*exc)
+        if not self.console.is_terminal:  # Rich ends a non-terminal Live without a newline
+            self.console.line()
 
     def _refresh(self, study: optuna.Study) -> None:
         self.progress.update(self.task, completed=min(budget_used(study.get_trials(deepcopy=False)), self.n_trials))
