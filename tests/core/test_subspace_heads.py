@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -9,7 +11,7 @@ from core.covariance import PipelineConfig, pipeline, sample_covariance
 from core.evaluation import score
 from core.losses import LossConfig, total_loss
 from core.model import ModelConfig, build_model
-from core.music import build_grid, music
+from core.music import build_grid, music, resolution
 from core.scenario import ScenarioConfig, generate
 
 SCEN = ScenarioConfig()
@@ -53,3 +55,20 @@ def test_untrained_head_localises_as_well_as_r_samp_at_high_snr(arch):
         rmse[name] = score(est.theta, est.r, est.mask, batch.theta, batch.r, batch.mask).angle_rmse_deg
     # An untrained generic network gives degrees here; R_samp gives hundredths of a degree.
     assert rmse["blend"] <= 1.1 * rmse["samp"] + 0.01, rmse
+
+
+def test_saturated_angle_correction_stays_on_the_music_ridge():
+    # Even a head whose Δθ read-out is driven to its limit moves a source by at most half a beam half-width
+    # (core.music.resolution) from MUSIC's peak on R_samp, so it cannot hop onto a neighbouring source's ridge.
+    model = _model("music_residual")
+    with torch.no_grad():
+        model.net[-1].bias.view(SCEN.scene.k_max, model.d_slot)[:, 0] = 50.0  # tanh(Δθ logit) = 1
+    batch = generate(SCEN, 32, seed=3, snr_db=20.0, num_sources=1)
+    with torch.no_grad():
+        cov = pipeline(model, batch.Y, batch.H, PipelineConfig(beta=0.0))  # R_blend = R_pred
+    grid = build_grid(SCEN)
+    theta_samp = music(cov.R_samp, grid, 1, k=batch.K).theta[:, 0]
+    theta_blend = music(cov.R_blend, grid, 1, k=batch.K).theta[:, 0]
+    half_width = torch.tensor([resolution(SCEN.array, t)[0] for t in theta_samp.tolist()], dtype=theta_samp.dtype)
+    shift = (theta_blend - theta_samp).abs()
+    assert (shift <= 0.5 * half_width + math.radians(0.05)).all(), (shift / half_width).max()
