@@ -137,8 +137,14 @@ class GuardedStorage(RDBStorage):
 
 
 # Reads and idempotent writes (upserts keyed by trial and name) are safe to repeat after a lost connection.
+# Optuna's _CachedStorage, which wraps every RDB storage a Study uses, calls the private twins
+# (_create_new_trial, _get_trials, _set_trial_param, _get_best_trial_id), so those are retried too.
 RETRIED = (
     "create_new_trial",
+    "_create_new_trial",
+    "_get_trials",
+    "_set_trial_param",
+    "_get_best_trial_id",
     "get_all_trials",
     "get_trial",
     "get_n_trials",

@@ -64,8 +64,15 @@ class PrivatePostgres:
 
     def down_for(self, seconds: float) -> None:
         """Fast shutdown, `seconds` with no server at all, then start again."""
-        self._pg_ctl("stop", "-m", "fast")
+        self.halt()
         time.sleep(seconds)
+        self.resume()
+
+    def halt(self) -> None:
+        """Fast shutdown: every connection is cut and none is accepted until resume()."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def resume(self) -> None:
         self._pg_ctl("start")
 
     def stop(self) -> None:

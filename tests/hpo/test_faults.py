@@ -8,6 +8,7 @@ import multiprocessing
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -110,7 +111,26 @@ def test_workers_ride_out_a_database_restart(private_postgres):
     assert [w.exitcode for w in workers] == [0, 0]
     trials = optuna.load_study(study_name="restart", storage=url).trials
     _assert_clean(trials, 40)
-    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    unfinished = [
+        (t.number, t.state.name, t.user_attrs, t.system_attrs)
+        for t in trials
+        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED)
+    ]
+    assert not unfinished
+
+
+def test_every_storage_call_of_a_trial_rides_out_an_outage(private_postgres):
+    # Optuna's _CachedStorage calls private RDBStorage methods (_set_trial_param, _get_trials, ...): a trial
+    # whose suggest, report, should_prune and tell all meet a dead database must still complete.
+    study = optuna.create_study(study_name="outage", storage=open_storage(private_postgres.url))
+    trial = study.ask()
+    private_postgres.halt()
+    threading.Timer(2.0, private_postgres.resume).start()
+    x = trial.suggest_float("x", 0.0, 1.0)
+    trial.report(x, 0)
+    trial.should_prune()
+    study.tell(trial, x)
+    assert study.trials[trial.number].state == TrialState.COMPLETE
 
 
 def test_eight_workers_make_exactly_400_trials(fresh_postgres_url, capfd):
