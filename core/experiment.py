@@ -7,8 +7,9 @@ None values are dropped so TOML can hold it); from_dict() rejects unknown keys w
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
+from core.configs import build_sections
 from core.covariance import PipelineConfig
 from core.errors import ConfigError
 from core.losses import LossConfig
@@ -81,16 +82,4 @@ class ExperimentConfig:
     @staticmethod
     def from_dict(d: dict) -> ExperimentConfig:
         """Build from {"scenario": …, "pipeline": …, "model": …, "loss": …, "train": …}; missing parts default."""
-        allowed = {"scenario", *_SECTIONS}
-        unknown = set(d) - allowed
-        if unknown:
-            raise ConfigError(f"unknown experiment section(s) {sorted(unknown)}; expected {sorted(allowed)}")
-        built = {"scenario": ScenarioConfig.from_dict(dict(d.get("scenario", {})))}
-        for name, cls in _SECTIONS.items():
-            sub = dict(d.get(name, {}))
-            names = {f.name for f in fields(cls)}
-            bad = set(sub) - names
-            if bad:
-                raise ConfigError(f"unknown key(s) {sorted(bad)} in {name}; allowed: {sorted(names)}")
-            built[name] = cls(**sub)
-        return ExperimentConfig(**built)
+        return ExperimentConfig(**build_sections(d, {"scenario": ScenarioConfig, **_SECTIONS}, "experiment"))

@@ -17,6 +17,7 @@ from typing import Literal
 import torch
 
 from core.array import ArrayConfig, steering
+from core.configs import build_sections
 from core.errors import ConfigError
 
 Combiner = Literal["identity", "random_phase"]
@@ -120,21 +121,7 @@ class ScenarioConfig:
     def from_dict(d: dict) -> ScenarioConfig:
         """Build from {"array": {...}, "measurement": {...}, "scene": {...}}; unknown keys are errors."""
         parts = {"array": ArrayConfig, "measurement": MeasurementConfig, "scene": SceneConfig}
-        unknown = set(d) - set(parts)
-        if unknown:
-            raise ConfigError(f"unknown scenario section(s) {sorted(unknown)}; expected {sorted(parts)}")
-        built = {}
-        for name, cls in parts.items():
-            sub = dict(d.get(name, {}))
-            allowed = {f.name for f in fields(cls)}
-            bad = set(sub) - allowed
-            if bad:
-                raise ConfigError(f"unknown key(s) {sorted(bad)} in scenario.{name}; allowed: {sorted(allowed)}")
-            for k, v in sub.items():
-                if isinstance(v, list):
-                    sub[k] = tuple(v)
-            built[name] = cls(**sub)
-        return ScenarioConfig(**built)
+        return ScenarioConfig(**build_sections(d, parts, "scenario"))
 
 
 @dataclass(frozen=True)
