@@ -50,7 +50,7 @@ def whitener(H: torch.Tensor) -> torch.Tensor:
 def _crb_same_k(theta, r, power, noise_var, H, snapshots, array):
     """CRB diagonal for B scenes that all have K sources: theta, r, power (B, K); returns var θ, var r (B, K)."""
     k = theta.shape[-1]
-    A, dA_t, dA_r = steering_with_derivatives(theta, r, array)
+    A, dA_t, dA_r = steering_with_derivatives(theta, r, array, wavefront="exact")  # the model the data follow
     WH = whitener(H) @ H
     Bm, D = WH @ A, WH @ torch.cat([dA_t, dA_r], dim=-1)
     m = Bm.shape[-2]

@@ -144,7 +144,11 @@ def build_grid(scenario: ScenarioConfig, cfg: GridConfig | None = None, device=N
     u_lo, u_hi = 1 / r_max, 1 / r_min
     pad = cfg.range_widen * (u_hi - u_lo)
     u_lo, u_hi = max(u_lo - pad, u_lo / 2), u_hi + pad  # 1/r stays > 0: the grid never reaches r = ∞
-    inv_r = torch.linspace(u_lo, u_hi, cfg.n_ranges, dtype=torch.float64) if cfg.n_ranges > 1 else torch.tensor([u_lo])
+    inv_r = (
+        torch.linspace(u_lo, u_hi, cfg.n_ranges, dtype=torch.float64)
+        if cfg.n_ranges > 1
+        else torch.tensor([u_lo], dtype=torch.float64)
+    )
     tt, uu = torch.meshgrid(theta, inv_r, indexing="ij")
     A = steering(tt.reshape(-1), 1 / uu.reshape(-1), scenario.array).to(torch.complex64)
     # Blocks are sized at broadside, where the resolution cell is smallest, so close sources survive there.

@@ -97,6 +97,10 @@ class ScenarioConfig:
             raise ConfigError(
                 f"k_max must be < n_elements={n} for a noise subspace to exist, got k_max={self.scene.k_max}"
             )
+        if self.scene.k_max >= self.m:
+            raise ConfigError(
+                f"k_max must be < n_rf (M) = {self.m}: H must pass a noise subspace, got k_max={self.scene.k_max}"
+            )
         if self.m > n:
             raise ConfigError(f"n_rf (M) must be <= n_elements={n}, got n_rf={self.measurement.n_rf}")
         if self.measurement.combiner == "identity" and self.m != n:

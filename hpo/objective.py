@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
-from core.errors import CovblendError
 from core.reproducibility import deterministic
 from core.train import ExperimentConfig, NonFiniteGradientError, train
 from hpo.artifacts import beats_best, upload_checkpoint
@@ -89,8 +88,9 @@ class Objective:
         except KeyboardInterrupt:
             trial.set_user_attr("fail_reason", "interrupted")
             raise
-        except (CovblendError, RuntimeError, ValueError, ArithmeticError) as e:
-            # Recorded, then re-raised so Optuna marks the trial FAIL; the runner catches it and goes on.
+        except Exception as e:
+            # Any failure, a programming error included, is recorded, then re-raised so Optuna marks the trial
+            # FAIL; the runner catches it and goes on. Without the reason a FAIL would say nothing.
             trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:500])
             raise
         finally:

@@ -64,7 +64,8 @@ def worker_main(job: WorkerJob, index: int) -> None:
     try:
         spec = load_spec(job.spec)
         spec = replace(spec, train=replace(spec.train, threads=job.threads))  # train() applies it per trial
-        seed = (spec.sampler.seed if job.seed is None else job.seed) + index
+        base = spec.sampler.seed if job.seed is None else job.seed
+        seed = None if base is None else base + index  # no seed anywhere: every worker draws its own
         study, _ = create_or_join(spec, open_storage(job.url), job.study_name, seed)
         run_worker(spec, study, job.n_trials, timeout=job.timeout, objective=Objective(spec, **job.objective_kwargs))
     except RunInterrupted:

@@ -94,6 +94,7 @@ def test_generates_on_cuda():
         (lambda: ScenarioConfig(scene=SceneConfig(k_max=16)), "k_max"),
         (lambda: ScenarioConfig(measurement=MeasurementConfig(combiner="random_phase", n_rf=17)), "n_rf"),
         (lambda: ScenarioConfig(measurement=MeasurementConfig(n_rf=8)), "identity combiner"),
+        (lambda: ScenarioConfig(measurement=MeasurementConfig(combiner="random_phase", n_rf=3)), "n_rf"),
         (lambda: MeasurementConfig(snapshots=0), "snapshots"),
         (lambda: SceneConfig(k_max=4, angle_deg=(-10.0, 10.0), min_separation_deg=10.0), "min_separation_deg"),
         (lambda: SceneConfig(range_m=(0.0, 10.0)), "range_m"),
