@@ -19,6 +19,7 @@ from rich.table import Table
 
 from core.errors import ConfigError, CovblendError
 from core.evaluation import METHODS, SNR_DEFINITION, EvalConfig, evaluate, evaluation_scenario
+from core.train import resolve_device
 
 out = Console()
 err = Console(stderr=True)
@@ -131,8 +132,7 @@ def evaluate_command(
         )
         if device not in ("auto", "cpu", "cuda") or (device == "cuda" and not torch.cuda.is_available()):
             raise ConfigError(f"--device must be auto, cpu or cuda (when present), got {device!r}")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = str(resolve_device(device))
         for target in (json_path, plot_path):  # fail before the long evaluation, not after it
             if target is not None and not target.parent.is_dir():
                 raise CovblendError(f"cannot write {target}: directory {target.parent} does not exist")

@@ -19,6 +19,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.scenario import ScenarioConfig
+from core.train import resolve_device
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -224,21 +225,12 @@ class StudySpec:
             "seed": self.data.seed,
             "val_seed": self.data.val_seed,
             "threads": self.train.threads,
-            "device": resolve_device(self.train.device),
+            "device": str(resolve_device(self.train.device)),
         }
         for name, value in {**self.fixed, **params}.items():
             section, key = PARAMS[name]
             d[section][key] = value
         return d
-
-
-def resolve_device(device: str) -> str:
-    """ "auto" -> "cuda" when a GPU is present, else "cpu"; other values pass through."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def studies_dir() -> Path:
