@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from core.errors import CovblendError
 from core.train import TrainResult, save_checkpoint
+from hpo.spec import is_feasible
 
 ENV = "HPO_ARTIFACTS"
 DEFAULT_DIR = "artifacts"
@@ -50,17 +51,13 @@ def _signs(study: optuna.Study) -> list[float]:
     return [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in study.directions]
 
 
-def _feasible(t: FrozenTrial) -> bool:
-    return all(v <= 0 for v in t.constraints.values())
-
-
 def beats_best(study: optuna.Study, values: Sequence[float], feasible: bool = True) -> bool:
     """Whether a trial with these objective values beats every COMPLETE trial of the study so far."""
     signs = _signs(study)
     mine = [s * v for s, v in zip(signs, values, strict=True)]
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(signs) == 1:
-        return all((not feasible, mine[0]) < (not _feasible(t), signs[0] * t.values[0]) for t in done)
+        return all((not feasible, mine[0]) < (not is_feasible(t.constraints), signs[0] * t.values[0]) for t in done)
     for t in done:
         other = [s * v for s, v in zip(signs, t.values, strict=True)]
         if all(o <= m for o, m in zip(other, mine, strict=True)) and other != mine:

@@ -20,6 +20,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo import plots
 from hpo.report import trials as trial_rows
+from hpo.spec import is_feasible
 
 TOP = 10  # rows of the top-trials table
 TABLE_ATTRS = ("nmse_samp_db", "gain_db", "eigengap_health_final")  # user attrs shown next to the value
@@ -58,13 +59,13 @@ def _fmt(v) -> str:
 def top_table(study: optuna.Study, n: int = TOP) -> str:
     """HTML table of the n best COMPLETE trials: feasible first, then by the first objective value."""
     rows = [r for r in trial_rows(study) if r["state"] == "COMPLETE"]
-    rows.sort(key=lambda r: (not all(v <= 0 for v in r["constraints"].values()), r["values"][0]))
+    rows.sort(key=lambda r: (not is_feasible(r["constraints"]), r["values"][0]))
     rows = rows[:n]
     params = list(dict.fromkeys(k for r in rows for k in r["params"]))
     head = ["#", "val NMSE (dB)", "feasible", *TABLE_ATTRS, *params]
     lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for r in rows:
-        cells = [r["number"], r["values"][0], all(v <= 0 for v in r["constraints"].values())]
+        cells = [r["number"], r["values"][0], is_feasible(r["constraints"])]
         cells += [r["user_attrs"].get(a, "") for a in TABLE_ATTRS] + [r["params"].get(p, "") for p in params]
         lines.append("<tr>" + "".join(f'<td class="num">{_fmt(c)}</td>' for c in cells) + "</tr>")
     lines.append("</table>")

@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.runner import tally
+from hpo.spec import is_feasible
 
 
 def _trial_dict(t: FrozenTrial) -> dict:
@@ -61,7 +62,7 @@ def best(study: optuna.Study) -> dict:
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     if not done:
         return {"study": study.study_name, "best": None}
-    feasible = [t for t in done if all(v <= 0 for v in t.constraints.values())]
+    feasible = [t for t in done if is_feasible(t.constraints)]
     chosen = min(feasible or done, key=lambda t: t.values[0])
     return {"study": study.study_name, "feasible": bool(feasible), "best": _trial_dict(chosen)}
 

@@ -37,7 +37,7 @@ from core.reproducibility import deterministic, git_commit
 from core.train import NonFiniteGradientError, save_checkpoint, train
 from hpo.evaluate_cmd import plot_report
 from hpo.provenance import versions
-from hpo.spec import StudySpec
+from hpo.spec import StudySpec, is_feasible
 from hpo.storage import StorageError
 
 MEAN_ATTR, STD_ATTR, SEEDS_ATTR, EPOCHS_ATTR = (
@@ -85,10 +85,6 @@ class TrialSummary:
         return statistics.fmean(self.health) if not self.diverged else math.nan
 
 
-def _feasible(t: FrozenTrial) -> bool:
-    return all(v <= 0 for v in t.constraints.values())
-
-
 def top_trials(study: optuna.Study, top: int, number: int | None = None) -> list[FrozenTrial]:
     """Trial `number` if given (it must be COMPLETE), else the `top` COMPLETE trials: feasible ones first
     (eigengap-health constraint met), then by val NMSE (the first objective)."""
@@ -102,7 +98,7 @@ def top_trials(study: optuna.Study, top: int, number: int | None = None) -> list
         return chosen
     if not done:
         raise RetrainError(f"study {study.study_name!r} has no COMPLETE trial to retrain")
-    return sorted(done, key=lambda t: (not _feasible(t), t.values[0]))[:top]
+    return sorted(done, key=lambda t: (not is_feasible(t.constraints), t.values[0]))[:top]
 
 
 def seeds_of(trial: FrozenTrial, spec: StudySpec, n: int) -> list[int]:

@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from core.errors import CovblendError
 from hpo.guard import INTERRUPTED, TRANSIENT, BudgetReached, GuardedStorage, budget_used, retry_transient
 from hpo.objective import NONFINITE, Objective
-from hpo.spec import StudySpec
+from hpo.spec import StudySpec, is_feasible
 
 # Sampler and pruner by spec name. Samplers read constraints set by trial.set_constraint (Optuna 5).
 SAMPLERS: dict[str, Callable] = {
@@ -70,10 +70,6 @@ class Tally:
     best_number: int | None
 
 
-def _feasible(t: FrozenTrial) -> bool:
-    return all(v <= 0 for v in t.constraints.values())
-
-
 def tally(study: optuna.Study) -> Tally:
     """Counts by state, NaN-pruned apart, and the best value, from one read of the study."""
     trials = study.get_trials(deepcopy=False)
@@ -82,7 +78,7 @@ def tally(study: optuna.Study) -> Tally:
     for t in trials:
         count[t.state] += 1
         nan += t.state == TrialState.PRUNED and t.user_attrs.get("prune_reason") == NONFINITE
-    done = [t for t in trials if t.state == TrialState.COMPLETE and _feasible(t)]
+    done = [t for t in trials if t.state == TrialState.COMPLETE and is_feasible(t.constraints)]
     best = min(done, key=lambda t: t.values[0], default=None)
     return Tally(
         complete=count[TrialState.COMPLETE],

@@ -233,6 +233,11 @@ class StudySpec:
         return d
 
 
+def is_feasible(constraints: dict) -> bool:
+    """A trial meets the study's constraints (Optuna's convention: each value <= 0, e.g. threshold − health)."""
+    return all(v <= 0 for v in constraints.values())
+
+
 def studies_dir() -> Path:
     """HPO_STUDIES_DIR, else ./studies when it exists, else the studies/ folder beside the installed package."""
     if os.environ.get(STUDIES_DIR_ENV):
