@@ -8,6 +8,7 @@ does (hpo.guard.count_used). `run_worker` is one process's loop; hpo.workers run
 
 from __future__ import annotations
 
+import copy
 import signal
 import time
 import warnings
@@ -15,6 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
+import sqlalchemy as sa
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState
 
 from core.errors import CovblendError
@@ -149,11 +154,77 @@ def _backend(study: optuna.Study) -> optuna.storages.BaseStorage:
     return getattr(study._storage, "_backend", study._storage)
 
 
-def _fail_stale(study: optuna.Study) -> None:
-    """Fail and re-queue trials of dead workers now (Optuna does it only when a trial starts)."""
+def release_trial(study: optuna.Study, trial_id: int, reason: str | None, requeue: bool) -> bool:
+    """FAIL a RUNNING trial whose process is gone; returns whether this call failed it.
+
+    `reason` becomes its fail_reason. With `requeue`, the storage's heartbeat-stale callback (Optuna's
+    RetryHeartbeatStaleTrialCallback, see hpo.storage) queues it again with the same params, as if the heartbeat
+    had found it stale. A trial already finished, by its worker or by another process's check, is left alone.
+    """
+    backend = _backend(study)
+    try:
+        if backend.get_trial(trial_id).state != TrialState.RUNNING:
+            return False
+        if reason is not None:
+            backend.set_trial_user_attr(trial_id, "fail_reason", reason)
+        if not backend.set_trial_state_values(trial_id, TrialState.FAIL):
+            return False
+    except UpdateFinishedTrialError:
+        return False  # another process finished or failed it between our read and our write
+    callback = backend.get_heartbeat_stale_trial_callback() if requeue else None
+    if callback is not None:
+        failed = copy.deepcopy(backend.get_trial(trial_id))
+        # The callback copies user attrs into the retry, which has not failed.
+        failed.user_attrs.pop("fail_reason", None)
+        callback(study, failed)
+    return True
+
+
+class OrphanWatch:
+    """Fails and re-queues RUNNING trials that have no heartbeat row at all.
+
+    A worker killed between creating a trial and its heartbeat thread's first write leaves such a trial, and
+    Optuna's stale check skips trials without a heartbeat row, so it would stay RUNNING for ever. A trial counts as
+    orphaned once this process has seen it without a heartbeat row for the grace period. The age is measured
+    here, on a monotonic clock, rather than from datetime_start: that column holds the creating host's naive
+    local time, which a worker in another time zone (a UTC container beside a host process) would misread.
+    """
+
+    def __init__(self) -> None:
+        self.first_seen: dict[int, float] = {}  # trial id -> when this process first saw it without a heartbeat
+        self.checked = -float("inf")  # monotonic time of the last query
+
+    def check(self, study: optuna.Study) -> list[int]:
+        """Query at most every LINGER_POLL_S; release the trials orphaned for the grace period; returns their ids."""
+        backend = _backend(study)
+        interval = backend.get_heartbeat_interval() if isinstance(backend, RDBStorage) else None
+        now = time.monotonic()
+        if interval is None or now - self.checked < LINGER_POLL_S:
+            return []  # no heartbeats on this storage: a trial without one proves nothing
+        self.checked = now
+        grace = backend.grace_period or 2 * interval  # Optuna's own default
+        T, H = models.TrialModel, models.TrialHeartbeatModel
+        query = (
+            sa.select(T.trial_id)
+            .outerjoin(H, H.trial_id == T.trial_id)
+            .where(T.study_id == study._study_id, T.state == TrialState.RUNNING, H.trial_id.is_(None))
+        )
+
+        def read() -> list[int]:
+            with backend.engine.connect() as conn:
+                return list(conn.scalars(query))
+
+        ids = retry_transient(read, "orphan check")
+        self.first_seen = {i: self.first_seen.get(i, now) for i in ids}
+        return [i for i, seen in self.first_seen.items() if now - seen > grace and release_trial(study, i, None, True)]
+
+
+def _fail_stale(study: optuna.Study, orphans: OrphanWatch) -> None:
+    """Fail and re-queue trials of dead workers now (Optuna does it only when a trial starts), orphans included."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    orphans.check(study)
 
 
 def _next_step(study: optuna.Study, n_trials: int, linger: bool) -> str:
@@ -173,6 +244,7 @@ def run_worker(
     observer: Observer | None = None,
     objective: Objective | None = None,
     linger: bool = True,
+    on_trial: Callable[[int | None], None] | None = None,
 ) -> Objective:
     """Run trials until the study's budget of n_trials is used or `timeout` seconds pass; returns the objective.
 
@@ -180,7 +252,8 @@ def run_worker(
     `linger`, a worker whose budget is used stays while other trials run, failing and re-running the trials of
     workers that died (heartbeat), so the study ends with nothing RUNNING. Connection errors (a database
     restart) are retried with backoff. One trial's failure never stops the loop. Ctrl-C or SIGTERM marks the
-    running trial FAIL with fail_reason "interrupted" and raises RunInterrupted.
+    running trial FAIL with fail_reason "interrupted" and raises RunInterrupted. on_trial(trial_id) hears the id
+    of each trial as its objective starts, and None when it ends (hpo.workers tells its parent that way).
     """
     observer = observer or Observer()
     objective = objective or Objective(spec)
@@ -188,6 +261,12 @@ def run_worker(
     deadline = None if timeout is None else time.monotonic() + timeout
     if isinstance(_backend(study), GuardedStorage):
         _backend(study).budget = n_trials
+    orphans = OrphanWatch()
+    publish = on_trial or (lambda trial_id: None)
+
+    def run_one(trial: optuna.Trial):
+        publish(trial._trial_id)
+        return objective(trial)
 
     def on_sigterm(signum, frame):
         raise _Terminated()
@@ -195,17 +274,18 @@ def run_worker(
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         while deadline is None or time.monotonic() < deadline:
+            orphans.check(study)  # early, so an orphan's grace period runs while this worker still has work
             step = retry_transient(lambda: _next_step(study, n_trials, linger), "budget check")
             if step == "stop":
                 break
             if step == "wait":
-                retry_transient(lambda: _fail_stale(study), "stale-trial check")
+                retry_transient(lambda: _fail_stale(study, orphans), "stale-trial check")
                 time.sleep(LINGER_POLL_S)
                 continue
             try:
                 observer.trial_started(study)
                 study.optimize(
-                    objective,
+                    run_one,
                     n_trials=1,
                     catch=(Exception,),  # recorded as FAIL with fail_reason by the objective; the worker goes on
                     gc_after_trial=False,
@@ -218,6 +298,7 @@ def run_worker(
                 # and is re-queued by the stale check; the loop's next check waits out the outage.
                 time.sleep(LINGER_POLL_S)
             objective.current_trial_id = None
+            publish(None)
     except KeyboardInterrupt as e:
         _fail_if_running(study, objective.current_trial_id)
         raise RunInterrupted("interrupted: the running trial was marked FAIL (fail_reason='interrupted')") from e

@@ -6,6 +6,11 @@ CPU threads, max(1, cores // W), and its own sampler seed (seed + index: identic
 worker's random start-up trials the same). The budget is the study's total, held exactly by GuardedStorage.
 Workers sit in their own process group: Ctrl-C or SIGTERM reaches the parent, which forwards it once, so each
 worker marks its running trial FAIL (interrupted) and exits within STOP_S.
+
+Each worker publishes the id of its running trial in shared memory, so the parent can clean up after a worker
+that cannot: one it had to SIGKILL after STOP_S has its trial failed as interrupted, and one that died on its own
+(killed from outside, a crash) has its trial failed as "killed" and re-queued with the same params at once,
+instead of after the heartbeat's grace period.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import optuna
 from rich.console import Console
@@ -28,6 +33,43 @@ STOP_S = 10.0  # a worker that has not stopped this long after the forwarded sig
 POLL_S = 0.5  # the parent refreshes its aggregated view this often
 EXIT_INTERRUPTED = 130  # exit code of a worker (and of `hpo run`) stopped by Ctrl-C or SIGTERM
 EXIT_ERROR = 2  # exit code of a worker that hit a CovblendError (one line on stderr)
+KILLED = "killed"  # fail_reason of the trial of a worker that died without cleaning up (SIGKILL, a crash)
+NO_TRIAL = -1  # a worker's trial slot between trials
+
+# In a supervised worker: shared memory where it publishes its running trial's id for the parent (None elsewhere).
+_trial_slot = None
+
+
+def publish_trial(trial_id: int | None) -> None:
+    """Tell the supervising parent which trial this worker runs (None: none); a no-op outside supervise."""
+    if _trial_slot is not None:
+        _trial_slot.value = NO_TRIAL if trial_id is None else trial_id
+
+
+def _supervised(target: Callable, args: tuple, slot) -> None:
+    """A worker's entry point: remember the trial slot, then run target(*args)."""
+    global _trial_slot
+    _trial_slot = slot
+    target(*args)
+
+
+@dataclass(frozen=True)
+class Death:
+    """A worker that exited with a non-zero code, as its parent saw it."""
+
+    index: int  # the worker's position in supervise's args
+    pid: int  # its process id
+    exitcode: int  # negative: killed by that signal
+    trial_id: int | None  # the trial it was running when it died (None: between trials)
+
+    def describe(self) -> str:
+        if self.exitcode >= 0:
+            return f"worker {self.index} (pid {self.pid}) exited {self.exitcode}"
+        try:
+            name = signal.Signals(-self.exitcode).name
+        except ValueError:  # a real-time signal has no name of its own
+            name = f"signal {-self.exitcode}"
+        return f"worker {self.index} (pid {self.pid}) was killed by {name}"
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
@@ -67,7 +109,8 @@ def worker_main(job: WorkerJob, index: int) -> None:
         base = spec.sampler.seed if job.seed is None else job.seed
         seed = None if base is None else base + index  # no seed anywhere: every worker draws its own
         study, _ = create_or_join(spec, open_storage(job.url), job.study_name, seed)
-        run_worker(spec, study, job.n_trials, timeout=job.timeout, objective=Objective(spec, **job.objective_kwargs))
+        objective = Objective(spec, **job.objective_kwargs)
+        run_worker(spec, study, job.n_trials, timeout=job.timeout, objective=objective, on_trial=publish_trial)
     except RunInterrupted:
         sys.exit(EXIT_INTERRUPTED)
     except CovblendError as e:
@@ -81,17 +124,36 @@ def supervise(
     *,
     on_poll: Callable[[int], None] | None = None,
     poll_s: float = POLL_S,
+    on_death: Callable[[Death, bool], None] | None = None,
 ) -> tuple[list[int], bool]:
     """Start one spawned process per args tuple running target(*args) and wait for all.
 
     Returns their exit codes and whether a signal stopped them.
 
     on_poll(alive) is called about every poll_s seconds. SIGTERM or SIGINT to this process is forwarded to
-    every worker once; workers still alive STOP_S seconds later are killed (exit code -9).
+    every worker once; workers still alive STOP_S seconds later are killed (exit code -9). on_death(death,
+    stopping) hears, once, of each worker that exited non-zero, within poll_s of its end; death.trial_id is
+    the trial it published with publish_trial, and `stopping` tells whether a signal was being forwarded.
     """
     ctx = multiprocessing.get_context("spawn")  # no forked torch or database connections
-    procs = [ctx.Process(target=target, args=a, name=f"hpo-worker-{i}") for i, a in enumerate(args)]
+    # lock=False: a worker SIGKILLed while holding a lock would leave the parent blocked on its next read.
+    # A lone 64-bit store is not torn on the platforms we run on.
+    slots = [ctx.Value("q", NO_TRIAL, lock=False) for _ in args]
+    procs = [
+        ctx.Process(target=_supervised, args=(target, a, slot), name=f"hpo-worker-{i}")
+        for i, (a, slot) in enumerate(zip(args, slots, strict=True))
+    ]
     stopping: list[float] = []
+    reported: set[int] = set()
+
+    def report_deaths() -> None:
+        for i, p in enumerate(procs):
+            if i in reported or p.is_alive() or not p.exitcode:
+                continue
+            reported.add(i)
+            if on_death is not None:
+                trial_id = slots[i].value
+                on_death(Death(i, p.pid, p.exitcode, None if trial_id == NO_TRIAL else trial_id), bool(stopping))
 
     def forward(signum, frame):
         if not stopping:
@@ -109,9 +171,11 @@ def supervise(
                 for p in procs:
                     if p.is_alive():
                         p.kill()
+            report_deaths()
             if on_poll is not None:
                 on_poll(sum(p.is_alive() for p in procs))
             time.sleep(poll_s)
+        report_deaths()
         if on_poll is not None:
             on_poll(0)
     finally:
@@ -120,9 +184,40 @@ def supervise(
     return [p.exitcode for p in procs], bool(stopping)
 
 
-def run_workers(job: WorkerJob, workers: int, on_poll: Callable[[int], None] | None = None) -> tuple[list[int], bool]:
+@dataclass
+class Reaper:
+    """supervise's on_death for workers on `study`: fails the trial each dead worker left RUNNING.
+
+    A worker killed after ignoring the forwarded signal was being stopped: its trial ends FAIL with fail_reason
+    "interrupted", like its siblings' trials. A worker that died otherwise (SIGKILL from outside, a crash)
+    has its trial failed as "killed" and re-queued with the same params, so the others can run it now.
+    """
+
+    study: optuna.Study
+    deaths: list[Death] = field(default_factory=list)  # every death heard, in order
+
+    def __call__(self, death: Death, stopping: bool) -> None:
+        from hpo.guard import INTERRUPTED, TRANSIENT
+        from hpo.runner import release_trial
+
+        self.deaths.append(death)
+        if death.trial_id is None:
+            return
+        reason = INTERRUPTED if stopping else KILLED
+        try:
+            release_trial(self.study, death.trial_id, reason, requeue=not stopping)
+        except TRANSIENT as e:  # the storage retried for minutes; the heartbeat's stale check will fail it later
+            print(f"warning: could not fail trial id {death.trial_id} of {death.describe()}: {e}", file=sys.stderr)
+
+
+def run_workers(
+    job: WorkerJob,
+    workers: int,
+    on_poll: Callable[[int], None] | None = None,
+    on_death: Callable[[Death, bool], None] | None = None,
+) -> tuple[list[int], bool]:
     """Run `workers` copies of worker_main on `job` (study already created); returns exit codes, interrupted."""
-    return supervise(worker_main, [(job, i) for i in range(workers)], on_poll=on_poll)
+    return supervise(worker_main, [(job, i) for i in range(workers)], on_poll=on_poll, on_death=on_death)
 
 
 def run_parallel(
@@ -139,9 +234,11 @@ def run_parallel(
 ) -> None:
     """`hpo run --workers W` after the study exists: W workers and one aggregated live view on `console`.
 
-    Raises RunInterrupted when the workers were stopped by a signal, CovblendError when one failed.
+    Raises RunInterrupted when the workers were stopped by a signal. A worker that died leaves a warning line
+    on stderr when the others finished the budget, and raises CovblendError when the budget was not reached.
     """
     from hpo.display import LiveDisplay
+    from hpo.guard import budget_used
     from hpo.runner import RunInterrupted
     from hpo.storage import sqlite_file
 
@@ -149,8 +246,9 @@ def run_parallel(
     if sqlite_file(url) is not None:
         print("warning: SQLite serialises every write; use PostgreSQL for parallel workers", file=sys.stderr)
     job = WorkerJob(str(spec.path), url, study.study_name, n_trials, threads, seed, timeout, objective_kwargs or {})
+    reaper = Reaper(study)
     if console is None:
-        codes, interrupted = run_workers(job, workers)
+        codes, interrupted = run_workers(job, workers, on_death=reaper)
     else:
         with LiveDisplay(console, n_trials, spec.train.epochs) as live:
 
@@ -158,11 +256,17 @@ def run_parallel(
                 live.progress.update(live.task, description=f"{alive}/{workers} workers x {threads} threads")
                 live.trial_started(study)  # LiveDisplay's refresh from the study: progress bar and counts
 
-            codes, interrupted = run_workers(job, workers, on_poll)
+            codes, interrupted = run_workers(job, workers, on_poll, reaper)
     if interrupted:
         raise RunInterrupted("interrupted: the workers' running trials were marked FAIL (fail_reason='interrupted')")
-    if any(codes):
-        raise CovblendError(f"{sum(c != 0 for c in codes)} of {workers} workers failed (exit codes {codes})")
+    if not any(codes):
+        return
+    dead = "; ".join(d.describe() for d in reaper.deaths)
+    # Reached means finished: a dead worker's re-queued trial counts in the budget but nobody here will run it.
+    done = budget_used([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+    if done < n_trials:
+        raise CovblendError(f"{dead}; the study finished {done} of its {n_trials} trials")
+    print(f"warning: {dead}; the other workers finished the study's {n_trials} trials", file=sys.stderr)
 
 
 class Probe:
@@ -212,7 +316,7 @@ def probe_main(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
     )
     probe = Probe(steps, sleep_s)
-    run_worker(None, study, n_trials, objective=probe)
+    run_worker(None, study, n_trials, objective=probe, on_trial=publish_trial)
     if out_path:
         with open(out_path, "w") as f:
             json.dump(probe.latencies, f)

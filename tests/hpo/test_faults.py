@@ -1,10 +1,11 @@
-"""Fault tolerance on a real database: a SIGKILLed worker, SIGTERM/SIGINT, a database restart, many workers
-at once, and MariaDB. Workers are spawned processes running the real worker loop; most use the trivial
-Probe objective so the faults, not training, take the time."""
+"""Fault tolerance on a real database: a SIGKILLed worker, SIGTERM/SIGINT, a worker that ignores them, a trial
+left without a heartbeat, a database restart, many workers at once, and MariaDB. Workers are spawned processes
+running the real worker loop; most use the trivial Probe objective so the faults, not training, take the time."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import subprocess
 import sys
@@ -15,11 +16,14 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
+from hpo import workers
 from hpo.guard import INTERRUPTED, budget_used
+from hpo.runner import run_worker
 from hpo.storage import open_storage
-from hpo.workers import probe_main, supervise
+from hpo.workers import KILLED, Reaper, probe_main, publish_trial, supervise
 from tests.conftest import service_unavailable
 from tests.pgserver import PrivatePostgres
 
@@ -43,6 +47,25 @@ def _running(url: str, name: str) -> list:
         return []
 
 
+def _started(url: str, name: str) -> int:
+    """RUNNING trials whose objective has begun: they hold a param, suggested after the worker published them."""
+    return sum(bool(t.params) for t in _running(url, name))
+
+
+def _worker_pids(parent: int) -> list[int]:
+    """The spawned worker processes of `parent` (multiprocessing's resource tracker left out)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        if ppid == parent and b"spawn_main" in cmdline:
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
+
+
 def _assert_clean(trials, budget: int) -> None:
     """The budget is used exactly, numbers are unique, and nothing is left RUNNING or WAITING."""
     assert budget_used(trials) == budget
@@ -58,7 +81,7 @@ def test_a_killed_workers_trial_is_retried_with_the_same_params(fresh_postgres_u
     ctx = multiprocessing.get_context("spawn")
     doomed = ctx.Process(target=probe_main, args=(url, "kill", 3, 10, 0.5))  # 5 s trials
     doomed.start()
-    _wait_for(lambda: _running(url, "kill"))
+    _wait_for(lambda: _started(url, "kill"))  # killed once it has params to retry with
     doomed.kill()
     doomed.join()
     codes, _ = supervise(probe_main, [(url, "kill", 3, 1)])
@@ -85,6 +108,94 @@ def test_a_signal_stops_the_run_and_fails_its_trials_as_interrupted(
     assert time.monotonic() - sent < 10 and proc.returncode == 130
     trials = optuna.load_study(study_name="tiny", storage=fresh_postgres_url).trials
     assert [(t.state, t.user_attrs.get("fail_reason")) for t in trials] == [(TrialState.FAIL, INTERRUPTED)] * workers
+
+
+class Stubborn:
+    """An objective that ignores SIGTERM and SIGINT, as a worker stuck in native code would, and never returns."""
+
+    observer = None  # run_worker sets and reads these two
+    current_trial_id = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        trial.suggest_float("x", 0.0, 1.0)  # tells the test the signals are ignored now
+        while True:
+            time.sleep(1.0)
+
+
+def stubborn_main(url: str, name: str) -> None:
+    """A supervised worker running one Stubborn trial."""
+    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    run_worker(None, study, 1, objective=Stubborn(), on_trial=publish_trial)
+
+
+def test_a_worker_killed_after_ignoring_the_signal_has_its_trial_failed(fresh_postgres_url, monkeypatch):
+    monkeypatch.setattr(workers, "STOP_S", 1.0)  # the parent kills sooner; the behaviour is the same
+    url = fresh_postgres_url
+    study = optuna.create_study(study_name="stubborn", storage=open_storage(url))
+    sent = []
+
+    def stop_once_started(alive: int) -> None:
+        if not sent and _started(url, "stubborn"):
+            sent.append(signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)  # supervise forwards it to the worker, which ignores it
+
+    codes, stopped = supervise(stubborn_main, [(url, "stubborn")], on_poll=stop_once_started, on_death=Reaper(study))
+    assert stopped and codes == [-signal.SIGKILL]
+    trials = optuna.load_study(study_name="stubborn", storage=url).trials
+    assert [(t.state, t.user_attrs.get("fail_reason")) for t in trials] == [(TrialState.FAIL, INTERRUPTED)]
+
+
+@pytest.mark.parametrize("killed", [1, 2])
+def test_hpo_run_outlives_a_killed_worker_when_the_others_finish(killed, tiny_spec, fresh_postgres_url, tmp_path):
+    # The default 120 s grace period: the heartbeat is too slow to be what rescues the trial here.
+    tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 20"))  # trials long enough to kill
+    url = fresh_postgres_url
+    cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json", "--n-trials", "4"]
+    cmd += ["--workers", "2", "--artifacts", str(tmp_path / "artifacts")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    _wait_for(lambda: _started(url, "tiny") == 2, every=0.3)
+    for pid in _worker_pids(proc.pid)[:killed]:
+        os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    dead = [t for t in trials if t.user_attrs.get("fail_reason") == KILLED]
+    assert len(dead) == killed and all(t.state == TrialState.FAIL for t in dead)
+    retries = {t.system_attrs.get("failed_trial"): t for t in trials if "failed_trial" in t.system_attrs}
+    assert [retries[t.number].params for t in dead] == [t.params for t in dead]
+    if killed == 1:  # the other worker ran the retry and the rest of the budget
+        assert proc.returncode == 0, err
+        assert "warning: worker" in err and "SIGKILL" in err
+        _assert_clean(trials, 4)
+        assert retries[dead[0].number].state == TrialState.COMPLETE
+    else:  # nobody left to finish: the budget is not reached, and the retries stay queued for the next run
+        assert proc.returncode == 2 and "error: worker" in err
+        assert sorted(t.state.name for t in retries.values()) == ["WAITING", "WAITING"]
+
+
+def test_a_trial_left_without_a_heartbeat_is_failed_and_retried(fresh_postgres_url, monkeypatch):
+    monkeypatch.setenv("HPO_HEARTBEAT_S", "1")
+    monkeypatch.setenv("HPO_GRACE_S", "2")
+    url = fresh_postgres_url
+    storage = open_storage(url)
+    study = optuna.create_study(study_name="orphan", storage=storage)
+    # What a worker SIGKILLed between creating its trial and its first heartbeat leaves: RUNNING, no heartbeat row.
+    orphan_id = storage.create_new_trial(study._study_id)
+    storage.set_trial_param(orphan_id, "x", 0.25, FloatDistribution(-1.0, 1.0))
+    worker = multiprocessing.get_context("spawn").Process(target=probe_main, args=(url, "orphan", 3, 1))
+    worker.start()
+    worker.join(timeout=120)
+    if worker.is_alive():  # it would linger for ever behind the orphan
+        worker.kill()
+        worker.join()
+    assert worker.exitcode == 0
+    trials = optuna.load_study(study_name="orphan", storage=url).trials
+    _assert_clean(trials, 3)
+    assert trials[0].state == TrialState.FAIL
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == trials[0].number]
+    assert retry.state == TrialState.COMPLETE and retry.params == {"x": 0.25}
 
 
 @pytest.fixture
