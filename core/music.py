@@ -8,6 +8,7 @@ pipeline), R_samp (classic MUSIC) and R_true (the oracle) all go through the sam
                       the MUSIC pseudo-spectrum is 1/(N − s) = 1/‖E_nᴴ a‖², so peaks of s are its peaks
     peaks          -> block-max non-maximum suppression, blocks sized from the array's resolution
     refinement     -> Levenberg–Marquardt steps on the exact null spectrum ‖(I − U_s U_sᴴ) a‖² in (θ, u)
+    repair         -> scenes whose peaks leave U_s unexplained (merged close pairs) get one RAP-MUSIC re-search
 
 Why NMS sized from the resolution: a near-field source draws a ridge in (θ, 1/r) that is a beamwidth
 wide and a depth of field long, and tilted; a 3×3 neighbourhood leaves several maxima on it, and a
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 from core.array import ArrayConfig, steering, steering_with_derivatives
 from core.crb import whitener
 from core.errors import ConfigError
+from core.peak_repair import repair
 from core.scenario import ScenarioConfig
 
 # ---------------------------------------------------------------- model order
@@ -82,6 +84,7 @@ class GridConfig:
     range_widen: float = 0.05  # the 1/r interval grows by this fraction of its width on each side
     nms_resolution: float = 1.0  # NMS radius, in resolution half-widths (θ: beamwidth, 1/r: depth of field)
     refine_steps: int = 4  # Levenberg–Marquardt steps below the grid step; 0 keeps the grid points
+    repair: bool = True  # re-search scenes whose peaks leave the signal subspace unexplained (core.peak_repair)
 
     def __post_init__(self) -> None:
         n_angles, n_ranges, margin = self.n_angles, self.n_ranges, self.angle_margin_deg
@@ -98,6 +101,8 @@ class GridConfig:
             raise ConfigError(f"nms_resolution must be in (0, 10], got {nms=}")
         if not isinstance(steps, int) or steps < 0:
             raise ConfigError(f"refine_steps must be an integer >= 0, got {steps=}")
+        if not isinstance(self.repair, bool):
+            raise ConfigError(f"repair must be true or false, got repair={self.repair!r}")
 
 
 def resolution(array: ArrayConfig, theta: float = 0.0) -> tuple[float, float]:
@@ -122,6 +127,7 @@ class Grid:
     block: tuple[int, int]  # NMS block edge in grid cells (θ, u)
     reach: tuple[int, int]  # NMS neighbourhood radius in blocks (θ, u)
     refine_steps: int
+    repair: bool  # core.peak_repair after refinement
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -130,7 +136,7 @@ class Grid:
     def to(self, device) -> Grid:
         return Grid(
             self.array, self.theta.to(device), self.inv_r.to(device), self.steering.to(device), self.block, self.reach,
-            self.refine_steps,
+            self.refine_steps, self.repair,
         )  # fmt: skip
 
 
@@ -158,7 +164,7 @@ def build_grid(scenario: ScenarioConfig, cfg: GridConfig | None = None, device=N
     radius = (cfg.nms_resolution * d_theta / step_t, cfg.nms_resolution * d_u / step_u)  # grid cells
     block = tuple(max(1, round(x / 2)) for x in radius)
     reach = tuple(max(1, math.ceil(x / b)) for x, b in zip(radius, block, strict=True))
-    grid = Grid(scenario.array, theta, inv_r, A, block, reach, cfg.refine_steps)
+    grid = Grid(scenario.array, theta, inv_r, A, block, reach, cfg.refine_steps, cfg.repair)
     return grid.to(device) if device is not None else grid
 
 
@@ -295,5 +301,7 @@ def music(
     if grid.refine_steps:
         theta, inv_r = refine(U_s, theta, inv_r, grid, grid.refine_steps)
     mask = slots & found
+    if grid.repair:
+        theta, inv_r, mask = repair(U_s, theta, inv_r, mask, grid)
     zero = torch.zeros_like(theta)
     return MusicResult(torch.where(mask, theta, zero), torch.where(mask, 1 / inv_r, zero), mask, k, lam)

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 
 # Coarse grid: ~1.1° θ steps and 16 ranges; 6 refinement steps bring peaks below the grid step. A 61×8 grid
 # (~2° steps) merged sources 6° apart often enough to put 0.2% of the initial estimates off by > 1° at 15 dB.
-COARSE_GRID = GridConfig(n_angles=121, n_ranges=16, refine_steps=6)
+# No peak repair: the head always asks for K_max peaks, so scenes with K < K_max carry noise eigenvectors in U_s
+# that no source explains, every scene would be re-searched, and MUSIC would cost several times more per batch.
+COARSE_GRID = GridConfig(n_angles=121, n_ranges=16, refine_steps=6, repair=False)
 # Bound of the learned angle correction, in beam half-widths (core.music.resolution, ~3° at broadside for N = 16).
 # A fixed 8° bound (~2.7 half-widths at broadside, more than the 6° minimum source separation) let corrections
 # reach a neighbour's ridge: after 640 steps MUSIC on R_blend had 1.47° angle RMSE at 0–10 dB against R_samp's
