@@ -31,7 +31,7 @@ from core.subspace_heads import EigenShrinkModel, MusicResidualModel
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "music_residual"  # registry key in MODELS; music_residual: best NMSE, R_samp-level MUSIC at high SNR
+    arch: str = "music_residual"  # registry key in MODELS; music_residual keeps R_samp-level MUSIC at high SNR
     width: int = 256  # hidden width / d_model
     depth: int = 3  # hidden layers / transformer blocks
     dropout: float = 0.0  # dropout probability in [0, 1)
