@@ -128,7 +128,7 @@ def _mdl_orders(batch: SceneBatch, k_max: int) -> tuple[torch.Tensor, torch.Tens
     snaps = batch.Y.shape[-1]
     W = whitener(batch.H)
     WH = W @ batch.H
-    data = torch.linalg.eigvalsh(whitened_measurement_covariance(batch.Y, batch.H)).flip(-1)
+    data = torch.linalg.eigvalsh(whitened_measurement_covariance(batch.Y, batch.H, W)).flip(-1)
     truth = torch.linalg.eigvalsh(WH @ batch.R_true @ WH.mH).flip(-1)
     return mdl_order(data, k_max, snaps), mdl_order(truth, k_max, snaps)
 

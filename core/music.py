@@ -64,12 +64,12 @@ def mdl_order(eigvals: torch.Tensor, k_max: int, snapshots: int) -> torch.Tensor
 ORDER_RULES = {"eigengap": eigengap_order, "mdl": mdl_order}
 
 
-def whitened_measurement_covariance(Y: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
+def whitened_measurement_covariance(Y: torch.Tensor, H: torch.Tensor, W: torch.Tensor | None = None) -> torch.Tensor:
     """W·(Y Yᴴ/L)·W with W = (H Hᴴ)^(−1/2): (B, M, M), noise σ²·I there, the domain where MDL is valid.
 
-    Y: (B, M, L) complex snapshots, H: (B, M, N) complex.
+    Y: (B, M, L) complex snapshots, H: (B, M, N) complex; W, when the caller has it already, (B, M, M).
     """
-    W = whitener(H)
+    W = whitener(H) if W is None else W
     return W @ (Y @ Y.mH / Y.shape[-1]) @ W
 
 

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from core.array import steering
+from core.errors import ConfigError
 from core.layers import matrix_channels, mlp, sees_h
 from core.music import GridConfig, build_grid, eigengap_order, music, resolution
 from core.scenario import ScenarioConfig
@@ -44,11 +45,10 @@ COARSE_GRID = GridConfig(n_angles=121, n_ranges=16, refine_steps=6, repair=False
 # reach a neighbour's ridge: after 640 steps MUSIC on R_blend had 1.47° angle RMSE at 0–10 dB against R_samp's
 # 0.18°. Half a half-width (~1.5° at broadside) keeps R_blend at R_samp's RMSE there at no NMSE cost.
 DTHETA_HALF_WIDTHS = 0.5
-# Initial slot-gate logit for slots MUSIC's eigengap order keeps (k < K̂ and a peak found); the others start at
-# −GATE_LOGIT. The eigengap K̂ is wrong often at low SNR (60% accurate at L = 16): a ±3 start (gates 0.95 / 0.05)
-# dropped true sources from R_pred, 2.2° instead of 0.18° angle RMSE at 0–10 dB before training. 0 starts every
-# slot at gate 0.5 and lets training learn the gate from the features (slot < K̂ among them): +0.3 dB NMSE.
-GATE_LOGIT = 0.0
+# Every slot gate starts at 1/2 (logit 0), whatever MUSIC's eigengap order says: that K̂ is wrong often at low
+# SNR (60% accurate at L = 16), and a ±3 start from it (gates 0.95 / 0.05) dropped true sources from R_pred,
+# 2.2° instead of 0.18° angle RMSE at 0–10 dB before training. Training learns the gate from the features
+# (slot < K̂ among them): +0.3 dB NMSE.
 
 
 def _log_eigenvalues(lam: torch.Tensor) -> torch.Tensor:
@@ -93,7 +93,9 @@ class MusicResidualModel(nn.Module):
     def initial_estimates(self, R_samp: torch.Tensor) -> dict[str, torch.Tensor]:
         """MUSIC on R_samp with K_max peaks: theta (B, K_max) rad, inv_r (B, K_max) 1/m, found (B, K_max) bool,
         k_hat (B,) eigengap order, lam (B, N) descending eigenvalues, power (B, K_max) eigenvalue-based p̂."""
-        grid = self.grid if self.grid.steering.device == R_samp.device else self.grid.to(R_samp.device)
+        if self.grid.steering.device != R_samp.device:
+            self.grid = self.grid.to(R_samp.device)  # moved once, not copied on every forward
+        grid = self.grid
         full = torch.full((R_samp.shape[0],), self.k_max, dtype=torch.int64, device=R_samp.device)
         est = music(R_samp, grid, self.k_max, k=full)
         lam = est.eigvals  # (B, N) float64, descending
@@ -130,8 +132,7 @@ class MusicResidualModel(nn.Module):
         theta = e["theta"].float() + self.angle_bound(e["theta"]).float() * torch.tanh(out[..., 0])
         inv_r = e["inv_r"].float() + self.u_span * torch.tanh(out[..., 1])
         inv_r = inv_r.clamp_min(0.5 * self.u_lo)  # 1/r stays positive: r stays finite
-        gate_bias = GATE_LOGIT * torch.where(active & e["found"], 1.0, -1.0)
-        amp = (e["power"].float() * out[..., 2].clamp(-10, 10).exp() * torch.sigmoid(out[..., 3] + gate_bias)).sqrt()
+        amp = (e["power"].float() * out[..., 2].clamp(-10, 10).exp() * torch.sigmoid(out[..., 3])).sqrt()
         A_angle = steering(theta, 1.0 / inv_r, self.array) * amp[:, None, :]
         re, im = out[..., 4:].split(self.n, dim=-1)
         A_range = torch.complex(re, im).transpose(-2, -1)
@@ -146,6 +147,8 @@ class EigenShrinkModel(nn.Module):
     def __init__(self, cfg: ModelConfig, scenario: ScenarioConfig) -> None:
         super().__init__()
         self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, sees_h(scenario)
+        if 2 * self.k_max > self.n:
+            raise ConfigError(f"eigshrink needs 2·k_max <= N eigenvectors, got k_max={self.k_max} with N={self.n}")
         d_in = self.n + self.k_max + (2 * self.n * self.n if self.sees_h else 0)
         self.net = mlp(d_in, cfg.width, cfg.depth, 2 * self.k_max, cfg.dropout)
         with torch.no_grad():  # start at R_samp's own top eigen-part: e^z ≈ 1

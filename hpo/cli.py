@@ -50,12 +50,9 @@ def _positive(name: str, value: float | None) -> None:
 
 def _load(storage: str | None, study: str):
     """The named existing study, opened without creating anything."""
-    from hpo.storage import open_storage, require_study, resolve_url
+    from hpo.storage import open_existing_study
 
-    url = resolve_url(storage)
-    st = open_storage(url, create=False, heartbeat=False)
-    require_study(st, url, study)
-    return optuna.load_study(study_name=study, storage=st)
+    return open_existing_study(storage, study)[0]
 
 
 @app.command()

@@ -5,12 +5,10 @@ The work is hpo.retrain.retrain; this module parses options, shows progress and 
 
 from __future__ import annotations
 
-import logging
 import signal
 from pathlib import Path
 from typing import Annotated
 
-import optuna
 import typer
 from rich import box
 from rich.console import Console
@@ -108,18 +106,14 @@ def retrain_command(
     scenes: Annotated[int, typer.Option("--scenes", help="Evaluation scenes per SNR point.")] = EvalConfig().n_scenes,
 ) -> None:
     """Retrain the study's top trials over several seeds; pick the winner by mean; write its files to --out."""
-    from hpo.storage import open_storage, require_study, resolve_url
+    from hpo.storage import open_existing_study
 
     try:
         for name, value in (("--top", top), ("--seeds", seeds), ("--epochs", epochs)):
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {name}={value}")
         eval_cfg = EvalConfig(snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes)
-        url = resolve_url(storage)
-        st = open_storage(url, create=False, heartbeat=False)
-        require_study(st, url, study)
-        optuna.logging.set_verbosity(logging.ERROR)
-        the_study = optuna.load_study(study_name=study, storage=st)
+        the_study, st = open_existing_study(storage, study)
         spec = load_spec(spec_name or the_study.user_attrs.get("spec", study))
         chosen = top_trials(the_study, top, trial)
         n_runs = len(chosen) * seeds

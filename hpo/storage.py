@@ -130,3 +130,12 @@ def require_study(storage: RDBStorage, url: str, name: str) -> None:
     if name not in names:
         known = ", ".join(sorted(names)) or "none"
         raise StorageError(f"no study named {name!r} in {mask(url)} (studies: {known})")
+
+
+def open_existing_study(storage: str | None, name: str) -> tuple[optuna.Study, RDBStorage]:
+    """The named existing study and its storage (URL precedence as resolve_url), creating nothing."""
+    url = resolve_url(storage)
+    st = open_storage(url, create=False, heartbeat=False)
+    require_study(st, url, name)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    return optuna.load_study(study_name=name, storage=st), st

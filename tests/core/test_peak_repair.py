@@ -16,7 +16,9 @@ THETA, R = [37.0, 52.0, 58.0], [25.0, 80.0, 30.0]
 
 def _sample_covariances(seeds, snr_db=10.0, snapshots=16):
     """R_samp (S, N, N) of the scene above, one noise draw per seed; H = I."""
-    A = steering(torch.deg2rad(torch.tensor(THETA, dtype=torch.float64)), torch.tensor(R, dtype=torch.float64), CFG.array)
+    A = steering(
+        torch.deg2rad(torch.tensor(THETA, dtype=torch.float64)), torch.tensor(R, dtype=torch.float64), CFG.array
+    )
     out = []
     for seed in seeds:
         g = torch.Generator().manual_seed(seed)

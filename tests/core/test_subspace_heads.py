@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from core.covariance import PipelineConfig, pipeline, sample_covariance
+from core.errors import ConfigError
 from core.evaluation import score
 from core.losses import LossConfig, total_loss
 from core.model import ModelConfig, build_model
@@ -72,3 +73,9 @@ def test_saturated_angle_correction_stays_on_the_music_ridge():
     half_width = torch.tensor([resolution(SCEN.array, t)[0] for t in theta_samp.tolist()], dtype=theta_samp.dtype)
     shift = (theta_blend - theta_samp).abs()
     assert (shift <= 0.5 * half_width + math.radians(0.05)).all(), (shift / half_width).max()
+
+
+def test_eigshrink_refuses_a_scenario_with_fewer_than_two_k_max_eigenvectors():
+    scenario = ScenarioConfig.from_dict({"array": {"n_elements": 8}, "scene": {"k_max": 5}})
+    with pytest.raises(ConfigError, match="2·k_max <= N"):
+        build_model(ModelConfig(arch="eigshrink"), scenario)
