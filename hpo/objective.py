@@ -6,6 +6,11 @@ health_threshold - health <= 0, which Optuna 5's TPE and GP samplers read from t
 NonFiniteGradientError is a PRUNED trial with prune_reason "nonfinite_gradient"; any other error is a FAIL
 with its fail_reason, and the worker goes on. Given an artifact store, a COMPLETE trial that beats the best so
 far uploads its checkpoint (hpo.artifacts).
+
+Storage round trips are the objective's share of per-trial overhead, so user attrs go in groups: provenance in
+one write at the start, the final metrics in one at the end, and each epoch's eigengap health together with
+that epoch's report (hpo.guard.GuardedStorage.set_trial_user_attrs). Attribute names are one key per value, as
+readers (hpo report/retrain/html_report, the dashboard's table) expect.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from core.reproducibility import deterministic
 from core.train import ExperimentConfig, NonFiniteGradientError, train
 from hpo.artifacts import beats_best, upload_checkpoint
+from hpo.guard import GuardedStorage
 from hpo.provenance import versions
 from hpo.spec import SearchParam, StudySpec
 
@@ -42,6 +48,27 @@ class TrialTiming:
     total_s: float  # the objective call, start to end
     train_s: float  # inside core.train.train, epoch callbacks included
     callback_s: float  # inside the epoch callbacks: report, should_prune, user attrs (storage + pruner)
+
+
+def record(trial: optuna.Trial, attrs: dict, report: tuple[int, float] | None = None) -> None:
+    """Set user attrs, and report (step, value) if given, in one storage round trip where the storage allows.
+
+    On a GuardedStorage this is one transaction; the trial's cached copy (what trial.user_attrs and the pruner
+    read) is then updated the way Trial.set_user_attr and Trial.report update it. Other storages get the
+    public calls, one per key.
+    """
+    backend = getattr(trial.storage, "_backend", trial.storage)  # under Optuna's per-study _CachedStorage
+    if not isinstance(backend, GuardedStorage):
+        if report is not None:
+            trial.report(report[1], report[0])
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    backend.set_trial_user_attrs(trial._trial_id, attrs, report)
+    cached = trial._cached_frozen_trial
+    cached.user_attrs.update(attrs)
+    if report is not None:
+        cached.intermediate_values[report[0]] = report[1]
 
 
 def suggest(trial: optuna.Trial, spec: StudySpec) -> dict:
@@ -78,10 +105,7 @@ class Objective:
         try:
             return self._run(trial, spent)
         except NonFiniteGradientError as e:
-            trial.set_user_attr("prune_reason", NONFINITE)
-            trial.set_user_attr("epoch", e.epoch)
-            trial.set_user_attr("step", e.step)
-            trial.set_user_attr("parameter", e.parameter)
+            record(trial, {"prune_reason": NONFINITE, "epoch": e.epoch, "step": e.step, "parameter": e.parameter})
             raise optuna.TrialPruned(f"non-finite gradient at epoch {e.epoch} step {e.step} in {e.parameter}") from e
         except optuna.TrialPruned:
             raise
@@ -101,31 +125,32 @@ class Objective:
         spec = self.spec
         params = suggest(trial, spec)
         cfg = ExperimentConfig.from_dict(spec.experiment_dict(params))
-        trial.set_user_attr("seed", spec.data.seed)
-        trial.set_user_attr("val_seed", spec.data.val_seed)
-        trial.set_user_attr("spec", spec.name)
-        trial.set_user_attr("spec_hash", spec.digest)
-        trial.set_user_attr("device", str(cfg.train.device))
-        trial.set_user_attr("threads", spec.train.threads)
-        trial.set_user_attr("versions", self._versions)
+        provenance = {
+            "seed": spec.data.seed,
+            "val_seed": spec.data.val_seed,
+            "spec": spec.name,
+            "spec_hash": spec.digest,
+            "device": str(cfg.train.device),
+            "threads": spec.train.threads,
+            "versions": self._versions,
+        }
+        record(trial, provenance)
         single = spec.study.objective == "single"
         health: list[float] = []
 
         def on_epoch(epoch: int, metrics: dict) -> None:
             t0 = time.perf_counter()
             health.append(float(metrics["eigengap_health"]))
-            trial.set_user_attr("eigengap_health", health)
             if self.observer:
                 self.observer(trial.number, epoch, metrics)
             nmse = float(metrics["nmse_db"])
             # Multi-objective studies cannot prune on intermediate values, so they report nothing per epoch.
-            if single and math.isfinite(nmse):
-                trial.report(nmse, epoch)
-                if trial.should_prune():
-                    trial.set_user_attr("prune_reason", "pruner")
-                    trial.set_user_attr("epoch", epoch)
-                    spent["callback"] += time.perf_counter() - t0
-                    raise optuna.TrialPruned(f"pruned at epoch {epoch} with nmse_db={nmse:.2f}")
+            report = single and math.isfinite(nmse)
+            record(trial, {"eigengap_health": health}, (epoch, nmse) if report else None)
+            if report and trial.should_prune():
+                record(trial, {"prune_reason": "pruner", "epoch": epoch})
+                spent["callback"] += time.perf_counter() - t0
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} with nmse_db={nmse:.2f}")
             spent["callback"] += time.perf_counter() - t0
 
         t_train = time.perf_counter()
@@ -135,15 +160,18 @@ class Objective:
             spent["train"] = time.perf_counter() - t_train
         final = result.final
         nmse, nmse_samp, h = float(final["nmse_db"]), float(final["nmse_samp_db"]), float(final["eigengap_health"])
-        trial.set_user_attr("nmse_db", nmse)
-        trial.set_user_attr("nmse_samp_db", nmse_samp)
-        trial.set_user_attr("gain_db", nmse_samp - nmse)  # > 0: R_blend beats R_samp
-        trial.set_user_attr("eigengap_health_final", h)
-        trial.set_user_attr("mean_gap", float(final["mean_gap"]))
-        trial.set_user_attr("train_s", round(spent["train"], 3))
+        metrics = {
+            "nmse_db": nmse,
+            "nmse_samp_db": nmse_samp,
+            "gain_db": nmse_samp - nmse,  # > 0: R_blend beats R_samp
+            "eigengap_health_final": h,
+            "mean_gap": float(final["mean_gap"]),
+            "train_s": round(spent["train"], 3),
+        }
         if not math.isfinite(nmse):
-            trial.set_user_attr("prune_reason", "nonfinite_metric")
+            record(trial, {**metrics, "prune_reason": "nonfinite_metric"})
             raise optuna.TrialPruned(f"final nmse_db is {nmse}")
+        record(trial, metrics)
         values = (nmse,) if single else (nmse, h)
         feasible = not single or spec.study.health_threshold - h <= 0
         if self.artifacts is not None and beats_best(trial.study, values, feasible):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import optuna
+import pytest
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from hpo.objective import NONFINITE
@@ -61,3 +63,30 @@ def test_multi_objective_returns_nmse_and_health_without_intermediate_reports(ti
     assert t.state == TrialState.COMPLETE and t.intermediate_values == {}
     assert t.values == [t.user_attrs["nmse_db"], t.user_attrs["eigengap_health_final"]]
     assert optuna.load_study(study_name=study.study_name, storage=study._storage).best_trials
+
+
+def test_grouped_attr_writes_read_back_with_stock_optuna(tiny_spec, storage_url):
+    # The objective writes provenance, each epoch's health + report, and the final metrics one group per
+    # transaction (GuardedStorage.set_trial_user_attrs); stock Optuna must read back every key and step.
+    spec = load_spec(tiny_spec)
+    study, _ = create_or_join(spec, open_storage(storage_url))
+    run_worker(spec, study, 1)
+    (t,) = optuna.load_study(study_name=study.study_name, storage=storage_url).trials
+    assert t.state == TrialState.COMPLETE and len(t.intermediate_values) == spec.train.epochs
+    assert len(t.user_attrs["eigengap_health"]) == spec.train.epochs
+    provenance = {"seed", "val_seed", "spec", "spec_hash", "device", "threads", "versions"}
+    final = {"nmse_db", "nmse_samp_db", "gain_db", "eigengap_health_final", "mean_gap", "train_s"}
+    assert provenance | final <= set(t.user_attrs)
+
+
+def test_grouped_write_upserts_and_refuses_a_finished_trial(storage_url):
+    storage = open_storage(storage_url, heartbeat=False)  # study.ask without optimize: no heartbeat thread
+    study = optuna.create_study(study_name="g", storage=storage)
+    trial = study.ask()
+    storage.set_trial_user_attrs(trial._trial_id, {"a": 1, "b": [1.0]}, report=(0, 2.5))
+    storage.set_trial_user_attrs(trial._trial_id, {"b": [1.0, 2.0], "c": "x"}, report=(0, 3.5))
+    study.tell(trial, 1.0)
+    (t,) = optuna.load_study(study_name="g", storage=storage_url).trials
+    assert t.user_attrs == {"a": 1, "b": [1.0, 2.0], "c": "x"} and t.intermediate_values == {0: 3.5}
+    with pytest.raises(UpdateFinishedTrialError):
+        storage.set_trial_user_attrs(trial._trial_id, {"a": 2})
