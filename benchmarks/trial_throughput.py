@@ -11,7 +11,9 @@ over R_samp (dB, > 0 means it learned), and the overhead share
 
 i.e. storage writes and reads, sampler, pruner, budget checks and study bookkeeping. Data generation is
 timed apart: it happens once per process (the objective caches datasets), so a warm-up trial runs first.
-Prints figures only; absolute times are noisy on shared machines, compare the two rows of one run.
+Absolute times are noisy on shared machines (the 1-minute load average is printed before and after; above
+~2 on 2 cores other work competes with torch's threads), compare the two rows of one run. The last line
+says which of the issue's targets the run met: median <= 15 s, overhead <= 2% on PostgreSQL, best gain > 0.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from hpo.spec import load_spec
 from hpo.storage import mask, open_storage
 
 REPO = Path(__file__).resolve().parents[1]
+MEDIAN_TARGET_S = 15.0  # a quick trial's median wall time on 2 cores, at most
+OVERHEAD_TARGET = 0.02  # share of trial time outside training on PostgreSQL, at most
 
 
 class Clock(Observer):
@@ -74,6 +78,19 @@ def measure(spec, url: str, n_trials: int, objective: Objective) -> dict:
     }
 
 
+def targets(results: dict[str, dict]) -> str:
+    """One line: each target of the issue, met or missed, from the rows measured."""
+    checks = [
+        (f"median <= {MEDIAN_TARGET_S:.0f} s", all(r["median_s"] <= MEDIAN_TARGET_S for r in results.values())),
+        ("best gain > 0 dB", all(r["best_gain_db"] > 0 for r in results.values())),
+    ]
+    if "postgresql" in results:
+        checks.append(
+            (f"PostgreSQL overhead <= {OVERHEAD_TARGET:.0%}", results["postgresql"]["overhead"] <= OVERHEAD_TARGET)
+        )
+    return "targets: " + ", ".join(f"{what}: {'met' if ok else 'MISSED'}" for what, ok in checks)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=8, help="timed trials per backend (default 8)")
@@ -86,7 +103,8 @@ def main() -> None:
     spec = load_spec(REPO / "studies" / "quick.toml")
     print(
         f"quick: {spec.train.epochs} epochs, n_train={spec.data.n_train}, n_val={spec.data.n_val}, "
-        f"threads={torch.get_num_threads()}, torch={torch.__version__}, optuna={optuna.__version__}"
+        f"threads={torch.get_num_threads()}, torch={torch.__version__}, optuna={optuna.__version__}, "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
 
     scenario = ScenarioConfig.from_dict(spec.scenario)
@@ -110,14 +128,17 @@ def main() -> None:
             print(f"PostgreSQL unavailable at {mask(args.postgres)}: {str(e.orig).splitlines()[0]}")
         head = f"{'backend':<12}{'trials':>7}{'median s':>10}{'trials/h':>10}{'overhead':>10}{'ms/trial':>10}"
         print(head + f"{'callbacks ms':>14}{'best gain dB':>14}  complete/pruned")
+        results = {}
         try:
             for name, url in rows:
-                r = measure(spec, url, args.trials, objective)
+                r = results[name] = measure(spec, url, args.trials, objective)
                 print(
                     f"{name:<12}{args.trials:>7}{r['median_s']:>10.2f}{r['per_hour']:>10.0f}{r['overhead']:>10.2%}"
                     f"{r['overhead_ms']:>10.0f}{r['callback_ms']:>14.0f}{r['best_gain_db']:>14.2f}"
                     f"  {r['complete']}/{r['pruned']}"
                 )
+            print(f"load average after: {os.getloadavg()[0]:.2f}")
+            print(targets(results))
         finally:
             if len(rows) > 1:
                 with admin.connect() as conn:
