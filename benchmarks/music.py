@@ -23,6 +23,7 @@ from core.covariance import PipelineConfig, sample_covariance
 from core.crb import scene_crb
 from core.evaluation import score
 from core.music import GridConfig, build_grid, eigengap_order, find_peaks, music, refine, spectrum
+from core.peak_repair import repair
 from core.scenario import ScenarioConfig, generate
 
 
@@ -52,9 +53,12 @@ def _stages(R, grid, k_max, repeats, device) -> dict[str, float]:
     out["spectrum"] = _median_time(lambda: spectrum(U_s, grid), repeats, device)
     s = spectrum(U_s, grid)
     out["peaks"] = _median_time(lambda: find_peaks(s, grid.block, grid.reach, k_max), repeats, device)
-    it, iu, _ = find_peaks(s, grid.block, grid.reach, k_max)
+    it, iu, found = find_peaks(s, grid.block, grid.reach, k_max)
     th, u = grid.theta[it], grid.inv_r[iu]
     out["refinement"] = _median_time(lambda: refine(U_s, th, u, grid, grid.refine_steps), repeats, device)
+    th, u = refine(U_s, th, u, grid, grid.refine_steps)
+    held = found & (U_s.abs().sum(-2) > 0)
+    out["peak repair"] = _median_time(lambda: repair(U_s, th, u, held, grid), repeats, device)
     out["music() end to end"] = _median_time(lambda: music(R, grid, k_max), repeats, device)
     return out
 
