@@ -100,7 +100,12 @@ def test_a_signal_stops_the_run_and_fails_its_trials_as_interrupted(
     tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 50"))  # long trials
     cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", fresh_postgres_url, "--json"]
     cmd += ["--workers", str(workers), "--artifacts", str(tmp_path / "artifacts")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    # A shell without job control starts background commands with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt; restore the default so the run sees Ctrl-C as it would from a terminal.
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, preexec_fn=restore
+    )
     _wait_for(lambda: len(_running(fresh_postgres_url, "tiny")) == workers, every=0.3)
     sent = time.monotonic()
     proc.send_signal(signum)
