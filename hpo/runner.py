@@ -58,7 +58,31 @@ class RunInterrupted(CovblendError):
 
 
 class _Terminated(KeyboardInterrupt):
-    """SIGTERM, delivered like Ctrl-C so Optuna marks the running trial FAIL."""
+    """SIGTERM or Ctrl-C, raised where it is safe, so Optuna marks the running trial FAIL."""
+
+
+class _StopOnSignal:
+    """SIGTERM and SIGINT handler of run_worker: raise at a safe point, not wherever the signal lands.
+
+    An exception raised inside a storage call can leave a connection checked out in the middle of a write;
+    on SQLite its lock then blocks the FAIL writes that follow, which retry for minutes instead of the run
+    stopping. So while a trial runs, a signal only sets `requested` and the trial stops at its next epoch
+    boundary (`checkpoint`, called before the epoch's storage writes). Between trials, and on a second
+    signal, it raises at once.
+    """
+
+    def __init__(self, objective: Objective) -> None:
+        self.objective = objective
+        self.requested = False
+
+    def __call__(self, signum, frame) -> None:
+        if self.requested or self.objective.current_trial_id is None:
+            raise _Terminated()
+        self.requested = True
+
+    def checkpoint(self) -> None:
+        if self.requested:
+            raise _Terminated()
 
 
 @dataclass(frozen=True)
@@ -252,12 +276,12 @@ def run_worker(
     `linger`, a worker whose budget is used stays while other trials run, failing and re-running the trials of
     workers that died (heartbeat), so the study ends with nothing RUNNING. Connection errors (a database
     restart) are retried with backoff. One trial's failure never stops the loop. Ctrl-C or SIGTERM marks the
-    running trial FAIL with fail_reason "interrupted" and raises RunInterrupted. on_trial(trial_id) hears the id
+    running trial FAIL with fail_reason "interrupted" at its next epoch boundary (a second signal: at once)
+    and raises RunInterrupted. on_trial(trial_id) hears the id
     of each trial as its objective starts, and None when it ends (hpo.workers tells its parent that way).
     """
     observer = observer or Observer()
     objective = objective or Objective(spec)
-    objective.observer = observer.epoch
     deadline = None if timeout is None else time.monotonic() + timeout
     if isinstance(_backend(study), GuardedStorage):
         _backend(study).budget = n_trials
@@ -268,12 +292,17 @@ def run_worker(
         publish(trial._trial_id)
         return objective(trial)
 
-    def on_sigterm(signum, frame):
-        raise _Terminated()
+    stop = _StopOnSignal(objective)
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    def on_epoch(trial_number: int, epoch: int, metrics: dict) -> None:
+        stop.checkpoint()
+        observer.epoch(trial_number, epoch, metrics)
+
+    objective.observer = on_epoch
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         while deadline is None or time.monotonic() < deadline:
+            stop.checkpoint()
             orphans.check(study)  # early, so an orphan's grace period runs while this worker still has work
             step = retry_transient(lambda: _next_step(study, n_trials, linger), "budget check")
             if step == "stop":
@@ -303,5 +332,6 @@ def run_worker(
         _fail_if_running(study, objective.current_trial_id)
         raise RunInterrupted("interrupted: the running trial was marked FAIL (fail_reason='interrupted')") from e
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return objective
