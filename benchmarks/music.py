@@ -49,7 +49,8 @@ def _stages(R, grid, k_max, repeats, device) -> dict[str, float]:
     out["eigh + order"] = _median_time(lambda: eigengap_order(eig()[0], k_max), repeats, device)
     lam, U = eig()
     k = eigengap_order(lam, k_max)
-    U_s = U[..., :k_max] * (torch.arange(k_max, device=device)[None, :] < k[:, None])[:, None, :]
+    slots = torch.arange(k_max, device=device)[None, :] < k[:, None]  # (B, K_max): slots below the order
+    U_s = U[..., :k_max] * slots[:, None, :]
     out["spectrum"] = _median_time(lambda: spectrum(U_s, grid), repeats, device)
     s = spectrum(U_s, grid)
     out["peaks"] = _median_time(lambda: find_peaks(s, grid.block, grid.reach, k_max), repeats, device)
@@ -57,8 +58,7 @@ def _stages(R, grid, k_max, repeats, device) -> dict[str, float]:
     th, u = grid.theta[it], grid.inv_r[iu]
     out["refinement"] = _median_time(lambda: refine(U_s, th, u, grid, grid.refine_steps), repeats, device)
     th, u = refine(U_s, th, u, grid, grid.refine_steps)
-    held = found & (U_s.abs().sum(-2) > 0)
-    out["peak repair"] = _median_time(lambda: repair(U_s, th, u, held, grid), repeats, device)
+    out["peak repair"] = _median_time(lambda: repair(U_s, th, u, slots & found, grid), repeats, device)
     out["music() end to end"] = _median_time(lambda: music(R, grid, k_max), repeats, device)
     return out
 

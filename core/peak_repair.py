@@ -68,9 +68,8 @@ def repair(
     used = _sq(U_s).sum(-2) > 0  # (B, K_max): slots below the model order
     for idx in flagged.split(CHUNK):
         t, u, a = _research(U_s[idx], A[idx], used[idx], grid)
-        theta[idx], inv_r[idx], active[idx] = (
-            torch.where(a, new, old) for new, old in ((t, theta[idx]), (u, inv_r[idx]), (a | active[idx], active[idx]))
-        )
+        theta[idx], inv_r[idx] = torch.where(a, t, theta[idx]), torch.where(a, u, inv_r[idx])
+        active[idx] |= a
     return theta, inv_r, active
 
 
@@ -114,14 +113,14 @@ def _research(U_s, A, used, grid):
     peak sits between its two sources until its partner has been found)."""
     f, n, k_max = A.shape
     # Grid-sized work runs in complex64 (the grid's own precision); residuals stay in U_s's precision.
-    steer, U64 = grid.steering, U_s.to(grid.steering.dtype)
-    Us_a, A_a = U64.mH @ steer, A.to(steer.dtype).mH @ steer  # (F, K, G), (F, K_max, G)
+    steer, U64, A64 = grid.steering, U_s.to(grid.steering.dtype), A.to(grid.steering.dtype)
+    Us_a, A_a = U64.mH @ steer, A64.mH @ steer  # (F, K, G), (F, K_max, G)
     before = fit_residual(U_s, A)
     best, choice = before.clone(), torch.full((f,), -1, dtype=torch.int64, device=A.device)
     theta = torch.zeros(f, k_max, dtype=torch.float64, device=A.device)
     inv_r = torch.ones_like(theta)
     for j in range(k_max):
-        t, u = _peak(_rap_spectrum(U64, A.to(steer.dtype), Us_a, A_a, j), grid)
+        t, u = _peak(_rap_spectrum(U64, A64, Us_a, A_a, j), grid)
         A_new = A.clone()
         A_new[:, :, j] = steering(t[:, None], 1 / u[:, None], grid.array)[..., 0].to(A.dtype)
         res = fit_residual(U_s, A_new)
