@@ -19,25 +19,15 @@ from core.music import (
     whitened_measurement_covariance,
 )
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
+from tests.core.snapshots import snapshots
 
 CFG = ScenarioConfig()
 GRID = build_grid(CFG)
 
 
-def _snapshots(theta_deg, r, snr_db, snapshots, seed=0):
-    """Y (1, N, L) of uncorrelated unit-power sources at the given angles (degrees) and ranges (metres)."""
-    g = torch.Generator().manual_seed(seed)
-    A = steering(
-        torch.deg2rad(torch.tensor(theta_deg, dtype=torch.float64)), torch.tensor(r, dtype=torch.float64), CFG.array
-    )
-    S = torch.randn(len(r), snapshots, dtype=torch.complex128, generator=g)
-    noise = torch.randn(CFG.n, snapshots, dtype=torch.complex128, generator=g) * 10 ** (-snr_db / 20)
-    return (A @ S + noise)[None]
-
-
 def test_two_sources_at_30_db_are_recovered_from_the_sample_covariance():
     theta, r = [-20.0, 25.0], [15.0, 30.0]
-    Y = _snapshots(theta, r, snr_db=30, snapshots=200)
+    Y = snapshots(theta, r, snr_db=30, n_snapshots=200)
     R_samp = sample_covariance(Y, torch.eye(CFG.n, dtype=torch.complex128)[None], 1e-2)
     est = music(R_samp, GRID, CFG.scene.k_max, order="mdl", snapshots=200)
     assert est.k_hat.item() == 2

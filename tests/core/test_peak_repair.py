@@ -7,6 +7,7 @@ from core.covariance import sample_covariance
 from core.music import GridConfig, build_grid, music
 from core.peak_repair import RESIDUAL_FLAG, fit_residual
 from core.scenario import ScenarioConfig, generate
+from tests.core.snapshots import snapshots
 
 CFG = ScenarioConfig()
 PLAIN, REPAIRED = build_grid(CFG, GridConfig(repair=False)), build_grid(CFG)
@@ -14,20 +15,17 @@ PLAIN, REPAIRED = build_grid(CFG, GridConfig(repair=False)), build_grid(CFG)
 THETA, R = [37.0, 52.0, 58.0], [25.0, 80.0, 30.0]
 
 
-def _sample_covariances(seeds, snr_db=10.0, snapshots=16):
+def _sample_covariances(seeds, snr_db=10.0, n_snapshots=16):
     """R_samp (S, N, N) of the scene above, one noise draw per seed; H = I."""
-    A = steering(
-        torch.deg2rad(torch.tensor(THETA, dtype=torch.float64)), torch.tensor(R, dtype=torch.float64), CFG.array
-    )
-    out = []
-    for seed in seeds:
-        g = torch.Generator().manual_seed(seed)
-        S = torch.randn(len(R), snapshots, dtype=torch.complex128, generator=g)
-        noise = torch.randn(CFG.n, snapshots, dtype=torch.complex128, generator=g) * 10 ** (-snr_db / 20)
-        out.append(A @ S + noise)
-    Y = torch.stack(out).to(torch.complex64)
+    Y = torch.cat([snapshots(THETA, R, snr_db, n_snapshots, seed, CFG) for seed in seeds]).to(torch.complex64)
     H = torch.eye(CFG.n, dtype=torch.complex64).expand(len(seeds), -1, -1)
     return sample_covariance(Y, H, 1e-2)
+
+
+def _signal_subspace(R: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """U_s (B, N, 3) complex128: the top-K eigenvectors of R (B, N, N), columns beyond each scene's K zeroed."""
+    U = torch.linalg.eigh(R.to(torch.complex128))[1].flip(-1)[..., :3]
+    return U * (torch.arange(3)[None, :] < k[:, None])[:, None, :]
 
 
 def _worst_angle_error_deg(est) -> torch.Tensor:
@@ -49,8 +47,7 @@ def test_well_fitted_scenes_are_left_bit_identical():
     batch = generate(CFG, 300, seed=5, snr_db=15.0)
     R_samp = sample_covariance(batch.Y, batch.H, 1e-2)
     plain, repaired = music(R_samp, PLAIN, 3, k=batch.K), music(R_samp, REPAIRED, 3, k=batch.K)
-    U = torch.linalg.eigh(R_samp.to(torch.complex128))[1].flip(-1)[..., :3]
-    U_s = U * (torch.arange(3)[None, :] < batch.K[:, None])[:, None, :]
+    U_s = _signal_subspace(R_samp, batch.K)
     A = steering(plain.theta, torch.where(plain.mask, plain.r, 1.0), CFG.array) * plain.mask[:, None, :]
     fitted = fit_residual(U_s, A) <= RESIDUAL_FLAG
     assert fitted.float().mean() > 0.9
@@ -60,8 +57,7 @@ def test_well_fitted_scenes_are_left_bit_identical():
 
 def test_the_residual_is_zero_at_the_true_sources_of_the_true_covariance():
     batch = generate(CFG, 64, seed=6, dtype=torch.float64)
-    U = torch.linalg.eigh(batch.R_true)[1].flip(-1)[..., :3]
-    U_s = U * (torch.arange(3)[None, :] < batch.K[:, None])[:, None, :]
+    U_s = _signal_subspace(batch.R_true, batch.K)
     A = steering(batch.theta, torch.where(batch.mask, batch.r, 1.0), CFG.array) * batch.mask[:, None, :]
     assert fit_residual(U_s, A).abs().max() < 1e-8
     assert math.isclose(float(fit_residual(U_s, torch.zeros_like(A))[0]), float(batch.K[0]), rel_tol=1e-9)
