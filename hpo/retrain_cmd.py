@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 from typing import Annotated
 
+import optuna
 import typer
 from rich import box
 from rich.console import Console
@@ -113,6 +114,7 @@ def retrain_command(
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {name}={value}")
         eval_cfg = EvalConfig(snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes)
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
         the_study, st = open_existing_study(storage, study)
         spec = load_spec(spec_name or the_study.user_attrs.get("spec", study))
         chosen = top_trials(the_study, top, trial)

@@ -137,5 +137,4 @@ def open_existing_study(storage: str | None, name: str) -> tuple[optuna.Study, R
     url = resolve_url(storage)
     st = open_storage(url, create=False, heartbeat=False)
     require_study(st, url, name)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna.load_study(study_name=name, storage=st), st
