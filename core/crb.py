@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from core.array import ArrayConfig, steering_with_derivatives
+from core.measurement import whitener
 from core.scenario import SceneBatch
 
 
@@ -39,12 +40,6 @@ class CRB:
     def range_rmse_m(self) -> float:
         """sqrt of the mean range bound variance over all real sources, metres."""
         return math.sqrt(torch.nanmean(self.range_m.square()).item())
-
-
-def whitener(H: torch.Tensor) -> torch.Tensor:
-    """W = (H Hᴴ)^(−1/2), (B, M, M) for H (B, M, N); H has full row rank M, so H Hᴴ is positive definite."""
-    lam, V = torch.linalg.eigh(H @ H.mH)
-    return (V * lam.rsqrt()[..., None, :].to(V.dtype)) @ V.mH
 
 
 def _crb_same_k(theta, r, power, noise_var, H, snapshots, array):

@@ -33,7 +33,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from core.covariance import PipelineConfig, pipeline
-from core.crb import scene_crb, whitener
+from core.crb import scene_crb
+from core.measurement import whitener
 from core.errors import ConfigError, CovblendError
 from core.losses import nmse
 from core.metrics import to_db

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from core.array import ArrayConfig, steering, steering_with_derivatives
-from core.crb import whitener
+from core.measurement import whitener
 from core.errors import ConfigError
 from core.peak_repair import repair
 from core.scenario import ScenarioConfig
@@ -277,12 +277,15 @@ def music(
     k: torch.Tensor | None = None,
     order: str = "eigengap",
     snapshots: int | None = None,
+    T: torch.Tensor | None = None,
 ) -> MusicResult:
     """Near-field MUSIC on any covariance R (B, N, N) complex, on R's device.
 
     k: (B,) model order to use (the truth, for oracle-K results); otherwise `order` picks it from R's
     eigenvalues ("eigengap" or "mdl"; MDL needs the snapshot count L).
     """
+    if T is not None:
+        raise NotImplementedError("measurement-domain MUSIC (T) is being built")
     if order not in ORDER_RULES:
         raise ConfigError(f"order must be one of {sorted(ORDER_RULES)}, got {order=}")
     if k is None and order == "mdl" and not (isinstance(snapshots, int) and snapshots >= 1):

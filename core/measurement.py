@@ -1,0 +1,55 @@
+"""The whitened measurement domain (DESIGN §5): where every subspace step of inference and of the losses runs.
+
+The receiver sees y = H x with H (M, N). A hybrid combiner (M < N) passes only H's M-dimensional row space,
+so an N×N covariance rebuilt from y (the Tikhonov back-projection) is biased however many snapshots there
+are. Subspace methods therefore work on what was measured, whitened so that the noise is σ²·I again:
+
+    W = (H Hᴴ)^(−1/2)            (M, M)
+    T = W H                      (M, N), orthonormal rows: T Tᴴ = I_M
+    C = T R Tᴴ                   (M, M) for any covariance R of the N-element array
+    b(θ, r) = T a(θ, r)          steering vectors of the measurement domain; ‖b‖² = ‖P_H a‖² ≤ N
+    C_classic = W (Y Yᴴ/L) W     what a practitioner runs MUSIC on: the whitened sample covariance
+
+For H = I (a fully digital array) T is the identity. `operator` returns None then, and every caller skips
+the transform, so MUSIC on R for H = I is the same computation, bit for bit, as before this domain existed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def whitener(H: torch.Tensor) -> torch.Tensor:
+    """W = (H Hᴴ)^(−1/2), (B, M, M) for H (B, M, N); H has full row rank M, so H Hᴴ is positive definite."""
+    lam, V = torch.linalg.eigh(H @ H.mH)
+    return (V * lam.rsqrt()[..., None, :].to(V.dtype)) @ V.mH
+
+
+def is_identity(H: torch.Tensor) -> bool:
+    """True when every H (B, M, N) is exactly the identity (M = N): a fully digital array."""
+    m, n = H.shape[-2:]
+    return m == n and torch.equal(H, torch.eye(n, dtype=H.dtype, device=H.device).expand_as(H))
+
+
+def operator(H: torch.Tensor) -> torch.Tensor | None:
+    """T = W H (B, M, N), with orthonormal rows; None when H is the identity (T would be I)."""
+    return None if is_identity(H) else whitener(H) @ H
+
+
+def to_measurement(R: torch.Tensor, T: torch.Tensor | None) -> torch.Tensor:
+    """C = T R Tᴴ (B, M, M) for an array covariance R (B, N, N); R itself when T is None. Keeps R's graph."""
+    if T is None:
+        return R
+    T = T.to(R.dtype)
+    return T @ R @ T.mH
+
+
+def classic_covariance(Y: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
+    """W·(Y Yᴴ/L)·W (B, M, M): the whitened sample covariance of the snapshots Y (B, M, L), noise σ²·I there.
+
+    For H = I it is Y Yᴴ/L itself."""
+    S = Y @ Y.mH / Y.shape[-1]
+    if is_identity(H):
+        return S
+    W = whitener(H)
+    return W @ S @ W
