@@ -43,6 +43,7 @@ class Covariances:
     R_pred: torch.Tensor  # the network's own covariance; carries the graph
     R_samp: torch.Tensor  # Tikhonov least-squares sample covariance; detached
     R_blend: torch.Tensor  # what losses and inference use
+    beta: torch.Tensor  # (B,) real, the weight of R_samp in each scene's blend
 
 
 def hermitize(R: torch.Tensor) -> torch.Tensor:
@@ -73,15 +74,19 @@ def sample_covariance(Y: torch.Tensor, H: torch.Tensor, tikhonov_alpha: float) -
         return trace_to_n(hermitize(X @ X.mH / snaps))
 
 
-def blend(R_pred: torch.Tensor, R_samp: torch.Tensor, beta: float) -> torch.Tensor:
-    """R_blend = trace_to_N(hermitize((1 - β)·R_pred + β·R_samp))."""
+def blend(R_pred: torch.Tensor, R_samp: torch.Tensor, beta: float | torch.Tensor) -> torch.Tensor:
+    """R_blend = trace_to_N(hermitize((1 - β)·R_pred + β·R_samp)); β a number or a (B,) tensor, one per scene."""
+    if isinstance(beta, torch.Tensor):
+        beta = beta.to(R_pred.real.dtype)[:, None, None]
     return trace_to_n(hermitize((1.0 - beta) * R_pred + beta * R_samp))
 
 
 def _assemble(factors: tuple[torch.Tensor, torch.Tensor], R_samp: torch.Tensor, cfg: PipelineConfig) -> Covariances:
     A_angle, A_range = factors
     R_pred = predicted_covariance(A_angle, A_range, cfg.range_weight)
-    return Covariances(R_pred=R_pred, R_samp=R_samp, R_blend=blend(R_pred, R_samp.to(R_pred.dtype), cfg.beta))
+    beta = torch.full(R_pred.shape[:1], cfg.beta, dtype=R_pred.real.dtype, device=R_pred.device)
+    R_blend = blend(R_pred, R_samp.to(R_pred.dtype), cfg.beta)
+    return Covariances(R_pred=R_pred, R_samp=R_samp, R_blend=R_blend, beta=beta)
 
 
 def blended_covariance(
