@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import CovblendError
+from hpo.paths import default_output, prepare_output
 from hpo.provenance import versions
 
 app = typer.Typer(
@@ -46,6 +49,32 @@ def one_line_errors() -> Iterator[None]:
 def _positive(name: str, value: float | None) -> None:
     if value is not None and value <= 0:
         raise CovblendError(f"{name} must be positive, got {name}={value}")
+
+
+def next_steps(study: str, url: str, storage: str | None, artifacts: str | None, has_best: bool) -> list[str]:
+    """The commands that follow `hpo run` on this study, ready to paste; a password never appears.
+
+    storage and artifacts are the run's options (None: not given). A URL from $HPO_STORAGE is written as
+    "$HPO_STORAGE", so the command finds the password where the run did; a URL given with --storage is masked,
+    and a last line says what *** stands for.
+    """
+    from hpo.storage import STORAGE_ENV, mask
+
+    where = f'"${STORAGE_ENV}"' if storage is None and os.environ.get(STORAGE_ENV) else shlex.quote(mask(url))
+    opts = f"--storage {where}" + ("" if artifacts is None else f" --artifacts {shlex.quote(artifacts)}")
+    name = shlex.quote(study)
+    checkpoint = default_output("best.pt")
+    lines = [f"hpo dashboard {opts}"]
+    if has_best:
+        lines += [
+            f"hpo best --study {name} {opts} --download {checkpoint}",
+            f"hpo evaluate --checkpoint {checkpoint} --json {default_output('eval.json')} "
+            f"--plot {default_output('eval.png')}",
+        ]
+    lines.append(f"hpo report --study {name} {opts}")
+    if "***" in where:
+        lines.append(f"(*** is the storage password: put the URL in ${STORAGE_ENV} to keep it off command lines)")
+    return lines
 
 
 def _load(storage: str | None, study: str):
@@ -89,10 +118,11 @@ def run(
 ) -> None:
     """Create the study if missing (join it if it exists) and run trials until its budget is used."""
     from hpo import report
-    from hpo.artifacts import open_store
-    from hpo.display import LiveDisplay, params_table
+    from hpo.artifacts import best_trial, open_store
+    from hpo.display import DEFAULT_METRIC, LiveDisplay, params_table, step
     from hpo.objective import Objective
-    from hpo.plots import save_study_plots
+    from hpo.pace import load_note
+    from hpo.plots import QUICK_EVAL, save_study_plots
     from hpo.runner import Observer, RunInterrupted, create_or_join, run_worker, tally
     from hpo.spec import load_spec
     from hpo.storage import mask, open_storage, resolve_url
@@ -113,6 +143,9 @@ def run(
             err.print(f"warning: {note}", markup=False)
         if not as_json:
             out.print(f"study [bold]{the_study.study_name}[/] from {spec.path} on {mask(url)}: budget {total}")
+            note = load_note()
+            if note:
+                err.print(f"warning: {note}", markup=False, soft_wrap=True)
         if create_only:
             return
         objective = Objective(spec, artifacts=open_store(artifacts))  # best-so-far checkpoints go there
@@ -141,18 +174,26 @@ def run(
         except RunInterrupted as e:
             err.print(f"stopped: {e}", markup=False)
             raise typer.Exit(130) from None
-        save_study_plots(the_study, objective.artifacts)  # dashboard figures: RMSE vs SNR, prune reasons
+        points = f"{QUICK_EVAL.n_scenes} scenes at each of {len(QUICK_EVAL.snr_grid_db)} SNRs"
+        with step(err if as_json else out, f"building the study figures: RMSE vs SNR on {points}, prune reasons"):
+            save_study_plots(the_study, objective.artifacts)  # dashboard figures: RMSE vs SNR, prune reasons
         summary = report.best(the_study)
         if as_json:
             out.print_json(report.to_json({"tally": vars(tally(the_study)), **summary}))
             return
+        names = the_study.metric_names or [DEFAULT_METRIC, "eigengap_health"]  # studies made before names were set
         chosen = summary.get("best")
         if chosen:
             note = "" if summary["feasible"] else " (no trial meets the eigengap-health threshold)"
-            out.print(f"best trial #{chosen['number']}: nmse_db={chosen['values'][0]:.3f}{note}")
+            out.print(f"best trial #{chosen['number']}: {names[0]}={chosen['values'][0]:.3f}{note}")
             out.print(params_table(chosen["params"]))
         for t in summary.get("pareto_front", []):
-            out.print(f"pareto trial #{t['number']}: nmse_db={t['values'][0]:.3f} health={t['values'][1]:.3f}")
+            values = " ".join(f"{n}={v:.3f}" for n, v in zip(names, t["values"], strict=False))
+            out.print(f"pareto trial #{t['number']}: {values}")
+        has_best = best_trial(the_study) is not None
+        out.print("next:", style="bold")
+        for line in next_steps(the_study.study_name, url, storage, artifacts, has_best):
+            out.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -199,7 +240,8 @@ def best(
             trial = best_trial(the_study)
             if trial is None:
                 raise CovblendError(f"study {study!r} has no complete trial, so no checkpoint to download")
-            download_checkpoint(the_study, trial, open_store(artifacts, create=False), Path(download))
+            target = prepare_output(Path(download))
+            download_checkpoint(the_study, trial, open_store(artifacts, create=False), target)
             err.print(f"checkpoint of trial #{trial.number} written to {download}", markup=False)
     if as_json:
         out.print_json(report.to_json(summary))
@@ -212,7 +254,7 @@ def best(
         out.print(f"trial #{t['number']}: values={t['values']}" + ("" if feasible else " (infeasible: low health)"))
         out.print(params_table(t["params"], title="params"))
         attrs = {k: fmt(v) for k, v in t["user_attrs"].items() if not isinstance(v, (dict, list))}
-        out.print(params_table(attrs, title="user attrs"))
+        out.print(params_table(attrs, title="user attrs", heading="attribute"))
 
 
 @app.command()
@@ -229,17 +271,20 @@ def export(
         if fmt_ not in report.EXPORTERS:
             raise CovblendError(f"--format must be one of {sorted(report.EXPORTERS)}, got --format={fmt_!r}")
         text = report.EXPORTERS[fmt_](report.trials(_load(storage, study)))
-    if out_path is None:
+        target = None if out_path is None else prepare_output(Path(out_path))
+    if target is None:
         print(text)
     else:
-        Path(out_path).write_text(text)
-        err.print(f"wrote {out_path}")
+        target.write_text(text)
+        err.print(f"wrote {target}", markup=False)
 
 
 @app.command("report")
 def report_cmd(
     study: str = typer.Option(..., "--study", help="Study name in storage."),
-    out_path: str = typer.Option("report.html", "--out", help="HTML file to write (self-contained, offline)."),
+    out_path: str = typer.Option(
+        str(default_output("report.html")), "--out", help="HTML file to write (self-contained, offline)."
+    ),
     storage: str | None = typer.Option(None, "--storage", help=STORAGE_HELP),
     artifacts: str | None = typer.Option(None, "--artifacts", help=ARTIFACTS_HELP),
 ) -> None:
@@ -249,9 +294,8 @@ def report_cmd(
 
     target = Path(out_path)
     with one_line_errors():
-        if not target.parent.is_dir():
-            raise CovblendError(f"cannot write {target}: directory {target.parent} does not exist")
-        write_report(_load(storage, study), open_store(artifacts), target)
+        the_study = _load(storage, study)
+        write_report(the_study, open_store(artifacts), prepare_output(target))
     err.print(f"wrote {out_path}", markup=False)
 
 

@@ -20,6 +20,7 @@ from rich.table import Table
 from core.errors import ConfigError, CovblendError
 from core.evaluation import METHODS, SNR_DEFINITION, EvalConfig, evaluate, evaluation_scenario
 from core.train import resolve_device
+from hpo.paths import prepare_output
 
 out = Console()
 err = Console(stderr=True)
@@ -134,8 +135,8 @@ def evaluate_command(
             raise ConfigError(f"--device must be auto, cpu or cuda (when present), got {device!r}")
         device = str(resolve_device(device))
         for target in (json_path, plot_path):  # fail before the long evaluation, not after it
-            if target is not None and not target.parent.is_dir():
-                raise CovblendError(f"cannot write {target}: directory {target.parent} does not exist")
+            if target is not None:
+                prepare_output(target)  # out/ is created on demand (hpo.paths)
         model, exp, _ = _load(checkpoint)
         evaluation_scenario(exp.scenario, cfg)  # option errors before the progress bar starts
         dev = torch.device(device)

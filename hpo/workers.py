@@ -253,8 +253,7 @@ def run_parallel(
         with LiveDisplay(console, n_trials, spec.train.epochs) as live:
 
             def on_poll(alive: int) -> None:
-                live.progress.update(live.task, description=f"{alive}/{workers} workers x {threads} threads")
-                live.trial_started(study)  # LiveDisplay's refresh from the study: progress bar and counts
+                live.poll(study, f"{alive}/{workers} workers x {threads} threads")
 
             codes, interrupted = run_workers(job, workers, on_poll, reaper)
     if interrupted:

@@ -1,0 +1,35 @@
+"""Where commands write files: by default into out/ under the working directory, which git ignores.
+
+A command run from a clone must not leave untracked files beside the code, so files the user did not name
+(`hpo report` without --out) go to OUT_DIR, and the README's examples name files there too. OUT_DIR is created
+on demand; any other folder must already exist, so a mistyped path is an error, not a new directory tree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.errors import CovblendError
+
+OUT_DIR = Path("out")  # relative: under the directory the command runs in; in .gitignore
+
+
+def default_output(name: str) -> Path:
+    """out/NAME, the default path of an output file."""
+    return OUT_DIR / name
+
+
+def prepare_output(target: Path) -> Path:
+    """`target`, ready to be written: its folder created when it is OUT_DIR, else checked to exist.
+
+    Raises CovblendError naming the path when the folder is missing (or cannot be created).
+    """
+    folder = target.parent
+    if folder.resolve() == OUT_DIR.resolve():
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as e:
+            raise CovblendError(f"cannot create output folder {folder}: {e.strerror}") from None
+    if not folder.is_dir():
+        raise CovblendError(f"cannot write {target}: directory {folder} does not exist")
+    return target
