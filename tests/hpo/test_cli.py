@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +21,7 @@ import pytest
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
-from hpo.cli import app
+from hpo.cli import app, next_steps
 
 HPO = str(Path(sys.executable).parent / "hpo")
 REPO = Path(__file__).resolve().parents[2]
@@ -42,6 +44,41 @@ def test_run_shows_a_summary_with_the_best_params(ran, tiny_spec):
     result = invoke("run", "--study", str(tiny_spec), "--storage", ran, "--n-trials", "2")
     assert result.exit_code == 0
     assert "best trial #" in result.output and "lr" in result.output and "beta" in result.output
+
+
+def test_run_says_what_it_does_after_the_trials_and_what_to_do_next(ran, tiny_spec):
+    result = invoke("run", "--study", str(tiny_spec), "--storage", ran, "--n-trials", "2")
+    assert result.exit_code == 0
+    lines = [line.strip() for line in result.output.splitlines()]
+    assert any(line.startswith("building the study figures: RMSE vs SNR") for line in lines)
+    assert f"hpo dashboard --storage {ran}" in lines
+    assert f"hpo best --study tiny --storage {ran} --download out/best.pt" in lines
+    assert "hpo evaluate --checkpoint out/best.pt --json out/eval.json --plot out/eval.png" in lines
+    assert f"hpo report --study tiny --storage {ran}" in lines
+
+
+def test_next_steps_never_show_a_password_given_with_storage():
+    url = "postgresql+psycopg://user:hunter2@db.example:5432/hpo"
+    lines = next_steps("quick", url, url, None, has_best=True)
+    assert not any("hunter2" in line for line in lines)
+    assert "hpo dashboard --storage 'postgresql+psycopg://user:***@db.example:5432/hpo'" in lines
+    assert "*** is the storage password" in lines[-1]
+
+
+def test_next_steps_name_the_environment_variable_the_storage_came_from(monkeypatch):
+    monkeypatch.setenv("HPO_STORAGE", "postgresql+psycopg://user:hunter2@db/hpo")
+    lines = next_steps("my study", "postgresql+psycopg://user:hunter2@db/hpo", None, "arts", has_best=False)
+    assert lines == [
+        'hpo dashboard --storage "$HPO_STORAGE" --artifacts arts',
+        """hpo report --study 'my study' --storage "$HPO_STORAGE" --artifacts arts""",
+    ]
+
+
+def test_best_heads_the_user_attrs_column_attribute(ran):
+    result = invoke("best", "--study", "tiny", "--storage", ran)
+    assert result.exit_code == 0
+    attrs_table = result.output.split("user attrs", 1)[1]
+    assert "attribute" in attrs_table and "parameter" not in attrs_table
 
 
 def test_studies_lists_counts_and_best(ran):
@@ -101,6 +138,42 @@ def test_unknown_study_leaves_an_existing_database_unchanged(ran, tmp_path):
     result = invoke("best", "--study", "absent", "--storage", ran)
     assert result.exit_code == 2 and "tiny" in result.stderr
     assert db.read_bytes() == before
+
+
+def readme_usage_commands() -> list[list[str]]:
+    """The `hpo ...` commands of the README block marked usage-commands, as argument lists, comments removed."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("<!-- usage-commands", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line, comments=True) for line in block.splitlines() if line.startswith("hpo ")]
+
+
+def test_the_readme_commands_leave_only_ignored_files(tiny_spec, tmp_path, monkeypatch):
+    """Run the README's usage block verbatim in an empty git checkout holding only .gitignore; `quick` is the
+    tiny spec there, so it takes seconds. Only their outputs' defaults matter: evaluate gets a smaller grid."""
+    clone, specs = tmp_path / "clone", tmp_path / "specs"
+    clone.mkdir()
+    specs.mkdir()
+    (specs / "quick.toml").write_text(tiny_spec.read_text())
+    shutil.copy(REPO / ".gitignore", clone / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=clone, check=True)
+    monkeypatch.chdir(clone)
+    monkeypatch.setenv("HPO_STUDIES_DIR", str(specs))
+    for var in ("HPO_ARTIFACTS", "HPO_STORAGE"):  # the defaults are what is under test
+        monkeypatch.delenv(var, raising=False)
+    commands = readme_usage_commands()
+    assert ["hpo", "report", "--study", "quick"] in commands
+    for args in commands:
+        if args[1] == "dashboard":  # serves until stopped; test_dashboard_serves_the_storage_on_localhost runs it
+            continue
+        faster = ["--scenes", "4", "--snr-grid", "0"] if args[1] == "evaluate" else []
+        result = invoke(*args[1:], *faster)
+        assert result.exit_code == 0, (args, result.output)
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=clone, capture_output=True, text=True
+    )
+    assert status.stdout.splitlines() == ["?? .gitignore"]
+    written = {p.name for p in (clone / "out").iterdir()}
+    assert {"best.pt", "eval.json", "eval.png", "trials.csv", "report.html"} <= written
 
 
 @pytest.mark.slow
