@@ -13,6 +13,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from hpo.pace import duration, eta_seconds, trial_seconds
 from hpo.runner import Observer, Tally, budget_used, tally_trials
@@ -96,9 +97,9 @@ class LiveDisplay(Observer):
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.description}"),
             console=console,
         )
+        self.status = ""  # the line under the bar: the running trial's epoch, pace and ETA; it wraps when narrow
         self.task = self.progress.add_task("", total=n_trials)
         self.study: optuna.Study | None = None
         self.metric = DEFAULT_METRIC
@@ -134,7 +135,7 @@ class LiveDisplay(Observer):
         self._show()
 
     def _show(self) -> None:
-        self.live.update(Group(self.progress, self.table))
+        self.live.update(Group(self.progress, Text(self.status, overflow="fold"), self.table))
 
     def pace(self, left_in_trial: float | None = None, per_epoch: float | None = None) -> str:
         """'23 s/trial, ETA 4m10s' from the study's finished trials; before any, estimated from `per_epoch`.
@@ -167,19 +168,18 @@ class LiveDisplay(Observer):
         shown = [f"{k}={metrics[k]:.2f}" for k in EPOCH_METRICS if isinstance(metrics.get(k), (int, float))]
         parts = [f"trial {trial_number}: epoch {done}/{self.epochs}", *shown, f"{duration(per_epoch)}/epoch"]
         pace = self.pace(1 - done / self.epochs, per_epoch)
-        self.progress.update(self.task, description=" · ".join(parts + ([pace] if pace else [])))
+        self.status = " · ".join(parts + ([pace] if pace else []))
         self._show()
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self._refresh(study)
         pace = self.pace()
-        text = f"trial {trial.number}: {trial.state.name.lower()}" + (f" · {pace}" if pace else "")
-        self.progress.update(self.task, description=text)
+        self.status = f"trial {trial.number}: {trial.state.name.lower()}" + (f" · {pace}" if pace else "")
         self._show()
 
     def poll(self, study: optuna.Study, note: str) -> None:
         """A parent that only watches (hpo run --workers): re-read the study and show `note` with the pace."""
         self._refresh(study)
         pace = self.pace()
-        self.progress.update(self.task, description=note + (f" · {pace}" if pace else ""))
+        self.status = note + (f" · {pace}" if pace else "")
         self._show()

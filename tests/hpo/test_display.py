@@ -74,7 +74,7 @@ def test_epoch_text_shows_the_total_the_measured_pace_and_the_eta():
     study.ask()  # the trial study.optimize creates after trial_started
     clock.now = 6.0
     live.epoch(2, 1, {"nmse_db": -3.0})  # 2 of 4 epochs in 6 s
-    text = live.progress.tasks[0].description
+    text = live.status
     # 20 s/trial (median); 2 trials not started + half of this one, one at a time: 50 s.
     assert "epoch 2/4" in text and "nmse_db=-3.00" in text and "3.0 s/epoch" in text
     assert "20 s/trial, ETA 50 s" in text
@@ -89,7 +89,7 @@ def test_before_any_trial_finishes_the_pace_is_estimated_from_the_epochs():
     clock.now = 3.0
     live.epoch(0, 0, {"nmse_db": -1.0})
     # 3 s/epoch x 10 epochs; 1 trial not started + 0.9 of this one.
-    assert "~30 s/trial, ETA ~57 s" in live.progress.tasks[0].description
+    assert "~30 s/trial, ETA ~57 s" in live.status
 
 
 def test_the_tables_show_the_best_trials_gain_and_health_and_the_prune_reasons():
