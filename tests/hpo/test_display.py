@@ -127,3 +127,16 @@ def test_a_step_is_announced_as_one_line_off_a_terminal():
     with step(c, "building the study figures"):
         pass
     assert c.file.getvalue() == "building the study figures\n"
+
+
+def test_a_watching_parent_shows_its_note_with_the_pace_of_all_workers():
+    study = optuna.create_study()
+    for seconds in (10, 30):
+        study.add_trial(trial(TrialState.COMPLETE, 0.0, seconds=seconds))
+    for _ in range(2):
+        study.ask()  # two workers' running trials
+    live = LiveDisplay(console(), 6, 4, Clock())
+    live.poll(study, "2/2 workers x 1 threads")
+    # 20 s/trial; 2 not started + 2 running counted half done, 2 at a time: 20 * 3 / 2.
+    assert live.status == "2/2 workers x 1 threads · 20 s/trial, ETA 30 s"
+    assert live.tally.running == 2
