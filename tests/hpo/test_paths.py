@@ -1,0 +1,23 @@
+"""Default outputs: out/ is created on demand, any other missing folder is an error naming the path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import CovblendError
+from hpo.paths import default_output, prepare_output
+
+
+def test_a_file_in_out_gets_its_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert prepare_output(default_output("report.html")) == Path("out/report.html")
+    assert (tmp_path / "out").is_dir()
+
+
+def test_a_missing_folder_elsewhere_is_an_error_not_a_new_tree(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CovblendError, match="cannot write typo/report.html: directory typo does not exist"):
+        prepare_output(Path("typo/report.html"))
+    assert not (tmp_path / "typo").exists()
