@@ -4,6 +4,10 @@ the placement in each trial's provenance, and the same assignment in docker-comp
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -18,6 +22,8 @@ from hpo.spec import load_spec
 from hpo.storage import open_storage
 from hpo.workers import run_parallel
 from tests.hpo.test_compose import _config, _project
+
+HPO = str(Path(sys.executable).parent / "hpo")
 
 
 def test_gpus_parse_as_a_comma_separated_list():
@@ -124,6 +130,18 @@ def test_each_trial_records_the_gpu_its_worker_was_given(tiny_spec, tmp_path, mo
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
     device = "cuda" if torch.cuda.is_available() else "cpu"
     assert {(t.user_attrs["cuda_visible_devices"], t.user_attrs["device"]) for t in trials} == {("0", device)}
+
+
+@pytest.mark.cuda
+def test_workers_sharing_a_gpu_train_on_it_and_record_its_name(tiny_spec, tmp_path):
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--workers", "2", "--gpus", "0", "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    attrs = {(t.user_attrs["device"], t.user_attrs["cuda_visible_devices"], t.user_attrs["gpu_name"]) for t in trials}
+    assert attrs == {("cuda", "0", torch.cuda.get_device_name(0))}
 
 
 def test_the_gpu_compose_file_runs_the_workers_with_their_gpus(tmp_path):
