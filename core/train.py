@@ -102,6 +102,11 @@ def _dataset(cfg: ExperimentConfig, n: int, seed: int, device: torch.device, cac
 
 def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> str | None:
     """Name of the first parameter whose gradient is NaN/inf, "loss" if only the loss is, else None."""
+    # One device-to-host sync for the common all-finite case, not one per parameter: on a GPU each sync stalls
+    # the queue, and the per-parameter loop only runs once something is bad.
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if torch.stack([torch.isfinite(loss).all(), *(torch.isfinite(g).all() for g in grads)]).all():
+        return None
     for name, p in model.named_parameters():
         if p.grad is not None and not torch.isfinite(p.grad).all():
             return name
