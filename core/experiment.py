@@ -34,6 +34,8 @@ class TrainConfig:
     val_seed: int = 1_000_003  # validation data
     threads: int | None = None  # torch.set_num_threads; None leaves torch's default
     device: str = "auto"  # "auto" (cuda if available) | "cpu" | "cuda"
+    amp: bool = False  # bf16 autocast of the training forward (the network; losses stay float32); for GPUs
+    tf32: bool = False  # TF32 tensor cores for float32 CUDA matmuls while training; no effect on CPU
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "n_train", "n_val"):
@@ -51,6 +53,9 @@ class TrainConfig:
             raise ConfigError(f"threads must be a positive integer or None, got {threads=}")
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {DEVICES}, got device={self.device!r}")
+        for name in ("amp", "tf32"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {name}={getattr(self, name)!r}")
         for name in ("seed", "val_seed"):
             if not isinstance(getattr(self, name), int):
                 raise ConfigError(f"{name} must be an integer, got {name}={getattr(self, name)!r}")

@@ -130,7 +130,7 @@ class StructuredModel(nn.Module):
         b = R_samp.shape[0]
         spectrum = (self.beams.conj() * (R_samp @ self.beams)).sum(-2).real / self.n  # (B, G)
         x = torch.cat([matrix_channels(R_samp, H, self.sees_h).flatten(1), spectrum], dim=-1)
-        out = self.net(x).view(b, self.k_max, 3 + 2 * self.n)
+        out = self.net(x).float().view(b, self.k_max, 3 + 2 * self.n)  # float32 physics under bf16 autocast
         theta = self.theta_mid + self.theta_half * torch.tanh(out[..., 0])
         r = 1.0 / (self.inv_r_lo + torch.sigmoid(out[..., 1]) * self.inv_r_span)
         power = nn.functional.softplus(out[..., 2])

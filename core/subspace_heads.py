@@ -128,7 +128,7 @@ class MusicResidualModel(nn.Module):
             slot_feats.flatten(1),
             e["power"].clamp_min(1e-6).log().float(),
         ]
-        out = self.net(torch.cat(feats, dim=-1)).view(b, self.k_max, self.d_slot)
+        out = self.net(torch.cat(feats, dim=-1)).float().view(b, self.k_max, self.d_slot)  # float32 under autocast
         theta = e["theta"].float() + self.angle_bound(e["theta"]).float() * torch.tanh(out[..., 0])
         inv_r = e["inv_r"].float() + self.u_span * torch.tanh(out[..., 1])
         inv_r = inv_r.clamp_min(0.5 * self.u_lo)  # 1/r stays positive: r stays finite

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from core.covariance import pipeline
-from core.errors import CovblendError
+from core.errors import ConfigError, CovblendError
 from core.experiment import ExperimentConfig, TrainConfig
 from core.losses import total_loss
 from core.metrics import validation_metrics
@@ -57,10 +58,30 @@ class TrainResult:
 
 
 def resolve_device(name: str) -> torch.device:
-    """ "auto" -> cuda when available, else cpu."""
+    """ "auto" -> cuda when available, else cpu; "cuda" without a CUDA device is a ConfigError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for, but torch sees no CUDA device")
     return torch.device(name)
+
+
+@contextmanager
+def tf32_matmuls(enabled: bool) -> Iterator[None]:
+    """TF32 for float32 CUDA matmuls inside the block when enabled; the previous setting comes back after.
+
+    Disabled, it touches nothing. Only torch's new precision API is used: mixing it with the legacy
+    allow_tf32 flag makes torch raise."""
+    if not enabled:
+        yield
+        return
+    matmul = torch.backends.cuda.matmul
+    before = matmul.fp32_precision
+    matmul.fp32_precision = "tf32"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision = before
 
 
 def _data_seed(seed: int, epoch: int) -> int:
@@ -81,6 +102,11 @@ def _dataset(cfg: ExperimentConfig, n: int, seed: int, device: torch.device, cac
 
 def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> str | None:
     """Name of the first parameter whose gradient is NaN/inf, "loss" if only the loss is, else None."""
+    # One device-to-host sync for the common all-finite case, not one per parameter: on a GPU each sync stalls
+    # the queue, and the per-parameter loop only runs once something is bad.
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if torch.stack([torch.isfinite(loss).all(), *(torch.isfinite(g).all() for g in grads)]).all():
+        return None
     for name, p in model.named_parameters():
         if p.grad is not None and not torch.isfinite(p.grad).all():
             return name
@@ -145,6 +171,7 @@ def train(
     shuffle = torch.Generator(device="cpu").manual_seed(tc.seed)
     history: list[dict[str, float]] = []
     nonfinite_steps = 0
+    use_tf32 = tc.tf32 and device.type == "cuda"
 
     for epoch in range(tc.epochs):
         # --- data: fresh scenes each epoch, or one fixed set (cached) reshuffled
@@ -161,10 +188,15 @@ def train(
             for group in opt.param_groups:
                 group["lr"] = tc.lr * schedule(epoch * steps_per_epoch + step)
             batch = data[order[step * tc.batch_size : (step + 1) * tc.batch_size]]
-            cov = pipeline(model, batch.Y, batch.H, cfg.pipeline)
-            loss, _ = total_loss(cov, batch, cfg.loss, cfg.scenario.array)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            with tf32_matmuls(use_tf32):  # forward and backward; validation stays in full float32
+                # bf16 autocast (amp) covers the network: its Linear layers and attention run in bf16, the complex
+                # and float64 physics is untouched (autocast casts float32 only), the losses are float32 outside.
+                # bf16 has float32's exponent range, so no loss scaling is needed.
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.amp):
+                    cov = pipeline(model, batch.Y, batch.H, cfg.pipeline)
+                loss, _ = total_loss(cov, batch, cfg.loss, cfg.scenario.array)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
             bad = _first_nonfinite(loss, model)
             if bad is not None:
                 if not skip_nonfinite:

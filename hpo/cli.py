@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import CovblendError
+from hpo.gpus import requested_gpus
 from hpo.paths import default_output, prepare_output
 from hpo.provenance import versions
 
@@ -115,8 +116,15 @@ def run(
         1, "--workers", help="Worker processes on this host sharing the study, each with cores // W torch threads."
     ),
     create_only: bool = typer.Option(False, "--create-only", help="Create (or join) the study, run no trial."),
+    gpus: str | None = typer.Option(
+        None,
+        "--gpus",
+        envvar="HPO_GPUS",
+        help="GPU indices the workers take round-robin, e.g. 0,1 (several may share one); default $HPO_GPUS.",
+    ),
 ) -> None:
     """Create the study if missing (join it if it exists) and run trials until its budget is used."""
+    from core.train import resolve_device
     from hpo import report
     from hpo.artifacts import best_trial, open_store
     from hpo.display import DEFAULT_METRIC, LiveDisplay, params_table, step
@@ -134,6 +142,8 @@ def run(
         if seed is not None and seed < 0:
             raise CovblendError(f"--seed must be >= 0, got --seed={seed}")
         spec = load_spec(study)  # validated before anything touches storage
+        gpu_ids = requested_gpus(gpus, spec.train.device)  # so are the GPUs: a bad --gpus writes nothing
+        resolve_device(spec.train.device)  # device = "cuda" without one is an error here, not a FAIL per trial
         url = resolve_url(storage)
         total = n_trials or spec.study.n_trials
         st = open_storage(url)
@@ -150,7 +160,7 @@ def run(
             return
         objective = Objective(spec, artifacts=open_store(artifacts))  # best-so-far checkpoints go there
         try:
-            if workers > 1:
+            if workers > 1 or gpu_ids:  # a GPU is given through CUDA_VISIBLE_DEVICES, so in a worker process
                 from hpo.workers import run_parallel
 
                 kwargs = {"artifacts": objective.artifacts}
@@ -165,6 +175,7 @@ def run(
                     seed=seed,
                     console=view,
                     objective_kwargs=kwargs,
+                    gpus=gpu_ids,
                 )
             elif as_json:
                 run_worker(spec, the_study, total, timeout=timeout, observer=Observer(), objective=objective)

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from core.errors import ConfigError, CovblendError
 from core.evaluation import METHODS, SNR_DEFINITION, EvalConfig, evaluate, evaluation_scenario
+from core.experiment import DEVICES
 from core.train import resolve_device
 from hpo.paths import prepare_output
 
@@ -131,9 +132,9 @@ def evaluate_command(
         cfg = EvalConfig(
             snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes, snapshots=snapshots, num_sources=sources, seed=seed
         )
-        if device not in ("auto", "cpu", "cuda") or (device == "cuda" and not torch.cuda.is_available()):
-            raise ConfigError(f"--device must be auto, cpu or cuda (when present), got {device!r}")
-        device = str(resolve_device(device))
+        if device not in DEVICES:
+            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got --device={device!r}")
+        device = str(resolve_device(device))  # cuda without a CUDA device: a one-line ConfigError
         for target in (json_path, plot_path):  # fail before the long evaluation, not after it
             if target is not None:
                 prepare_output(target)  # out/ is created on demand (hpo.paths)

@@ -27,7 +27,7 @@ from core.reproducibility import deterministic
 from core.train import ExperimentConfig, NonFiniteGradientError, train
 from hpo.artifacts import beats_best, upload_checkpoint
 from hpo.guard import GuardedStorage
-from hpo.provenance import versions
+from hpo.provenance import placement, versions
 from hpo.spec import SearchParam, StudySpec
 
 NONFINITE = "nonfinite_gradient"  # prune_reason of a trial whose loss or gradient went NaN/inf
@@ -130,7 +130,7 @@ class Objective:
             "val_seed": spec.data.val_seed,
             "spec": spec.name,
             "spec_hash": spec.digest,
-            "device": str(cfg.train.device),
+            **placement(cfg.train.device),  # device, and the GPU of `hpo run --gpus`
             "threads": spec.train.threads,
             "versions": self._versions,
         }

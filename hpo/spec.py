@@ -35,6 +35,8 @@ PARAMS: dict[str, tuple[str, str]] = {
     "batch_size": ("train", "batch_size"),
     "grad_clip": ("train", "grad_clip"),
     "cosine": ("train", "cosine"),
+    "amp": ("train", "amp"),
+    "tf32": ("train", "tf32"),
     "beta": ("pipeline", "beta"),
     "alpha": ("pipeline", "tikhonov_alpha"),
     "rho": ("pipeline", "range_weight"),

@@ -4,6 +4,7 @@ The parent creates (or joins) the study once, before any worker starts, so worke
 tables or the study. Each worker is a spawned process running hpo.runner.run_worker with its share of the
 CPU threads, max(1, cores // W), and its own sampler seed (seed + index: identical seeds would make every
 worker's random start-up trials the same). The budget is the study's total, held exactly by GuardedStorage.
+With GPUs (`--gpus`), worker i sees one GPU through CUDA_VISIBLE_DEVICES, assigned round-robin by hpo.gpus.assign.
 Workers sit in their own process group: Ctrl-C or SIGTERM reaches the parent, which forwards it once, so each
 worker marks its running trial FAIL (interrupted) and exits within STOP_S.
 
@@ -27,6 +28,7 @@ import optuna
 from rich.console import Console
 
 from core.errors import CovblendError
+from hpo.gpus import assign, summary
 from hpo.spec import StudySpec
 
 STOP_S = 10.0  # a worker that has not stopped this long after the forwarded signal is killed
@@ -89,11 +91,14 @@ class WorkerJob:
     seed: int | None  # base sampler seed; worker i uses seed + i
     timeout: float | None  # seconds after which no new trial starts
     objective_kwargs: dict  # extra Objective arguments (e.g. the artifact store), picklable
+    devices: tuple[str, ...] = ()  # CUDA_VISIBLE_DEVICES of worker i (hpo.gpus.assign); () leaves it alone
 
 
 def worker_main(job: WorkerJob, index: int) -> None:
     """Body of one spawned worker; exits 0, EXIT_INTERRUPTED or EXIT_ERROR."""
     os.setpgrp()  # a terminal's Ctrl-C goes to the parent only, which forwards it exactly once
+    if job.devices:  # CUDA reads it at its first call, which comes later (a spawned process starts clean)
+        os.environ["CUDA_VISIBLE_DEVICES"] = job.devices[index]
     import torch
 
     from hpo.objective import Objective
@@ -231,8 +236,11 @@ def run_parallel(
     seed: int | None = None,
     console: Console | None = None,
     objective_kwargs: dict | None = None,
+    gpus: tuple[int, ...] = (),
 ) -> None:
     """`hpo run --workers W` after the study exists: W workers and one aggregated live view on `console`.
+
+    gpus: device indices (already checked by hpo.gpus.check_gpus) the workers take round-robin; () for none.
 
     Raises RunInterrupted when the workers were stopped by a signal. A worker that died leaves a warning line
     on stderr when the others finished the budget, and raises CovblendError when the budget was not reached.
@@ -243,9 +251,13 @@ def run_parallel(
     from hpo.storage import sqlite_file
 
     threads = threads_per_worker(workers)
-    if sqlite_file(url) is not None:
+    if sqlite_file(url) is not None and workers > 1:
         print("warning: SQLite serialises every write; use PostgreSQL for parallel workers", file=sys.stderr)
-    job = WorkerJob(str(spec.path), url, study.study_name, n_trials, threads, seed, timeout, objective_kwargs or {})
+    devices = assign(workers, gpus, os.environ.get("CUDA_VISIBLE_DEVICES")) if gpus else ()
+    place = f" on {summary(devices)}" if devices else ""
+    job = WorkerJob(
+        str(spec.path), url, study.study_name, n_trials, threads, seed, timeout, objective_kwargs or {}, devices
+    )
     reaper = Reaper(study)
     if console is None:
         codes, interrupted = run_workers(job, workers, on_death=reaper)
@@ -253,7 +265,7 @@ def run_parallel(
         with LiveDisplay(console, n_trials, spec.train.epochs) as live:
 
             def on_poll(alive: int) -> None:
-                live.poll(study, f"{alive}/{workers} workers x {threads} threads")
+                live.poll(study, f"{alive}/{workers} workers x {threads} threads{place}")
 
             codes, interrupted = run_workers(job, workers, on_poll, reaper)
     if interrupted:

@@ -24,6 +24,18 @@ def service_unavailable(what: str, why: str):
     pytest.skip(msg)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` compare the GPU path with the CPU one; without a GPU they are skipped."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """URL of the shared PostgreSQL, checked to answer."""

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from core.evaluation import check_schema
@@ -41,6 +42,7 @@ def test_evaluate_writes_a_schema_json_and_a_png(checkpoint, tmp_path):
         (["--snr-grid", "-10,ten"], "--snr-grid"),
         (["--sources", "9"], "num_sources"),
         (["--scenes", "0"], "n_scenes"),
+        (["--device", "tpu"], "--device"),
     ],
 )
 def test_bad_options_are_one_line_errors_with_exit_code_2(checkpoint, extra, message):
@@ -53,3 +55,10 @@ def test_missing_checkpoint_is_a_one_line_error(tmp_path):
     result = runner.invoke(app, ["evaluate", "--checkpoint", str(tmp_path / "nope.pt")])
     assert result.exit_code == 2
     assert result.stderr.strip() == f"error: checkpoint not found: {tmp_path / 'nope.pt'}"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA where there is none")
+def test_device_cuda_without_a_gpu_is_a_one_line_error(checkpoint):
+    result = runner.invoke(app, ["evaluate", "--checkpoint", str(checkpoint), "--device", "cuda"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: device 'cuda' was asked for, but torch sees no CUDA device"
