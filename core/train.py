@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from core.covariance import pipeline
-from core.errors import CovblendError
+from core.errors import CheckpointError, CovblendError
 from core.experiment import ExperimentConfig, TrainConfig
 from core.losses import total_loss
 from core.metrics import validation_metrics
@@ -199,10 +200,35 @@ def save_checkpoint(path, result_or_model, cfg: ExperimentConfig, metrics: dict 
 
 
 def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, ExperimentConfig, dict]:
-    """(model in eval mode, its ExperimentConfig, its metrics) from save_checkpoint's file."""
-    blob = torch.load(path, map_location=map_location, weights_only=True)
-    cfg = ExperimentConfig.from_dict(blob["config"])
-    model = build_model(cfg.model, cfg.scenario)
-    model.load_state_dict(blob["state_dict"])
+    """(model in eval mode, its ExperimentConfig, its metrics) from save_checkpoint's file.
+
+    Anything else (garbage, a plain pickle, a pickle that would call code, a torch file without our keys or
+    with weights that do not fit its config) raises CheckpointError naming the file. weights_only=True means
+    no code in the file ever runs.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about a foreign pickle protocol before refusing it
+            blob = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read checkpoint: {e.strerror or type(e).__name__}") from None
+    except Exception as e:  # torch.load raises many types for a foreign file; all mean the same here
+        raise CheckpointError(f"{path}: not a covblend checkpoint (not a weights-only torch file: {type(e).__name__})") from None
+    missing = {"state_dict", "config"} - set(blob) if isinstance(blob, dict) else {"state_dict", "config"}
+    if missing:
+        raise CheckpointError(f"{path}: not a covblend checkpoint (no {', '.join(sorted(missing))})")
+    try:
+        cfg = ExperimentConfig.from_dict(blob["config"])
+        model = build_model(cfg.model, cfg.scenario)
+        metrics = dict(blob.get("metrics", {}))
+    except (CovblendError, TypeError, ValueError, KeyError, AttributeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"{path}: not a covblend checkpoint (config: {first})") from None
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except (RuntimeError, TypeError, AttributeError):
+        raise CheckpointError(
+            f"{path}: not a covblend checkpoint (its weights do not fit the {cfg.model.arch} model of its config)"
+        ) from None
     model.to(map_location).eval()
-    return model, cfg, dict(blob.get("metrics", {}))
+    return model, cfg, metrics

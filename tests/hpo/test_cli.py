@@ -171,3 +171,55 @@ def test_dashboard_serves_the_storage_on_localhost(ran, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+class _RunsCode:
+    """Pickles as a call of os.system (posix.system): loading it without weights_only would run the command."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def _foreign_file(kind: str, path: Path) -> None:
+    """A file `hpo evaluate --checkpoint` must refuse, of the given kind."""
+    import pickle
+
+    import torch
+
+    if kind == "garbage":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "plain pickle":
+        path.write_bytes(pickle.dumps({"state_dict": {}, "config": {}}))
+    elif kind == "code-running pickle":
+        torch.save(_RunsCode(f"touch {path.parent / 'ran'}"), path)
+    elif kind == "torch file without our keys":
+        torch.save({"weights": torch.zeros(3)}, path)
+    elif kind == "torch file of another model":
+        torch.save({"state_dict": {"w": torch.zeros(3)}, "config": {}}, path)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "garbage",
+        "empty",
+        "plain pickle",
+        "code-running pickle",
+        "torch file without our keys",
+        "torch file of another model",
+    ],
+)
+def test_a_foreign_checkpoint_is_one_line_naming_the_file(kind, tmp_path):
+    path = tmp_path / "model.pt"
+    _foreign_file(kind, path)
+    result = invoke("evaluate", "--checkpoint", str(path))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "not a covblend checkpoint" in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "ran").exists()  # weights_only: the pickle's os.system never ran
