@@ -213,7 +213,9 @@ def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, ExperimentConf
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read checkpoint: {e.strerror or type(e).__name__}") from None
     except Exception as e:  # torch.load raises many types for a foreign file; all mean the same here
-        raise CheckpointError(f"{path}: not a covblend checkpoint (not a weights-only torch file: {type(e).__name__})") from None
+        raise CheckpointError(
+            f"{path}: not a covblend checkpoint (not a weights-only torch file: {type(e).__name__})"
+        ) from None
     missing = {"state_dict", "config"} - set(blob) if isinstance(blob, dict) else {"state_dict", "config"}
     if missing:
         raise CheckpointError(f"{path}: not a covblend checkpoint (no {', '.join(sorted(missing))})")

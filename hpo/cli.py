@@ -19,6 +19,7 @@ from rich.table import Table
 
 from core.errors import CovblendError
 from hpo.provenance import versions
+from hpo.storage import STORAGE_HELP
 
 app = typer.Typer(
     help="Hyperparameter optimisation for learned near-field array covariances.",
@@ -28,7 +29,6 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-STORAGE_HELP = "Storage URL; default $HPO_STORAGE, else sqlite:///hpo.db. Passwords are never printed."
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 ARTIFACTS_HELP = "Artifact directory (best checkpoints); default $HPO_ARTIFACTS, else ./artifacts."
 

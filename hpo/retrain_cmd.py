@@ -21,6 +21,7 @@ from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo.evaluate_cmd import DEFAULT_GRID, parse_snr_grid
 from hpo.retrain import Observer, RetrainResult, TrialSummary, retrain, top_trials, warnings_for
 from hpo.spec import load_spec
+from hpo.storage import STORAGE_HELP
 
 out = Console()
 err = Console(stderr=True)
@@ -99,7 +100,7 @@ def retrain_command(
         int | None, typer.Option("--epochs", help="Epochs per seed; default the spec's final_epochs.")
     ] = None,
     trial: Annotated[int | None, typer.Option("--trial", help="Retrain only this trial number.")] = None,
-    storage: Annotated[str | None, typer.Option("--storage", help="Storage URL; default $HPO_STORAGE.")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)] = None,
     spec_name: Annotated[
         str | None, typer.Option("--spec", help="Spec name or .toml path; default the one the study was made from.")
     ] = None,
