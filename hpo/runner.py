@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import signal
+import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -217,9 +217,14 @@ class OrphanWatch:
     def __init__(self) -> None:
         self.first_seen: dict[int, float] = {}  # trial id -> when this process first saw it without a heartbeat
         self.checked = -float("inf")  # monotonic time of the last query
+        self.lock = threading.Lock()  # the worker loop and the heartbeat thread both check
 
     def check(self, study: optuna.Study) -> list[int]:
         """Query at most every LINGER_POLL_S; release the trials orphaned for the grace period; returns their ids."""
+        with self.lock:
+            return self._check(study)
+
+    def _check(self, study: optuna.Study) -> list[int]:
         backend = _backend(study)
         interval = backend.get_heartbeat_interval() if isinstance(backend, RDBStorage) else None
         now = time.monotonic()
@@ -244,10 +249,16 @@ class OrphanWatch:
 
 
 def _fail_stale(study: optuna.Study, orphans: OrphanWatch) -> None:
-    """Fail and re-queue trials of dead workers now (Optuna does it only when a trial starts), orphans included."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    """Fail and re-queue trials of dead workers now (Optuna does it only when a trial starts), orphans included.
+
+    What optuna.storages.fail_stale_trials does, through release_trial: that function warns on every call as
+    experimental, and silencing it with warnings.catch_warnings is not thread-safe (this runs in the heartbeat
+    thread too).
+    """
+    backend = _backend(study)
+    if isinstance(backend, RDBStorage) and backend.get_heartbeat_interval() is not None:
+        for trial_id in backend._get_stale_trial_ids(study._study_id):
+            release_trial(study, trial_id, None, requeue=True)
     orphans.check(study)
 
 
@@ -287,6 +298,8 @@ def run_worker(
         _backend(study).budget = n_trials
     orphans = OrphanWatch()
     publish = on_trial or (lambda trial_id: None)
+    if isinstance(_backend(study), GuardedStorage):  # between trials the loop below checks; during one, each beat
+        _backend(study).on_heartbeat = lambda: _fail_stale(study, orphans)
 
     def run_one(trial: optuna.Trial):
         publish(trial._trial_id)
@@ -334,4 +347,6 @@ def run_worker(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if isinstance(_backend(study), GuardedStorage):
+            _backend(study).on_heartbeat = None
     return objective
