@@ -30,6 +30,7 @@ __all__ = [
     "EpochCallback",
     "ExperimentConfig",
     "NonFiniteGradientError",
+    "StepCallback",
     "TrainConfig",
     "TrainResult",
     "evaluate",
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+StepCallback = Callable[[int, int], None]  # (epoch, step), before each optimiser step
 
 
 class NonFiniteGradientError(CovblendError):
@@ -117,6 +119,7 @@ def train(
     *,
     skip_nonfinite: bool = False,
     model: nn.Module | None = None,
+    on_step: StepCallback | None = None,
 ) -> TrainResult:
     """Train cfg.model on scenes of cfg.scenario through the one pipeline; validate after every epoch.
 
@@ -127,6 +130,8 @@ def train(
     A non-finite loss or gradient raises NonFiniteGradientError before any optimiser step; with
     skip_nonfinite=True (ablation benchmarks only) the step is skipped and counted instead.
     model: continue training this model (built by build_model for cfg) instead of a fresh one.
+    on_step(epoch, step) runs before each optimiser step; whatever it raises propagates, so a caller can stop
+    training within one step (hpo.runner does on SIGTERM) rather than at the epoch's end.
     """
     tc = cfg.train
     # --- setup: threads, device, seeds, model, optimiser, schedule
@@ -159,6 +164,8 @@ def train(
         model.train()
         loss_sum, loss_count = 0.0, 0
         for step in range(steps_per_epoch):
+            if on_step is not None:
+                on_step(epoch, step)
             for group in opt.param_groups:
                 group["lr"] = tc.lr * schedule(epoch * steps_per_epoch + step)
             batch = data[order[step * tc.batch_size : (step + 1) * tc.batch_size]]

@@ -87,7 +87,12 @@ def run(
     ),
     create_only: bool = typer.Option(False, "--create-only", help="Create (or join) the study, run no trial."),
 ) -> None:
-    """Create the study if missing (join it if it exists) and run trials until its budget is used."""
+    """Create the study if missing (join it if it exists) and run trials until its budget is used.
+
+    Ctrl-C/SIGTERM: the running trial stops before its next optimiser step (or after the validation under way).
+
+    It is marked FAIL (interrupted) and the run exits 130; a second signal stops at once.
+    """
     from hpo import report
     from hpo.artifacts import open_store
     from hpo.display import LiveDisplay, params_table

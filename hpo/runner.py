@@ -66,9 +66,10 @@ class _StopOnSignal:
 
     An exception raised inside a storage call can leave a connection checked out in the middle of a write;
     on SQLite its lock then blocks the FAIL writes that follow, which retry for minutes instead of the run
-    stopping. So while a trial runs, a signal only sets `requested` and the trial stops at its next epoch
-    boundary (`checkpoint`, called before the epoch's storage writes). Between trials, and on a second
-    signal, it raises at once.
+    stopping. So while a trial runs, a signal only sets `requested`, and `checkpoint` raises at the next safe
+    point: before the trial's next optimiser step (core.train's on_step) or at its epoch boundary (before the
+    epoch's storage writes), whichever comes first. The wait is therefore at most one optimiser step, or one
+    validation pass when the signal lands in one. Between trials, and on a second signal, it raises at once.
     """
 
     def __init__(self, objective: Objective) -> None:
@@ -287,8 +288,8 @@ def run_worker(
     `linger`, a worker whose budget is used stays while other trials run, failing and re-running the trials of
     workers that died (heartbeat), so the study ends with nothing RUNNING. Connection errors (a database
     restart) are retried with backoff. One trial's failure never stops the loop. Ctrl-C or SIGTERM marks the
-    running trial FAIL with fail_reason "interrupted" at its next epoch boundary (a second signal: at once)
-    and raises RunInterrupted. on_trial(trial_id) hears the id
+    running trial FAIL with fail_reason "interrupted" before its next optimiser step or at its epoch boundary
+    (_StopOnSignal; a second signal: at once) and raises RunInterrupted. on_trial(trial_id) hears the id
     of each trial as its objective starts, and None when it ends (hpo.workers tells its parent that way).
     """
     observer = observer or Observer()
@@ -312,6 +313,7 @@ def run_worker(
         observer.epoch(trial_number, epoch, metrics)
 
     objective.observer = on_epoch
+    objective.on_step = lambda epoch, step: stop.checkpoint()
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         while deadline is None or time.monotonic() < deadline:

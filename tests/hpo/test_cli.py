@@ -104,18 +104,19 @@ def test_unknown_study_leaves_an_existing_database_unchanged(ran, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # above the subprocess's own limit, so a slow run fails with its stderr shown
 def test_quick_study_runs_as_a_real_subprocess(tmp_path):
     url = f"sqlite:///{tmp_path / 'hpo.db'}"
     proc = subprocess.run(
-        [HPO, "run", "--study", "quick", "--n-trials", "3", "--storage", url],
+        [HPO, "run", "--study", "quick", "--n-trials", "1", "--storage", url],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=900,  # 3 quick trials take ~30 s on a quiet machine, but minutes when other jobs share the cores
+        timeout=840,  # one quick trial: ~10 s on a quiet machine, minutes when other jobs share the cores
     )
     assert proc.returncode == 0, proc.stderr
     study = optuna.load_study(study_name="quick", storage=url)
-    assert len(study.trials) == 3
+    assert len(study.trials) == 1
     for t in study.trials:
         assert t.state in (TrialState.COMPLETE, TrialState.PRUNED)
         assert t.intermediate_values and t.user_attrs["eigengap_health"] and t.user_attrs["spec_hash"]
@@ -138,7 +139,7 @@ def test_sigterm_marks_the_running_trial_failed(tiny_spec, tmp_path):
             if trials and trials[0].intermediate_values:
                 break
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 130
+        assert proc.wait(timeout=300) == 130  # a guard against a hang, not a speed limit
     finally:
         proc.kill()
     (t,) = optuna.load_study(study_name="tiny", storage=url).trials
