@@ -26,6 +26,7 @@ from core.errors import CovblendError
 from hpo.guard import INTERRUPTED, TRANSIENT, BudgetReached, GuardedStorage, budget_used, retry_transient
 from hpo.objective import NONFINITE, Objective
 from hpo.spec import StudySpec, is_feasible
+from hpo.study_spec import store_spec
 
 # Sampler and pruner by spec name. Samplers read constraints set by trial.set_constraint (Optuna 5).
 SAMPLERS: dict[str, Callable] = {
@@ -145,6 +146,7 @@ def create_or_join(
     )
     warnings = []
     if not existing:
+        store_spec(study, spec)  # retrain and others need only the study from now on
         study.set_user_attr("spec", spec.name)
         study.set_user_attr("spec_hash", spec.digest)
         study.set_user_attr("objective", spec.study.objective)
