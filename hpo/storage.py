@@ -2,7 +2,8 @@
 
 Precedence: --storage, then $HPO_STORAGE, then sqlite:///hpo.db. PostgreSQL goes through SQLAlchemy 2 and
 psycopg 3 with pool_pre_ping; a heartbeat marks a dead worker's trial FAIL after the grace period and
-RetryHeartbeatStaleTrialCallback queues it again with the same params.
+RetryHeartbeatStaleTrialCallback queues it again with the same params. Every server backend gets a connect
+timeout ($HPO_CONNECT_TIMEOUT_S), and mask() is the one function that hides passwords in what is printed.
 """
 
 from __future__ import annotations
