@@ -7,3 +7,7 @@ class CovblendError(Exception):
 
 class ConfigError(CovblendError, ValueError):
     """A configuration value is out of range or inconsistent; the message names the value."""
+
+
+class CheckpointError(CovblendError):
+    """A file is not a checkpoint this project wrote (or cannot be read); the message names the file."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from core.covariance import pipeline
-from core.errors import ConfigError, CovblendError
+from core.errors import CheckpointError, ConfigError, CovblendError
 from core.experiment import ExperimentConfig, TrainConfig
 from core.losses import total_loss
 from core.metrics import validation_metrics
@@ -30,6 +31,7 @@ __all__ = [
     "EpochCallback",
     "ExperimentConfig",
     "NonFiniteGradientError",
+    "StepCallback",
     "TrainConfig",
     "TrainResult",
     "evaluate",
@@ -39,6 +41,7 @@ __all__ = [
 ]
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+StepCallback = Callable[[int, int], None]  # (epoch, step), before each optimiser step
 
 
 class NonFiniteGradientError(CovblendError):
@@ -142,6 +145,7 @@ def train(
     *,
     skip_nonfinite: bool = False,
     model: nn.Module | None = None,
+    on_step: StepCallback | None = None,
 ) -> TrainResult:
     """Train cfg.model on scenes of cfg.scenario through the one pipeline; validate after every epoch.
 
@@ -152,6 +156,8 @@ def train(
     A non-finite loss or gradient raises NonFiniteGradientError before any optimiser step; with
     skip_nonfinite=True (ablation benchmarks only) the step is skipped and counted instead.
     model: continue training this model (built by build_model for cfg) instead of a fresh one.
+    on_step(epoch, step) runs before each optimiser step; whatever it raises propagates, so a caller can stop
+    training within one step (hpo.runner does on SIGTERM) rather than at the epoch's end.
     """
     tc = cfg.train
     # --- setup: threads, device, seeds, model, optimiser, schedule
@@ -185,6 +191,8 @@ def train(
         model.train()
         loss_sum, loss_count = 0.0, 0
         for step in range(steps_per_epoch):
+            if on_step is not None:
+                on_step(epoch, step)
             for group in opt.param_groups:
                 group["lr"] = tc.lr * schedule(epoch * steps_per_epoch + step)
             batch = data[order[step * tc.batch_size : (step + 1) * tc.batch_size]]
@@ -231,10 +239,37 @@ def save_checkpoint(path, result_or_model, cfg: ExperimentConfig, metrics: dict 
 
 
 def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, ExperimentConfig, dict]:
-    """(model in eval mode, its ExperimentConfig, its metrics) from save_checkpoint's file."""
-    blob = torch.load(path, map_location=map_location, weights_only=True)
-    cfg = ExperimentConfig.from_dict(blob["config"])
-    model = build_model(cfg.model, cfg.scenario)
-    model.load_state_dict(blob["state_dict"])
+    """(model in eval mode, its ExperimentConfig, its metrics) from save_checkpoint's file.
+
+    Anything else (garbage, a plain pickle, a pickle that would call code, a torch file without our keys or
+    with weights that do not fit its config) raises CheckpointError naming the file. weights_only=True means
+    no code in the file ever runs.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about a foreign pickle protocol before refusing it
+            blob = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read checkpoint: {e.strerror or type(e).__name__}") from None
+    except Exception as e:  # torch.load raises many types for a foreign file; all mean the same here
+        raise CheckpointError(
+            f"{path}: not a covblend checkpoint (not a weights-only torch file: {type(e).__name__})"
+        ) from None
+    missing = {"state_dict", "config"} - set(blob) if isinstance(blob, dict) else {"state_dict", "config"}
+    if missing:
+        raise CheckpointError(f"{path}: not a covblend checkpoint (no {', '.join(sorted(missing))})")
+    try:
+        cfg = ExperimentConfig.from_dict(blob["config"])
+        model = build_model(cfg.model, cfg.scenario)
+        metrics = dict(blob.get("metrics", {}))
+    except (CovblendError, TypeError, ValueError, KeyError, AttributeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"{path}: not a covblend checkpoint (config: {first})") from None
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except (RuntimeError, TypeError, AttributeError):
+        raise CheckpointError(
+            f"{path}: not a covblend checkpoint (its weights do not fit the {cfg.model.arch} model of its config)"
+        ) from None
     model.to(map_location).eval()
-    return model, cfg, dict(blob.get("metrics", {}))
+    return model, cfg, metrics

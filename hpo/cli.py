@@ -23,6 +23,7 @@ from core.errors import CovblendError
 from hpo.gpus import requested_gpus
 from hpo.paths import default_output, prepare_output
 from hpo.provenance import versions
+from hpo.storage import STORAGE_HELP
 
 app = typer.Typer(
     help="Hyperparameter optimisation for learned near-field array covariances.",
@@ -32,7 +33,6 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-STORAGE_HELP = "Storage URL; default $HPO_STORAGE, else sqlite:///hpo.db. Passwords are never printed."
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 ARTIFACTS_HELP = "Artifact directory (best checkpoints); default $HPO_ARTIFACTS, else ./artifacts."
 
@@ -123,7 +123,12 @@ def run(
         help="GPU indices the workers take round-robin, e.g. 0,1 (several may share one); default $HPO_GPUS.",
     ),
 ) -> None:
-    """Create the study if missing (join it if it exists) and run trials until its budget is used."""
+    """Create the study if missing (join it if it exists) and run trials until its budget is used.
+
+    Ctrl-C/SIGTERM: the running trial stops before its next optimiser step (or after the validation under way).
+
+    It is marked FAIL (interrupted) and the run exits 130; a second signal stops at once.
+    """
     from core.train import resolve_device
     from hpo import report
     from hpo.artifacts import best_trial, open_store

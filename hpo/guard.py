@@ -82,6 +82,10 @@ class GuardedStorage(RDBStorage):
     """
 
     budget: int | None = None
+    # Called in Optuna's heartbeat thread after each heartbeat this process writes: hpo.runner looks for other
+    # workers' stale trials there, so a dead worker's trial is found within grace + one heartbeat even while
+    # every live worker is inside a long trial.
+    on_heartbeat: Callable[[], None] | None = None
 
     def _get_prepared_new_trial(self, study_id: int, template_trial: FrozenTrial | None, session):
         if template_trial is None and self.budget is not None:
@@ -180,6 +184,12 @@ class GuardedStorage(RDBStorage):
         except TRANSIENT as e:
             # Optuna's heartbeat thread dies on an exception; skip this beat, the next one retries.
             log.warning("heartbeat of trial %d skipped: %s", trial_id, type(e).__name__)
+            return
+        if self.on_heartbeat is not None:
+            try:
+                self.on_heartbeat()
+            except Exception as e:  # the thread must live on for this trial's own heartbeats; the next beat retries
+                log.warning("stale-trial check after the heartbeat of trial %d failed: %r", trial_id, e)
 
 
 # Reads and idempotent writes (upserts keyed by trial and name) are safe to repeat after a lost connection.

@@ -95,6 +95,7 @@ class Objective:
         self.data_cache: dict = {}  # core.train reuses generated datasets across trials through it
         self.timings: list[TrialTiming] = []
         self.current_trial_id: int | None = None  # the RUNNING trial of this process, for interrupt cleanup
+        self.on_step: Callable[[int, int], None] | None = None  # core.train's step hook (run_worker's stop check)
         self._versions = versions()
         deterministic()  # the same torch settings as `hpo retrain`, so a trial's value can be reproduced
 
@@ -155,7 +156,7 @@ class Objective:
 
         t_train = time.perf_counter()
         try:
-            result = train(cfg, on_epoch=on_epoch, data_cache=self.data_cache)
+            result = train(cfg, on_epoch=on_epoch, data_cache=self.data_cache, on_step=self.on_step)
         finally:
             spent["train"] = time.perf_counter() - t_train
         final = result.final

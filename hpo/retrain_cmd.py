@@ -21,6 +21,8 @@ from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo.evaluate_cmd import DEFAULT_GRID, parse_snr_grid
 from hpo.retrain import Observer, RetrainResult, TrialSummary, retrain, top_trials, warnings_for
 from hpo.spec import load_spec
+from hpo.storage import STORAGE_HELP
+from hpo.study_spec import spec_of
 
 out = Console()
 err = Console(stderr=True)
@@ -99,9 +101,9 @@ def retrain_command(
         int | None, typer.Option("--epochs", help="Epochs per seed; default the spec's final_epochs.")
     ] = None,
     trial: Annotated[int | None, typer.Option("--trial", help="Retrain only this trial number.")] = None,
-    storage: Annotated[str | None, typer.Option("--storage", help="Storage URL; default $HPO_STORAGE.")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)] = None,
     spec_name: Annotated[
-        str | None, typer.Option("--spec", help="Spec name or .toml path; default the one the study was made from.")
+        str | None, typer.Option("--spec", help="Spec name or .toml path; default the one stored in the study.")
     ] = None,
     snr_grid: Annotated[str, typer.Option("--snr-grid", help="Evaluation SNRs, dB, SNR = p_k/σ².")] = DEFAULT_GRID,
     scenes: Annotated[int, typer.Option("--scenes", help="Evaluation scenes per SNR point.")] = EvalConfig().n_scenes,
@@ -116,7 +118,7 @@ def retrain_command(
         eval_cfg = EvalConfig(snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes)
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         the_study, st = open_existing_study(storage, study)
-        spec = load_spec(spec_name or the_study.user_attrs.get("spec", study))
+        spec = load_spec(spec_name) if spec_name else spec_of(the_study)
         chosen = top_trials(the_study, top, trial)
         n_runs = len(chosen) * seeds
         for note in warnings_for(the_study, chosen, spec):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 import math
 import signal
+import threading
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from core.errors import CovblendError
 from hpo.guard import INTERRUPTED, TRANSIENT, BudgetReached, GuardedStorage, budget_used, retry_transient
 from hpo.objective import NONFINITE, Objective
 from hpo.spec import StudySpec, is_feasible
+from hpo.study_spec import store_spec
 
 # Sampler and pruner by spec name. Samplers read constraints set by trial.set_constraint (Optuna 5).
 SAMPLERS: dict[str, Callable] = {
@@ -68,9 +69,10 @@ class _StopOnSignal:
 
     An exception raised inside a storage call can leave a connection checked out in the middle of a write;
     on SQLite its lock then blocks the FAIL writes that follow, which retry for minutes instead of the run
-    stopping. So while a trial runs, a signal only sets `requested` and the trial stops at its next epoch
-    boundary (`checkpoint`, called before the epoch's storage writes). Between trials, and on a second
-    signal, it raises at once.
+    stopping. So while a trial runs, a signal only sets `requested`, and `checkpoint` raises at the next safe
+    point: before the trial's next optimiser step (core.train's on_step) or at its epoch boundary (before the
+    epoch's storage writes), whichever comes first. The wait is therefore at most one optimiser step, or one
+    validation pass when the signal lands in one. Between trials, and on a second signal, it raises at once.
     """
 
     def __init__(self, objective: Objective) -> None:
@@ -194,6 +196,7 @@ def create_or_join(
     )
     warnings = []
     if not existing:
+        store_spec(study, spec)  # retrain and others need only the study from now on
         study.set_user_attr("spec", spec.name)
         study.set_user_attr("spec_hash", spec.digest)
         study.set_user_attr("objective", spec.study.objective)
@@ -267,9 +270,14 @@ class OrphanWatch:
     def __init__(self) -> None:
         self.first_seen: dict[int, float] = {}  # trial id -> when this process first saw it without a heartbeat
         self.checked = -float("inf")  # monotonic time of the last query
+        self.lock = threading.Lock()  # the worker loop and the heartbeat thread both check
 
     def check(self, study: optuna.Study) -> list[int]:
         """Query at most every LINGER_POLL_S; release the trials orphaned for the grace period; returns their ids."""
+        with self.lock:
+            return self._check(study)
+
+    def _check(self, study: optuna.Study) -> list[int]:
         backend = _backend(study)
         interval = backend.get_heartbeat_interval() if isinstance(backend, RDBStorage) else None
         now = time.monotonic()
@@ -294,10 +302,16 @@ class OrphanWatch:
 
 
 def _fail_stale(study: optuna.Study, orphans: OrphanWatch) -> None:
-    """Fail and re-queue trials of dead workers now (Optuna does it only when a trial starts), orphans included."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    """Fail and re-queue trials of dead workers now (Optuna does it only when a trial starts), orphans included.
+
+    What optuna.storages.fail_stale_trials does, through release_trial: that function warns on every call as
+    experimental, and silencing it with warnings.catch_warnings is not thread-safe (this runs in the heartbeat
+    thread too).
+    """
+    backend = _backend(study)
+    if isinstance(backend, RDBStorage) and backend.get_heartbeat_interval() is not None:
+        for trial_id in backend._get_stale_trial_ids(study._study_id):
+            release_trial(study, trial_id, None, requeue=True)
     orphans.check(study)
 
 
@@ -326,8 +340,8 @@ def run_worker(
     `linger`, a worker whose budget is used stays while other trials run, failing and re-running the trials of
     workers that died (heartbeat), so the study ends with nothing RUNNING. Connection errors (a database
     restart) are retried with backoff. One trial's failure never stops the loop. Ctrl-C or SIGTERM marks the
-    running trial FAIL with fail_reason "interrupted" at its next epoch boundary (a second signal: at once)
-    and raises RunInterrupted. on_trial(trial_id) hears the id
+    running trial FAIL with fail_reason "interrupted" before its next optimiser step or at its epoch boundary
+    (_StopOnSignal; a second signal: at once) and raises RunInterrupted. on_trial(trial_id) hears the id
     of each trial as its objective starts, and None when it ends (hpo.workers tells its parent that way).
     """
     observer = observer or Observer()
@@ -337,6 +351,8 @@ def run_worker(
         _backend(study).budget = n_trials
     orphans = OrphanWatch()
     publish = on_trial or (lambda trial_id: None)
+    if isinstance(_backend(study), GuardedStorage):  # between trials the loop below checks; during one, each beat
+        _backend(study).on_heartbeat = lambda: _fail_stale(study, orphans)
 
     def run_one(trial: optuna.Trial):
         publish(trial._trial_id)
@@ -349,6 +365,7 @@ def run_worker(
         observer.epoch(trial_number, epoch, metrics)
 
     objective.observer = on_epoch
+    objective.on_step = lambda epoch, step: stop.checkpoint()
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         while deadline is None or time.monotonic() < deadline:
@@ -384,4 +401,6 @@ def run_worker(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if isinstance(_backend(study), GuardedStorage):
+            _backend(study).on_heartbeat = None
     return objective

@@ -8,12 +8,13 @@ whose one-line message names the file, the key and the value.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
 import os
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +216,7 @@ class StudySpec:
     pruner: PrunerSpec
     study: StudySettings
     digest: str  # sha256 of the resolved spec (after extends), comments and order ignored
+    table: dict = field(default_factory=dict, repr=False, compare=False)  # the resolved TOML table, as stored
 
     def experiment_dict(self, params: dict) -> dict:
         """The ExperimentConfig.from_dict input for one trial: fixed values overlaid by the trial's params."""
@@ -308,10 +310,14 @@ def _section(path: Path, where: str, cls, table: Any, extra_check=None):
         raise SpecError(f"{path}: [{where}] {e}") from e
 
 
-def load_spec(study: str | Path) -> StudySpec:
-    """Read and validate studies/NAME.toml (or a path); raises SpecError. Touches no storage."""
+def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
+    """Read and validate studies/NAME.toml (or a path); raises SpecError. Touches no storage.
+
+    table: the resolved TOML table of that spec (StudySpec.table, e.g. as a study stored it) instead of the
+    file, which then need not exist.
+    """
     path = spec_path(str(study))
-    raw = _read(path)
+    raw = _read(path) if table is None else copy.deepcopy(table)
     scenario = raw.get("scenario", {})
     try:
         ScenarioConfig.from_dict(scenario)
@@ -346,6 +352,7 @@ def load_spec(study: str | Path) -> StudySpec:
         pruner=_section(path, "pruner", PrunerSpec, raw.get("pruner", {}), pruner_keys),
         study=_section(path, "study", StudySettings, raw.get("study", {})),
         digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest(),
+        table=raw,
     )
     if spec.study.objective == "multi" and spec.pruner.name != "none":
         raise SpecError(

@@ -52,6 +52,11 @@ def _started(url: str, name: str) -> int:
     return sum(bool(t.params) for t in _running(url, name))
 
 
+def _requeued(url: str, name: str) -> list:
+    """Trials queued again as retries of failed ones."""
+    return [t for t in optuna.load_study(study_name=name, storage=url).trials if "failed_trial" in t.system_attrs]
+
+
 def _worker_pids(parent: int) -> list[int]:
     """The spawned worker processes of `parent` (multiprocessing's resource tracker left out)."""
     pids = []
@@ -107,12 +112,71 @@ def test_a_signal_stops_the_run_and_fails_its_trials_as_interrupted(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, preexec_fn=restore
     )
     _wait_for(lambda: len(_running(fresh_postgres_url, "tiny")) == workers, every=0.3)
-    sent = time.monotonic()
     proc.send_signal(signum)
-    proc.wait(timeout=30)
-    assert time.monotonic() - sent < 10 and proc.returncode == 130
+    proc.wait(timeout=300)  # a guard against a hang; the stop waits for one optimiser step, not the epochs
+    assert proc.returncode == 130
     trials = optuna.load_study(study_name="tiny", storage=fresh_postgres_url).trials
     assert [(t.state, t.user_attrs.get("fail_reason")) for t in trials] == [(TrialState.FAIL, INTERRUPTED)] * workers
+    assert all(len(t.intermediate_values) < 50 for t in trials)  # stopped, not run to the end
+
+
+class HeldTrial:
+    """An objective that stays inside its trial until the file `release` exists, then returns 0."""
+
+    observer = None  # run_worker sets and reads these two
+    current_trial_id = None
+
+    def __init__(self, release: str) -> None:
+        self.release = release
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.current_trial_id = trial._trial_id
+        trial.suggest_float("x", 0.0, 1.0)  # tells the test the trial has started
+        while not os.path.exists(self.release):
+            time.sleep(0.1)
+        return 0.0
+
+
+def held_main(url: str, name: str, n_trials: int, release: str) -> None:
+    """A worker whose trials wait for the file `release`."""
+    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    run_worker(None, study, n_trials, objective=HeldTrial(release), on_trial=publish_trial)
+
+
+def test_a_dead_workers_trial_is_requeued_while_the_live_worker_is_inside_its_own(
+    fresh_postgres_url, monkeypatch, tmp_path
+):
+    # Separate processes, no supervising parent: only the heartbeat can find the dead worker's trial, and the
+    # live worker never gets between trials until the test releases it.
+    monkeypatch.setenv("HPO_HEARTBEAT_S", "1")
+    monkeypatch.setenv("HPO_GRACE_S", "3")
+    url, release = fresh_postgres_url, tmp_path / "release"
+    optuna.create_study(study_name="beat", storage=open_storage(url))
+    ctx = multiprocessing.get_context("spawn")
+    live = ctx.Process(target=held_main, args=(url, "beat", 2, str(release)))
+    doomed = ctx.Process(target=probe_main, args=(url, "beat", 2, 1000, 0.5))  # a trial of ~500 s
+    live.start()
+    try:
+        _wait_for(lambda: _started(url, "beat") == 1)
+        doomed.start()
+        _wait_for(lambda: _started(url, "beat") == 2)
+        doomed.kill()
+        doomed.join()
+        _wait_for(lambda: _requeued(url, "beat"))
+        held, dead = optuna.load_study(study_name="beat", storage=url).trials[:2]
+        assert held.state == TrialState.RUNNING and dead.state == TrialState.FAIL  # the live worker is still inside
+        release.touch()
+        live.join(timeout=120)
+    finally:
+        for process in (live, doomed):
+            if process.is_alive():  # a failed wait above: the held worker would wait for ever
+                process.kill()
+                process.join()
+    assert live.exitcode == 0
+    trials = optuna.load_study(study_name="beat", storage=url).trials
+    _assert_clean(trials, 2)
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
 
 
 class Stubborn:

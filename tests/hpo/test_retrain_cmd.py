@@ -50,3 +50,13 @@ def test_a_trial_that_is_not_complete_is_a_one_line_error(searched, tiny_spec, t
     result = runner.invoke(app, [*args, "--trial", "7"])
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "trial 7" in result.stderr
+
+
+def test_retrain_needs_only_the_study_when_its_spec_file_is_gone(searched, tiny_spec, tmp_path):
+    tiny_spec.unlink()  # it lived outside studies/ anyway; the study holds what retrain needs
+    out = tmp_path / "out"
+    args = ["retrain", "--study", "tiny", "--storage", searched, "--out", str(out), "--top", "1", "--seeds", "1"]
+    result = runner.invoke(app, [*args, *FAST])
+    assert result.exit_code == 0, result.stderr
+    assert "changed since" not in result.stderr  # the stored spec is the one the trials ran with
+    assert json.loads((out / "provenance.json").read_text())["spec"]["path"] == str(tiny_spec)

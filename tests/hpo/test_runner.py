@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from hpo.objective import Objective
 from hpo.runner import (
     INTERRUPTED,
     Observer,
@@ -59,6 +63,43 @@ def test_interrupt_marks_the_running_trial_failed_and_leaves_none_running(tiny_s
         run_worker(spec, study, 3, observer=InterruptAtFirstEpoch())
     (t,) = study.trials
     assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
+
+
+class SignalAtFirstStep(Objective):
+    """The real objective, sending this process SIGTERM from inside the first optimiser step of its trial; the
+    steps that began are kept in `steps`."""
+
+    def __init__(self, spec) -> None:
+        self.steps: list[tuple[int, int]] = []
+        self._hook = None
+        super().__init__(spec)
+
+    @property
+    def on_step(self):
+        return self._step
+
+    @on_step.setter
+    def on_step(self, hook) -> None:  # run_worker installs its stop check here
+        self._hook = hook
+
+    def _step(self, epoch: int, step: int) -> None:
+        self.steps.append((epoch, step))
+        if len(self.steps) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        if self._hook is not None:
+            self._hook(epoch, step)
+
+
+def test_a_signal_stops_the_trial_at_the_next_optimiser_step_not_the_epochs_end(tiny_spec, tmp_path):
+    tiny_spec.write_text(tiny_spec.read_text().replace("n_train = 128", "n_train = 640"))  # 10 steps an epoch
+    spec = load_spec(tiny_spec)
+    study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
+    objective = SignalAtFirstStep(spec)
+    with pytest.raises(RunInterrupted):
+        run_worker(spec, study, 3, objective=objective)
+    (t,) = study.trials
+    assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
+    assert t.intermediate_values == {} and objective.steps == [(0, 0)]  # stopped inside epoch 0, at its 1st step
 
 
 def test_joining_with_other_directions_is_refused(tiny_spec, tmp_path):

@@ -9,8 +9,10 @@ from hpo.storage import (
     DEFAULT_URL,
     STORAGE_ENV,
     StorageError,
+    engine_kwargs,
     mask,
     open_storage,
+    parse_url,
     require_study,
     resolve_url,
 )
@@ -27,6 +29,55 @@ def test_url_precedence(monkeypatch):
 def test_mask_hides_password():
     shown = mask("postgresql+psycopg://alice:s3cret@db.example:5432/hpo")
     assert "s3cret" not in shown and "alice" in shown and "db.example" in shown
+
+
+@pytest.mark.parametrize(
+    "url, secret",
+    [
+        ("postgresql+psycopg://alice:Zq7@RETx@db:5432/hpo", "Zq7@RETx"),
+        ("postgresql+psycopg://alice:Kj:Vw/Qx@db/hpo", "Kj:Vw/Qx"),
+        ("postgresql+psycopg://alice:Xk%40Wp%2F7@db/hpo", "Xk%40Wp%2F7"),
+        ("postgresql+psycopg://alice@db/hpo?sslmode=require&password=Zq7RETx", "Zq7RETx"),
+        ("postgresql+psycopg://alice:Zq7RETx@db:notaport/hpo", "Zq7RETx"),
+        ("alice:Zq7RETx@db", "Zq7RETx"),
+    ],
+)
+def test_mask_hides_the_whole_password_however_the_url_looks(url, secret):
+    shown = mask(url)
+    assert secret not in shown and "***" in shown and "alice" in shown
+
+
+def test_a_password_with_at_colon_and_slash_is_taken_whole():
+    parsed = parse_url("postgresql+psycopg://alice:p@s:s/w@db.example:6543/hpo")
+    assert (parsed.username, parsed.password, parsed.host, parsed.port) == ("alice", "p@s:s/w", "db.example", 6543)
+    assert parse_url("postgresql+psycopg://alice:p%40ss@db/hpo").password == "p@ss"
+
+
+def test_a_driver_message_quoting_part_of_the_password_is_withheld():
+    url = "postgresql+psycopg://alice:Zq7RETx@db/hpo"
+    assert mask(url, "auth failed for Zq7RETx") == "auth failed for ***"
+    assert "RETx" not in mask(url, "could not resolve host 'RETx'")
+
+
+@pytest.mark.parametrize(
+    "url, key",
+    [
+        ("postgresql+psycopg://u@h/db", "connect_timeout"),
+        ("postgresql://u@h/db", "connect_timeout"),
+        ("postgresql+pg8000://u@h/db", "timeout"),
+        ("mysql+pymysql://u@h/db", "read_timeout"),
+        ("mysql://u@h/db", "connect_timeout"),
+    ],
+)
+def test_every_server_backend_bounds_its_connect(url, key, monkeypatch):
+    monkeypatch.setenv("HPO_CONNECT_TIMEOUT_S", "7")
+    assert engine_kwargs(parse_url(url))["connect_args"][key] == 7
+
+
+def test_a_bad_connect_timeout_is_one_line(monkeypatch):
+    monkeypatch.setenv("HPO_CONNECT_TIMEOUT_S", "soon")
+    with pytest.raises(StorageError, match="HPO_CONNECT_TIMEOUT_S"):
+        open_storage("postgresql+psycopg://u@127.0.0.1:9/x")
 
 
 def test_unparsable_url_is_one_line():
