@@ -157,6 +157,27 @@ def test_check_schema_refuses_a_version_1_report(report):
         check_schema(report)
 
 
+def test_a_subset_of_methods_and_no_order_rules_gives_a_smaller_report_that_still_checks(model):
+    cfg = EvalConfig(snr_grid_db=(10.0,), n_scenes=20, methods=("classic", "learned"), order_rules=())
+    report = json.loads(json.dumps(evaluate(model, SCENARIO, PipelineConfig(), cfg)))
+    check_schema(report)
+    methods = report["rows"][0]["methods"]
+    assert list(methods) == ["learned", "classic"]  # METHODS' order
+    assert all("k_accuracy" not in m and "estimated_k" not in m for m in methods.values())
+
+
+def test_rmse_intervals_bracket_the_rmse(report):
+    for row in json.loads(report)["rows"]:
+        m = row["methods"]["classic"]
+        for key, ci in (("angle_rmse_deg", "angle_rmse_ci95"), ("range_rmse_m", "range_rmse_ci95")):
+            lo, hi = m[ci]
+            assert lo <= m[key] <= hi and lo < hi
+
+
 def test_bad_snr_grid_is_a_config_error():
     with pytest.raises(ConfigError, match="snr_grid_db"):
         EvalConfig(snr_grid_db=())
+    with pytest.raises(ConfigError, match="methods"):
+        EvalConfig(methods=("learned", "music"))
+    with pytest.raises(ConfigError, match="order_rules"):
+        EvalConfig(order_rules=("aic",))
