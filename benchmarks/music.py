@@ -13,6 +13,8 @@ is MUSIC on the covariance itself). Prints, per case:
   - per SNR: classic MUSIC (on W·YYᴴ/L·W, the baseline) against the stochastic CRB, MUSIC on the N×N
     R_samp beside it (a diagnostic: for M < N the back-projection only sees H's row space), and the
     K accuracy of the eigengap and MDL rules on the classic covariance.
+With --spread: how far classic MUSIC's RMSE over the CRB's moves between independent scene draws of
+48 and 200 scenes per SNR point (the study figure's sample size, hpo/plots.py), identity case.
 SNR = p_k/σ² per element and per source. Figures only: times are noisy on shared machines.
 """
 
@@ -159,6 +161,23 @@ def _accuracy(cfg: ScenarioConfig, grid, n: int, device) -> None:
         )
 
 
+def _spread(cfg: ScenarioConfig, grid, device, draws: int = 6) -> None:
+    k_max = cfg.scene.k_max
+    print(f"\n-- classic RMSE / CRB across {draws} independent scene draws (min..max), true K")
+    for n in (48, 200):
+        ratios = {snr: ([], []) for snr in SNRS_DB}
+        for d in range(draws):
+            for snr in SNRS_DB:
+                b = generate(cfg, n, seed=7_000_001 + 1000 * d, device=device, snr_db=float(snr))
+                est = music(classic_covariance(b.Y, b.H), grid, k_max, k=b.K, T=operator(b.H))
+                s, c = score(est.theta, est.r, est.mask, b.theta, b.r, b.mask), scene_crb(b, cfg.array)
+                ratios[snr][0].append(s.angle_rmse_deg / c.angle_rmse_deg)
+                ratios[snr][1].append(s.range_rmse_m / c.range_rmse_m)
+        for snr, (angle, rng) in ratios.items():
+            print(f"  {n:4d} scenes, {snr:3d} dB: angle {min(angle):.2f}..{max(angle):.2f}, "
+                  f"range {min(rng):.2f}..{max(rng):.2f}")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
@@ -168,6 +187,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     ap.add_argument("--repeats", type=int, default=5, help="timed repetitions, median reported (default 5)")
     ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
+    ap.add_argument("--spread", action="store_true", help="only the RMSE/CRB spread between scene draws")
     args = ap.parse_args()
     cases = args.cases.split(",")
     if unknown := [c for c in cases if c not in CASES]:
@@ -175,6 +195,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__}")
+    if args.spread:
+        cfg = CASES["identity"]
+        _spread(cfg, build_grid(cfg, device=device), device)
+        return
     for name in cases:
         cfg = CASES[name]
         grid = build_grid(cfg, device=device)

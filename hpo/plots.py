@@ -8,7 +8,7 @@ to the study with optuna_dashboard.save_plotly_graph_object, so the dashboard's 
 
 Why QUICK_EVAL has 200 scenes per point and the curves carry 95% intervals: with the earlier 48, MUSIC's
 range RMSE over the CRB's ranged 0.66–2.05 across six scene draws at one SNR point (0.82–1.39 with 200;
-benchmark in the inference branch's notes), so single curves crossed the bound by chance. The figure needs only
+`python benchmarks/music.py --spread`), so single curves crossed the bound by chance. The figure needs only
 true-K RMSEs of learned and classic, two MUSIC runs per scene instead of twelve, so 200 scenes cost about
 what 48 cost before.
 """
