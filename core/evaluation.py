@@ -174,8 +174,10 @@ def _mdl_order(C: torch.Tensor, k_max: int, snapshots: int) -> torch.Tensor:
     return mdl_order(torch.linalg.eigvalsh(C.to(torch.complex128)).flip(-1), k_max, snapshots)
 
 
-def evaluate_point(model, batch: SceneBatch, scenario: ScenarioConfig, pipe: PipelineConfig, grid: Grid, cfg: EvalConfig):
-    """All metrics of one SNR point (one row of the report) on a generated batch, for cfg.methods and cfg.order_rules."""
+def evaluate_point(
+    model, batch: SceneBatch, scenario: ScenarioConfig, pipe: PipelineConfig, grid: Grid, cfg: EvalConfig
+) -> dict:
+    """All metrics of one SNR point (one row of the report) on a generated batch: cfg.methods, cfg.order_rules."""
     k_max, snaps, chunk = scenario.scene.k_max, batch.Y.shape[-1], cfg.chunk
     covs = [pipeline(model, batch.Y[i : i + chunk], batch.H[i : i + chunk], pipe) for i in range(0, len(batch), chunk)]
     R_blend, R_samp = torch.cat([c.R_blend for c in covs]), torch.cat([c.R_samp for c in covs])
@@ -208,10 +210,10 @@ def evaluate_point(model, batch: SceneBatch, scenario: ScenarioConfig, pipe: Pip
         else:
             k_data = _mdl_order(measured["classic"](), k_max, snaps) if k_data is None else k_data
             k_mdl = k_data
-        runs = {"eigengap": lambda: music(cov, grid, k_max, T=T), "mdl": lambda: music(cov, grid, k_max, k=k_mdl, T=T)}
-        by_rule = {rule: runs[rule]() for rule in cfg.order_rules}
-        methods[name]["k_accuracy"] = {rule: (est.k_hat == batch.K).double().mean().item() for rule, est in by_rule.items()}
-        methods[name]["estimated_k"] = {rule: _localisation(est, batch) for rule, est in by_rule.items()}
+        order = {"eigengap": {}, "mdl": {"k": k_mdl}}  # music's own eigengap rule on C; MDL's K̂ from above
+        by_rule = {rule: music(cov, grid, k_max, T=T, **order[rule]) for rule in cfg.order_rules}
+        methods[name]["k_accuracy"] = {rule: (e.k_hat == batch.K).double().mean().item() for rule, e in by_rule.items()}
+        methods[name]["estimated_k"] = {rule: _localisation(e, batch) for rule, e in by_rule.items()}
     mean_beta = torch.cat([c.beta for c in covs]).double().mean().item()  # β (B,) per scene
     return {"methods": methods, "crb": crb, "mean_beta": mean_beta}
 

@@ -14,8 +14,9 @@ go through the same code. For H = I, T is None and C is R itself: b = a, ‖b‖
     repair         -> scenes whose peaks leave U_s unexplained (merged close pairs) get one RAP-MUSIC re-search
 
 Why normalise by ‖b‖²: with a hybrid combiner (M < N) ‖T a‖² = ‖P_H a‖² varies over the grid, and an
-unnormalised spectrum would favour the directions H happens to pass best. The grid's steering matrix stays
-shared by every scene: U_sᴴ b = (U_sᴴ T) a and ‖b‖² = ‖T a‖², two GEMMs against the one (N, G) matrix.
+unnormalised spectrum would favour the directions H happens to pass best. The grid stays shared by every
+scene: ‖U_sᴴ b‖² = aᴴ (Tᴴ U_s U_sᴴ T) a and ‖b‖² = aᴴ (Tᴴ T) a are Hermitian forms in a, one real GEMM
+each against features of the grid's steering vectors (Grid.hermitian_features).
 
 Why NMS sized from the resolution: a near-field source draws a ridge in (θ, 1/r) that is a beamwidth
 wide and a depth of field long, and tilted; a 3×3 neighbourhood leaves several maxima on it, and a
@@ -133,10 +134,10 @@ class Grid:
 
     @cached_property
     def hermitian_features(self) -> torch.Tensor:
-        """(N², Gθ·Gu) float32 features f_g with aᴴ G a = h(G) · f_g for any Hermitian G (N, N), see hermitian_coefficients.
+        """(N², Gθ·Gu) float32 features f_g with aᴴ G a = h(G) · f_g for any Hermitian G (N, N).
 
-        Rows: |a_n|², then 2·Re(ā_m a_n) and −2·Im(ā_m a_n) for m < n. Built on first use (only the
-        measurement domain needs it) and kept: the grid is reused for every batch."""
+        h is hermitian_coefficients. Rows: |a_n|², then 2·Re(ā_m a_n) and −2·Im(ā_m a_n) for m < n. Built on
+        first use (only the measurement domain needs it) and kept: the grid is reused for every batch."""
         a = self.steering
         m, n = torch.triu_indices(a.shape[0], a.shape[0], 1, device=a.device)
         cross = a[m].conj() * a[n]

@@ -119,7 +119,8 @@ def test_on_a_hybrid_array_every_method_runs_in_the_measurement_domain():
     )
     torch.manual_seed(0)
     net = build_model(ModelConfig(arch="mlp", width=16, depth=1), hybrid)
-    methods = evaluate(net, hybrid, PipelineConfig(), EvalConfig(snr_grid_db=(20.0,), n_scenes=30))["rows"][0]["methods"]
+    report = evaluate(net, hybrid, PipelineConfig(), EvalConfig(snr_grid_db=(20.0,), n_scenes=30))
+    methods = report["rows"][0]["methods"]
     # T R_true Tᴴ is exact; T R_samp Tᴴ ≈ W (Y Yᴴ/L) W (the back-projection's row-space bias is gone there).
     assert methods["oracle"]["angle_rmse_deg"] < 1e-4
     assert methods["classic"]["angle_rmse_deg"] < 0.2 and methods["music_samp"]["angle_rmse_deg"] < 0.2

@@ -8,8 +8,6 @@ through JSON exactly). Re-run it only when a change of the H = I results is inte
 import json
 import sys
 
-import torch
-
 from core.covariance import sample_covariance
 from core.music import build_grid, music
 from core.scenario import ScenarioConfig, generate
