@@ -1,25 +1,40 @@
 """Evaluation of localisation (DESIGN §5, §6): scoring by optimal assignment, and the SNR sweep of a
 trained model against classic MUSIC, the oracle and the CRB.
 
-Report schema (version 1), a JSON-ready dict; every number is a float, or None where undefined:
+Every method runs the same MUSIC (core.music) in the whitened measurement domain (core.measurement):
+C (B, M, M) with steering vectors b = T a, T = W H; for H = I that is MUSIC on the covariance itself.
+
+    learned      C = T R_blend Tᴴ         the trained pipeline
+    classic      C = W (Y Yᴴ/L) W         THE baseline: what a practitioner runs on the snapshots
+    music_samp   C = T R_samp Tᴴ          a diagnostic (R_samp is the network's input, not a method)
+    oracle       C = T R_true Tᴴ          the same path on the true covariance: refinement precision
+
+Every SNR point draws the same scenes (K, angles, ranges, H, source and noise draws) at its own σ², so the
+curves compare like with like across SNR and the CRB falls monotonically with SNR.
+
+Report schema (version 2), a JSON-ready dict; every number is a float, or None where undefined:
 
     schema           "covblend-hpo/evaluation"
-    schema_version   1
+    schema_version   2
     snr_definition   SNR = p_k/σ² per element and per source, dB
     config           EvalConfig as a dict;  scenario, pipeline: the configs used, as dicts
     checkpoint       path of the evaluated checkpoint (added by `hpo evaluate`)
     rows[]           one per SNR point:
       snr_db
-      crb                      {angle_rmse_deg, range_rmse_m}: sqrt of the mean stochastic-CRB variance
-      methods.{learned, music_samp, oracle}     MUSIC on R_blend, on R_samp, on R_true
-        angle_rmse_deg, range_rmse_m           oracle K (the true K of each scene)
-        nmse_db                                10·log10(mean NMSE) against R_true (None for the oracle)
-        k_accuracy.{eigengap, mdl}             fraction of scenes with K̂ = K
-        estimated_k.{eigengap, mdl}            {angle_rmse_deg, range_rmse_m} with K̂ from that rule
+      crb                      {angle_rmse_deg, range_rmse_m}: sqrt of the mean per-source stochastic-CRB variance
+      mean_beta                mean blend weight β of the learned pipeline (Covariances.beta)
+      methods.{learned, classic, music_samp, oracle}     those of config.methods (default: all four)
+        angle_rmse_deg, range_rmse_m           true K (each scene's own K)
+        angle_rmse_ci95, range_rmse_ci95       [low, high]: 95% bootstrap interval of those RMSEs over sources
+        angle_crb_ratio, range_crb_ratio       those RMSEs over the CRB's (1 = efficient)
+        nmse_db                                learned and music_samp only: 10·log10(mean NMSE) of the N×N
+                                               R_blend / R_samp against R_true (classic's C is M×M; the oracle's is 0)
+        k_accuracy.{eigengap, mdl}             fraction of scenes with K̂ = K  (the rules of config.order_rules;
+        estimated_k.{eigengap, mdl}            {angle_rmse_deg, range_rmse_m} with K̂ from that rule   absent if none)
 
 RMSEs are over matched (estimate, truth) pairs after optimal assignment; with K̂ ≠ K, min(K̂, K) pairs
-count. Eigengap K̂ comes from each method's own covariance; MDL K̂ from the whitened measurement-domain
-covariance (the sample one for learned and music_samp, the true one for the oracle).
+count. Eigengap K̂ comes from each method's own C; MDL K̂ from a whitened measurement covariance, where the
+noise is white: the classic one for the data methods (learned, classic, music_samp), the true one for the oracle.
 """
 
 from __future__ import annotations
@@ -34,11 +49,11 @@ from scipy.optimize import linear_sum_assignment
 
 from core.covariance import PipelineConfig, pipeline
 from core.crb import scene_crb
-from core.measurement import whitener
 from core.errors import ConfigError, CovblendError
 from core.losses import nmse
+from core.measurement import classic_covariance, operator, to_measurement
 from core.metrics import to_db
-from core.music import Grid, GridConfig, MusicResult, build_grid, mdl_order, music, whitened_measurement_covariance
+from core.music import Grid, GridConfig, MusicResult, build_grid, mdl_order, music
 from core.scenario import ScenarioConfig, SceneBatch, generate
 
 SCHEMA_NAME = "covblend-hpo/evaluation"
@@ -87,9 +102,10 @@ def score(
 
 # ---------------------------------------------------------------- SNR sweep of a trained model
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SNR_DEFINITION = "SNR = p_k/σ² per element and per source, in dB (10 dB means σ² = 0.1 for p_k = 1)"
-METHODS: tuple[str, ...] = ("learned", "music_samp", "oracle")  # learned = MUSIC on R_blend
+METHODS: tuple[str, ...] = ("learned", "classic", "music_samp", "oracle")  # see the module docstring
+NMSE_METHODS: tuple[str, ...] = ("learned", "music_samp")  # N×N covariances with an NMSE against R_true
 ORDER_RULE_NAMES: tuple[str, ...] = ("eigengap", "mdl")
 
 
@@ -102,9 +118,19 @@ class EvalConfig:
     seed: int = 7_000_001  # fresh scenes: a stream that training and validation do not use
     chunk: int = 256  # scenes per model forward, bounds memory
     grid: GridConfig = field(default_factory=GridConfig)  # MUSIC search grid
+    methods: tuple[str, ...] = METHODS  # which methods to run (a study's figure needs learned and classic only)
+    order_rules: tuple[str, ...] = ORDER_RULE_NAMES  # K̂ rules to score; () for true-K results only
 
     def __post_init__(self) -> None:
         grid_db, n_scenes, snaps, chunk = self.snr_grid_db, self.n_scenes, self.snapshots, self.chunk
+        methods, rules = tuple(self.methods), tuple(self.order_rules)
+        if not methods or not set(methods) <= set(METHODS):
+            raise ConfigError(f"methods must be a non-empty subset of {METHODS}, got {methods=}")
+        if not set(rules) <= set(ORDER_RULE_NAMES):
+            raise ConfigError(f"order_rules must be a subset of {ORDER_RULE_NAMES}, got {rules=}")
+        # Report order is METHODS' order, whatever order they were asked in.
+        object.__setattr__(self, "methods", tuple(m for m in METHODS if m in methods))
+        object.__setattr__(self, "order_rules", tuple(r for r in ORDER_RULE_NAMES if r in rules))
         if not grid_db or not all(isinstance(s, (int, float)) and math.isfinite(s) for s in grid_db):
             raise ConfigError(f"snr_grid_db must be a non-empty tuple of finite numbers, got {grid_db=}")
         if not isinstance(n_scenes, int) or n_scenes < 1:
@@ -119,46 +145,77 @@ def _nan_to_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _localisation(est: MusicResult, batch: SceneBatch) -> dict[str, float | None]:
+BOOTSTRAP = 400  # resamples for the 95% intervals of the true-K RMSEs
+
+
+def _rmse_ci95(err: np.ndarray, seed: int) -> list[float] | None:
+    """Percentile-bootstrap 95% interval of the RMSE of the matched errors err (P,), resampled over sources."""
+    if err.size < 2:
+        return None
+    idx = np.random.default_rng(seed).integers(0, err.size, (BOOTSTRAP, err.size))
+    lo, hi = np.percentile(np.sqrt(np.mean(err[idx] ** 2, axis=1)), [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+def _localisation(est: MusicResult, batch: SceneBatch, ci: bool = False) -> dict:
     s = score(est.theta, est.r, est.mask, batch.theta, batch.r, batch.mask)
-    return {"angle_rmse_deg": _nan_to_none(s.angle_rmse_deg), "range_rmse_m": _nan_to_none(s.range_rmse_m)}
+    out = {"angle_rmse_deg": _nan_to_none(s.angle_rmse_deg), "range_rmse_m": _nan_to_none(s.range_rmse_m)}
+    if ci:  # a fixed resampling seed: the same report from the same scenes
+        out |= {"angle_rmse_ci95": _rmse_ci95(s.angle_err_deg, 0), "range_rmse_ci95": _rmse_ci95(s.range_err_m, 1)}
+    return out
 
 
-def _mdl_orders(batch: SceneBatch, k_max: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Wax–Kailath K̂ in the whitened measurement domain: from the data, and from the true covariance."""
-    snaps = batch.Y.shape[-1]
-    W = whitener(batch.H)
-    WH = W @ batch.H
-    data = torch.linalg.eigvalsh(whitened_measurement_covariance(batch.Y, batch.H, W)).flip(-1)
-    truth = torch.linalg.eigvalsh(WH @ batch.R_true @ WH.mH).flip(-1)
-    return mdl_order(data, k_max, snaps), mdl_order(truth, k_max, snaps)
+def _ratio(x: float | None, bound: float | None) -> float | None:
+    return None if x is None or not bound else x / bound
 
 
-def evaluate_point(model, batch: SceneBatch, scenario: ScenarioConfig, pipe: PipelineConfig, grid: Grid, chunk: int):
-    """All metrics of one SNR point (one row of the report) on a generated batch."""
-    k_max = scenario.scene.k_max
+def _mdl_order(C: torch.Tensor, k_max: int, snapshots: int) -> torch.Tensor:
+    """Wax–Kailath K̂ (B,) from a whitened measurement covariance C (B, M, M)."""
+    return mdl_order(torch.linalg.eigvalsh(C.to(torch.complex128)).flip(-1), k_max, snapshots)
+
+
+def evaluate_point(
+    model, batch: SceneBatch, scenario: ScenarioConfig, pipe: PipelineConfig, grid: Grid, cfg: EvalConfig
+) -> dict:
+    """All metrics of one SNR point (one row of the report) on a generated batch: cfg.methods, cfg.order_rules."""
+    k_max, snaps, chunk = scenario.scene.k_max, batch.Y.shape[-1], cfg.chunk
     covs = [pipeline(model, batch.Y[i : i + chunk], batch.H[i : i + chunk], pipe) for i in range(0, len(batch), chunk)]
-    R = {
-        "learned": torch.cat([c.R_blend for c in covs]),
-        "music_samp": torch.cat([c.R_samp for c in covs]),
-        "oracle": batch.R_true,
+    R_blend, R_samp = torch.cat([c.R_blend for c in covs]), torch.cat([c.R_samp for c in covs])
+    T = operator(batch.H)
+    measured = {
+        "learned": lambda: to_measurement(R_blend, T),
+        "classic": lambda: classic_covariance(batch.Y, batch.H),
+        "music_samp": lambda: to_measurement(R_samp, T),
+        "oracle": lambda: to_measurement(batch.R_true, T),
     }
-    # MDL is valid only where the noise is white: the whitened measurement domain. The data methods share
-    # the K̂ of the snapshots; the oracle uses the true measurement covariance.
-    k_data, k_true = _mdl_orders(batch, k_max)
-    k_mdl = {"learned": k_data, "music_samp": k_data, "oracle": k_true}
-    methods = {}
-    for name, cov in R.items():
-        by_rule = {"eigengap": music(cov, grid, k_max), "mdl": music(cov, grid, k_max, k=k_mdl[name])}
-        methods[name] = {
-            **_localisation(music(cov, grid, k_max, k=batch.K), batch),
-            "nmse_db": _nan_to_none(to_db(nmse(cov, batch.R_true).mean().item())),
-            "k_accuracy": {rule: (est.k_hat == batch.K).double().mean().item() for rule, est in by_rule.items()},
-            "estimated_k": {rule: _localisation(est, batch) for rule, est in by_rule.items()},
-        }
+    square = {"learned": R_blend, "music_samp": R_samp}  # the N×N covariances an NMSE is defined for
     bound = scene_crb(batch, scenario.array)
     crb = {"angle_rmse_deg": _nan_to_none(bound.angle_rmse_deg), "range_rmse_m": _nan_to_none(bound.range_rmse_m)}
-    return {"methods": methods, "crb": crb}
+    k_data = None  # MDL is valid only where the noise is white: the data methods share the classic C's K̂
+    methods = {}
+    for name in cfg.methods:
+        cov = measured[name]()
+        loc = _localisation(music(cov, grid, k_max, k=batch.K, T=T), batch, ci=True)
+        methods[name] = {
+            **loc,
+            "angle_crb_ratio": _ratio(loc["angle_rmse_deg"], crb["angle_rmse_deg"]),
+            "range_crb_ratio": _ratio(loc["range_rmse_m"], crb["range_rmse_m"]),
+        }
+        if name in square:
+            methods[name]["nmse_db"] = _nan_to_none(to_db(nmse(square[name], batch.R_true).mean().item()))
+        if not cfg.order_rules:
+            continue
+        if name == "oracle":
+            k_mdl = _mdl_order(cov, k_max, snaps)
+        else:
+            k_data = _mdl_order(measured["classic"](), k_max, snaps) if k_data is None else k_data
+            k_mdl = k_data
+        order = {"eigengap": {}, "mdl": {"k": k_mdl}}  # music's own eigengap rule on C; MDL's K̂ from above
+        by_rule = {rule: music(cov, grid, k_max, T=T, **order[rule]) for rule in cfg.order_rules}
+        methods[name]["k_accuracy"] = {rule: (e.k_hat == batch.K).double().mean().item() for rule, e in by_rule.items()}
+        methods[name]["estimated_k"] = {rule: _localisation(e, batch) for rule, e in by_rule.items()}
+    mean_beta = torch.cat([c.beta for c in covs]).double().mean().item()  # β (B,) per scene
+    return {"methods": methods, "crb": crb, "mean_beta": mean_beta}
 
 
 def evaluation_scenario(scenario: ScenarioConfig, cfg: EvalConfig) -> ScenarioConfig:
@@ -194,10 +251,11 @@ def evaluate(
     rows = []
     with torch.no_grad():
         for i, snr in enumerate(cfg.snr_grid_db):
+            # One seed for every point: the same scenes at each SNR (see the module docstring).
             batch = generate(
-                scenario, cfg.n_scenes, seed=cfg.seed + i, device=device, snr_db=float(snr), num_sources=cfg.num_sources
+                scenario, cfg.n_scenes, seed=cfg.seed, device=device, snr_db=float(snr), num_sources=cfg.num_sources
             )
-            rows.append({"snr_db": float(snr), **evaluate_point(model, batch, scenario, pipe, grid, cfg.chunk)})
+            rows.append({"snr_db": float(snr), **evaluate_point(model, batch, scenario, pipe, grid, cfg)})
             if on_point is not None:
                 on_point(i, float(snr))
     return {
@@ -222,16 +280,22 @@ def check_schema(report: dict) -> None:
     if need(report, "schema_version", int, "") != SCHEMA_VERSION or report.get("schema") != SCHEMA_NAME:
         raise CovblendError(f"evaluation report: expected {SCHEMA_NAME} version {SCHEMA_VERSION}")
     num = (int, float, type(None))
+    config = need(report, "config", dict, "")
+    methods, rules = config.get("methods", METHODS), config.get("order_rules", ORDER_RULE_NAMES)
     for i, row in enumerate(need(report, "rows", list, "")):
         need(row, "snr_db", (int, float), f"rows[{i}].")
+        need(row, "mean_beta", (int, float), f"rows[{i}].")
         for key in ("angle_rmse_deg", "range_rmse_m"):
             need(need(row, "crb", dict, f"rows[{i}]."), key, num, f"rows[{i}].crb.")
-        for name in METHODS:
+        for name in methods:
             m = need(need(row, "methods", dict, f"rows[{i}]."), name, dict, f"rows[{i}].methods.")
             where = f"rows[{i}].methods.{name}."
-            for key in ("angle_rmse_deg", "range_rmse_m", "nmse_db"):
+            keys = ("angle_rmse_deg", "range_rmse_m", "angle_crb_ratio", "range_crb_ratio")
+            for key in (*keys, "nmse_db") if name in NMSE_METHODS else keys:
                 need(m, key, num, where)
-            for rule in ORDER_RULE_NAMES:
+            for key in ("angle_rmse_ci95", "range_rmse_ci95"):
+                need(m, key, (list, type(None)), where)
+            for rule in rules:
                 need(need(m, "k_accuracy", dict, where), rule, float, where + "k_accuracy.")
                 est = need(need(m, "estimated_k", dict, where), rule, dict, where + "estimated_k.")
                 for key in ("angle_rmse_deg", "range_rmse_m"):

@@ -1,14 +1,22 @@
 """Batched near-field MUSIC (DESIGN §5): model order, spectrum, peaks, sub-grid refinement, scoring.
 
-One entry point, `music(R, grid, ...)`, runs on any (B, N, N) covariance, so R_blend (the learned
-pipeline), R_samp (classic MUSIC) and R_true (the oracle) all go through the same code.
+One entry point, `music(C, grid, ...)`, runs on any covariance in the whitened measurement domain
+(core.measurement): C = T R Tᴴ (B, M, M) with steering vectors b(θ, r) = T a(θ, r), T = W H (B, M, N). So
+R_blend (the learned pipeline), the classic W (Y Yᴴ/L) W, R_samp (a diagnostic) and R_true (the oracle) all
+go through the same code. For H = I, T is None and C is R itself: b = a, ‖b‖² = N, the plain MUSIC below.
 
-    eigh(R)        -> λ₁ ≥ … ≥ λ_N, U_s (top K̂ eigenvectors; K̂ from a rule or given)
-    spectrum       -> s(θ, u) = ‖U_sᴴ a(θ, 1/u)‖²  on a grid uniform in θ and in u = 1/r;
-                      the MUSIC pseudo-spectrum is 1/(N − s) = 1/‖E_nᴴ a‖², so peaks of s are its peaks
+    eigh(C)        -> λ₁ ≥ … ≥ λ_M, U_s (top K̂ eigenvectors; K̂ from a rule or given)
+    spectrum       -> s(θ, u) = ‖U_sᴴ b(θ, 1/u)‖² / ‖b‖²  on a grid uniform in θ and in u = 1/r;
+                      the MUSIC pseudo-spectrum is 1/(1 − s) = ‖b‖²/‖E_nᴴ b‖², so peaks of s are its peaks.
+                      For H = I, ‖b‖² = N is left out (s in [0, N]), as it always was.
     peaks          -> block-max non-maximum suppression, blocks sized from the array's resolution
-    refinement     -> Levenberg–Marquardt steps on the exact null spectrum ‖(I − U_s U_sᴴ) a‖² in (θ, u)
+    refinement     -> Levenberg–Marquardt steps on the null spectrum ‖(I − U_s U_sᴴ) b‖² / ‖b‖² in (θ, u)
     repair         -> scenes whose peaks leave U_s unexplained (merged close pairs) get one RAP-MUSIC re-search
+
+Why normalise by ‖b‖²: with a hybrid combiner (M < N) ‖T a‖² = ‖P_H a‖² varies over the grid, and an
+unnormalised spectrum would favour the directions H happens to pass best. The grid stays shared by every
+scene: ‖U_sᴴ b‖² = aᴴ (Tᴴ U_s U_sᴴ T) a and ‖b‖² = aᴴ (Tᴴ T) a are Hermitian forms in a, one real GEMM
+each against features of the grid's steering vectors (Grid.hermitian_features).
 
 Why NMS sized from the resolution: a near-field source draws a ridge in (θ, 1/r) that is a beamwidth
 wide and a depth of field long, and tilted; a 3×3 neighbourhood leaves several maxima on it, and a
@@ -23,12 +31,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
 
 from core.array import ArrayConfig, steering, steering_with_derivatives
-from core.measurement import whitener
 from core.errors import ConfigError
 from core.peak_repair import repair
 from core.scenario import ScenarioConfig
@@ -62,15 +70,6 @@ def mdl_order(eigvals: torch.Tensor, k_max: int, snapshots: int) -> torch.Tensor
 
 
 ORDER_RULES = {"eigengap": eigengap_order, "mdl": mdl_order}
-
-
-def whitened_measurement_covariance(Y: torch.Tensor, H: torch.Tensor, W: torch.Tensor | None = None) -> torch.Tensor:
-    """W·(Y Yᴴ/L)·W with W = (H Hᴴ)^(−1/2): (B, M, M), noise σ²·I there, the domain where MDL is valid.
-
-    Y: (B, M, L) complex snapshots, H: (B, M, N) complex; W, when the caller has it already, (B, M, M).
-    """
-    W = whitener(H) if W is None else W
-    return W @ (Y @ Y.mH / Y.shape[-1]) @ W
 
 
 # ---------------------------------------------------------------- grid
@@ -133,6 +132,17 @@ class Grid:
     def shape(self) -> tuple[int, int]:
         return self.theta.shape[0], self.inv_r.shape[0]
 
+    @cached_property
+    def hermitian_features(self) -> torch.Tensor:
+        """(N², Gθ·Gu) float32 features f_g with aᴴ G a = h(G) · f_g for any Hermitian G (N, N).
+
+        h is hermitian_coefficients. Rows: |a_n|², then 2·Re(ā_m a_n) and −2·Im(ā_m a_n) for m < n. Built on
+        first use (only the measurement domain needs it) and kept: the grid is reused for every batch."""
+        a = self.steering
+        m, n = torch.triu_indices(a.shape[0], a.shape[0], 1, device=a.device)
+        cross = a[m].conj() * a[n]
+        return torch.cat([a.abs().square(), 2 * cross.real, -2 * cross.imag])
+
     def to(self, device) -> Grid:
         return Grid(
             self.array, self.theta.to(device), self.inv_r.to(device), self.steering.to(device), self.block, self.reach,
@@ -171,19 +181,53 @@ def build_grid(scenario: ScenarioConfig, cfg: GridConfig | None = None, device=N
 # ---------------------------------------------------------------- spectrum, peaks, refinement
 
 
-def spectrum(U_s: torch.Tensor, grid: Grid, chunk: int = 128) -> torch.Tensor:
-    """s = ‖U_sᴴ a‖² on the grid: (B, Gθ, Gu) float32, in [0, N]; MUSIC's pseudo-spectrum is 1/(N − s).
+SPECTRUM_ROWS = 384  # rows of the (rows, Gθ·Gu) block per GEMM; only bounds memory
 
-    U_s: (B, N, K) complex, signal eigenvectors with unused columns zeroed. One GEMM per chunk of scenes
-    (chunks only bound memory: a (chunk·K, Gθ·Gu) block); the signal side is used because K ≪ N − K.
-    """
-    b, n, k = U_s.shape
-    Uh = U_s.to(torch.complex64).mH.reshape(b * k, n)
-    out = torch.empty(b, grid.steering.shape[1], dtype=torch.float32, device=U_s.device)
+
+def _grid_power(X: torch.Tensor, grid: Grid) -> torch.Tensor:
+    """Σ_p |X[b, p, :] · a_g|² for every grid point g: X (B, P, N) complex -> (B, Gθ·Gu) float32.
+
+    One complex64 GEMM against the grid's shared steering matrix per chunk of scenes."""
+    b, p, n = X.shape
+    rows = X.to(torch.complex64).reshape(b * p, n)
+    chunk = max(1, SPECTRUM_ROWS // p)
+    out = torch.empty(b, grid.steering.shape[1], dtype=torch.float32, device=X.device)
     for i in range(0, b, chunk):
-        p = Uh[i * k : (i + chunk) * k] @ grid.steering
-        out[i : i + chunk] = (p.real.square() + p.imag.square()).view(-1, k, p.shape[-1]).sum(1)
-    return out.view(b, *grid.shape)
+        q = rows[i * p : (i + chunk) * p] @ grid.steering
+        out[i : i + chunk] = (q.real.square() + q.imag.square()).view(-1, p, q.shape[-1]).sum(1)
+    return out
+
+
+def hermitian_coefficients(G: torch.Tensor) -> torch.Tensor:
+    """h(G) (B, N²) float32 for Hermitian G (B, N, N): diag, then Re and Im of the strict upper triangle."""
+    m, n = torch.triu_indices(G.shape[-1], G.shape[-1], 1, device=G.device)
+    upper = G[..., m, n]
+    return torch.cat([torch.diagonal(G, dim1=-2, dim2=-1).real, upper.real, upper.imag], -1).to(torch.float32)
+
+
+def steering_norms(T: torch.Tensor, grid: Grid) -> torch.Tensor:
+    """‖b‖² = ‖T a‖² = aᴴ (TᴴT) a at every grid point, per scene: T (B, M, N) complex -> (B, Gθ·Gu) float32."""
+    return hermitian_coefficients(T.mH @ T) @ grid.hermitian_features
+
+
+def spectrum(
+    U_s: torch.Tensor, grid: Grid, T: torch.Tensor | None = None, norms: torch.Tensor | None = None
+) -> torch.Tensor:
+    """s = ‖U_sᴴ b‖² / ‖b‖² on the grid, (B, Gθ, Gu) float32 in [0, 1]; MUSIC's pseudo-spectrum is 1/(1 − s).
+
+    U_s: (B, M, K) complex, signal eigenvectors of C with unused columns zeroed; T (B, M, N) the operator,
+    norms its steering_norms when the caller has them. For T = None (H = I): s = ‖U_sᴴ a‖² in [0, N],
+    unnormalised since ‖a‖² = N everywhere; the signal side is used because K ≪ N − K.
+    With T, both ‖U_sᴴ T a‖² and ‖T a‖² are Hermitian forms aᴴ G a with G (N, N), evaluated as one real
+    GEMM each against the grid's hermitian_features: ~8× faster on CPU than Σ_m |t_m·a|² over a
+    (B·M, G) complex product for M = N/2, and the grid stays shared by every scene.
+    """
+    if T is None:
+        return _grid_power(U_s.mH, grid).view(-1, *grid.shape)
+    norms = steering_norms(T, grid) if norms is None else norms
+    P = U_s.mH @ T.to(U_s.dtype)  # (B, K, N): U_sᴴ b = (U_sᴴ T) a
+    signal = hermitian_coefficients(P.mH @ P) @ grid.hermitian_features
+    return (signal / norms.clamp_min(1e-12)).view(-1, *grid.shape)
 
 
 def find_peaks(s: torch.Tensor, block: tuple[int, int], reach: tuple[int, int], n_peaks: int) -> tuple:
@@ -213,32 +257,51 @@ def find_peaks(s: torch.Tensor, block: tuple[int, int], reach: tuple[int, int], 
     return it, iu, found
 
 
-def _null_and_jacobian(U_s, theta, inv_r, array):
-    """e = (I − U_s U_sᴴ)a and the same projection of ∂a/∂θ, ∂a/∂u; theta, inv_r (B, J) -> (B, N, J) each."""
+def _null_and_jacobian(U_s, theta, inv_r, array, T=None):
+    """Residual e and its derivatives ∂e/∂θ, ∂e/∂u at theta, inv_r (B, J); each (B, M, J) complex.
+
+    H = I (T None): e = (I − U_s U_sᴴ) a, so ‖e‖² is the null spectrum. Otherwise e = (I − U_s U_sᴴ) b / ‖b‖
+    with b = T a, the normalised null spectrum, differentiated through T and through ‖b‖ (quotient rule).
+    """
     a, da_t, da_r = steering_with_derivatives(theta, 1 / inv_r, array)
     da_u = da_r * (-1 / inv_r.square())[:, None, :]  # r = 1/u, so ∂/∂u = −r²·∂/∂r
 
     def proj(v):
         return v - U_s @ (U_s.mH @ v)
 
-    return proj(a), proj(da_t), proj(da_u)
+    if T is None:
+        return proj(a), proj(da_t), proj(da_u)
+    j = theta.shape[-1]
+    bs = T @ torch.cat([a, da_t, da_u], -1)  # b, ∂b/∂θ, ∂b/∂u in one batched product
+    (b, db_t, db_u), (e, e_t, e_u) = bs.split(j, -1), proj(bs).split(j, -1)
+    n = b.abs().square().sum(-2, keepdim=True)  # ‖b‖², (B, 1, J)
+    root = n.sqrt()
+
+    def quotient(de, db):  # ∂(e/‖b‖) = (∂e − e·Re(bᴴ ∂b)/‖b‖²) / ‖b‖
+        return (de - e * ((b.conj() * db).sum(-2, keepdim=True).real / n)) / root
+
+    return e / root, quotient(e_t, db_t), quotient(e_u, db_u)
 
 
-def refine(U_s: torch.Tensor, theta: torch.Tensor, inv_r: torch.Tensor, grid: Grid, steps: int) -> tuple:
-    """Levenberg–Marquardt on the exact null spectrum f = ‖(I − U_s U_sᴴ) a(θ, 1/u)‖², batched over (B, J).
+def refine(
+    U_s: torch.Tensor, theta: torch.Tensor, inv_r: torch.Tensor, grid: Grid, steps: int, T: torch.Tensor | None = None
+) -> tuple:
+    """Levenberg–Marquardt on the exact null spectrum f = ‖(I − U_s U_sᴴ) b‖² / ‖b‖², batched over (B, J).
 
-    Gauss–Newton is exact at a true null (zero residual). A step is kept only if f falls. The estimate
-    stays within one NMS block (at least 1.5 cells) of its grid peak: the ridge is tilted, so a grid
-    peak a fraction of a cell off in θ can sit several cells off in 1/r.
+    b = T a(θ, 1/u), or a itself for T = None (H = I; ‖a‖² = N is then left out). U_s (B, M, K) complex128,
+    T (B, M, N) complex128. Gauss–Newton is exact at a true null (zero residual). A step is kept only if f
+    falls. The estimate stays within one NMS block (at least 1.5 cells) of its grid peak: the ridge is
+    tilted, so a grid peak a fraction of a cell off in θ can sit several cells off in 1/r. It also stays
+    inside the grid's θ and 1/r intervals, the region searched.
     theta radians, inv_r 1/metres, (B, J) float64.
     """
     step_t = (grid.theta[1] - grid.theta[0]).item()
     step_u = (grid.inv_r[-1] - grid.inv_r[0]).item() / max(grid.shape[1] - 1, 1)
     reach_t, reach_u = (max(1.5, b) * step for b, step in zip(grid.block, (step_t, step_u), strict=True))
-    lo_t, hi_t = theta - reach_t, theta + reach_t
-    lo_u, hi_u = (inv_r - reach_u).clamp_min(0.5 * grid.inv_r[0].item()), inv_r + reach_u
+    lo_t, hi_t = (theta - reach_t).clamp_min(grid.theta[0].item()), (theta + reach_t).clamp_max(grid.theta[-1].item())
+    lo_u, hi_u = (inv_r - reach_u).clamp_min(grid.inv_r[0].item()), (inv_r + reach_u).clamp_max(grid.inv_r[-1].item())
     scale = torch.ones_like(theta)
-    e, jt, ju = _null_and_jacobian(U_s, theta, inv_r, grid.array)
+    e, jt, ju = _null_and_jacobian(U_s, theta, inv_r, grid.array, T)
     f = e.abs().square().sum(-2)
     for _ in range(steps):
         g_t, g_u = (jt.conj() * e).sum(-2).real, (ju.conj() * e).sum(-2).real
@@ -248,7 +311,7 @@ def refine(U_s: torch.Tensor, theta: torch.Tensor, inv_r: torch.Tensor, grid: Gr
         det = h_tt * h_uu - h_tu.square()
         new_t = torch.minimum(torch.maximum(theta - scale * (h_uu * g_t - h_tu * g_u) / det, lo_t), hi_t)
         new_u = torch.minimum(torch.maximum(inv_r - scale * (h_tt * g_u - h_tu * g_t) / det, lo_u), hi_u)
-        e_n, jt_n, ju_n = _null_and_jacobian(U_s, new_t, new_u, grid.array)
+        e_n, jt_n, ju_n = _null_and_jacobian(U_s, new_t, new_u, grid.array, T)
         f_n = e_n.abs().square().sum(-2)
         ok = f_n < f
         theta, inv_r, f = torch.where(ok, new_t, theta), torch.where(ok, new_u, inv_r), torch.where(ok, f_n, f)
@@ -266,11 +329,19 @@ class MusicResult:
     r: torch.Tensor  # (B, K_max) float64, metres; 0 where mask is False
     mask: torch.Tensor  # (B, K_max) bool, slot < K̂ and a peak was found
     k_hat: torch.Tensor  # (B,) int64, model order used
-    eigvals: torch.Tensor  # (B, N) float64, descending eigenvalues of R
+    eigvals: torch.Tensor  # (B, M) float64, descending eigenvalues of C (M = N for H = I)
+
+
+def _check_operator(C: torch.Tensor, T: torch.Tensor, grid: Grid) -> None:
+    """T must map the grid's N-element array onto C's M×M domain, scene by scene."""
+    b, m = C.shape[0], C.shape[-1]
+    n = grid.array.n_elements
+    if T.dim() != 3 or tuple(T.shape) != (b, m, n):
+        raise ConfigError(f"T must be (B, M, N) = ({b}, {m}, {n}) for this C and grid, got T.shape={tuple(T.shape)}")
 
 
 def music(
-    R: torch.Tensor,
+    C: torch.Tensor,
     grid: Grid,
     k_max: int,
     *,
@@ -279,32 +350,35 @@ def music(
     snapshots: int | None = None,
     T: torch.Tensor | None = None,
 ) -> MusicResult:
-    """Near-field MUSIC on any covariance R (B, N, N) complex, on R's device.
+    """Near-field MUSIC on a covariance C (B, M, M) complex in the measurement domain, on C's device.
 
-    k: (B,) model order to use (the truth, for oracle-K results); otherwise `order` picks it from R's
-    eigenvalues ("eigengap" or "mdl"; MDL needs the snapshot count L).
+    T: (B, M, N) complex, the operator W H of core.measurement (C = T R Tᴴ); None for H = I, where C is
+    the array covariance R (B, N, N) itself. k: (B,) model order to use (the truth, for true-K results);
+    otherwise `order` picks it from C's eigenvalues ("eigengap" or "mdl"; MDL needs the snapshot count L).
     """
-    if T is not None:
-        raise NotImplementedError("measurement-domain MUSIC (T) is being built")
     if order not in ORDER_RULES:
         raise ConfigError(f"order must be one of {sorted(ORDER_RULES)}, got {order=}")
     if k is None and order == "mdl" and not (isinstance(snapshots, int) and snapshots >= 1):
         raise ConfigError(f"the mdl order rule needs the snapshot count, got {snapshots=}")
-    if grid.steering.device != R.device:
-        grid = grid.to(R.device)
-    lam, U = torch.linalg.eigh(R.detach().to(torch.complex128))
+    if T is not None:
+        _check_operator(C, T, grid)
+        T = T.detach().to(device=C.device, dtype=torch.complex128)
+    if grid.steering.device != C.device:
+        grid = grid.to(C.device)
+    lam, U = torch.linalg.eigh(C.detach().to(torch.complex128))
     lam, U = lam.flip(-1), U.flip(-1)
     if k is None:
         k = ORDER_RULES[order](lam, k_max, snapshots)
-    k = k.to(R.device).clamp(1, k_max)
-    slots = torch.arange(k_max, device=R.device)[None, :] < k[:, None]
+    k = k.to(C.device).clamp(1, k_max)
+    slots = torch.arange(k_max, device=C.device)[None, :] < k[:, None]
     U_s = U[..., :k_max] * slots[:, None, :]
-    it, iu, found = find_peaks(spectrum(U_s, grid), grid.block, grid.reach, k_max)
+    norms = None if T is None else steering_norms(T, grid)  # ‖b‖² on the grid: spectrum and repair share it
+    it, iu, found = find_peaks(spectrum(U_s, grid, T, norms), grid.block, grid.reach, k_max)
     theta, inv_r = grid.theta[it], grid.inv_r[iu]
     if grid.refine_steps:
-        theta, inv_r = refine(U_s, theta, inv_r, grid, grid.refine_steps)
+        theta, inv_r = refine(U_s, theta, inv_r, grid, grid.refine_steps, T)
     mask = slots & found
     if grid.repair:
-        theta, inv_r, mask = repair(U_s, theta, inv_r, mask, grid)
+        theta, inv_r, mask = repair(U_s, theta, inv_r, mask, grid, T, norms)
     zero = torch.zeros_like(theta)
     return MusicResult(torch.where(mask, theta, zero), torch.where(mask, 1 / inv_r, zero), mask, k, lam)

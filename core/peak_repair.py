@@ -15,9 +15,13 @@ the other estimates Â₋ⱼ projected out (P⊥ = I − P_Â₋ⱼ),
 peaks at the source that Â₋ⱼ does not explain, even when it was merged in the plain spectrum. The best slot's
 replacement is kept only if it at least halves the residual, so well-fitted scenes are never touched; a
 repaired scene then gets one RAP sweep over all its slots, which moves the merged peak onto its own source.
-Peaks of s_j are refined below the grid step by a parabola on each axis.
+Peaks of s_j are refined below the grid step by a parabola on each axis and stay inside the grid.
 Everything is batched over the flagged scenes; ‖P⊥ a‖² and U_sᴴ P⊥ a come from Aᴴ a and U_sᴴ a over the grid,
 computed once per scene, so a re-search costs about K_max + 1 spectra instead of one per slot.
+
+In the measurement domain (core.measurement; T = W H given) every vector above is a measurement-domain one:
+the estimated steering vectors are b = T a(θ̂, r̂), U_s is C's, and ‖b‖² (per scene and grid point, from
+core.music) replaces N. Grid products keep the shared steering matrix: Xᴴ b = (Xᴴ T) a.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from core.array import steering
 
 RESIDUAL_FLAG = 0.5  # subspace-fit residual above which a scene is re-searched (≈ 1 per missed source)
 ACCEPT_RATIO = 0.5  # a replacement must at least halve the residual
-MIN_LEAKAGE = 0.25  # grid points whose ‖P⊥a‖²/N is below this sit on an estimate already held: skipped
+MIN_LEAKAGE = 0.25  # grid points whose ‖P⊥b‖²/‖b‖² is below this sit on an estimate already held: skipped
 CHUNK = 32  # flagged scenes per batch of grid work, bounds memory: (CHUNK, K_max, Gθ·Gu) complex
 
 
@@ -53,40 +57,66 @@ def fit_residual(U_s: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     return _sq(U_s).sum((-2, -1)) - explained
 
 
+def _steer(theta: torch.Tensor, inv_r: torch.Tensor, grid, T: torch.Tensor | None) -> torch.Tensor:
+    """Steering vectors of the domain: a (B, N, J), or b = T a (B, M, J) for T (B, M, N) given."""
+    a = steering(theta, 1 / inv_r, grid.array)
+    return a if T is None else T.to(a.dtype) @ a
+
+
+def _on_grid(X: torch.Tensor, T: torch.Tensor | None, steer: torch.Tensor) -> torch.Tensor:
+    """Xᴴ b(g) at every grid point: X (F, P, K) -> (F, K, G) in steer's precision; Xᴴ T a for T given."""
+    if T is None:
+        return X.to(steer.dtype).mH @ steer
+    return (X.mH @ T.to(X.dtype)).to(steer.dtype) @ steer
+
+
 def repair(
-    U_s: torch.Tensor, theta: torch.Tensor, inv_r: torch.Tensor, active: torch.Tensor, grid
+    U_s: torch.Tensor,
+    theta: torch.Tensor,
+    inv_r: torch.Tensor,
+    active: torch.Tensor,
+    grid,
+    T: torch.Tensor | None = None,
+    norms: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Re-search the scenes whose estimates leave the signal subspace unexplained.
 
-    U_s (B, N, K_max) complex128 with inactive columns zeroed; theta, inv_r (B, K_max) float64 radians and 1/m;
-    active (B, K_max) bool, the slots holding an estimate; grid: core.music.Grid. Returns theta, inv_r, active
-    with the repaired scenes' slots re-estimated.
+    U_s (B, M, K_max) complex128 with inactive columns zeroed; theta, inv_r (B, K_max) float64 radians and 1/m;
+    active (B, K_max) bool, the slots holding an estimate; grid: core.music.Grid. T (B, M, N) complex128, the
+    measurement operator, with norms (B, Gθ·Gu) = ‖T a‖² on the grid; both None for H = I (M = N, ‖a‖² = N).
+    Returns theta, inv_r, active with the repaired scenes' slots re-estimated.
     """
-    A = steering(theta, 1 / inv_r, grid.array).to(U_s.dtype) * active[:, None, :]
+    A = _steer(theta, inv_r, grid, T).to(U_s.dtype) * active[:, None, :]
     flagged = (fit_residual(U_s, A) > RESIDUAL_FLAG).nonzero()[:, 0]
     theta, inv_r, active = theta.clone(), inv_r.clone(), active.clone()
     used = _sq(U_s).sum(-2) > 0  # (B, K_max): slots below the model order
     for idx in flagged.split(CHUNK):
-        t, u, a = _research(U_s[idx], A[idx], used[idx], grid)
+        T_f, norms_f = (None, A.shape[-2]) if T is None else (T[idx], norms[idx])
+        t, u, a = _research(U_s[idx], A[idx], used[idx], grid, T_f, norms_f)
         theta[idx], inv_r[idx] = torch.where(a, t, theta[idx]), torch.where(a, u, inv_r[idx])
         active[idx] |= a
     return theta, inv_r, active
 
 
-def _rap_spectrum(U_s, A, Us_a, A_a, j: int) -> torch.Tensor:
-    """s_j(g) = ‖U_sᴴ P⊥ a(g)‖² / ‖P⊥ a(g)‖² with slot j left out of A; (F, G), 0 on the held estimates."""
-    n, k_max = A.shape[-2:]
+def _rap_spectrum(U_s, A, Us_a, A_a, j: int, norms) -> torch.Tensor:
+    """s_j(g) = ‖U_sᴴ P⊥ b(g)‖² / ‖P⊥ b(g)‖² with slot j left out of A; (F, G), 0 on the held estimates.
+
+    norms: ‖b(g)‖², N (an int) for H = I or (F, G)."""
+    k_max = A.shape[-1]
     keep = torch.ones(k_max, dtype=A.dtype, device=A.device)
     keep[j] = 0
     A_j, B = A * keep, A_a * keep[:, None]
     W = _gram_solve(A_j, B)
-    leak = n - (B.real * W.real + B.imag * W.imag).sum(-2)  # ‖P⊥ a‖² = N − Re Σ conj(B)·W
+    leak = norms - (B.real * W.real + B.imag * W.imag).sum(-2)  # ‖P⊥ b‖² = ‖b‖² − Re Σ conj(B)·W
     s = _sq(Us_a - (U_s.mH @ A_j) @ W).sum(-2) / leak.clamp_min(1e-9)
-    return torch.where(leak > MIN_LEAKAGE * n, s, torch.zeros_like(s))
+    return torch.where(leak > MIN_LEAKAGE * norms, s, torch.zeros_like(s))
 
 
 def _peak(s: torch.Tensor, grid) -> tuple[torch.Tensor, torch.Tensor]:
-    """Argmax of s (F, Gθ·Gu) with a parabola through its neighbours on each axis: θ (F,) radians, 1/r (F,) 1/m."""
+    """Argmax of s (F, Gθ·Gu) with a parabola through its neighbours on each axis: θ (F,) radians, 1/r (F,) 1/m.
+
+    The estimate stays inside the grid's θ and 1/r intervals (at an edge the parabola would step half a cell out).
+    """
     gt, gu = grid.shape
     s = s.view(-1, gt, gu)
     g = s.flatten(1).argmax(-1)
@@ -102,39 +132,41 @@ def _peak(s: torch.Tensor, grid) -> tuple[torch.Tensor, torch.Tensor]:
     d_u = offset(s[rows, it, (iu - 1).clamp_min(0)], mid, s[rows, it, (iu + 1).clamp_max(gu - 1)])
     step_t = grid.theta[1] - grid.theta[0]
     step_u = grid.inv_r[1] - grid.inv_r[0] if gu > 1 else torch.zeros_like(step_t)
-    return grid.theta[it] + d_t * step_t, (grid.inv_r[iu] + d_u * step_u).clamp_min(0.5 * grid.inv_r[0])
+    theta = (grid.theta[it] + d_t * step_t).clamp(grid.theta[0], grid.theta[-1])
+    return theta, (grid.inv_r[iu] + d_u * step_u).clamp(grid.inv_r[0], grid.inv_r[-1])
 
 
-def _research(U_s, A, used, grid):
+def _research(U_s, A, used, grid, T, norms):
     """RAP re-search of a chunk of flagged scenes: (θ, 1/r) and the replaced-slot mask, each (F, K_max).
 
+    A (F, M, K_max): the domain's estimated steering vectors; T (F, M, N) or None, norms (F, G) or N: see repair.
     The slot whose RAP replacement lowers the residual most is replaced; then, in the scenes where that
     halved the residual, one sweep re-estimates every used slot with the others projected out (a merged
     peak sits between its two sources until its partner has been found)."""
-    f, n, k_max = A.shape
+    f, _, k_max = A.shape
     # Grid-sized work runs in complex64 (the grid's own precision); residuals stay in U_s's precision.
     steer, U64, A64 = grid.steering, U_s.to(grid.steering.dtype), A.to(grid.steering.dtype)
-    Us_a, A_a = U64.mH @ steer, A64.mH @ steer  # (F, K, G), (F, K_max, G)
+    Us_a, A_a = _on_grid(U_s, T, steer), _on_grid(A, T, steer)  # (F, K, G), (F, K_max, G)
     before = fit_residual(U_s, A)
     best, choice = before.clone(), torch.full((f,), -1, dtype=torch.int64, device=A.device)
     theta = torch.zeros(f, k_max, dtype=torch.float64, device=A.device)
     inv_r = torch.ones_like(theta)
     for j in range(k_max):
-        t, u = _peak(_rap_spectrum(U64, A64, Us_a, A_a, j), grid)
+        t, u = _peak(_rap_spectrum(U64, A64, Us_a, A_a, j, norms), grid)
         A_new = A.clone()
-        A_new[:, :, j] = steering(t[:, None], 1 / u[:, None], grid.array)[..., 0].to(A.dtype)
+        A_new[:, :, j] = _steer(t[:, None], u[:, None], grid, T)[..., 0].to(A.dtype)
         res = fit_residual(U_s, A_new)
         better = used[:, j] & (res < best)
         best, choice = torch.where(better, res, best), torch.where(better, j, choice)
         theta[:, j], inv_r[:, j] = torch.where(better, t, theta[:, j]), torch.where(better, u, inv_r[:, j])
     ok = (choice >= 0) & (best < ACCEPT_RATIO * before)
     replaced = torch.nn.functional.one_hot(choice.clamp_min(0), k_max).bool() & ok[:, None]
-    A = torch.where(replaced[:, None, :], steering(theta, 1 / inv_r, grid.array).to(A.dtype), A)
+    A = torch.where(replaced[:, None, :], _steer(theta, inv_r, grid, T).to(A.dtype), A)
     swept = used & ok[:, None]
     for j in range(k_max):
         A_j = A.to(steer.dtype)
-        t, u = _peak(_rap_spectrum(U64, A_j, Us_a, A_j.mH @ steer, j), grid)
-        a_j = steering(t[:, None], 1 / u[:, None], grid.array)[..., 0].to(A.dtype)
+        t, u = _peak(_rap_spectrum(U64, A_j, Us_a, _on_grid(A, T, steer), j, norms), grid)
+        a_j = _steer(t[:, None], u[:, None], grid, T)[..., 0].to(A.dtype)
         A[:, :, j] = torch.where(swept[:, j, None], a_j, A[:, :, j])
         theta[:, j], inv_r[:, j] = torch.where(swept[:, j], t, theta[:, j]), torch.where(swept[:, j], u, inv_r[:, j])
     return theta, inv_r, swept | replaced

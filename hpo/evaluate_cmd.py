@@ -13,12 +13,13 @@ from typing import Annotated
 
 import torch
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from core.errors import ConfigError, CovblendError
-from core.evaluation import METHODS, SNR_DEFINITION, EvalConfig, evaluate, evaluation_scenario
+from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate, evaluation_scenario
 from core.experiment import DEVICES
 from core.train import resolve_device
 from hpo.paths import prepare_output
@@ -26,9 +27,16 @@ from hpo.paths import prepare_output
 out = Console()
 err = Console(stderr=True)
 
-LABELS = {"learned": "learned (R_blend)", "music_samp": "MUSIC on R_samp", "oracle": "oracle (R_true)"}
-SHORT = {"learned": "learned", "music_samp": "R_samp", "oracle": "oracle"}
-STYLES = {"learned": "green", "music_samp": "cyan", "oracle": "magenta", "crb": "yellow"}
+LABELS = {
+    "learned": "learned (R_blend)",
+    "classic": "classic MUSIC (W·YYᴴ/L·W)",
+    "music_samp": "R_samp (diagnostic)",
+    "oracle": "oracle (R_true)",
+}
+STYLES = {"learned": "green", "classic": "cyan", "music_samp": "blue", "oracle": "magenta", "crb": "yellow"}
+COLOURS = {"learned": "#2ca02c", "classic": "#1f77b4", "music_samp": "#ff7f0e", "crb": "#000000"}  # plots
+PLOTTED: tuple[str, ...] = ("learned", "classic", "music_samp")  # the oracle (~1e-6°) would stretch log axes
+TABLE_WIDTH = 100  # the table fits a terminal this wide
 DEFAULT_GRID = ",".join(f"{s:g}" for s in EvalConfig().snr_grid_db)
 
 
@@ -61,55 +69,98 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 
 
 def report_table(report: dict) -> Table:
-    """One row per SNR, one column group per method (angle RMSE, range RMSE, K accuracy, NMSE), then the CRB."""
-    legend = "; ".join(f"{SHORT[m]} = {LABELS[m]}" for m in METHODS)
+    """One row per SNR: learned (angle, range RMSE, eigengap K accuracy, NMSE, mean β), the classic baseline
+    (angle, range, K accuracy), R_samp's NMSE, the MDL K accuracy of the snapshots and the CRB. Fits
+    TABLE_WIDTH columns; the oracle and the R_samp diagnostic's RMSEs are in the JSON report."""
     table = Table(
-        title="Localisation vs SNR: MUSIC with the true K; K accuracy of the eigengap / MDL rules",
-        caption=f"{legend}. {SNR_DEFINITION}",
+        title="Localisation vs SNR, true K: learned vs classic MUSIC and the CRB",
+        caption=(
+            f"learned = MUSIC on {LABELS['learned']}; classic = {LABELS['classic']}, the baseline; "
+            "θ, r: RMSE in ° and m; K: eigengap K̂ accuracy; MDL: K̂ accuracy of MDL on the snapshots; "
+            "β: mean blend weight; NMSE vs R_true in dB, R_samp's for reference. "
+            f"Oracle and R_samp RMSEs: --json. {SNR_DEFINITION}"
+        ),
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,  # one space between columns: 13 columns in ~90 characters
     )
-    table.add_column("SNR dB", justify="right")
-    for name in METHODS:
-        style = STYLES[name]
-        for col in ("θ RMSE °", "r RMSE m", "K acc", "NMSE dB"):
-            table.add_column(f"{SHORT[name]}\n{col}", justify="right", style=style)
-    table.add_column("CRB\nθ °", justify="right", style=STYLES["crb"])
-    table.add_column("CRB\nr m", justify="right", style=STYLES["crb"])
+    groups = (
+        ("SNR", STYLES["crb"], ("dB",)),
+        ("learned", STYLES["learned"], ("θ °", "r m", "K", "NMSE", "β")),
+        ("classic", STYLES["classic"], ("θ °", "r m", "K")),
+        ("R_samp", STYLES["music_samp"], ("NMSE",)),
+        ("", None, ("MDL",)),
+        ("CRB", STYLES["crb"], ("θ °", "r m")),
+    )
+    for group, style, heads in groups:
+        for i, head in enumerate(heads):
+            table.add_column(f"{group if i == 0 else ''}\n{head}", justify="right", style=style, no_wrap=True)
     for row in report["rows"]:
-        cells = [f"{row['snr_db']:g}"]
-        for name in METHODS:
-            m = row["methods"][name]
-            k = m["k_accuracy"]
-            cells += [_fmt(m["angle_rmse_deg"]), _fmt(m["range_rmse_m"]), f"{k['eigengap']:.2f} / {k['mdl']:.2f}"]
-            cells.append(_fmt(m["nmse_db"]))
-        cells += [_fmt(row["crb"]["angle_rmse_deg"]), _fmt(row["crb"]["range_rmse_m"])]
-        table.add_row(*cells)
+        learned, classic = row["methods"]["learned"], row["methods"]["classic"]
+        table.add_row(
+            f"{row['snr_db']:g}",
+            *(_fmt(learned[key]) for key in ("angle_rmse_deg", "range_rmse_m")),
+            f"{learned['k_accuracy']['eigengap']:.2f}",
+            _fmt(learned["nmse_db"]),
+            f"{row['mean_beta']:.2f}",
+            *(_fmt(classic[key]) for key in ("angle_rmse_deg", "range_rmse_m")),
+            f"{classic['k_accuracy']['eigengap']:.2f}",
+            _fmt(row["methods"]["music_samp"]["nmse_db"]),
+            f"{classic['k_accuracy']['mdl']:.2f}",  # MDL K̂ comes from the snapshots for every data method
+            *(_fmt(row["crb"][key]) for key in ("angle_rmse_deg", "range_rmse_m")),
+        )
     return table
 
 
-def plot_report(report: dict, path: Path) -> None:
-    """RMSE (angle and range) vs SNR for every method and the CRB, log y axes, SNR definition in the caption."""
+def _oracle_note(report: dict) -> str:
+    worst = max((row["methods"]["oracle"]["angle_rmse_deg"] or 0.0) for row in report["rows"])
+    return f"oracle (R_true) left off the axes: angle RMSE ≤ {worst:.1g}° (refinement precision)"
+
+
+def report_figure(report: dict):
+    """A matplotlib Figure: angle and range RMSE vs SNR (log y) of learned, classic, the R_samp diagnostic
+    (dashed) and the CRB (dotted).
+
+    The oracle sits at refinement precision (~1e-6°) and would stretch the axes over many decades, so it is
+    left out and its largest value is named in the caption."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    snr = [row["snr_db"] for row in report["rows"]]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    for ax, key, unit in zip(
-        axes, ("angle_rmse_deg", "range_rmse_m"), ("angle RMSE (deg)", "range RMSE (m)"), strict=True
-    ):
-        for name in METHODS:
-            y = [row["methods"][name][key] for row in report["rows"]]
-            ax.plot(snr, [math.nan if v is None else v for v in y], "o-", label=LABELS[name], color=STYLES[name])
-        crb = [row["crb"][key] for row in report["rows"]]
-        ax.plot(snr, [math.nan if v is None else v for v in crb], "k--", label="stochastic CRB")
+    rows = report["rows"]
+    snr = [row["snr_db"] for row in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    panels = (("angle_rmse_deg", "angle RMSE (°)", "angle"), ("range_rmse_m", "range RMSE (m)", "range"))
+    for ax, (key, unit, title) in zip(axes, panels, strict=True):
+        for name in PLOTTED:
+            y = [math.nan if (v := row["methods"][name][key]) is None else v for row in rows]
+            diagnostic = name == "music_samp"
+            ax.plot(
+                snr, y, "--" if diagnostic else "-", marker="" if diagnostic else "o", lw=1.2 if diagnostic else 2,
+                color=COLOURS[name], label=LABELS[name], zorder=3 if diagnostic else 2,  # on top: it tracks classic
+            )  # fmt: skip
+        crb = [math.nan if (v := row["crb"][key]) is None else v for row in rows]
+        ax.plot(snr, crb, ":", color=COLOURS["crb"], lw=2, label="stochastic CRB")
         ax.set_yscale("log")
+        ax.set_title(title)
         ax.set_xlabel("SNR (dB)")
         ax.set_ylabel(unit)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.text(0.5, 0.01, f"{SNR_DEFINITION}. Oracle K; RMSE after optimal assignment.", ha="center", fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    axes[0].legend(fontsize=8, loc="upper right")
+    beta = ", ".join(f"{row['mean_beta']:.2f}" for row in rows)
+    fig.suptitle(f"Localisation vs SNR, true K (mean β of the learned blend per point: {beta})", fontsize=10)
+    caption = f"{SNR_DEFINITION}. RMSE after optimal assignment. {_oracle_note(report)}."
+    fig.text(0.5, 0.01, caption, ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    return fig
+
+
+def plot_report(report: dict, path: Path) -> None:
+    """report_figure written to a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = report_figure(report)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -127,7 +178,7 @@ def evaluate_command(
     plot_path: Annotated[Path | None, typer.Option("--plot", help="Write RMSE-vs-SNR plots (PNG).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto (cuda if present), cpu or cuda.")] = "auto",
 ) -> None:
-    """Evaluate a trained checkpoint: learned MUSIC vs MUSIC on R_samp, the oracle and the CRB, per SNR."""
+    """Evaluate a trained checkpoint: learned MUSIC vs classic MUSIC, the oracle and the CRB, per SNR."""
     try:
         cfg = EvalConfig(
             snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes, snapshots=snapshots, num_sources=sources, seed=seed
@@ -148,7 +199,8 @@ def evaluate_command(
                 on_point=lambda i, snr: progress.advance(task),
             )  # fmt: skip
         report["checkpoint"] = str(checkpoint)
-        out.print(report_table(report))
+        # A terminal narrower than the table squeezes it; a pipe or a file (Rich assumes 80 columns) gets it whole.
+        (out if out.is_terminal else Console(width=TABLE_WIDTH)).print(report_table(report))
         if json_path is not None:
             json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
             out.print(f"report written to {json_path}", markup=False, highlight=False)

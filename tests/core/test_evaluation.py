@@ -4,11 +4,12 @@ import math
 import pytest
 import torch
 
+from core.array import ArrayConfig
 from core.covariance import PipelineConfig
 from core.errors import ConfigError, CovblendError
-from core.evaluation import SCHEMA_VERSION, EvalConfig, check_schema, evaluate, score
+from core.evaluation import METHODS, NMSE_METHODS, SCHEMA_VERSION, EvalConfig, check_schema, evaluate, score
 from core.model import ModelConfig, build_model
-from core.scenario import ScenarioConfig
+from core.scenario import MeasurementConfig, ScenarioConfig, SceneConfig
 
 F64 = dict(dtype=torch.float64)
 
@@ -44,7 +45,7 @@ def test_score_of_nothing_matched_is_nan():
 
 
 SCENARIO = ScenarioConfig()
-SMALL = EvalConfig(snr_grid_db=(0.0, 20.0), n_scenes=40)
+SMALL = EvalConfig(snr_grid_db=(0.0, 10.0, 20.0), n_scenes=40)
 
 
 @pytest.fixture(scope="module")
@@ -53,28 +54,76 @@ def model():
     return build_model(ModelConfig(arch="mlp", width=16, depth=1), SCENARIO)
 
 
-def test_report_has_one_row_per_snr_and_follows_the_schema(model):
-    report = evaluate(model, SCENARIO, PipelineConfig(), SMALL)
-    check_schema(json.loads(json.dumps(report)))  # JSON round trip: no NaN, no tensors
-    assert [row["snr_db"] for row in report["rows"]] == [0.0, 20.0]
-    assert report["schema_version"] == SCHEMA_VERSION and "p_k/σ²" in report["snr_definition"]
+@pytest.fixture(scope="module")
+def report(model) -> str:
+    """The SMALL sweep with the default pipeline, as JSON text (each test parses its own copy)."""
+    return json.dumps(evaluate(model, SCENARIO, PipelineConfig(), SMALL))
 
 
-def test_learned_equals_music_on_r_samp_when_the_blend_is_all_r_samp(model):
+@pytest.fixture(scope="module")
+def all_samp_report(model) -> dict:
+    """The SMALL sweep with β = 1: R_blend = R_samp."""
+    return evaluate(model, SCENARIO, PipelineConfig(beta=1.0), SMALL)
+
+
+def test_report_has_one_row_per_snr_and_follows_the_schema(report):
+    report = json.loads(report)
+    check_schema(report)  # after a JSON round trip: no NaN, no tensors
+    assert [row["snr_db"] for row in report["rows"]] == [0.0, 10.0, 20.0]
+    assert report["schema_version"] == SCHEMA_VERSION == 2 and "p_k/σ²" in report["snr_definition"]
+    assert set(report["rows"][0]["methods"]) == set(METHODS) == {"learned", "classic", "music_samp", "oracle"}
+
+
+def test_nmse_is_reported_only_for_the_n_by_n_covariances(report):
+    methods = json.loads(report)["rows"][0]["methods"]
+    assert [name for name in METHODS if "nmse_db" in methods[name]] == list(NMSE_METHODS) == ["learned", "music_samp"]
+    assert all(isinstance(methods[name]["nmse_db"], float) for name in NMSE_METHODS)
+
+
+def test_mean_beta_is_the_blend_weight_of_the_learned_pipeline(report, all_samp_report):
+    assert all(row["mean_beta"] == pytest.approx(0.3) for row in json.loads(report)["rows"])
+    assert all(row["mean_beta"] == 1.0 for row in all_samp_report["rows"])
+
+
+def test_crb_ratios_are_the_rmses_over_the_bound(report):
+    row = json.loads(report)["rows"][1]
+    classic, crb = row["methods"]["classic"], row["crb"]
+    assert classic["angle_crb_ratio"] == pytest.approx(classic["angle_rmse_deg"] / crb["angle_rmse_deg"])
+    assert classic["range_crb_ratio"] == pytest.approx(classic["range_rmse_m"] / crb["range_rmse_m"])
+
+
+def test_learned_equals_music_on_r_samp_when_the_blend_is_all_r_samp(all_samp_report):
     # β = 1 makes R_blend = R_samp inside the one pipeline, so both methods must score identically.
-    report = evaluate(model, SCENARIO, PipelineConfig(beta=1.0), SMALL)
-    for row in report["rows"]:
+    for row in all_samp_report["rows"]:
         learned, samp = row["methods"]["learned"], row["methods"]["music_samp"]
         assert learned["angle_rmse_deg"] == pytest.approx(samp["angle_rmse_deg"], rel=1e-4)
         assert learned["k_accuracy"] == samp["k_accuracy"]
 
 
-def test_oracle_beats_sample_music_and_the_crb_falls_with_snr(model):
-    rows = evaluate(model, SCENARIO, PipelineConfig(), SMALL)["rows"]
+def test_oracle_beats_classic_music_and_the_crb_falls_with_snr(report):
+    rows = json.loads(report)["rows"]
     for row in rows:
-        assert row["methods"]["oracle"]["angle_rmse_deg"] < row["methods"]["music_samp"]["angle_rmse_deg"]
+        assert row["methods"]["oracle"]["angle_rmse_deg"] < 1e-4 < row["methods"]["classic"]["angle_rmse_deg"]
         assert row["methods"]["oracle"]["k_accuracy"]["eigengap"] > 0.9
-    assert rows[1]["crb"]["angle_rmse_deg"] < rows[0]["crb"]["angle_rmse_deg"]
+    # The same scenes at every SNR point, so the bound falls strictly, in angle and in range.
+    for key in ("angle_rmse_deg", "range_rmse_m"):
+        crb = [row["crb"][key] for row in rows]
+        assert crb[0] > crb[1] > crb[2]
+
+
+def test_on_a_hybrid_array_every_method_runs_in_the_measurement_domain():
+    hybrid = ScenarioConfig(
+        array=ArrayConfig(n_elements=24),
+        measurement=MeasurementConfig(snapshots=8, combiner="random_phase", n_rf=12),
+        scene=SceneConfig(k_max=4),
+    )
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(arch="mlp", width=16, depth=1), hybrid)
+    report = evaluate(net, hybrid, PipelineConfig(), EvalConfig(snr_grid_db=(20.0,), n_scenes=30))
+    methods = report["rows"][0]["methods"]
+    # T R_true Tᴴ is exact; T R_samp Tᴴ ≈ W (Y Yᴴ/L) W (the back-projection's row-space bias is gone there).
+    assert methods["oracle"]["angle_rmse_deg"] < 1e-4
+    assert methods["classic"]["angle_rmse_deg"] < 0.2 and methods["music_samp"]["angle_rmse_deg"] < 0.2
 
 
 def test_overrides_of_l_and_k_reach_the_scenes(model):
@@ -82,18 +131,54 @@ def test_overrides_of_l_and_k_reach_the_scenes(model):
     report = evaluate(model, SCENARIO, PipelineConfig(), cfg)
     assert report["scenario"]["measurement"]["snapshots"] == 64
     # Every scene has one source, and at 20 dB with L = 64 MDL finds it every time.
-    assert report["rows"][0]["methods"]["music_samp"]["k_accuracy"]["mdl"] == 1.0
+    assert report["rows"][0]["methods"]["classic"]["k_accuracy"]["mdl"] == 1.0
     with pytest.raises(ConfigError, match="num_sources"):
         evaluate(model, SCENARIO, PipelineConfig(), EvalConfig(num_sources=4))
 
 
-def test_check_schema_names_a_missing_entry(model):
-    report = json.loads(json.dumps(evaluate(model, SCENARIO, PipelineConfig(), EvalConfig((10.0,), n_scenes=10))))
-    del report["rows"][0]["methods"]["oracle"]["k_accuracy"]["mdl"]
-    with pytest.raises(CovblendError, match=r"rows\[0\]\.methods\.oracle\.k_accuracy\.mdl"):
+@pytest.mark.parametrize(
+    "path",
+    [("methods", "oracle", "k_accuracy", "mdl"), ("methods", "classic", "angle_crb_ratio"), ("mean_beta",)],
+    ids=lambda p: ".".join(p),
+)
+def test_check_schema_names_a_missing_entry(report, path):
+    report = json.loads(report)
+    *parents, leaf = path
+    node = report["rows"][0]
+    for key in parents:
+        node = node[key]
+    del node[leaf]
+    with pytest.raises(CovblendError, match=r"rows\[0\]\." + r"\.".join(path)):
         check_schema(report)
+
+
+def test_check_schema_refuses_a_version_1_report(report):
+    report = {**json.loads(report), "schema_version": 1}
+    with pytest.raises(CovblendError, match="version 2"):
+        check_schema(report)
+
+
+def test_a_subset_of_methods_and_no_order_rules_gives_a_smaller_report_that_still_checks(model):
+    cfg = EvalConfig(snr_grid_db=(10.0,), n_scenes=20, methods=("classic", "learned"), order_rules=())
+    report = json.loads(json.dumps(evaluate(model, SCENARIO, PipelineConfig(), cfg)))
+    check_schema(report)
+    methods = report["rows"][0]["methods"]
+    assert list(methods) == ["learned", "classic"]  # METHODS' order
+    assert all("k_accuracy" not in m and "estimated_k" not in m for m in methods.values())
+
+
+def test_rmse_intervals_bracket_the_rmse(report):
+    for row in json.loads(report)["rows"]:
+        m = row["methods"]["classic"]
+        for key, ci in (("angle_rmse_deg", "angle_rmse_ci95"), ("range_rmse_m", "range_rmse_ci95")):
+            lo, hi = m[ci]
+            assert lo <= m[key] <= hi and lo < hi
 
 
 def test_bad_snr_grid_is_a_config_error():
     with pytest.raises(ConfigError, match="snr_grid_db"):
         EvalConfig(snr_grid_db=())
+    with pytest.raises(ConfigError, match="methods"):
+        EvalConfig(methods=("learned", "music"))
+    with pytest.raises(ConfigError, match="order_rules"):
+        EvalConfig(order_rules=("aic",))

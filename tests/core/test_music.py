@@ -1,28 +1,28 @@
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from core.array import steering
+from core.array import ArrayConfig, steering
 from core.covariance import sample_covariance
 from core.errors import ConfigError
 from core.evaluation import score
-from core.music import (
-    GridConfig,
-    build_grid,
-    eigengap_order,
-    find_peaks,
-    mdl_order,
-    music,
-    resolution,
-    spectrum,
-    whitened_measurement_covariance,
-)
-from core.scenario import MeasurementConfig, ScenarioConfig, generate
+from core.measurement import classic_covariance, operator, to_measurement
+from core.music import GridConfig, build_grid, eigengap_order, find_peaks, mdl_order, music, resolution, spectrum
+from core.scenario import MeasurementConfig, ScenarioConfig, SceneConfig, generate
 from tests.core.snapshots import snapshots
 
 CFG = ScenarioConfig()
 GRID = build_grid(CFG)
+# A hybrid array: 24 elements behind 12 random-phase RF chains (M < N), 8 snapshots.
+HYBRID = ScenarioConfig(
+    array=ArrayConfig(n_elements=24),
+    measurement=MeasurementConfig(snapshots=8, combiner="random_phase", n_rf=12),
+    scene=SceneConfig(k_max=4),
+)
+HYBRID_GRID = build_grid(HYBRID)
 
 
 def test_two_sources_at_30_db_are_recovered_from_the_sample_covariance():
@@ -87,7 +87,7 @@ def test_refinement_goes_below_the_grid_step():
 def test_mdl_on_the_measurement_covariance_picks_the_true_k_at_high_snr(combiner, m):
     cfg = ScenarioConfig(measurement=MeasurementConfig(snapshots=100, combiner=combiner, n_rf=m))
     batch = generate(cfg, 200, seed=5, snr_db=20)
-    lam = torch.linalg.eigvalsh(whitened_measurement_covariance(batch.Y, batch.H)).flip(-1)
+    lam = torch.linalg.eigvalsh(classic_covariance(batch.Y, batch.H)).flip(-1)
     assert torch.equal(mdl_order(lam, cfg.scene.k_max, 100), batch.K)
 
 
@@ -114,3 +114,83 @@ def test_bad_settings_are_config_errors_naming_the_value():
         music(CFG_R := torch.eye(CFG.n, dtype=torch.complex64)[None], GRID, 3, order="mdl")
     with pytest.raises(ConfigError, match="order"):
         music(CFG_R, GRID, 3, order="aic")
+    with pytest.raises(ConfigError, match=r"T\.shape=\(1, 8, 16\)"):
+        music(torch.eye(12, dtype=torch.complex64)[None], GRID, 3, T=torch.zeros(1, 8, 16, dtype=torch.complex64))
+
+
+def _inside(est, grid) -> torch.Tensor:
+    """(B,) True where every estimate of a scene lies in the grid's θ and 1/r intervals."""
+    u = torch.where(est.mask, 1 / torch.where(est.mask, est.r, 1.0), grid.inv_r[0])
+    t = torch.where(est.mask, est.theta, grid.theta[0])
+    return ((t >= grid.theta[0]) & (t <= grid.theta[-1]) & (u >= grid.inv_r[0]) & (u <= grid.inv_r[-1])).all(-1)
+
+
+def test_h_identity_gives_the_results_of_commit_4a973b7_bit_for_bit():
+    # tests/core/data/music_h_identity.py wrote the fixture at that commit. Scenes whose estimates it let
+    # leave the grid are clamped now; every other scene must be unchanged, to the last bit.
+    fixture = json.loads((Path(__file__).parent / "data" / "music_h_identity.json").read_text())
+    changed = 0
+    for snr in sorted({c["snr_db"] for c in fixture["cases"]}):
+        batch = generate(CFG, fixture["scenes"], seed=fixture["seed"], snr_db=snr)
+        R = sample_covariance(batch.Y, batch.H, fixture["tikhonov_alpha"])
+        runs = {"eigengap": {}, "mdl": {"order": "mdl", "snapshots": 16}, "true_k": {"k": batch.K}}
+        for case in (c for c in fixture["cases"] if c["snr_db"] == snr):
+            est = music(R, GRID, CFG.scene.k_max, **runs[case["rule"]])
+            fields = ("theta", "r", "mask", "k_hat")
+            old = type(est)(*(torch.tensor(case[f], dtype=getattr(est, f).dtype) for f in fields), eigvals=None)
+            kept = _inside(old, GRID)
+            assert torch.equal(est.k_hat, old.k_hat)
+            for field in ("theta", "r", "mask"):
+                assert torch.equal(getattr(est, field)[kept], getattr(old, field)[kept]), (snr, case["rule"], field)
+            assert _inside(est, GRID).all()
+            changed += int((~kept).sum())
+    assert changed > 0  # the fixture does hold scenes the old code let out of the grid
+
+
+@pytest.mark.parametrize("scenario,grid", [(CFG, GRID), (HYBRID, HYBRID_GRID)], ids=["identity", "random_phase"])
+def test_measurement_domain_music_on_r_true_recovers_every_source_to_refinement_precision(scenario, grid):
+    batch = generate(scenario, 100, seed=21, dtype=torch.float64)
+    T = operator(batch.H)
+    assert (T is None) == (scenario.m == scenario.n)
+    est = music(to_measurement(batch.R_true, T), grid, scenario.scene.k_max, k=batch.K, T=T)
+    assert (est.mask.sum(-1) == batch.K).all()
+    s = score(est.theta, est.r, est.mask, batch.theta, batch.r, batch.mask)
+    assert abs(s.angle_err_deg).max() < 1e-6 and abs(s.range_err_m).max() < 1e-4
+
+
+def test_the_measurement_path_with_t_equal_to_the_identity_agrees_with_the_h_identity_path():
+    # Same subspaces, spectrum scaled by 1/N, residual by 1/√N: the same estimates up to rounding.
+    batch = generate(CFG, 40, seed=22, snr_db=5.0)
+    R = sample_covariance(batch.Y, batch.H, 1e-2)
+    eye = torch.eye(CFG.n, dtype=torch.complex64).expand(len(batch), -1, -1)
+    plain, through_t = music(R, GRID, CFG.scene.k_max), music(R, GRID, CFG.scene.k_max, T=eye)
+    assert torch.equal(plain.k_hat, through_t.k_hat) and torch.equal(plain.mask, through_t.mask)
+    assert torch.allclose(plain.theta, through_t.theta, atol=1e-6)
+    assert torch.allclose(plain.r, through_t.r, rtol=1e-4)
+
+
+def test_classic_music_on_a_hybrid_array_beats_music_on_the_back_projected_r_samp():
+    # The Tikhonov back-projection only sees H's row space: MUSIC on the N×N R_samp is biased, the
+    # measurement-domain classic covariance is not.
+    batch = generate(HYBRID, 100, seed=23, snr_db=20.0)
+    T, k = operator(batch.H), batch.K
+    classic = music(classic_covariance(batch.Y, batch.H), HYBRID_GRID, 4, k=k, T=T)
+    samp = music(sample_covariance(batch.Y, batch.H, 1e-2), HYBRID_GRID, 4, k=k)
+    rmse = [score(e.theta, e.r, e.mask, batch.theta, batch.r, batch.mask).angle_rmse_deg for e in (classic, samp)]
+    assert rmse[0] < 0.2 < rmse[1]
+
+
+@pytest.mark.parametrize("scenario,grid", [(CFG, GRID), (HYBRID, HYBRID_GRID)], ids=["identity", "random_phase"])
+def test_estimates_stay_inside_the_grid_even_for_sources_outside_it(scenario, grid):
+    # Sources beyond the θ margin and the far 1/r edge, and ones closer than the near edge: peaks sit on
+    # the border, where the refinement and the repair's parabola used to step out.
+    theta = torch.deg2rad(torch.tensor([[-75.0, 10.0, 72.0]], dtype=torch.float64)).expand(30, 3)
+    r = torch.tensor([[40.0, 5000.0, 2.0]], dtype=torch.float64).expand(30, 3)
+    A = steering(theta, r, scenario.array)
+    batch = generate(scenario, 30, seed=24, num_sources=3)
+    T = operator(batch.H)
+    R = A @ A.mH + 0.1 * torch.eye(scenario.n)
+    noisy = R + 0.3 * sample_covariance(batch.Y, batch.H, 1e-2).to(R.dtype)  # perturbed: repairs run too
+    for cov in (R, noisy):
+        est = music(to_measurement(cov, T), grid, scenario.scene.k_max, k=batch.K, T=T)
+        assert est.mask.any(-1).all() and _inside(est, grid).all()

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from rich.console import Console
 from typer.testing import CliRunner
 
 from core.evaluation import check_schema
@@ -9,6 +10,7 @@ from core.experiment import ExperimentConfig, TrainConfig
 from core.model import ModelConfig
 from core.train import save_checkpoint, train
 from hpo.cli import app
+from hpo.evaluate_cmd import LABELS, TABLE_WIDTH, report_figure, report_table
 
 runner = CliRunner()
 
@@ -25,15 +27,54 @@ def checkpoint(tmp_path_factory):
     return path
 
 
-def test_evaluate_writes_a_schema_json_and_a_png(checkpoint, tmp_path):
-    out_json, out_png = tmp_path / "report.json", tmp_path / "rmse.png"
+@pytest.fixture(scope="module")
+def evaluated(checkpoint, tmp_path_factory):
+    """`hpo evaluate --json --plot` run once: (CLI result, report JSON path, PNG path)."""
+    out = tmp_path_factory.mktemp("eval")
+    out_json, out_png = out / "report.json", out / "rmse.png"
     args = ["evaluate", "--checkpoint", str(checkpoint), "--snr-grid", "-10,10", "--scenes", "30"]
-    result = runner.invoke(app, [*args, "--json", str(out_json), "--plot", str(out_png)])
+    return runner.invoke(app, [*args, "--json", str(out_json), "--plot", str(out_png)]), out_json, out_png
+
+
+def test_evaluate_writes_a_schema_json_and_a_png(evaluated):
+    result, out_json, out_png = evaluated
     assert result.exit_code == 0, result.stderr
     report = json.loads(out_json.read_text())
     check_schema(report)
     assert [row["snr_db"] for row in report["rows"]] == [-10.0, 10.0]
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_printed_table_fits_100_columns_with_nothing_cut(evaluated):
+    result, _, _ = evaluated
+    table = result.stdout[: result.stdout.index("report written")]
+    assert max(len(line) for line in table.splitlines()) <= TABLE_WIDTH
+    assert "…" not in table and "classic" in table and "β" in table and "CRB" in table
+
+
+def test_the_table_rendered_at_width_100_shows_every_cell_whole(evaluated):
+    _, out_json, _ = evaluated
+    report = json.loads(out_json.read_text())
+    console = Console(width=100, record=True)
+    console.print(report_table(report))
+    text = console.export_text()
+    assert "…" not in text
+    row = next(line for line in text.splitlines() if line.split()[:1] == ["10"])
+    classic = report["rows"][1]["methods"]["classic"]
+    assert f"{classic['angle_rmse_deg']:.3g}" in row.split() and f"{report['rows'][1]['mean_beta']:.2f}" in row.split()
+
+
+def test_the_plot_keeps_the_oracle_off_the_rmse_axes(evaluated):
+    _, out_json, _ = evaluated
+    report = json.loads(out_json.read_text())
+    fig = report_figure(report)
+    angle, rng = fig.axes
+    labels = {line.get_label() for line in angle.get_lines()}
+    assert labels == {LABELS["learned"], LABELS["classic"], LABELS["music_samp"], "stochastic CRB"}
+    oracle = max(row["methods"]["oracle"]["angle_rmse_deg"] for row in report["rows"])
+    classic = min(row["methods"]["classic"]["angle_rmse_deg"] for row in report["rows"])
+    assert oracle < angle.get_ylim()[0] < classic  # the axes stop above the oracle, below the baseline
+    assert any("oracle" in t.get_text() for t in fig.texts)  # and the caption says it was left out
 
 
 @pytest.mark.parametrize(

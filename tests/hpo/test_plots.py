@@ -9,7 +9,7 @@ import pytest
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState, create_trial
 
-from core.evaluation import EvalConfig
+from core.evaluation import EvalConfig, check_schema
 from hpo import plots
 from hpo.artifacts import open_store
 from hpo.objective import Objective
@@ -17,7 +17,7 @@ from hpo.runner import create_or_join, run_worker
 from hpo.spec import load_spec
 from hpo.storage import open_storage
 
-SMALL = EvalConfig(snr_grid_db=(0.0, 10.0, 20.0), n_scenes=8)
+SMALL = EvalConfig(snr_grid_db=(0.0, 10.0, 20.0), n_scenes=8, methods=plots.CURVES, order_rules=())
 
 
 @pytest.fixture
@@ -56,8 +56,27 @@ def test_study_end_saves_both_figures_for_the_dashboard(ran):
     assert set(ids) == set(figures) == set(plots.FIGURE_IDS.values())
     rmse = figures[plots.FIGURE_IDS["rmse"]]
     names = {trace["name"] for trace in rmse["data"]}
-    assert names == {"learned (R_blend)", "MUSIC on R_samp", "stochastic CRB"}
+    assert names == {"learned (R_blend)", "classic MUSIC (W·YYᴴ/L·W)", "stochastic CRB"}
     assert all(list(trace["x"]) == [0.0, 10.0, 20.0] for trace in rmse["data"])
+
+
+def test_the_rmse_figure_says_true_k_and_draws_intervals_on_the_measured_curves(ran):
+    study, store = ran
+    plots.save_study_plots(study, store, SMALL)
+    report = plots.stored_evaluation(study, store)
+    check_schema(report)
+    figure = plots.rmse_vs_snr_figure(report)
+    caption = " ".join(a.text for a in figure.layout.annotations)
+    assert "true K" in caption and "Oracle" not in caption
+    measured = [t for t in figure.data if t.name != "stochastic CRB"]
+    assert len(measured) == 4  # learned and classic, angle and range
+    for trace in measured:
+        assert sum(trace.error_y.array) > 0 and sum(trace.error_y.arrayminus) > 0
+
+
+def test_the_study_evaluation_runs_only_what_the_figure_draws():
+    assert plots.QUICK_EVAL.methods == plots.CURVES == ("learned", "classic")
+    assert plots.QUICK_EVAL.order_rules == () and plots.QUICK_EVAL.n_scenes >= 200
 
 
 def test_a_second_save_reuses_the_stored_evaluation_of_the_same_best_trial(ran):
