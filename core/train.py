@@ -203,6 +203,11 @@ def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, ExperimentConf
     blob = torch.load(path, map_location=map_location, weights_only=True)
     cfg = ExperimentConfig.from_dict(blob["config"])
     model = build_model(cfg.model, cfg.scenario)
-    model.load_state_dict(blob["state_dict"])
+    state = blob["state_dict"]
+    if not any(k.startswith("gate.") for k in state):
+        # Written before the adaptive blend existed: no gate, and a config that can only be blend="fixed", which
+        # ignores the gate; the freshly built one stands in. Every other key must still match (strict load).
+        state = {**model.gate.state_dict(prefix="gate."), **state}
+    model.load_state_dict(state)
     model.to(map_location).eval()
     return model, cfg, dict(blob.get("metrics", {}))
