@@ -5,6 +5,12 @@
     R_samp  = trace_to_N(hermitize(X_ls X_lsᴴ / L)).detach()                    snapshots only
     R_blend = trace_to_N(hermitize((1 - β)·R_pred + β·R_samp))
 
+β is chosen by name in BLEND_WEIGHTS (PipelineConfig.blend):
+    "fixed"     β = PipelineConfig.beta for every scene; the model's gate logit is ignored
+    "adaptive"  β(scene) = β_min + (1 − β_min)·sigmoid(g), g = gate logit + g₀ with
+                g₀ = logit((β − β_min)/(1 − β_min)): a gate logit of 0 gives the configured β, so training
+                starts where the fixed blend is and the model needs no pipeline settings to be built.
+
 `pipeline` (model in hand) and `blended_covariance` (factors in hand) are the only ways any code
 path obtains R_blend; both assemble it in `_assemble`. Neither reads R_true.
 """
@@ -19,17 +25,27 @@ import torch
 
 from core.errors import ConfigError
 
+# g₀ is clamped to ±logit(1 − GATE_START_EPS) (≈ ±6.9): a configured β at or below β_min (or at 1) starts
+# the gate in the sigmoid's tail, where it can still move, instead of at an infinite logit.
+GATE_START_EPS = 1e-3
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
     beta: float = 0.3  # β, weight of R_samp in the blend, in [0, 1]
     tikhonov_alpha: float = 1e-2  # α, ridge of the least-squares inversion of H, > 0
     range_weight: float = 0.3  # ρ, weight of A_range A_rangeᴴ in R_pred, >= 0
+    blend: str = "fixed"  # BLEND_WEIGHTS key: "fixed" β for all scenes | "adaptive" per-scene β from the model's gate
+    beta_min: float = 0.05  # β_min, the adaptive β's floor in [0, 1]; adaptive β starts at beta (clamped into range)
 
     def __post_init__(self) -> None:
-        beta, alpha, rho = self.beta, self.tikhonov_alpha, self.range_weight
+        beta, alpha, rho, beta_min = self.beta, self.tikhonov_alpha, self.range_weight, self.beta_min
         if not (isinstance(beta, (int, float)) and 0.0 <= beta <= 1.0):
             raise ConfigError(f"beta must be in [0, 1], got {beta=}")
+        if not (isinstance(beta_min, (int, float)) and 0.0 <= beta_min <= 1.0):
+            raise ConfigError(f"beta_min must be in [0, 1], got {beta_min=}")
+        if self.blend not in BLEND_WEIGHTS:
+            raise ConfigError(f"blend must be one of {sorted(BLEND_WEIGHTS)}, got blend={self.blend!r}")
         if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
             raise ConfigError(f"tikhonov_alpha must be positive and finite, got {alpha=}")
         if not (isinstance(rho, (int, float)) and math.isfinite(rho) and rho >= 0):
@@ -43,7 +59,7 @@ class Covariances:
     R_pred: torch.Tensor  # the network's own covariance; carries the graph
     R_samp: torch.Tensor  # Tikhonov least-squares sample covariance; detached
     R_blend: torch.Tensor  # what losses and inference use
-    beta: torch.Tensor  # (B,) real, the weight of R_samp in each scene's blend
+    beta: torch.Tensor  # (B,) real, the weight of R_samp in each scene's blend; carries the gate's graph if adaptive
 
 
 def hermitize(R: torch.Tensor) -> torch.Tensor:
@@ -81,26 +97,51 @@ def blend(R_pred: torch.Tensor, R_samp: torch.Tensor, beta: float | torch.Tensor
     return trace_to_n(hermitize((1.0 - beta) * R_pred + beta * R_samp))
 
 
-def _assemble(factors: tuple[torch.Tensor, torch.Tensor], R_samp: torch.Tensor, cfg: PipelineConfig) -> Covariances:
-    A_angle, A_range = factors
+def _fixed_beta(gate_logit: torch.Tensor | None, cfg: PipelineConfig) -> float:
+    # The Python number, not a tensor: blend() then computes exactly what it computed before β could vary.
+    return cfg.beta
+
+
+def _adaptive_beta(gate_logit: torch.Tensor | None, cfg: PipelineConfig) -> torch.Tensor:
+    if gate_logit is None:
+        raise ConfigError("blend='adaptive' needs the model's gate logit: pass factors (A_angle, A_range, gate_logit)")
+    start = (cfg.beta - cfg.beta_min) / max(1.0 - cfg.beta_min, 1e-12)
+    start = min(max(start, GATE_START_EPS), 1.0 - GATE_START_EPS)
+    g = gate_logit + math.log(start / (1.0 - start))
+    # The clamp only guards rounding of β_min + (1 − β_min)·1 in float32; sigmoid already lies in [0, 1].
+    return (cfg.beta_min + (1.0 - cfg.beta_min) * torch.sigmoid(g)).clamp(cfg.beta_min, 1.0)
+
+
+# β of the blend, by PipelineConfig.blend: a number for every scene, or a (B,) tensor from the gate logit (B,).
+BLEND_WEIGHTS: dict[str, Callable[[torch.Tensor | None, PipelineConfig], float | torch.Tensor]] = {
+    "fixed": _fixed_beta,
+    "adaptive": _adaptive_beta,
+}
+
+
+def _assemble(factors: tuple[torch.Tensor, ...], R_samp: torch.Tensor, cfg: PipelineConfig) -> Covariances:
+    A_angle, A_range, *gate = factors
     R_pred = predicted_covariance(A_angle, A_range, cfg.range_weight)
-    beta = torch.full(R_pred.shape[:1], cfg.beta, dtype=R_pred.real.dtype, device=R_pred.device)
-    R_blend = blend(R_pred, R_samp.to(R_pred.dtype), cfg.beta)
+    beta = BLEND_WEIGHTS[cfg.blend](gate[0] if gate else None, cfg)
+    R_blend = blend(R_pred, R_samp.to(R_pred.dtype), beta)
+    if not isinstance(beta, torch.Tensor):
+        beta = torch.full(R_pred.shape[:1], beta, dtype=R_pred.real.dtype, device=R_pred.device)
     return Covariances(R_pred=R_pred, R_samp=R_samp, R_blend=R_blend, beta=beta)
 
 
 def blended_covariance(
-    factors: tuple[torch.Tensor, torch.Tensor],
+    factors: tuple[torch.Tensor, ...],
     Y: torch.Tensor,
     H: torch.Tensor,
     cfg: PipelineConfig,
 ) -> Covariances:
-    """The pipeline for given factors = (A_angle, A_range), each (B, N, K_max) complex."""
+    """The pipeline for given factors = (A_angle, A_range[, gate_logit]): (B, N, K_max) complex each, and the
+    gate logit (B,) real, which blend="adaptive" needs and blend="fixed" ignores."""
     return _assemble(factors, sample_covariance(Y, H, cfg.tikhonov_alpha), cfg)
 
 
 def pipeline(model: Callable, Y: torch.Tensor, H: torch.Tensor, cfg: PipelineConfig) -> Covariances:
-    """Snapshots to R_blend through a model: R_samp (B, N, N) and H (B, M, N) in, factors out.
+    """Snapshots to R_blend through a model: R_samp (B, N, N) and H (B, M, N) in, (A_angle, A_range, gate_logit) out.
 
     R_samp is computed once and serves as both the model's input and the blend's partner.
     Training, validation and inference all call this function.

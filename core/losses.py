@@ -1,11 +1,17 @@
-"""Training losses on the pipeline's R_blend (DESIGN §4).
+"""Training losses (DESIGN §4, §6): NMSE on R_blend, the subspace losses where inference works.
 
-    NMSE       ‖R − R_true‖_F² / ‖R_true‖_F², both scaled to trace N
-    hinge      relu(margin − (λ_K − λ_{K+1})/λ₁) at the true K, eigenvalues from eigvalsh
-    subspace   mean over true sources of ‖(I − P_s)·a(θ_k, r_k)‖² / N  (MUSIC null spectrum at the truth)
+Inference runs every subspace step in the whitened measurement domain (core.measurement): C = T R Tᴴ (M×M)
+with T = W H, and steering b = T a. The eigengap hinge and the subspace loss therefore see C too; for H = I,
+T is None and C is R itself, so the losses are exactly those of the N-element array.
+
+    NMSE       ‖R − R_true‖_F² / ‖R_true‖_F², both scaled to trace N            (on R, never on C)
+    hinge      relu(margin − (λ_K − λ_{K+1})/λ₁) at the true K, eigenvalues of C from eigvalsh
+    subspace   mean over true sources of ‖(I − P_s)·b_k‖² / ‖b_k‖², P_s the top-K projector of C,
+               b_k = T a(θ_k, r_k): MUSIC's normalised null spectrum at the truth (‖b‖² = N for H = I)
     total      λ_nmse·NMSE + λ_gap·hinge + λ_sub·subspace
 
-target = "raw" puts the same losses on R_pred instead; it exists only to reproduce the old failure.
+target = "raw" puts the same losses on R_pred instead (transformed the same way); it exists only to reproduce
+the old failure.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from core.array import ArrayConfig, steering
 from core.covariance import Covariances, trace_to_n
 from core.errors import ConfigError
 from core.linalg import DEFAULT_REL_GAP_FLOOR, PROJECTORS, finite_or_identity
+from core.measurement import operator, to_measurement
 from core.scenario import SceneBatch
 
 # Which covariance the losses see.
@@ -72,35 +79,48 @@ def eigengap_hinge(R: Tensor, k: Tensor, margin: float) -> Tensor:
 
 
 def subspace_loss(
-    R: Tensor, batch: SceneBatch, array: ArrayConfig, projector: str = "stable", rel_gap_floor=DEFAULT_REL_GAP_FLOOR
+    C: Tensor,
+    batch: SceneBatch,
+    array: ArrayConfig,
+    T: Tensor | None = None,
+    *,
+    projector: str = "stable",
+    rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR,
 ) -> Tensor:
-    """Per-scene mean over true sources of ‖(I − P_s)·a(θ_k, r_k)‖² / N, in [0, 1]. (B,) real.
+    """Per-scene mean over true sources of ‖(I − P_s)·b_k‖² / ‖b_k‖², in [0, 1]. (B,) real.
 
-    P_s is the projector onto the top-K eigenvectors of R (K the true order), from core.linalg.
-    ‖(I − P_s)a‖² = aᴴa − aᴴP_s a = N − aᴴP_s a, since P_s is an orthogonal projector.
+    C (B, M, M) is the measurement-domain covariance T R Tᴴ (R itself, M = N, when T is None); T (B, M, N)
+    from core.measurement.operator. P_s is the projector onto C's top-K eigenvectors (K the true order), from
+    core.linalg; b_k = T a(θ_k, r_k). ‖(I − P_s)b‖² = ‖b‖² − bᴴP_s b, since P_s is an orthogonal projector.
     """
-    n = R.shape[-1]
-    P = PROJECTORS[projector](R, batch.K, rel_gap_floor)
+    P = PROJECTORS[projector](C, batch.K, rel_gap_floor)
     r_safe = torch.where(batch.mask, batch.r, torch.ones_like(batch.r))  # padded slots: any finite range
-    a = steering(batch.theta, r_safe, array).to(R.dtype)  # (B, N, K_max)
-    captured = (a.conj() * (P @ a)).sum(-2).real  # aᴴ P a, (B, K_max)
-    null = (1.0 - captured / n) * batch.mask
+    a = steering(batch.theta, r_safe, array).to(C.dtype)  # (B, N, K_max)
+    if T is None:
+        b, norm = a, C.shape[-1]  # unit-modulus entries: ‖a‖² = N, the formula of the N-element array
+    else:
+        b = T.to(C.dtype) @ a  # (B, M, K_max)
+        norm = b.abs().square().sum(-2).clamp_min(1e-12)  # ‖P_H a‖² ≤ N: T passes only H's row space
+    captured = (b.conj() * (P @ b)).sum(-2).real  # bᴴ P b, (B, K_max)
+    null = (1.0 - captured / norm) * batch.mask
     return null.sum(-1) / batch.mask.sum(-1).clamp_min(1)
 
 
 def total_loss(
     cov: Covariances, batch: SceneBatch, cfg: LossConfig, array: ArrayConfig
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """λ_nmse·NMSE + λ_gap·hinge + λ_sub·subspace, batch means, on R_blend (or R_pred for target "raw").
+    """λ_nmse·NMSE + λ_gap·hinge + λ_sub·subspace, batch means; R = R_blend (or R_pred for target "raw").
 
+    NMSE on R; hinge and subspace loss on C = T R Tᴴ, T = operator(batch.H) once per batch (R for H = I).
     Returns (scalar loss, {"nmse", "gap", "sub"} detached batch means).
     """
     R = getattr(cov, TARGETS[cfg.target])
-    R_eig, _ = finite_or_identity(R)  # a NaN R still makes the NMSE, so the loss, NaN
+    T = operator(batch.H)
+    C, _ = finite_or_identity(to_measurement(R, T))  # a NaN R still makes the NMSE, so the loss, NaN
     parts = {
         "nmse": nmse(R, batch.R_true).mean(),
-        "gap": eigengap_hinge(R_eig, batch.K, cfg.gap_margin).mean(),
-        "sub": subspace_loss(R_eig, batch, array, cfg.projector, cfg.rel_gap_floor).mean(),
+        "gap": eigengap_hinge(C, batch.K, cfg.gap_margin).mean(),
+        "sub": subspace_loss(C, batch, array, T, projector=cfg.projector, rel_gap_floor=cfg.rel_gap_floor).mean(),
     }
     total = cfg.lam_nmse * parts["nmse"] + cfg.lam_gap * parts["gap"] + cfg.lam_sub * parts["sub"]
     return total, {name: v.detach() for name, v in parts.items()}

@@ -1,7 +1,9 @@
 """Networks that map R_samp (and H) to the pipeline's factors (A_angle, A_range), chosen by name.
 
-Every model: forward(R_samp (B, N, N) complex64, H (B, M, N) complex64) -> (A_angle, A_range), each
-(B, N, K_max) complex64. With a random per-scene combiner the model also sees the N×N Gram Hᴴ H.
+Every model is a core.layers.CovarianceModel: forward(R_samp (B, N, N) complex64, H (B, M, N) complex64) ->
+(A_angle, A_range, gate_logit), factors (B, N, K_max) complex64 and the adaptive blend's gate logit (B,) float32
+from the shared BlendGate. Each model implements only factors(R_samp, H) -> (A_angle, A_range).
+With a random per-scene combiner the model also sees the N×N Gram Hᴴ H.
 
     "mlp"          MLP over Re/Im of R_samp (and of Hᴴ H)
     "transformer"  each antenna's row of R_samp (and of Hᴴ H) is a token; per-token outputs are that
@@ -24,7 +26,7 @@ from torch import nn
 
 from core.array import steering
 from core.errors import ConfigError
-from core.layers import matrix_channels, mlp, sees_h
+from core.layers import CovarianceModel, matrix_channels, mlp
 from core.scenario import ScenarioConfig
 from core.subspace_heads import EigenShrinkModel, MusicResidualModel
 
@@ -57,26 +59,24 @@ def _to_factors(out: torch.Tensor, n: int, k_max: int) -> tuple[torch.Tensor, to
     return torch.complex(re_a, im_a), torch.complex(re_r, im_r)
 
 
-class MLPModel(nn.Module):
+class MLPModel(CovarianceModel):
     """MLP over the flattened Re/Im of R_samp (and Hᴴ H)."""
 
     def __init__(self, cfg: ModelConfig, scenario: ScenarioConfig) -> None:
-        super().__init__()
-        self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, sees_h(scenario)
+        super().__init__(scenario)
         d_in = (4 if self.sees_h else 2) * self.n * self.n
         self.net = mlp(d_in, cfg.width, cfg.depth, 4 * self.n * self.k_max, cfg.dropout)
 
-    def forward(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def factors(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = matrix_channels(R_samp, H, self.sees_h).flatten(1)
         return _to_factors(self.net(x).view(-1, self.n, 4 * self.k_max), self.n, self.k_max)
 
 
-class TransformerModel(nn.Module):
+class TransformerModel(CovarianceModel):
     """Antenna rows as tokens, learned position embeddings, pre-norm encoder blocks."""
 
     def __init__(self, cfg: ModelConfig, scenario: ScenarioConfig) -> None:
-        super().__init__()
-        self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, sees_h(scenario)
+        super().__init__(scenario)
         d_token = (4 if self.sees_h else 2) * self.n
         self.embed = nn.Linear(d_token, cfg.width)
         self.pos = nn.Parameter(0.02 * torch.randn(self.n, cfg.width))
@@ -86,12 +86,12 @@ class TransformerModel(nn.Module):
         self.encoder = nn.TransformerEncoder(block, cfg.depth, enable_nested_tensor=False)
         self.head = nn.Sequential(nn.LayerNorm(cfg.width), nn.Linear(cfg.width, 4 * self.k_max))
 
-    def forward(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def factors(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = self.embed(matrix_channels(R_samp, H, self.sees_h)) + self.pos
         return _to_factors(self.head(self.encoder(tokens)), self.n, self.k_max)
 
 
-class StructuredModel(nn.Module):
+class StructuredModel(CovarianceModel):
     """Physics head: A_angle[:, k] = sqrt(p_k)·a(θ_k, r_k); A_range a learned, initially small, correction.
 
     θ_k = centre + half-span·tanh(z) inside the scenario's angle range; 1/r_k = 1/r_max + sigmoid(z)·(1/r_min − 1/r_max)
@@ -103,8 +103,7 @@ class StructuredModel(nn.Module):
     n_grid_ranges = 3  # Bartlett grid points in 1/r
 
     def __init__(self, cfg: ModelConfig, scenario: ScenarioConfig) -> None:
-        super().__init__()
-        self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, sees_h(scenario)
+        super().__init__(scenario)
         self.array = scenario.array
         lo, hi = (math.radians(a) for a in scenario.scene.angle_deg)
         self.theta_mid, self.theta_half = 0.5 * (hi + lo), 0.5 * (hi - lo)
@@ -126,7 +125,7 @@ class StructuredModel(nn.Module):
             bias[:, 1] = 0.0
             bias[:, 2] = 0.5
 
-    def forward(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def factors(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b = R_samp.shape[0]
         spectrum = (self.beams.conj() * (R_samp @ self.beams)).sum(-2).real / self.n  # (B, G)
         x = torch.cat([matrix_channels(R_samp, H, self.sees_h).flatten(1), spectrum], dim=-1)
@@ -140,7 +139,7 @@ class StructuredModel(nn.Module):
         return A_angle.to(torch.complex64), A_range.contiguous()
 
 
-MODELS: dict[str, type[nn.Module]] = {
+MODELS: dict[str, type[CovarianceModel]] = {
     "mlp": MLPModel,
     "transformer": TransformerModel,
     "structured": StructuredModel,
@@ -149,6 +148,6 @@ MODELS: dict[str, type[nn.Module]] = {
 }
 
 
-def build_model(cfg: ModelConfig, scenario: ScenarioConfig) -> nn.Module:
+def build_model(cfg: ModelConfig, scenario: ScenarioConfig) -> CovarianceModel:
     """The registry's model for cfg.arch, sized for the scenario (N, K_max, combiner, angle and range box)."""
     return MODELS[cfg.arch](cfg, scenario)

@@ -1,6 +1,7 @@
 """Heads that start from R_samp's own subspace, so the learned R_blend begins where classic MUSIC is.
 
-Both return (A_angle, A_range), each (B, N, K_max) complex64, like every model in core.model.MODELS.
+Both are core.layers.CovarianceModel: their factors() give (A_angle, A_range), each (B, N, K_max) complex64, and
+forward adds the shared blend gate's logit, like every model in core.model.MODELS.
 
     "music_residual"  classic MUSIC on R_samp (no gradient) gives K_max peaks (θ̂_k, r̂_k), strongest first, and
                       the eigengap order K̂. The network predicts bounded corrections Δθ_k, Δ(1/r)_k, a log-power
@@ -28,7 +29,7 @@ from torch import nn
 
 from core.array import steering
 from core.errors import ConfigError
-from core.layers import matrix_channels, mlp, sees_h
+from core.layers import CovarianceModel, matrix_channels, mlp
 from core.music import GridConfig, build_grid, eigengap_order, music, resolution
 from core.scenario import ScenarioConfig
 
@@ -63,12 +64,11 @@ def _small_readout(linear: nn.Linear, rows: slice, d_slot: int, k_max: int, scal
         linear.bias.view(k_max, d_slot)[:, rows].mul_(scale)
 
 
-class MusicResidualModel(nn.Module):
+class MusicResidualModel(CovarianceModel):
     """Residual physics head around MUSIC on R_samp (see the module docstring)."""
 
     def __init__(self, cfg: ModelConfig, scenario: ScenarioConfig) -> None:
-        super().__init__()
-        self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, sees_h(scenario)
+        super().__init__(scenario)
         self.array = scenario.array
         self.grid = build_grid(scenario, COARSE_GRID)
         r_min, r_max = scenario.range_m
@@ -108,7 +108,7 @@ class MusicResidualModel(nn.Module):
         k_hat = eigengap_order(lam, self.k_max)
         return {"theta": theta, "inv_r": inv_r, "found": est.mask, "k_hat": k_hat, "lam": lam, "power": power}
 
-    def forward(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def factors(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b = R_samp.shape[0]
         e = self.initial_estimates(R_samp)
         slot = torch.arange(self.k_max, device=R_samp.device)
@@ -139,14 +139,13 @@ class MusicResidualModel(nn.Module):
         return A_angle.to(torch.complex64), A_range.contiguous()
 
 
-class EigenShrinkModel(nn.Module):
+class EigenShrinkModel(CovarianceModel):
     """Learned shrinkage of R_samp's top 2·K_max eigenvalues on R_samp's own eigenvectors."""
 
     max_log_scale = 4.0  # |z| bound of the eigenvalue rescaling e^z
 
     def __init__(self, cfg: ModelConfig, scenario: ScenarioConfig) -> None:
-        super().__init__()
-        self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, sees_h(scenario)
+        super().__init__(scenario)
         if 2 * self.k_max > self.n:
             raise ConfigError(f"eigshrink needs 2·k_max <= N eigenvectors, got k_max={self.k_max} with N={self.n}")
         d_in = self.n + self.k_max + (2 * self.n * self.n if self.sees_h else 0)
@@ -155,7 +154,7 @@ class EigenShrinkModel(nn.Module):
             self.net[-1].weight.mul_(1e-2)
             self.net[-1].bias.zero_()
 
-    def forward(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def factors(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
             lam, U = torch.linalg.eigh(R_samp.to(torch.complex128))
             lam, U = lam.flip(-1).clamp_min(0.0), U.flip(-1)  # descending

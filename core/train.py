@@ -265,11 +265,17 @@ def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, ExperimentConf
     except (CovblendError, TypeError, ValueError, KeyError, AttributeError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise CheckpointError(f"{path}: not a covblend checkpoint (config: {first})") from None
+    state = blob["state_dict"]
+    if isinstance(state, dict) and not any(k.startswith("gate.") for k in state):
+        # Written before the adaptive blend existed: no gate, and a config that can only be blend="fixed", which
+        # ignores the gate; the freshly built one stands in. Every other key must still match (strict load).
+        state = {**model.gate.state_dict(prefix="gate."), **state}
     try:
-        model.load_state_dict(blob["state_dict"])
-    except (RuntimeError, TypeError, AttributeError):
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        detail = " ".join(str(e).split())[:200]  # torch names the missing or unexpected keys
         raise CheckpointError(
-            f"{path}: not a covblend checkpoint (its weights do not fit the {cfg.model.arch} model of its config)"
+            f"{path}: not a covblend checkpoint (weights do not fit its {cfg.model.arch} model: {detail})"
         ) from None
     model.to(map_location).eval()
     return model, cfg, metrics

@@ -6,6 +6,7 @@ from core.errors import ConfigError
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
 
 PIPE = PipelineConfig()
+ADAPTIVE = PipelineConfig(blend="adaptive", beta=0.3, beta_min=0.05)
 
 
 def _factors(b, n=16, k=3, rank_deficient=True, seed=0):
@@ -83,6 +84,9 @@ def test_sample_covariance_with_identity_h_is_the_scaled_snapshot_covariance():
         (dict(beta=-0.1), "beta"),
         (dict(tikhonov_alpha=0.0), "tikhonov_alpha"),
         (dict(range_weight=-1.0), "range_weight"),
+        (dict(blend="adapt"), "blend"),
+        (dict(beta_min=1.5), "beta_min"),
+        (dict(beta_min=-0.1), "beta_min"),
     ],
 )
 def test_bad_pipeline_config_names_the_value(kwargs, needle):
@@ -101,3 +105,65 @@ def test_pipeline_through_a_model_equals_the_pipeline_on_its_factors(batch):
     via_factors = blended_covariance(_factors(len(batch)), batch.Y, batch.H, PIPE)
     assert torch.equal(via_model.R_blend, via_factors.R_blend)
     assert torch.equal(seen["R_samp"], via_model.R_samp) and seen["H"] is batch.H
+
+
+def _gate(b, scale=1.0, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return (scale * torch.randn(b, generator=g)).requires_grad_()
+
+
+def test_adaptive_blend_has_trace_n_and_is_hermitian_psd(batch):
+    A1, A2 = _factors(32)
+    cov = blended_covariance((A1, A2, _gate(32, scale=3.0)), batch.Y, batch.H, ADAPTIVE)
+    tr = torch.diagonal(cov.R_blend, dim1=-2, dim2=-1).sum(-1)
+    assert torch.allclose(tr.real, torch.full((32,), 16.0), atol=1e-4)
+    assert torch.allclose(cov.R_blend, cov.R_blend.mH)
+    assert torch.linalg.eigvalsh(cov.R_blend.detach()).min() > -1e-4
+
+
+def test_adaptive_blend_is_the_documented_mix_per_scene(batch):
+    cov = blended_covariance((*_factors(32), _gate(32)), batch.Y, batch.H, ADAPTIVE)
+    beta = cov.beta[:, None, None]
+    assert cov.beta.shape == (32,) and cov.beta.unique().numel() == 32  # one β per scene
+    torch.testing.assert_close(cov.R_blend, trace_to_n(hermitize((1 - beta) * cov.R_pred + beta * cov.R_samp)))
+
+
+def test_adaptive_gate_gets_gradients_and_nothing_flows_into_r_samp(batch):
+    gate = _gate(32)
+    cov = blended_covariance((*_factors(32), gate), batch.Y, batch.H, ADAPTIVE)
+    assert cov.R_samp.grad_fn is None
+    cov.R_blend.real.square().sum().backward()
+    assert gate.grad is not None and torch.isfinite(gate.grad).all() and gate.grad.abs().min() > 0
+
+
+@pytest.mark.parametrize("beta_min", [0.0, 0.05, 0.37, 1.0])
+def test_adaptive_beta_stays_in_its_range_even_for_extreme_logits(beta_min):
+    b = generate(ScenarioConfig(), 7, seed=4)
+    logits = torch.tensor([-1e30, -1e4, -30.0, 0.0, 30.0, 1e4, 1e30])
+    cfg = PipelineConfig(blend="adaptive", beta=0.5, beta_min=beta_min)
+    beta = blended_covariance((*_factors(7), logits), b.Y, b.H, cfg).beta
+    assert ((beta >= beta_min) & (beta <= 1.0)).all(), beta
+    assert beta[0] == pytest.approx(beta_min) and beta[-1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.05, 0.3, 0.9, 1.0])
+def test_a_zero_gate_logit_starts_the_adaptive_beta_at_the_configured_beta(beta):
+    b = generate(ScenarioConfig(), 4, seed=4)
+    cfg = PipelineConfig(blend="adaptive", beta=beta, beta_min=0.05)
+    got = blended_covariance((*_factors(4), torch.zeros(4)), b.Y, b.H, cfg).beta
+    # A β at or below β_min, or at 1, starts just inside the range, in the sigmoid's tail.
+    expected = min(max(beta, 0.05 + 0.95e-3), 1 - 0.95e-3)
+    torch.testing.assert_close(got, torch.full((4,), expected), atol=1e-6, rtol=0)
+
+
+def test_fixed_blend_ignores_the_gate_logit(batch):
+    f = _factors(32)
+    without = blended_covariance(f, batch.Y, batch.H, PIPE)
+    with_gate = blended_covariance((*f, _gate(32, scale=10.0)), batch.Y, batch.H, PIPE)
+    assert torch.equal(without.R_blend, with_gate.R_blend)
+    assert torch.equal(with_gate.beta, torch.full((32,), PIPE.beta))
+
+
+def test_adaptive_blend_without_a_gate_logit_is_a_config_error(batch):
+    with pytest.raises(ConfigError, match="gate logit"):
+        blended_covariance(_factors(32), batch.Y, batch.H, ADAPTIVE)

@@ -5,17 +5,32 @@ from __future__ import annotations
 import pytest
 import torch
 
+from core.array import steering
 from core.covariance import PipelineConfig, blended_covariance
 from core.errors import ConfigError
+from core.linalg import stable_signal_projector
 from core.losses import LossConfig, eigengap_hinge, nmse, subspace_loss, total_loss
-from core.scenario import ScenarioConfig, generate
+from core.measurement import operator, to_measurement
+from core.scenario import MeasurementConfig, ScenarioConfig, generate
 
 SCEN = ScenarioConfig()
+HYBRID = ScenarioConfig(measurement=MeasurementConfig(combiner="random_phase", n_rf=10))  # M = 10 < N = 16
 
 
 @pytest.fixture(scope="module")
 def batch():
     return generate(SCEN, 64, seed=5, snr_db=20.0)
+
+
+@pytest.fixture(scope="module")
+def hybrid():
+    return generate(HYBRID, 64, seed=5, snr_db=20.0)
+
+
+def _random_factors(b, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    A = torch.randn(b, SCEN.n, 3, dtype=torch.complex64, generator=gen)
+    return A.requires_grad_(), (0.3 * torch.randn(b, SCEN.n, 3, dtype=torch.complex64, generator=gen)).requires_grad_()
 
 
 def test_nmse_is_zero_for_the_true_covariance(batch):
@@ -65,3 +80,68 @@ def test_all_losses_have_finite_gradients_on_rank_deficient_r_pred(batch, target
 def test_bad_loss_config_names_the_value():
     with pytest.raises(ConfigError, match="target"):
         LossConfig(target="rwa")
+
+
+def test_measurement_subspace_loss_is_zero_for_the_true_covariance(hybrid):
+    T = operator(hybrid.H)
+    assert subspace_loss(to_measurement(hybrid.R_true, T), hybrid, HYBRID.array, T).abs().max() < 1e-4
+
+
+def test_measurement_subspace_loss_is_positive_for_a_wrong_subspace(hybrid):
+    other = generate(HYBRID, 64, seed=6, snr_db=20.0, num_sources=3)
+    T = operator(hybrid.H)  # the right H, the wrong scenes' covariance
+    assert subspace_loss(to_measurement(other.R_true, T), hybrid, HYBRID.array, T).mean() > 0.3
+
+
+def test_identity_subspace_loss_is_the_null_spectrum_over_n(batch):
+    R = batch.R_true + 0.5 * generate(SCEN, 64, seed=7).R_true  # some subspace that is not the truth's
+    a = steering(batch.theta, torch.where(batch.mask, batch.r, torch.ones_like(batch.r)), SCEN.array).to(R.dtype)
+    null = 1.0 - (a.conj() * (stable_signal_projector(R, batch.K) @ a)).sum(-2).real / SCEN.n
+    expected = (null * batch.mask).sum(-1) / batch.mask.sum(-1)
+    assert torch.equal(subspace_loss(R, batch, SCEN.array), expected)
+
+
+def test_the_normalised_steering_path_agrees_with_the_identity_path(batch):
+    R = batch.R_true + 0.5 * generate(SCEN, 64, seed=7).R_true
+    eye = torch.eye(SCEN.n, dtype=R.dtype).expand(len(batch), -1, -1)
+    torch.testing.assert_close(subspace_loss(R, batch, SCEN.array, eye), subspace_loss(R, batch, SCEN.array))
+
+
+@pytest.mark.parametrize("target", ["blend", "raw"])
+def test_identity_total_loss_uses_the_array_covariance_itself(batch, target):
+    A, A_range = _random_factors(len(batch))
+    cov = blended_covariance((A, A_range), batch.Y, batch.H, PipelineConfig())
+    R = cov.R_blend if target == "blend" else cov.R_pred
+    _, parts = total_loss(cov, batch, LossConfig(target=target), SCEN.array)
+    assert torch.equal(parts["gap"], eigengap_hinge(R, batch.K, 0.1).mean())
+    assert torch.equal(parts["sub"], subspace_loss(R, batch, SCEN.array).mean())
+
+
+@pytest.mark.parametrize("target", ["blend", "raw"])
+def test_hybrid_total_loss_sees_the_measurement_domain(hybrid, target):
+    A, A_range = _random_factors(len(hybrid))
+    cov = blended_covariance((A, A_range), hybrid.Y, hybrid.H, PipelineConfig())
+    R = cov.R_blend if target == "blend" else cov.R_pred
+    C, T = to_measurement(R, operator(hybrid.H)), operator(hybrid.H)
+    _, parts = total_loss(cov, hybrid, LossConfig(target=target), HYBRID.array)
+    torch.testing.assert_close(parts["gap"], eigengap_hinge(C, hybrid.K, 0.1).mean().detach())
+    torch.testing.assert_close(parts["sub"], subspace_loss(C, hybrid, HYBRID.array, T).mean().detach())
+    torch.testing.assert_close(parts["nmse"], nmse(R, hybrid.R_true).mean().detach())  # NMSE stays on R
+
+
+@pytest.mark.parametrize("target", ["blend", "raw"])
+def test_hybrid_losses_are_finite_with_gradients(hybrid, target):
+    A, A_range = _random_factors(len(hybrid))
+    cov = blended_covariance((A, A_range), hybrid.Y, hybrid.H, PipelineConfig())
+    loss, parts = total_loss(cov, hybrid, LossConfig(target=target), HYBRID.array)
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(v) for v in parts.values())
+    assert torch.isfinite(A.grad).all() and A.grad.abs().sum() > 0 and torch.isfinite(A_range.grad).all()
+
+
+def test_hybrid_losses_reach_the_adaptive_gate(hybrid):
+    A, A_range = _random_factors(len(hybrid))
+    gate = torch.zeros(len(hybrid), requires_grad=True)
+    cov = blended_covariance((A, A_range, gate), hybrid.Y, hybrid.H, PipelineConfig(blend="adaptive"))
+    total_loss(cov, hybrid, LossConfig(), HYBRID.array)[0].backward()
+    assert torch.isfinite(gate.grad).all() and gate.grad.abs().min() > 0

@@ -20,12 +20,13 @@ def _inputs(scen, b=4, seed=0):
 
 
 @pytest.mark.parametrize("arch", sorted(MODELS))
-def test_every_model_returns_two_complex64_factors(arch):
+def test_every_model_returns_two_complex64_factors_and_a_gate_logit(arch):
     torch.manual_seed(0)
     model = build_model(ModelConfig(arch=arch, width=32, depth=2), SCEN)
-    A_angle, A_range = model(*_inputs(SCEN))
+    A_angle, A_range, gate_logit = model(*_inputs(SCEN))
     for A in (A_angle, A_range):
         assert A.shape == (4, SCEN.n, SCEN.scene.k_max) and A.dtype == torch.complex64
+    assert gate_logit.shape == (4,) and gate_logit.dtype == torch.float32 and torch.isfinite(gate_logit).all()
 
 
 @pytest.mark.parametrize("arch", sorted(MODELS))
@@ -39,7 +40,7 @@ def test_models_see_h_under_a_random_combiner(arch):
 
 def test_structured_columns_are_scaled_steering_vectors():
     torch.manual_seed(0)
-    A_angle, _ = build_model(ModelConfig(arch="structured", width=32, depth=2), SCEN)(*_inputs(SCEN))
+    A_angle, *_ = build_model(ModelConfig(arch="structured", width=32, depth=2), SCEN)(*_inputs(SCEN))
     mag = A_angle.abs()  # |sqrt(p)·a_n| = sqrt(p) for every element n
     torch.testing.assert_close(mag, mag[:, :1, :].expand_as(mag))
 

@@ -27,20 +27,26 @@ def _model(arch):
 @pytest.mark.parametrize("arch", HEADS)
 def test_head_returns_the_contract_factors(arch):
     batch = generate(SCEN, 6, seed=0)
-    A_angle, A_range = _model(arch)(sample_covariance(batch.Y, batch.H, 1e-2), batch.H)
+    A_angle, A_range, _ = _model(arch)(sample_covariance(batch.Y, batch.H, 1e-2), batch.H)
     for A in (A_angle, A_range):
         assert A.shape == (6, SCEN.n, SCEN.scene.k_max) and A.dtype == torch.complex64
         assert torch.isfinite(torch.view_as_real(A)).all()
 
 
+@pytest.mark.parametrize("blend", ["fixed", "adaptive"])
 @pytest.mark.parametrize("arch", HEADS)
-def test_loss_gradients_reach_every_parameter(arch):
+def test_loss_gradients_reach_every_parameter(arch, blend):
+    # The blend gate is a parameter of the loss only with the adaptive blend; the fixed one ignores it.
     model = _model(arch)
     batch = generate(SCEN, 16, seed=1)
-    loss, _ = total_loss(pipeline(model, batch.Y, batch.H, PipelineConfig()), batch, LossConfig(), SCEN.array)
+    cov = pipeline(model, batch.Y, batch.H, PipelineConfig(blend=blend))
+    loss, _ = total_loss(cov, batch, LossConfig(), SCEN.array)
     loss.backward()
     for name, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        if blend == "fixed" and name.startswith("gate."):
+            assert p.grad is None, name
+        else:
+            assert p.grad is not None and torch.isfinite(p.grad).all(), name
     assert model.net[-1].weight.grad.abs().sum() > 0
 
 

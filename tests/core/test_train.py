@@ -8,7 +8,8 @@ import warnings
 import pytest
 import torch
 
-from core.errors import ConfigError
+from core.covariance import pipeline
+from core.errors import CheckpointError, ConfigError
 from core.model import build_model
 from core.scenario import generate
 from core.train import ExperimentConfig, NonFiniteGradientError, evaluate, load_checkpoint, save_checkpoint, train
@@ -61,25 +62,26 @@ def test_nonfinite_gradient_raises_and_leaves_the_weights_untouched(tiny_cfg):
     torch.manual_seed(0)
     model = build_model(tiny_cfg.model, tiny_cfg.scenario)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    model.register_forward_hook(lambda m, inp, out: (out[0] * math.nan, out[1]))  # injected NaN factor
+    model.register_forward_hook(lambda m, inp, out: (out[0] * math.nan, *out[1:]))  # injected NaN factor
     with pytest.raises(NonFiniteGradientError) as info:
         train(tiny_cfg, model=model)
     assert (info.value.epoch, info.value.step) == (0, 0)
-    assert info.value.parameter == next(n for n, _ in model.named_parameters())
+    # The first parameter with a gradient: the fixed blend leaves the gate (registered first) without one.
+    assert info.value.parameter == next(n for n, _ in model.named_parameters() if not n.startswith("gate."))
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
 
 
 def test_skip_nonfinite_counts_bad_steps_instead_of_raising(tiny_cfg):
     model = build_model(tiny_cfg.model, tiny_cfg.scenario)
-    model.register_forward_hook(lambda m, inp, out: (out[0] * math.nan, out[1]))
+    model.register_forward_hook(lambda m, inp, out: (out[0] * math.nan, *out[1:]))
     result = train(tiny_cfg, model=model, skip_nonfinite=True)
     assert result.final["nonfinite_steps"] == tiny_cfg.train.epochs * 512 / 128
 
 
 def test_skipping_nonfinite_steps_emits_no_warning(tiny_cfg):
     model = build_model(tiny_cfg.model, tiny_cfg.scenario)
-    model.register_forward_hook(lambda m, inp, out: (out[0] * math.nan, out[1]))
+    model.register_forward_hook(lambda m, inp, out: (out[0] * math.nan, *out[1:]))
     one_epoch = ExperimentConfig.from_dict({**TINY, "train": {**TINY["train"], "epochs": 1}})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. torch's "lr_scheduler.step() before optimizer.step()"
@@ -94,6 +96,43 @@ def test_checkpoint_round_trips(tmp_path, tiny_cfg, tiny_result):
     assert metrics["nmse_db"] == tiny_result.final["nmse_db"]
     val = generate(cfg.scenario, 64, seed=9)
     assert evaluate(model, cfg, val) == evaluate(tiny_result.model, tiny_cfg, val)
+
+
+def test_a_checkpoint_without_gate_parameters_still_loads(tmp_path, tiny_cfg, tiny_result):
+    # What the code before the adaptive blend wrote: no gate.* keys, and no blend/beta_min in the config.
+    old_state = {k: v for k, v in tiny_result.model.state_dict().items() if not k.startswith("gate.")}
+    old_config = tiny_cfg.to_dict()
+    old_config["pipeline"] = {k: v for k, v in old_config["pipeline"].items() if k not in ("blend", "beta_min")}
+    path = tmp_path / "old.pt"
+    torch.save({"state_dict": old_state, "config": old_config, "metrics": {}}, path)
+    model, cfg, _ = load_checkpoint(path)
+    assert cfg == tiny_cfg and cfg.pipeline.blend == "fixed"
+    val = generate(cfg.scenario, 64, seed=9)
+    assert evaluate(model, cfg, val) == evaluate(tiny_result.model, tiny_cfg, val)
+
+
+def test_a_checkpoint_missing_other_parameters_is_refused(tmp_path, tiny_cfg, tiny_result):
+    state = {k: v for k, v in tiny_result.model.state_dict().items() if not k.startswith("net.0.")}
+    path = tmp_path / "broken.pt"
+    torch.save({"state_dict": state, "config": tiny_cfg.to_dict(), "metrics": {}}, path)
+    with pytest.raises(CheckpointError, match="net.0.weight"):
+        load_checkpoint(path)
+
+
+def test_adaptive_training_moves_the_gate_and_its_checkpoint_keeps_it(tmp_path, tiny_cfg):
+    adaptive = ExperimentConfig.from_dict({**TINY, "pipeline": {"blend": "adaptive", "beta": 0.3, "beta_min": 0.05}})
+    result = train(adaptive)
+    assert all(math.isfinite(m["train_loss"]) and m["nonfinite_steps"] == 0 for m in result.history)
+    val = generate(adaptive.scenario, 64, seed=9)
+    with torch.no_grad():
+        beta = pipeline(result.model, val.Y, val.H, adaptive.pipeline).beta
+    assert ((beta >= 0.05) & (beta <= 1.0)).all() and beta.std() > 0  # one β per scene, no longer all 0.3
+    path = tmp_path / "adaptive.pt"
+    save_checkpoint(path, result, adaptive)
+    model, cfg, _ = load_checkpoint(path)
+    assert cfg.pipeline == adaptive.pipeline
+    with torch.no_grad():
+        assert torch.equal(pipeline(model, val.Y, val.H, cfg.pipeline).beta, beta)
 
 
 def test_experiment_config_round_trips_through_a_plain_dict(tiny_cfg):
