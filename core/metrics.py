@@ -130,7 +130,7 @@ def matched_errors(
     dev, dt = true_theta.device, torch.float64
     perms = torch.tensor(list(itertools.permutations(range(k_max))), device=dev)  # (P, K_max): truth j <- est perm[j]
     et, er, em = est_theta.to(dev, dt)[:, perms], est_r.to(dev, dt)[:, perms], est_mask.to(dev)[:, perms]
-    tt, tr, tm = true_theta.to(dt)[:, None], true_r.to(dt)[:, None], true_mask[:, None]  # (B, 1, K_max)
+    tt, tm = true_theta.to(dt)[:, None], true_mask[:, None]  # (B, 1, K_max)
     d_theta = (et - tt).abs()
     # A real truth matched to a missing estimate costs more than any real pair (|Δθ| <= π), padded truths nothing.
     cost = torch.where(tm, torch.where(em, d_theta, torch.full_like(d_theta, 4 * math.pi)), torch.zeros_like(d_theta))

@@ -149,10 +149,10 @@ def run(
         chosen = summary.get("best")
         if chosen:
             note = "" if summary["feasible"] else " (no trial meets the eigengap-health threshold)"
-            out.print(f"best trial #{chosen['number']}: nmse_db={chosen['values'][0]:.3f}{note}")
+            out.print(f"best trial #{chosen['number']}: {report.named_values(summary, chosen)}{note}")
             out.print(params_table(chosen["params"]))
         for t in summary.get("pareto_front", []):
-            out.print(f"pareto trial #{t['number']}: nmse_db={t['values'][0]:.3f} health={t['values'][1]:.3f}")
+            out.print(f"pareto trial #{t['number']}: {report.named_values(summary, t)}")
 
 
 @app.command()
