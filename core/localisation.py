@@ -37,10 +37,10 @@ KEYS: tuple[str, ...] = ("angle_eff_db", "range_eff_db", "classic_angle_eff_db",
 
 @dataclass(frozen=True)
 class LocalisationConfig:
-    # 256 scenes every 2 epochs (and after the last) keep the metric near 10% of a `quick` trial on 2 CPU
-    # threads (benchmarks/localisation_metric.py); ~500 sources make the dB figures steady to a few tenths.
+    # 256 scenes (~500 sources) every 3rd epoch and after the last: 4 MUSIC runs in a 10-epoch `quick` trial,
+    # ~0.35 s each on 2 quiet CPU threads, about 12% of the trial (benchmarks/localisation_metric.py measures it).
     n_scenes: int = 256  # validation scenes MUSIC runs on (capped at n_val); 0 turns the metric off
-    every: int = 2  # run it after every `every`-th epoch (1 = each epoch); the last epoch always has it
+    every: int = 3  # run it after every `every`-th epoch (1 = each epoch); the last epoch always has it
 
     def __post_init__(self) -> None:
         n, every = self.n_scenes, self.every

@@ -240,7 +240,7 @@ class StudySettings:
 @dataclass(frozen=True)
 class LocalisationSpec:
     n_scenes: int = 256  # validation scenes MUSIC localises (core.localisation); 0 turns the metric off
-    every: int = 2  # epochs between two runs of the metric; the last epoch always has it
+    every: int = 3  # epochs between two runs of the metric; the last epoch always has it
 
     def __post_init__(self) -> None:
         _int("n_scenes", self.n_scenes, 0)
