@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from core.configs import build_sections
 from core.covariance import PipelineConfig
 from core.errors import ConfigError
+from core.localisation import LocalisationConfig
 from core.losses import LossConfig
 from core.model import ModelConfig
 from core.scenario import ScenarioConfig
@@ -61,7 +62,13 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be an integer, got {name}={getattr(self, name)!r}")
 
 
-_SECTIONS = {"pipeline": PipelineConfig, "model": ModelConfig, "loss": LossConfig, "train": TrainConfig}
+_SECTIONS = {
+    "pipeline": PipelineConfig,
+    "model": ModelConfig,
+    "loss": LossConfig,
+    "train": TrainConfig,
+    "localisation": LocalisationConfig,
+}
 
 
 def _drop_none(d):
@@ -79,6 +86,7 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)  # architecture and size
     loss: LossConfig = field(default_factory=LossConfig)  # loss weights and target
     train: TrainConfig = field(default_factory=TrainConfig)  # optimiser, budget, data, seeds, device
+    localisation: LocalisationConfig = field(default_factory=LocalisationConfig)  # validation's MUSIC-vs-CRB metric
 
     def to_dict(self) -> dict:
         """Plain nested dict (tuples as lists, None dropped); from_dict(to_dict()) == self."""
@@ -86,5 +94,6 @@ class ExperimentConfig:
 
     @staticmethod
     def from_dict(d: dict) -> ExperimentConfig:
-        """Build from {"scenario": …, "pipeline": …, "model": …, "loss": …, "train": …}; missing parts default."""
+        """Build from {"scenario": …, "pipeline": …, "model": …, "loss": …, "train": …, "localisation": …};
+        missing parts default (checkpoints written before a section existed still load)."""
         return ExperimentConfig(**build_sections(d, {"scenario": ScenarioConfig, **_SECTIONS}, "experiment"))

@@ -22,6 +22,7 @@ from torch import nn
 from core.covariance import pipeline
 from core.errors import CheckpointError, ConfigError, CovblendError
 from core.experiment import ExperimentConfig, TrainConfig
+from core.localisation import Reference, localisation_metrics, reference
 from core.losses import total_loss
 from core.metrics import validation_metrics
 from core.model import build_model
@@ -116,11 +117,14 @@ def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> str | None:
     return None if torch.isfinite(loss) else "loss"
 
 
-def evaluate(model: nn.Module, cfg: ExperimentConfig, batch: SceneBatch) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, cfg: ExperimentConfig, batch: SceneBatch, loc: Reference | None = None
+) -> dict[str, float]:
     """Validation metrics of the model's R_blend on batch, through covariance.pipeline, without gradients.
 
     Keys as core.metrics.validation_metrics: nmse_db, nmse_samp_db, eigengap_health, mean_gap, and the
-    same per SNR bucket (SNR = p_k/σ², dB) as "nmse_db@[lo,hi)" etc.
+    same per SNR bucket (SNR = p_k/σ², dB) as "nmse_db@[lo,hi)" etc. With loc (core.localisation.reference of
+    this batch), also core.localisation.KEYS: angle_eff_db, range_eff_db, their classic twins and win_rate.
     """
     was_training = model.training
     model.eval()
@@ -135,7 +139,26 @@ def evaluate(model: nn.Module, cfg: ExperimentConfig, batch: SceneBatch) -> dict
     model.train(was_training)
     R_blend, R_samp = torch.cat(R_blend), torch.cat(R_samp)
     b = batch.to(device)
-    return validation_metrics(R_blend, R_samp, b.R_true, b.K, b.snr_db, cfg.scenario.scene.k_max, cfg.loss.gap_margin)
+    k_max, margin = cfg.scenario.scene.k_max, cfg.loss.gap_margin
+    metrics = validation_metrics(R_blend, R_samp, b.R_true, b.K, b.snr_db, k_max, margin)
+    if loc is not None:
+        # The subset is the batch's first scenes (core.localisation.reference), so R_blend's first rows.
+        metrics.update(localisation_metrics(R_blend[: len(loc.subset)], loc))
+    return metrics
+
+
+def _reference(cfg: ExperimentConfig, val: SceneBatch, device: torch.device, cache: dict | None) -> Reference | None:
+    """The localisation reference of the validation set (classic MUSIC, CRB), cached like the set itself."""
+    lc = cfg.localisation
+    if lc.n_scenes == 0:
+        return None
+    key = ("localisation", cfg.scenario, cfg.train.n_val, cfg.train.val_seed, lc.n_scenes, str(device))
+    if cache is not None and key in cache:
+        return cache[key]
+    ref = reference(cfg.scenario, val, lc)
+    if cache is not None:
+        cache[key] = ref
+    return ref
 
 
 def train(
@@ -150,9 +173,11 @@ def train(
     """Train cfg.model on scenes of cfg.scenario through the one pipeline; validate after every epoch.
 
     on_epoch(epoch, metrics) runs after each epoch (0-based) with evaluate()'s metrics plus "train_loss"
-    and "nonfinite_steps"; whatever it raises (e.g. optuna.TrialPruned) propagates.
+    and "nonfinite_steps"; whatever it raises (e.g. optuna.TrialPruned) propagates. The localisation keys
+    (core.localisation.KEYS) are there on the epochs cfg.localisation.due() picks, the last one always.
     data_cache: a dict kept by the caller across runs in one process; fixed datasets (validation, and
-    training when not fresh_data) are stored in it keyed by (scenario, n, seed, device) and reused.
+    training when not fresh_data) are stored in it keyed by (scenario, n, seed, device) and reused, and so is
+    the localisation reference of the validation set (its classic MUSIC errors and CRB).
     A non-finite loss or gradient raises NonFiniteGradientError before any optimiser step; with
     skip_nonfinite=True (ablation benchmarks only) the step is skipped and counted instead.
     model: continue training this model (built by build_model for cfg) instead of a fresh one.
@@ -174,6 +199,7 @@ def train(
     # a step, and skipped steps must still advance the schedule so a run's length does not depend on them.
     schedule = (lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps))) if tc.cosine else (lambda s: 1.0)
     val = _dataset(cfg, tc.n_val, tc.val_seed, device, data_cache)
+    loc = _reference(cfg, val, device, data_cache)
     shuffle = torch.Generator(device="cpu").manual_seed(tc.seed)
     history: list[dict[str, float]] = []
     nonfinite_steps = 0
@@ -217,8 +243,8 @@ def train(
             loss_sum += loss.item()
             loss_count += 1
 
-        # --- validation on the fixed set, then the caller's callback
-        metrics = evaluate(model, cfg, val)
+        # --- validation on the fixed set (localisation on its subset when due), then the caller's callback
+        metrics = evaluate(model, cfg, val, loc if cfg.localisation.due(epoch, tc.epochs) else None)
         metrics["train_loss"] = loss_sum / loss_count if loss_count else math.nan
         metrics["nonfinite_steps"] = float(nonfinite_steps)
         history.append(metrics)

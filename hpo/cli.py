@@ -132,7 +132,7 @@ def run(
     from core.train import resolve_device
     from hpo import report
     from hpo.artifacts import best_trial, open_store
-    from hpo.display import DEFAULT_METRIC, LiveDisplay, params_table, step
+    from hpo.display import LiveDisplay, params_table, step
     from hpo.objective import Objective
     from hpo.pace import load_note
     from hpo.plots import QUICK_EVAL, save_study_plots
@@ -197,15 +197,13 @@ def run(
         if as_json:
             out.print_json(report.to_json({"tally": vars(tally(the_study)), **summary}))
             return
-        names = the_study.metric_names or [DEFAULT_METRIC, "eigengap_health"]  # studies made before names were set
         chosen = summary.get("best")
         if chosen:
             note = "" if summary["feasible"] else " (no trial meets the eigengap-health threshold)"
-            out.print(f"best trial #{chosen['number']}: {names[0]}={chosen['values'][0]:.3f}{note}")
+            out.print(f"best trial #{chosen['number']}: {report.named_values(summary, chosen)}{note}")
             out.print(params_table(chosen["params"]))
         for t in summary.get("pareto_front", []):
-            values = " ".join(f"{n}={v:.3f}" for n, v in zip(names, t["values"], strict=False))
-            out.print(f"pareto trial #{t['number']}: {values}")
+            out.print(f"pareto trial #{t['number']}: {report.named_values(summary, t)}")
         has_best = best_trial(the_study) is not None
         out.print("next:", style="bold")
         for line in next_steps(the_study.study_name, url, storage, artifacts, has_best):

@@ -1,14 +1,23 @@
 """The Optuna objective: one trial = configs from spec + suggested params, `epochs` of core.train.train.
 
-Per epoch (single mode) it reports val NMSE (dB) and asks the pruner; every epoch's eigengap health goes
-into the user attr "eigengap_health". The final health becomes the constraint
-health_threshold - health <= 0, which Optuna 5's TPE and GP samplers read from the trial itself. A
+`[study] objective` (hpo.spec.OBJECTIVES) picks the study's values from the validation metrics (VALUES):
+    nmse          val NMSE of R_blend, dB
+    localisation  angle_eff_db + 1e-3·range_eff_db: MUSIC's angle error over the CRB (core.localisation); the
+                  small range term only breaks ties between trials whose angle figures agree
+    multi         (val NMSE dB, angle_eff_db)
+After every epoch that has the values, a single-objective trial reports them and asks Optuna's pruner; a
+multi-objective one (trial.report raises there) adds them to its curve (hpo.pruners.CURVE_ATTR) and asks the
+study's multi-objective pruner, except after the last epoch, where pruning would save nothing.
+
+Eigengap health is a constraint in every mode: the final health gives threshold - health <= 0, which Optuna
+5's TPE and GP samplers read from the trial itself. User attrs keep it readable: "eigengap_health_final" and
+"feasible" as scalars, and "eigengap_health", the per-epoch curve rounded to 3 decimals. A
 NonFiniteGradientError is a PRUNED trial with prune_reason "nonfinite_gradient"; any other error is a FAIL
 with its fail_reason, and the worker goes on. Given an artifact store, a COMPLETE trial that beats the best so
 far uploads its checkpoint (hpo.artifacts).
 
 Storage round trips are the objective's share of per-trial overhead, so user attrs go in groups: provenance in
-one write at the start, the final metrics in one at the end, and each epoch's eigengap health together with
+one write at the start, the final metrics in one at the end, and each epoch's health (and curve) together with
 that epoch's report (hpo.guard.GuardedStorage.set_trial_user_attrs). Attribute names are one key per value, as
 readers (hpo report/retrain/html_report, the dashboard's table) expect.
 """
@@ -23,14 +32,29 @@ from dataclasses import dataclass
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
+from core.localisation import KEYS as LOCALISATION_KEYS
 from core.reproducibility import deterministic
 from core.train import ExperimentConfig, NonFiniteGradientError, train
 from hpo.artifacts import beats_best, upload_checkpoint
 from hpo.guard import GuardedStorage
 from hpo.provenance import placement, versions
+from hpo.pruners import CURVE_ATTR
 from hpo.spec import SearchParam, StudySpec
 
 NONFINITE = "nonfinite_gradient"  # prune_reason of a trial whose loss or gradient went NaN/inf
+RANGE_TIE_WEIGHT = 1e-3  # weight of range_eff_db in the localisation value: a tie-breaker, not a trade-off
+
+
+def _localisation_value(m: dict) -> float:
+    return m["angle_eff_db"] + RANGE_TIE_WEIGHT * m["range_eff_db"]
+
+
+# The study's values from a metrics dict (core.train), by objective; an epoch without the metric has none.
+VALUES: dict[str, Callable[[dict], tuple[float, ...] | None]] = {
+    "nmse": lambda m: (m["nmse_db"],),
+    "localisation": lambda m: (_localisation_value(m),) if "angle_eff_db" in m else None,
+    "multi": lambda m: (m["nmse_db"], m["angle_eff_db"]) if "angle_eff_db" in m else None,
+}
 
 # How each search type asks the trial for a value.
 SUGGEST: dict[str, Callable[[optuna.Trial, SearchParam], object]] = {
@@ -136,23 +160,37 @@ class Objective:
             "versions": self._versions,
         }
         record(trial, provenance)
-        single = spec.study.objective == "single"
+        values_of = VALUES[spec.study.objective]
         health: list[float] = []
+        points: dict[str, list[float]] = {}  # the multi-objective curve, {"<epoch>": values}
 
         def on_epoch(epoch: int, metrics: dict) -> None:
             t0 = time.perf_counter()
-            health.append(float(metrics["eigengap_health"]))
+            health.append(round(float(metrics["eigengap_health"]), 3))
             if self.observer:
                 self.observer(trial.number, epoch, metrics)
-            nmse = float(metrics["nmse_db"])
-            # Multi-objective studies cannot prune on intermediate values, so they report nothing per epoch.
-            report = single and math.isfinite(nmse)
-            record(trial, {"eigengap_health": health}, (epoch, nmse) if report else None)
-            if report and trial.should_prune():
+            values = values_of(metrics)
+            if values is not None and not all(math.isfinite(v) for v in values):
+                values = None  # a non-finite value is never reported; the final check prunes the trial
+            attrs: dict = {"eigengap_health": health}
+            if values is not None and len(values) > 1:
+                points[str(epoch)] = [round(float(v), 4) for v in values]
+                attrs[CURVE_ATTR] = points
+            single = values is not None and len(values) == 1
+            record(trial, attrs, (epoch, values[0]) if single else None)
+            if values is not None and should_prune(trial, epoch, len(values)):
                 record(trial, {"prune_reason": "pruner", "epoch": epoch})
                 spent["callback"] += time.perf_counter() - t0
-                raise optuna.TrialPruned(f"pruned at epoch {epoch} with nmse_db={nmse:.2f}")
+                shown = ", ".join(f"{n}={v:.2f}" for n, v in zip(spec.study.metric_names, values, strict=True))
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} with {shown}")
             spent["callback"] += time.perf_counter() - t0
+
+        def should_prune(trial: optuna.Trial, epoch: int, n_values: int) -> bool:
+            if n_values == 1:
+                return trial.should_prune()
+            # Optuna refuses should_prune here; the study's pruner (hpo.pruners) reads the curve instead.
+            last = epoch == spec.train.epochs - 1
+            return not last and trial.study.pruner.prune(trial.study, trial._get_latest_trial())
 
         t_train = time.perf_counter()
         try:
@@ -161,23 +199,23 @@ class Objective:
             spent["train"] = time.perf_counter() - t_train
         final = result.final
         nmse, nmse_samp, h = float(final["nmse_db"]), float(final["nmse_samp_db"]), float(final["eigengap_health"])
+        feasible = spec.study.health_threshold - h <= 0
         metrics = {
             "nmse_db": nmse,
             "nmse_samp_db": nmse_samp,
             "gain_db": nmse_samp - nmse,  # > 0: R_blend beats R_samp
             "eigengap_health_final": h,
+            "feasible": feasible,  # eigengap health >= the study's health_threshold
             "mean_gap": float(final["mean_gap"]),
+            **{key: float(final[key]) for key in LOCALISATION_KEYS if key in final},
             "train_s": round(spent["train"], 3),
         }
-        if not math.isfinite(nmse):
+        values = values_of(final)
+        if values is None or not all(math.isfinite(v) for v in values):
             record(trial, {**metrics, "prune_reason": "nonfinite_metric"})
-            raise optuna.TrialPruned(f"final nmse_db is {nmse}")
+            raise optuna.TrialPruned(f"final {spec.study.metric_names} is {values}")
         record(trial, metrics)
-        values = (nmse,) if single else (nmse, h)
-        feasible = not single or spec.study.health_threshold - h <= 0
+        trial.set_constraint("eigengap_health", spec.study.health_threshold - h)
         if self.artifacts is not None and beats_best(trial.study, values, feasible):
             upload_checkpoint(trial, result, self.artifacts)
-        if single:
-            trial.set_constraint("eigengap_health", spec.study.health_threshold - h)
-            return nmse
-        return values
+        return values[0] if len(values) == 1 else values

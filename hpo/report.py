@@ -9,6 +9,7 @@ import json
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.pruners import dominates
 from hpo.runner import tally
 from hpo.spec import is_feasible
 
@@ -52,19 +53,38 @@ def study_rows(storage: optuna.storages.BaseStorage) -> list[dict]:
     return rows
 
 
-def best(study: optuna.Study) -> dict:
-    """Single objective: the best feasible trial ({"feasible": False, ...} best infeasible when none is).
+def _front(trials: list[FrozenTrial], directions: list) -> list[FrozenTrial]:
+    """The trials no other trial dominates, by their first value; each value signed so lower is better."""
+    signs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in directions]
+    signed = {t.number: [s * v for s, v in zip(signs, t.values, strict=True)] for t in trials}
+    front = [t for t in trials if not any(dominates(signed[o.number], signed[t.number]) for o in trials)]
+    return sorted(front, key=lambda t: signed[t.number])
 
-    Multi objective: {"pareto_front": [trial dicts]}.
+
+def best(study: optuna.Study) -> dict:
+    """The best COMPLETE trials, feasible ones (eigengap health constraint met) first, and the values' names.
+
+    Single objective: {"best": trial dict, "feasible": bool}, the best infeasible trial when none is feasible.
+    Multi objective: {"pareto_front": [trial dicts], "feasible": bool}, the front of the feasible trials, or of
+    all complete ones when none is feasible, ordered by the first value. "metric_names" is None for studies
+    created before the names were set.
     """
-    if len(study.directions) > 1:
-        return {"study": study.study_name, "pareto_front": [_trial_dict(t) for t in study.best_trials]}
+    head = {"study": study.study_name, "metric_names": study.metric_names}
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    if not done:
-        return {"study": study.study_name, "best": None}
     feasible = [t for t in done if is_feasible(t.constraints)]
+    if len(study.directions) > 1:
+        front = _front(feasible or done, study.directions)
+        return {**head, "feasible": bool(feasible), "pareto_front": [_trial_dict(t) for t in front]}
+    if not done:
+        return {**head, "best": None}
     chosen = min(feasible or done, key=lambda t: t.values[0])
-    return {"study": study.study_name, "feasible": bool(feasible), "best": _trial_dict(chosen)}
+    return {**head, "feasible": bool(feasible), "best": _trial_dict(chosen)}
+
+
+def named_values(summary: dict, trial: dict) -> str:
+    """A trial's values with their names from best()'s summary: "val_nmse_db=-12.345 angle_eff_db=3.210"."""
+    names = summary.get("metric_names") or [f"value_{i}" for i in range(len(trial["values"]))]
+    return " ".join(f"{n}={v:.3f}" for n, v in zip(names, trial["values"], strict=True))
 
 
 def trials(study: optuna.Study) -> list[dict]:

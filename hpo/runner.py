@@ -13,6 +13,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,8 @@ from optuna.trial import FrozenTrial, TrialState
 from core.errors import CovblendError
 from hpo.guard import INTERRUPTED, TRANSIENT, BudgetReached, GuardedStorage, budget_used, retry_transient
 from hpo.objective import NONFINITE, Objective
-from hpo.spec import StudySpec, is_feasible
+from hpo.pruners import ParetoRungPruner
+from hpo.spec import OBJECTIVE_ALIASES, StudySpec, is_feasible
 from hpo.study_spec import store_spec
 
 # Sampler and pruner by spec name. Samplers read constraints set by trial.set_constraint (Optuna 5).
@@ -46,6 +48,9 @@ PRUNERS: dict[str, Callable] = {
     ),
     "successive-halving": lambda s: optuna.pruners.SuccessiveHalvingPruner(
         min_resource=s.pruner.min_resource, reduction_factor=s.pruner.reduction_factor
+    ),
+    "mo-asha": lambda s: ParetoRungPruner(  # multi-objective studies (hpo.pruners)
+        s.pruner.min_resource, s.pruner.reduction_factor, s.pruner.n_startup_trials, s.pruner.dominated_fraction
     ),
     "none": lambda s: optuna.pruners.NopPruner(),
 }
@@ -194,16 +199,25 @@ def create_or_join(
         directions=spec.study.directions,
         load_if_exists=True,
     )
-    warnings = []
+    stored = study.user_attrs.get("objective")
+    if existing and stored is not None and OBJECTIVE_ALIASES.get(stored, stored) != spec.study.objective:
+        raise StudyMismatchError(
+            f"study {name!r} optimises {stored!r}, but spec {spec.path} asks for {spec.study.objective!r}"
+        )
+    notes = []
     if not existing:
         store_spec(study, spec)  # retrain and others need only the study from now on
         study.set_user_attr("spec", spec.name)
         study.set_user_attr("spec_hash", spec.digest)
         study.set_user_attr("objective", spec.study.objective)
         study.set_user_attr("description", spec.study.description)
-    elif study.user_attrs.get("spec_hash") != spec.digest:
-        warnings.append(f"study {name!r} was created from a different version of {spec.path}; joining anyway")
-    return study, warnings
+    if not existing or study.metric_names is None:  # studies created before names were set get them on joining
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, and what the dashboard reads
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(spec.study.metric_names)
+    if existing and study.user_attrs.get("spec_hash") != spec.digest:
+        notes.append(f"study {name!r} was created from a different version of {spec.path}; joining anyway")
+    return study, notes
 
 
 class Observer:

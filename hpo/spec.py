@@ -1,7 +1,7 @@
 """Study specs: studies/NAME.toml, parsed and validated into frozen dataclasses before any storage is opened.
 
-A spec has the sections [scenario.*], [data], [train], [fixed], [search.<param>], [sampler], [pruner] and
-[study], and may start with `extends = "OTHER"` to inherit OTHER.toml from the same folder. Parameters are
+A spec has the sections [scenario.*], [data], [train], [localisation], [fixed], [search.<param>], [sampler],
+[pruner] and [study], and may start with `extends = "OTHER"` to inherit OTHER.toml from the same folder. Parameters are
 flat names (lr, beta, arch, ...) that PARAMS maps onto ExperimentConfig fields. Every error is a SpecError
 whose one-line message names the file, the key and the value.
 """
@@ -39,6 +39,8 @@ PARAMS: dict[str, tuple[str, str]] = {
     "amp": ("train", "amp"),
     "tf32": ("train", "tf32"),
     "beta": ("pipeline", "beta"),
+    "blend": ("pipeline", "blend"),  # "fixed" β | "adaptive" per-scene β from the model's gate (DESIGN §3)
+    "beta_min": ("pipeline", "beta_min"),  # the adaptive β's floor
     "alpha": ("pipeline", "tikhonov_alpha"),
     "rho": ("pipeline", "range_weight"),
     "arch": ("model", "arch"),
@@ -59,10 +61,33 @@ PRUNER_SETTINGS: dict[str, tuple[str, ...]] = {
     "median": ("n_startup_trials", "n_warmup_steps"),
     "hyperband": ("min_resource", "reduction_factor"),
     "successive-halving": ("min_resource", "reduction_factor"),
+    "mo-asha": ("min_resource", "reduction_factor", "n_startup_trials", "dominated_fraction"),  # hpo.pruners
     "none": (),
 }
-OBJECTIVES = ("single", "multi")
-SECTIONS = ("extends", "scenario", "data", "train", "fixed", "search", "sampler", "pruner", "study")
+
+
+@dataclass(frozen=True)
+class ObjectiveMode:
+    """What a `[study] objective` optimises: the study's values, named for the dashboard, and their pruners."""
+
+    metrics: tuple[str, ...]  # names of the values, in order (study.set_metric_names)
+    directions: tuple[str, ...]  # "minimize" | "maximize", one per value
+    pruners: tuple[str, ...]  # the PRUNER_SETTINGS names that can prune it
+
+
+SINGLE_PRUNERS = ("median", "hyperband", "successive-halving", "none")  # Optuna's: they read trial.report
+OBJECTIVES: dict[str, ObjectiveMode] = {
+    # validation NMSE of R_blend against R_true, dB
+    "nmse": ObjectiveMode(("val_nmse_db",), ("minimize",), SINGLE_PRUNERS),
+    # angle_eff_db of MUSIC on R_blend (core.localisation), plus 1e-3·range_eff_db to break ties by range
+    "localisation": ObjectiveMode(("angle_eff_db",), ("minimize",), SINGLE_PRUNERS),
+    # both: the dashboard shows their Pareto front; Optuna cannot prune it, hpo.pruners can
+    "multi": ObjectiveMode(("val_nmse_db", "angle_eff_db"), ("minimize", "minimize"), ("mo-asha", "none")),
+}
+OBJECTIVE_ALIASES = {"single": "nmse"}  # the name before "localisation" existed; stored specs keep working
+SECTIONS = (
+    "extends", "scenario", "data", "train", "localisation", "fixed", "search", "sampler", "pruner", "study",
+)  # fmt: skip
 
 
 class SpecError(ConfigError):
@@ -171,7 +196,8 @@ class PrunerSpec:
     n_startup_trials: int = 5  # median: trials that are never pruned
     n_warmup_steps: int = 2  # median: epochs before pruning starts within a trial
     min_resource: int = 1  # hyperband / successive-halving: epochs of the smallest rung
-    reduction_factor: int = 3  # hyperband / successive-halving: rung promotion ratio
+    reduction_factor: int = 3  # hyperband / successive-halving / mo-asha: rung promotion ratio
+    dominated_fraction: float = 0.5  # mo-asha: prune at a rung when more than this share of peers dominate
 
     def __post_init__(self) -> None:
         if self.name not in PRUNER_SETTINGS:
@@ -180,18 +206,24 @@ class PrunerSpec:
         _int("n_warmup_steps", self.n_warmup_steps, 0)
         _int("min_resource", self.min_resource, 1)
         _int("reduction_factor", self.reduction_factor, 2)
+        fraction = self.dominated_fraction
+        if not (_number(fraction) and 0 <= fraction < 1):
+            raise ConfigError(f"dominated_fraction must be in [0, 1), got dominated_fraction={fraction!r}")
 
 
 @dataclass(frozen=True)
 class StudySettings:
-    objective: str = "single"  # "single": minimise val NMSE, health as constraint; "multi": NMSE and health
+    objective: str = "nmse"  # a key of OBJECTIVES ("single" is read as "nmse"); health is a constraint in all
     n_trials: int = 50  # the study's total budget of trials, across runs and workers
     health_threshold: float = 0.5  # eigengap health a trial must reach to count as feasible, in [0, 1]
     description: str = ""  # one line shown by `hpo studies`
 
     def __post_init__(self) -> None:
+        if isinstance(self.objective, str) and self.objective in OBJECTIVE_ALIASES:
+            object.__setattr__(self, "objective", OBJECTIVE_ALIASES[self.objective])
         if self.objective not in OBJECTIVES:
-            raise ConfigError(f"objective must be one of {OBJECTIVES}, got objective={self.objective!r}")
+            names = (*OBJECTIVES, *OBJECTIVE_ALIASES)
+            raise ConfigError(f"objective must be one of {names}, got objective={self.objective!r}")
         _int("n_trials", self.n_trials, 1)
         if not (_number(self.health_threshold) and 0 <= self.health_threshold <= 1):
             raise ConfigError(f"health_threshold must be in [0, 1], got health_threshold={self.health_threshold!r}")
@@ -200,7 +232,22 @@ class StudySettings:
 
     @property
     def directions(self) -> list[str]:
-        return ["minimize", "maximize"] if self.objective == "multi" else ["minimize"]
+        return list(OBJECTIVES[self.objective].directions)
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The names of the study's values, for the dashboard (no "Objective 0")."""
+        return list(OBJECTIVES[self.objective].metrics)
+
+
+@dataclass(frozen=True)
+class LocalisationSpec:
+    n_scenes: int = 256  # validation scenes MUSIC localises (core.localisation); 0 turns the metric off
+    every: int = 3  # epochs between two runs of the metric; the last epoch always has it
+
+    def __post_init__(self) -> None:
+        _int("n_scenes", self.n_scenes, 0)
+        _int("every", self.every, 1)
 
 
 @dataclass(frozen=True)
@@ -210,6 +257,7 @@ class StudySpec:
     scenario: dict  # [scenario.*] as given; ScenarioConfig.from_dict accepts it
     data: DataSpec
     train: TrainSpec
+    localisation: LocalisationSpec
     fixed: dict  # parameter name -> value, for parameters not searched
     search: tuple[SearchParam, ...]  # the search space, in file order
     sampler: SamplerSpec
@@ -221,6 +269,7 @@ class StudySpec:
     def experiment_dict(self, params: dict) -> dict:
         """The ExperimentConfig.from_dict input for one trial: fixed values overlaid by the trial's params."""
         d: dict = {"scenario": self.scenario, "pipeline": {}, "model": {}, "loss": {}}
+        d["localisation"] = {"n_scenes": self.localisation.n_scenes, "every": self.localisation.every}
         d["train"] = {
             "epochs": self.train.epochs,
             "n_train": self.data.n_train,
@@ -281,7 +330,10 @@ def _read(path: Path, chain: tuple[Path, ...] = ()) -> dict:
         if not isinstance(table, dict):
             base[key] = table
             continue
-        merged = {**base.get(key, {}), **table}
+        inherited = base.get(key, {})
+        if "name" in table and table["name"] != inherited.get("name"):
+            inherited = {}  # another sampler or pruner: the parent's settings were for its own one
+        merged = {**inherited, **table}
         if key == "scenario":  # one level deeper: [scenario.array] etc.
             merged = {s: {**base.get(key, {}).get(s, {}), **table.get(s, {})} for s in merged}
         base[key] = merged
@@ -346,6 +398,7 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
         scenario=scenario,
         data=_section(path, "data", DataSpec, raw.get("data", {})),
         train=_section(path, "train", TrainSpec, raw.get("train", {})),
+        localisation=_section(path, "localisation", LocalisationSpec, raw.get("localisation", {})),
         fixed=dict(raw.get("fixed", {})),
         search=search,
         sampler=_section(path, "sampler", SamplerSpec, raw.get("sampler", {})),
@@ -354,13 +407,18 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
         digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest(),
         table=raw,
     )
-    if spec.study.objective == "multi" and spec.pruner.name != "none":
+    objective = OBJECTIVES[spec.study.objective]
+    if spec.pruner.name not in objective.pruners:
         raise SpecError(
-            f"{path}: pruner.name = {spec.pruner.name!r}: multi-objective studies cannot prune by intermediate "
-            "values; set it to 'none'"
+            f"{path}: pruner.name = {spec.pruner.name!r}: cannot prune objective {spec.study.objective!r}; "
+            f"use one of {objective.pruners}"
         )
-    if spec.study.objective == "multi" and spec.sampler.name == "cmaes":
+    if len(objective.directions) > 1 and spec.sampler.name == "cmaes":
         raise SpecError(f"{path}: sampler.name = 'cmaes': CMA-ES is single-objective only")
+    if "angle_eff_db" in objective.metrics and spec.localisation.n_scenes == 0:
+        raise SpecError(
+            f"{path}: localisation.n_scenes = 0: objective {spec.study.objective!r} needs the localisation metric"
+        )
     _check_corners(spec)
     return spec
 

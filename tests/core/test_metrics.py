@@ -1,4 +1,4 @@
-"""Validation metrics: dB of the mean NMSE, eigengap health, SNR buckets."""
+"""Validation metrics: dB of the mean NMSE, eigengap health, SNR buckets, localisation efficiency."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import math
 
 import torch
 
-from core.metrics import bucket_index, gap_stats, nmse_db, to_db, validation_metrics
+from core.metrics import (
+    bucket_index,
+    efficiency_db,
+    gap_stats,
+    matched_errors,
+    nmse_db,
+    to_db,
+    validation_metrics,
+    win_rate,
+)
 from core.scenario import ScenarioConfig, generate
 
 SCEN = ScenarioConfig()
@@ -43,3 +52,35 @@ def test_validation_metrics_report_each_bucket():
     m = validation_metrics(batch.R_true, batch.R_true, batch.R_true, batch.K, batch.snr_db, 3, 0.1)
     assert m["nmse_db"] == -math.inf
     assert {"nmse_db@[-10,0)", "nmse_samp_db@[0,10)", "eigengap_health@[10,20)"} <= set(m)
+
+
+def _deg(*values):
+    return torch.deg2rad(torch.tensor([values], dtype=torch.float64))
+
+
+def test_matched_errors_follow_the_optimal_assignment_not_the_slot_order():
+    true_t, true_r, true_m = _deg(-20.0, 10.0, 0.0), torch.tensor([[50.0, 80.0, 0.0]]), torch.tensor([[1, 1, 0]]).bool()
+    est_t, est_r, est_m = _deg(10.5, -19.0, 0.0), torch.tensor([[82.0, 49.0, 0.0]]), torch.tensor([[1, 1, 0]]).bool()
+    err_t, err_r = matched_errors(est_t, est_r, est_m, true_t, true_r, true_m, miss=(99.0, 999.0))
+    assert torch.allclose(err_t[0, :2], torch.tensor([1.0, 0.5], dtype=torch.float64))
+    assert torch.allclose(err_r[0, :2], torch.tensor([-1.0, 2.0], dtype=torch.float64))
+    assert err_t[0, 2].isnan() and err_r[0, 2].isnan()  # padded truth slot
+
+
+def test_a_missed_source_counts_with_the_miss_error():
+    true_t, true_r, true_m = _deg(-20.0, 10.0), torch.tensor([[50.0, 80.0]]), torch.tensor([[1, 1]]).bool()
+    est_t, est_r, est_m = _deg(10.0, 0.0), torch.tensor([[80.0, 0.0]]), torch.tensor([[1, 0]]).bool()
+    err_t, err_r = matched_errors(est_t, est_r, est_m, true_t, true_r, true_m, miss=(99.0, 999.0))
+    assert err_t.tolist() == [[99.0, 0.0]] and err_r.tolist() == [[999.0, 0.0]]
+
+
+def test_efficiency_is_ten_log10_of_the_mean_ratio_over_real_sources():
+    err = torch.tensor([[1.0, 2.0, math.nan]])
+    crb = torch.tensor([[1.0, 1.0, math.nan]])
+    assert math.isclose(efficiency_db(err, crb), 10 * math.log10((1 + 4) / 2))
+
+
+def test_win_rate_counts_sources_and_ties_count_half():
+    err = torch.tensor([[0.1, 0.5, math.nan], [0.2, math.nan, math.nan]])
+    ref = torch.tensor([[0.2, 0.4, math.nan], [-0.2, math.nan, math.nan]])
+    assert math.isclose(win_rate(err, ref), (1 + 0 + 0.5) / 3)

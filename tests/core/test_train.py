@@ -10,6 +10,7 @@ import torch
 
 from core.covariance import pipeline
 from core.errors import CheckpointError, ConfigError
+from core.localisation import KEYS
 from core.model import build_model
 from core.scenario import generate
 from core.train import ExperimentConfig, NonFiniteGradientError, evaluate, load_checkpoint, save_checkpoint, train
@@ -151,3 +152,12 @@ def test_data_cache_reuses_the_validation_set(tiny_cfg):
     cached = dict(cache)
     train(one_epoch, data_cache=cache)
     assert cache.keys() == cached.keys() and all(cache[k] is cached[k] for k in cached)
+
+
+def test_localisation_metrics_come_on_their_cadence_and_after_the_last_epoch():
+    cfg = ExperimentConfig.from_dict(
+        {**TINY, "train": {**TINY["train"], "epochs": 3}, "localisation": {"n_scenes": 32, "every": 2}}
+    )
+    seen = []
+    train(cfg, on_epoch=lambda epoch, metrics: seen.append(set(KEYS) <= set(metrics)))
+    assert seen == [False, True, True]

@@ -45,7 +45,7 @@ def write(tmp_path: Path, text: str, name: str = "s") -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["quick", "default", "ablation-raw"])
+@pytest.mark.parametrize("name", ["quick", "default", "ablation-raw", "hybrid", "pareto"])
 def test_shipped_studies_load(name):
     spec = load_spec(STUDIES / f"{name}.toml")
     assert spec.name == name and spec.search
@@ -95,7 +95,15 @@ def test_digest_ignores_comments_but_not_values(tmp_path):
         ("[fixed]", "[fixed]\nlr = 0.1", "search.lr", "0.1"),  # fixed and searched at once
         ("[study]", "[sampler]\nname = 'bayes'\n[study]", "name", "'bayes'"),
         ("[study]", "[pruner]\nname = 'hyperband'\nn_warmup_steps = 2\n[study]", "pruner.n_warmup_steps", "2"),
-        ("[study]", "[study]\nobjective = 'multi'", "pruner.name", "'median'"),  # multi cannot prune
+        ("[study]", "[study]\nobjective = 'multi'", "pruner.name", "'median'"),  # Optuna's pruners refuse multi
+        ("[study]", "[study]\nobjective = 'nmse_db'", "objective", "'nmse_db'"),
+        ("[study]", "[study]\nobjective = 'localization'", "objective", "'localization'"),
+        ("[study]", "[pruner]\nname = 'mo-asha'\n[study]", "pruner.name", "'mo-asha'"),  # single objective
+        ("[study]", "[pruner]\nname = 'mo-asha'\ndominated_fraction = 1.0\n[study]", "dominated_fraction", "1.0"),
+        ("[study]", "[pruner]\nname = 'median'\ndominated_fraction = 0.5\n[study]", "pruner.dominated_fraction", "0.5"),
+        ("[study]", "[localisation]\nevery = 0\n[study]", "every", "0"),
+        ("[study]", "[localisation]\nn_scenes = 0\n[study]\nobjective = 'localisation'", "localisation.n_scenes", "0"),
+        ("[study]", "[localisation]\nn_scene = 9\n[study]", "localisation.n_scene", "9"),
         ("[data]", "[data]\nseed = -1", "seed", "-1"),
         ("[data]", "[scenario.scene]\nk_max = 40\n[data]", "k_max", "40"),
     ],
@@ -125,3 +133,38 @@ def test_circular_extends_is_an_error(tmp_path):
     write(tmp_path, 'extends = "a"\n', "b")
     with pytest.raises(SpecError, match="circular extends"):
         load_spec(tmp_path / "a.toml")
+
+
+def test_single_is_an_alias_of_nmse(tmp_path):
+    spec = load_spec(write(tmp_path, TINY.replace("[study]", "[study]\nobjective = 'single'")))
+    assert spec.study.objective == "nmse" and spec.study.directions == ["minimize"]
+    assert spec.study.metric_names == ["val_nmse_db"]
+
+
+@pytest.mark.parametrize(
+    "objective, names, directions",
+    [("nmse", ["val_nmse_db"], ["minimize"]), ("localisation", ["angle_eff_db"], ["minimize"]),
+     ("multi", ["val_nmse_db", "angle_eff_db"], ["minimize", "minimize"])],
+)  # fmt: skip
+def test_every_objective_names_its_values(tmp_path, objective, names, directions):
+    pruner = "[pruner]\nname = 'mo-asha'\n" if objective == "multi" else ""
+    spec = load_spec(write(tmp_path, TINY.replace("[study]", f"{pruner}[study]\nobjective = '{objective}'")))
+    assert spec.study.metric_names == names and spec.study.directions == directions
+
+
+def test_localisation_settings_reach_the_experiment(tmp_path):
+    spec = load_spec(write(tmp_path, TINY + "\n[localisation]\nn_scenes = 16\nevery = 3\n"))
+    assert spec.experiment_dict({"lr": 0.005, "beta": 0.25})["localisation"] == {"n_scenes": 16, "every": 3}
+
+
+def test_blend_mode_parameters_land_on_the_pipeline(tmp_path):
+    spec = load_spec(write(tmp_path, TINY))
+    d = spec.experiment_dict({"lr": 0.005, "beta": 0.25, "blend": "adaptive", "beta_min": 0.1})
+    assert d["pipeline"] == {"beta": 0.25, "blend": "adaptive", "beta_min": 0.1}
+
+
+def test_a_child_spec_with_another_pruner_drops_the_parents_settings(tmp_path):
+    write(tmp_path, TINY.replace("[study]", "[pruner]\nname = 'median'\nn_warmup_steps = 4\n[study]"), "base")
+    child = write(tmp_path, 'extends = "base"\n[study]\nobjective = "multi"\n[pruner]\nname = "mo-asha"\n', "child")
+    spec = load_spec(child)
+    assert spec.pruner.name == "mo-asha" and spec.pruner.n_warmup_steps == 2  # the default, not the parent's 4

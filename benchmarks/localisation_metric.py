@@ -1,0 +1,104 @@
+"""The cost of the localisation metric (core.localisation) in a `quick` trial, with and without it side by side.
+
+    python benchmarks/localisation_metric.py [--repeats 2] [--threads 2] [--n-scenes N] [--every K]
+
+One `quick` trial is core.train.train on the quick spec's scenario, data and epochs, at the middle of its
+search space. The data cache is warmed first (datasets and the classic/CRB reference are built once per
+process, as in a worker), and that one-time cost is printed apart. Then trials with the metric (the spec's
+[localisation] settings, or --n-scenes/--every) and without it (n_scenes = 0) alternate, so both see the same
+machine load, and the script prints each median and
+
+    share = (median with − median without) / median with          target: <= 15%
+
+Absolute times are noisy on a shared machine (the 1-minute load average is printed); the share compares
+trials run back to back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import time
+
+import torch
+
+from core.experiment import ExperimentConfig
+from core.localisation import LocalisationConfig, reference
+from core.scenario import generate
+from core.train import train
+from hpo.spec import load_spec
+
+TARGET = 0.15  # the metric's share of a quick trial, at most
+
+
+def middle(p) -> object:
+    """The middle of a search parameter: geometric for log ranges, the first choice of a categorical."""
+    if p.type == "categorical":
+        return p.choices[0]
+    value = (p.low * p.high) ** 0.5 if p.log else (p.low + p.high) / 2
+    return round(value) if p.type == "int" else value
+
+
+def quick_config(threads: int, loc: LocalisationConfig | None) -> ExperimentConfig:
+    spec = load_spec("quick")
+    mid = {p.name: middle(p) for p in spec.search}
+    cfg = ExperimentConfig.from_dict(spec.experiment_dict(mid))
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=threads, device="cpu"))
+    return cfg if loc is None else dataclasses.replace(cfg, localisation=loc)
+
+
+def timed(cfg: ExperimentConfig, cache: dict) -> float:
+    t0 = time.perf_counter()
+    train(cfg, data_cache=cache)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=2, help="trials of each kind")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n-scenes", type=int, default=None, help="subset size (default: the quick spec's)")
+    ap.add_argument("--every", type=int, default=None, help="cadence in epochs (default: the quick spec's)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    base = quick_config(args.threads, None).localisation
+    loc = LocalisationConfig(
+        n_scenes=base.n_scenes if args.n_scenes is None else args.n_scenes,
+        every=base.every if args.every is None else args.every,
+    )
+    with_cfg = quick_config(args.threads, loc)
+    without_cfg = quick_config(args.threads, LocalisationConfig(n_scenes=0))
+    print(f"load average before: {os.getloadavg()[0]:.2f}; {args.threads} threads; {loc}")
+
+    cache: dict = {}
+    t0 = time.perf_counter()
+    train(dataclasses.replace(without_cfg, train=dataclasses.replace(without_cfg.train, epochs=1)), data_cache=cache)
+    warm_data = time.perf_counter() - t0
+    val = generate(with_cfg.scenario, with_cfg.train.n_val, with_cfg.train.val_seed)
+    t0 = time.perf_counter()
+    reference(with_cfg.scenario, val, loc)  # what train() builds once and caches
+    ref_s = time.perf_counter() - t0
+    print(f"one-time per process: data + 1 epoch {warm_data:.1f} s, reference (classic MUSIC, CRB) {ref_s:.2f} s")
+
+    walls: dict[str, list[float]] = {"with": [], "without": []}
+    for i in range(args.repeats):
+        pair = (("without", without_cfg), ("with", with_cfg))
+        for name, cfg in pair if i % 2 == 0 else pair[::-1]:
+            walls[name].append(timed(cfg, cache))
+            print(f"  trial {name:>7}: {walls[name][-1]:.1f} s", flush=True)
+    med = {k: statistics.median(v) for k, v in walls.items()}
+    share = (med["with"] - med["without"]) / med["with"]
+    epochs = with_cfg.train.epochs
+    runs = sum(loc.due(e, epochs) for e in range(epochs))
+    print(f"quick trial ({epochs} epochs): median {med['without']:.1f} s without, {med['with']:.1f} s with the metric")
+    verdict = "met" if share <= TARGET else "NOT met"
+    scenes = min(loc.n_scenes, with_cfg.train.n_val)
+    print(f"metric: {runs} runs of {scenes} scenes per trial, share {100 * share:.1f}% ", end="")
+    print(f"(<= {100 * TARGET:.0f}%: {verdict})")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
