@@ -42,7 +42,14 @@ def _gram_solve(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     The K×K system is solved for the identity and then applied: a batched solve with G right-hand sides is
     several times slower than one small solve and a GEMM."""
     eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
-    return torch.linalg.solve(A.mH @ A + 1e-9 * A.shape[-2] * eye, eye.expand_as(A.mH @ A)) @ X
+    gram = A.mH @ A + 1e-9 * A.shape[-2] * eye
+    inv, info = torch.linalg.solve_ex(gram, eye.expand_as(gram))
+    singular = info != 0
+    if singular.any():
+        # Two estimates on the same point make AᴴA singular, and ε is below complex64's resolution: those
+        # scenes take the pseudo-inverse (the repeated column then counts once); the others keep the solve.
+        inv[singular] = torch.linalg.pinv(gram[singular], hermitian=True)
+    return inv @ X
 
 
 def _sq(z: torch.Tensor) -> torch.Tensor:

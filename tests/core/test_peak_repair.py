@@ -5,7 +5,7 @@ import torch
 from core.array import steering
 from core.covariance import sample_covariance
 from core.music import GridConfig, build_grid, music
-from core.peak_repair import RESIDUAL_FLAG, fit_residual
+from core.peak_repair import RESIDUAL_FLAG, _gram_solve, fit_residual
 from core.scenario import ScenarioConfig, generate
 from tests.core.snapshots import snapshots
 
@@ -61,3 +61,16 @@ def test_the_residual_is_zero_at_the_true_sources_of_the_true_covariance():
     A = steering(batch.theta, torch.where(batch.mask, batch.r, 1.0), CFG.array) * batch.mask[:, None, :]
     assert fit_residual(U_s, A).abs().max() < 1e-8
     assert math.isclose(float(fit_residual(U_s, torch.zeros_like(A))[0]), float(batch.K[0]), rel_tol=1e-9)
+
+
+def test_two_estimates_on_one_point_do_not_break_the_repair():
+    # Seen on a trained R_blend: two slots on the same grid point make AᴴA singular in complex64.
+    a = steering(torch.tensor([[0.3, 0.3, -0.4]]), torch.tensor([[40.0, 40.0, 60.0]]), CFG.array).to(torch.complex64)
+    X = torch.randn(1, 3, 5, dtype=torch.complex64)
+    out = _gram_solve(a, X)
+    assert torch.isfinite(out).all()
+    # The pseudo-inverse counts the repeated column once: a vector in the span is fully explained.
+    span = a[..., :1] + a[..., 2:]
+    C = a.mH @ span
+    explained = (C.conj() * _gram_solve(a, C)).sum((-2, -1)).real
+    assert torch.allclose(explained, span.abs().square().sum((-2, -1)), rtol=1e-3)
