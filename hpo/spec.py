@@ -54,6 +54,7 @@ PARAMS: dict[str, tuple[str, str]] = {
     "gap_margin": ("loss", "gap_margin"),
     "loss_target": ("loss", "target"),
     "projector": ("loss", "projector"),
+    "subspace_scale": ("loss", "subspace_scale"),  # "linear" | "log" null spectrum in the subspace loss
 }
 SAMPLERS = ("tpe", "gp", "random", "cmaes")
 # Settings each pruner accepts besides `name`; anything else in [pruner] is an error.

@@ -145,3 +145,29 @@ def test_hybrid_losses_reach_the_adaptive_gate(hybrid):
     cov = blended_covariance((A, A_range, gate), hybrid.Y, hybrid.H, PipelineConfig(blend="adaptive"))
     total_loss(cov, hybrid, LossConfig(), HYBRID.array)[0].backward()
     assert torch.isfinite(gate.grad).all() and gate.grad.abs().min() > 0
+
+
+def test_the_nmse_does_not_train_the_adaptive_gate(batch):
+    A, A_range = _random_factors(len(batch))
+    gate = torch.zeros(len(batch), requires_grad=True)
+    cov = blended_covariance((A, A_range, gate), batch.Y, batch.H, PipelineConfig(blend="adaptive"))
+    only_nmse = LossConfig(lam_nmse=1.0, lam_gap=0.0, lam_sub=0.0)
+    total_loss(cov, batch, only_nmse, SCEN.array)[0].backward()
+    assert gate.grad is None or gate.grad.abs().max() == 0
+    assert A.grad.abs().max() > 0  # the factors still learn from it
+
+
+def test_log_subspace_loss_orders_subspaces_like_the_linear_one(batch):
+    theta = batch.theta + 0.002 * batch.mask  # a slightly wrong subspace, and a worse one
+    worse = batch.theta + 0.02 * batch.mask
+    R = [steering(t, batch.r, SCEN.array) for t in (theta, worse)]
+    R = [(a * batch.power[:, None, :]) @ a.mH + batch.noise_var[:, None, None] * torch.eye(SCEN.n) for a in R]
+    lin = [subspace_loss(r.to(torch.complex64), batch, SCEN.array).mean() for r in R]
+    log = [subspace_loss(r.to(torch.complex64), batch, SCEN.array, scale="log").mean() for r in R]
+    assert lin[0] < lin[1] and log[0] < log[1]
+    assert log[0] >= -6.0  # log10 of the floor bounds it below
+
+
+def test_bad_subspace_scale_names_the_value():
+    with pytest.raises(ConfigError, match="subspace_scale='lg'"):
+        LossConfig(subspace_scale="lg")
