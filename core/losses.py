@@ -9,7 +9,8 @@ T is None and C is R itself, so the losses are exactly those of the N-element ar
     subspace   mean over true sources of ‖(I − P_s)·b_k‖² / ‖b_k‖², P_s the top-K projector of C,
                b_k = T a(θ_k, r_k): MUSIC's normalised null spectrum at the truth (‖b‖² = N for H = I);
                subspace_scale = "log" takes log10(null + 1e-6) per source, so high-SNR precision counts too
-    total      λ_nmse·NMSE + λ_gap·hinge + λ_sub·subspace
+    peak       log10 of MUSIC's first-order angle error at the truth (a Gauss–Newton step on the null spectrum)
+    total      λ_nmse·NMSE + λ_gap·hinge + λ_sub·subspace + λ_peak·peak
 
 With blend = "adaptive" the NMSE sees β detached: the gate learns from the hinge and the subspace loss only.
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from core.array import ArrayConfig, steering
+from core.array import ArrayConfig, steering, steering_with_derivatives
 from core.covariance import Covariances, blend, trace_to_n
 from core.errors import ConfigError
 from core.linalg import DEFAULT_REL_GAP_FLOOR, PROJECTORS, finite_or_identity
@@ -40,6 +41,10 @@ TARGETS: dict[str, str] = {"blend": "R_blend", "raw": "R_pred"}
 # The null spectrum's floor in the "log" scale: the null a source leaves at about 1/300 of a beamwidth off, well
 # below what 20 dB and L = 16 reach (~1e-5), so the floor never hides an error MUSIC would see.
 LOG_NULL_FLOOR = 1e-6
+
+# The peak-shift loss's floor, radians²: (0.002°)², a tenth of the CRB at 20 dB and L = 16, so the log never
+# rewards precision no estimator can have.
+PEAK_FLOOR = math.radians(0.002) ** 2
 
 # How the per-source null spectrum ‖(I − P_s) b‖²/‖b‖² enters the subspace loss. "log" weighs every SNR alike:
 # halving the angle error lowers it by the same amount at 0 dB as at 20 dB, as the localisation efficiency
@@ -60,9 +65,10 @@ class LossConfig:
     projector: str = "stable"  # PROJECTORS key: "stable" cross-term backward | "eigh" plain autograd (ablation)
     rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR  # clamp of the signal/noise gap in the stable backward, × λ_max
     subspace_scale: str = "linear"  # SUBSPACE_SCALES key: "linear" null spectrum | "log" log10(null + floor)
+    lam_peak: float = 0.0  # weight of the peak-shift loss (MUSIC's first-order angle error), >= 0; 0 skips it
 
     def __post_init__(self) -> None:
-        for name in ("lam_nmse", "lam_gap", "lam_sub"):
+        for name in ("lam_nmse", "lam_gap", "lam_sub", "lam_peak"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ConfigError(f"{name} must be finite and >= 0, got {name}={v!r}")
@@ -130,13 +136,66 @@ def subspace_loss(
     return null.sum(-1) / batch.mask.sum(-1).clamp_min(1)
 
 
+def peak_shift(
+    C: Tensor,
+    batch: SceneBatch,
+    array: ArrayConfig,
+    T: Tensor | None = None,
+    *,
+    projector: str = "stable",
+    rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR,
+) -> Tensor:
+    """δθ (B, K_max) float64, radians: MUSIC's first-order angle error on C (B, M, M) at each true source.
+
+    δ = (δθ, δu) is the Gauss–Newton step from the truth (θ_k, u_k = 1/r_k) towards the nearest minimum of
+    MUSIC's null spectrum f = ‖(I − P_s) b‖², b = T a, P_s the projector on C's top-K eigenvectors (true K).
+    Differentiable in C. Padded slots hold finite values; mask them with batch.mask.
+    """
+    P = PROJECTORS[projector](C.to(torch.complex128), batch.K, rel_gap_floor)
+    r_safe = torch.where(batch.mask, batch.r, torch.ones_like(batch.r)).double()  # padded slots: any finite r
+    a, da_t, da_r = steering_with_derivatives(batch.theta.double(), r_safe, array)
+    vecs = (a, da_t, da_r * (-r_safe.square())[:, None, :])  # ∂/∂u = −r²·∂/∂r
+    if T is not None:
+        vecs = tuple(T.to(torch.complex128) @ v for v in vecs)
+    e, p_t, p_u = (v - P @ v for v in vecs)  # (I − P_s) applied to b, ∂b/∂θ, ∂b/∂u
+    d_t, d_u = vecs[1], vecs[2]
+
+    def re_dot(x, y):  # Re(xᴴ y) per source, (B, K_max)
+        return (x.conj() * y).sum(-2).real
+
+    g_t, g_u = re_dot(d_t, e), re_dot(d_u, e)  # half the gradient of f
+    j_tt, j_uu, j_tu = re_dot(d_t, p_t), re_dot(d_u, p_u), re_dot(d_t, p_u)  # half its Gauss–Newton Hessian
+    det = (j_tt * j_uu - j_tu.square()).clamp_min(1e-12 * (j_tt * j_uu).clamp_min(1e-30))
+    return -(j_uu * g_t - j_tu * g_u) / det
+
+
+def peak_shift_loss(
+    C: Tensor,
+    batch: SceneBatch,
+    array: ArrayConfig,
+    T: Tensor | None = None,
+    *,
+    projector: str = "stable",
+    rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR,
+) -> Tensor:
+    """Per-scene mean over true sources of log10(δθ² + PEAK_FLOOR), δθ from `peak_shift`. (B,) real.
+
+    The subspace loss asks that the null be small at the truth; a shallow null can still have its minimum
+    elsewhere, and it is the minimum's position that MUSIC reports. In log form this loss is, up to a constant,
+    the mean log angle efficiency (err²/CRB in dB) that the localisation objective scores.
+    """
+    shift = peak_shift(C, batch, array, T, projector=projector, rel_gap_floor=rel_gap_floor)
+    per_source = torch.log10(shift.square() + PEAK_FLOOR) * batch.mask
+    return (per_source.sum(-1) / batch.mask.sum(-1).clamp_min(1)).to(C.real.dtype)
+
+
 def total_loss(
     cov: Covariances, batch: SceneBatch, cfg: LossConfig, array: ArrayConfig
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """λ_nmse·NMSE + λ_gap·hinge + λ_sub·subspace, batch means; R = R_blend (or R_pred for target "raw").
 
     NMSE on R; hinge and subspace loss on C = T R Tᴴ, T = operator(batch.H) once per batch (R for H = I).
-    Returns (scalar loss, {"nmse", "gap", "sub"} detached batch means).
+    Returns (scalar loss, {"nmse", "gap", "sub", "peak"} detached batch means).
     """
     R = getattr(cov, TARGETS[cfg.target])
     T = operator(batch.H)
@@ -150,10 +209,18 @@ def total_loss(
     sub = subspace_loss(
         C, batch, array, T, projector=cfg.projector, rel_gap_floor=cfg.rel_gap_floor, scale=cfg.subspace_scale
     )
+    peak = (
+        peak_shift_loss(C, batch, array, T, projector=cfg.projector, rel_gap_floor=cfg.rel_gap_floor).mean()
+        if cfg.lam_peak > 0
+        else torch.zeros((), device=C.device)
+    )
     parts = {
         "nmse": nmse(R_nmse, batch.R_true).mean(),
         "gap": eigengap_hinge(C, batch.K, cfg.gap_margin).mean(),
         "sub": sub.mean(),
+        "peak": peak,
     }
     total = cfg.lam_nmse * parts["nmse"] + cfg.lam_gap * parts["gap"] + cfg.lam_sub * parts["sub"]
+    if cfg.lam_peak > 0:  # skipped otherwise, so runs without it compute exactly what they computed before
+        total = total + cfg.lam_peak * parts["peak"]
     return total, {name: v.detach() for name, v in parts.items()}

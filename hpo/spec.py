@@ -51,6 +51,7 @@ PARAMS: dict[str, tuple[str, str]] = {
     "lam_nmse": ("loss", "lam_nmse"),
     "lam_gap": ("loss", "lam_gap"),
     "lam_sub": ("loss", "lam_sub"),
+    "lam_peak": ("loss", "lam_peak"),  # MUSIC's first-order angle error at the truth, log scale (core.losses)
     "gap_margin": ("loss", "gap_margin"),
     "loss_target": ("loss", "target"),
     "projector": ("loss", "projector"),
