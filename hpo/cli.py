@@ -321,9 +321,8 @@ def dashboard(
     artifacts: str | None = typer.Option(None, "--artifacts", help=ARTIFACTS_HELP),
 ) -> None:
     """Start optuna-dashboard on the same storage (blocks until Ctrl-C)."""
-    import optuna_dashboard
-
     from hpo.artifacts import open_store
+    from hpo.dashboard import serve
     from hpo.storage import mask, open_storage, resolve_url
 
     with one_line_errors():
@@ -334,7 +333,7 @@ def dashboard(
         err.print(f"warning: binding to {host}: anyone who can reach it can edit and delete studies", markup=False)
     err.print(f"dashboard for {mask(url)} at http://{host}:{port}/", markup=False)
     try:
-        optuna_dashboard.run_server(st, host=host, port=port, artifact_store=store)
+        serve(st, store, host=host, port=port)
     except KeyboardInterrupt:
         err.print("dashboard stopped")
 

@@ -2,6 +2,7 @@
 
 One small study is run through `hpo run` (one trial forced to NaN, then ordinary ones), `hpo dashboard` serves
 it on a free port, and the pages a person looks at are checked and photographed under test-output/browser/.
+A second, `multi` study (val NMSE and angle_eff_db, pruned by mo-asha) shows its Pareto front and named metrics.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from hpo.artifacts import best_trial
@@ -60,6 +62,46 @@ seed = 0
 name = "none"
 """
 SEARCH_LR = '[search.lr]\ntype = "float"\nlow = 1e-3\nhigh = 1e-2\nlog = true'
+MULTI = "browser-pareto"
+# Two objectives, the metric every epoch so mo-asha meets its rungs at 1, 2 and 4 epochs, and an lr range wide
+# enough (random sampler) that some trials fall far behind the front and are pruned: ~25 s on a quiet core.
+MULTI_SPEC = """
+[study]
+objective = "multi"
+health_threshold = 0.0
+[data]
+n_train = 256
+n_val = 64
+[train]
+epochs = 4
+threads = 1
+[localisation]
+n_scenes = 32
+every = 1
+[fixed]
+arch = "mlp"
+width = 32
+depth = 2
+batch_size = 64
+[search.lr]
+type = "float"
+low = 1e-4
+high = 3e-2
+log = true
+[search.beta]
+type = "float"
+low = 0.1
+high = 0.6
+[sampler]
+name = "random"
+seed = 0
+[pruner]
+name = "mo-asha"
+min_resource = 1
+reduction_factor = 2
+n_startup_trials = 3
+dominated_fraction = 0.5
+"""
 
 
 def invoke(*args: str) -> None:
@@ -87,10 +129,47 @@ def study_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def multi_dir(tmp_path_factory) -> Path:
+    """A SQLite `multi` study of 10 trials, some pruned by mo-asha, with a front of at least two trials."""
+    root = tmp_path_factory.mktemp("pareto")
+    (root / "multi.toml").write_text(MULTI_SPEC)
+    invoke(
+        "run",
+        "--study",
+        str(root / "multi.toml"),
+        "--n-trials",
+        "10",
+        "--json",
+        "--study-name",
+        MULTI,
+        "--storage",
+        f"sqlite:///{root / 'hpo.db'}",
+        "--artifacts",
+        str(root / "art"),
+    )
+    study = load(root, MULTI)
+    # What the browser tests rely on; a failure here is about the study, not the dashboard.
+    assert any(t.state == TrialState.PRUNED for t in study.trials)
+    assert len(study.best_trials) >= 2
+    return root
+
+
+@pytest.fixture(scope="module")
 def dashboard(study_dir):
     """Base URL of `hpo dashboard` serving the study and its artifact store; stopped afterwards."""
+    yield from serve(study_dir)
+
+
+@pytest.fixture(scope="module")
+def multi_dashboard(multi_dir):
+    """Base URL of `hpo dashboard` serving the `multi` study; stopped afterwards."""
+    yield from serve(multi_dir)
+
+
+def serve(root: Path):
+    """Start `hpo dashboard` on root/hpo.db and root/art, yield its base URL once it answers, then stop it."""
     port = free_port()
-    args = [HPO, "dashboard", "--storage", f"sqlite:///{study_dir / 'hpo.db'}", "--artifacts", str(study_dir / "art")]
+    args = [HPO, "dashboard", "--storage", f"sqlite:///{root / 'hpo.db'}", "--artifacts", str(root / "art")]
     proc = subprocess.Popen([*args, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -124,8 +203,8 @@ def page(chromium_executable):
         browser.close()
 
 
-def load(study_dir: Path) -> optuna.Study:
-    return optuna.load_study(study_name=STUDY, storage=f"sqlite:///{study_dir / 'hpo.db'}")
+def load(root: Path, name: str = STUDY) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{root / 'hpo.db'}")
 
 
 def test_dashboard_lists_the_study(dashboard, page):
@@ -170,3 +249,42 @@ def test_report_opens_offline_and_its_plots_render(page, study_dir):
     assert page.locator("table tr").count() >= 2  # header and at least one top trial
     page.screenshot(path=SHOTS / "report.png", full_page=True)
     assert page.errors == []
+
+
+def test_multi_study_page_names_its_metrics(multi_dashboard, page, multi_dir):
+    study = load(multi_dir, MULTI)
+    page.goto(f"{multi_dashboard}/dashboard/studies/{study._study_id}")
+    page.get_by_text("Pareto Front", exact=True).first.wait_for()
+    page.get_by_text("val_nmse_db").first.wait_for()
+    page.get_by_text("angle_eff_db").first.wait_for()
+    assert "Objective 0" not in page.content()  # the DOM, plots' SVG text included
+
+
+def test_multi_study_page_draws_the_pareto_front(multi_dashboard, page, multi_dir):
+    study = load(multi_dir, MULTI)
+    page.goto(f"{multi_dashboard}/dashboard/studies/{study._study_id}")
+    graph = page.locator("#graph-pareto-front")
+    graph.locator(".scatterlayer path.point").first.wait_for()
+    # optuna-dashboard's front trace is the one whose hover names a "Best Trial"; the rest are dominated trials.
+    front = page.evaluate(
+        """() => document.getElementById("graph-pareto-front").data
+            .filter(t => t.hovertemplate.includes("Best Trial"))
+            .flatMap(t => t.x.map((x, i) => [x, t.y[i]]))"""
+    )
+    assert sorted(front) == sorted(t.values for t in study.best_trials)
+    n_complete = sum(t.state == TrialState.COMPLETE for t in study.trials)
+    assert graph.locator(".scatterlayer path.point").count() == n_complete
+    page.wait_for_timeout(500)  # plotly animates its first draw
+    card = page.locator(".MuiCard-root", has=graph)
+    card.screenshot(path=SHOTS / "pareto.png")
+
+
+def test_multi_trial_page_shows_health_and_fits_the_window(multi_dashboard, page, multi_dir):
+    study = load(multi_dir, MULTI)
+    trial = study.best_trials[0]
+    page.goto(f"{multi_dashboard}/dashboard/studies/{study._study_id}/trials?numbers={trial.number}")
+    for key in ("eigengap_health_final", "feasible"):  # one "<key> <value>" line each in User Attributes
+        page.get_by_text(f"{key} {trial.user_attrs[key]}", exact=True).wait_for()
+    page.screenshot(path=SHOTS / "multi-trial.png", full_page=True)
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"the trial page is {width[0]} px wide in a {width[1]} px window"
