@@ -169,22 +169,15 @@ def peak_shift(
     return -(j_uu * g_t - j_tu * g_u) / det
 
 
-def peak_shift_loss(
-    C: Tensor,
-    batch: SceneBatch,
-    array: ArrayConfig,
-    T: Tensor | None = None,
-    *,
-    projector: str = "stable",
-    rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR,
-) -> Tensor:
-    """Per-scene mean over true sources of log10(δθ² + PEAK_FLOOR), δθ from `peak_shift`. (B,) real.
+def peak_shift_loss(C: Tensor, batch: SceneBatch, array: ArrayConfig, T: Tensor | None = None, **projection) -> Tensor:
+    """Per-scene mean over true sources of log10(δθ² + PEAK_FLOOR), δθ from `peak_shift` (which takes the
+    keyword arguments `projection`: projector, rel_gap_floor). (B,) real.
 
     The subspace loss asks that the null be small at the truth; a shallow null can still have its minimum
     elsewhere, and it is the minimum's position that MUSIC reports. In log form this loss is, up to a constant,
     the mean log angle efficiency (err²/CRB in dB) that the localisation objective scores.
     """
-    shift = peak_shift(C, batch, array, T, projector=projector, rel_gap_floor=rel_gap_floor)
+    shift = peak_shift(C, batch, array, T, **projection)
     per_source = torch.log10(shift.square() + PEAK_FLOOR) * batch.mask
     return (per_source.sum(-1) / batch.mask.sum(-1).clamp_min(1)).to(C.real.dtype)
 
