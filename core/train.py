@@ -94,14 +94,17 @@ def _data_seed(seed: int, epoch: int) -> int:
     return int.from_bytes(digest[:7], "little")
 
 
+def _cached(cache: dict | None, key: tuple, make: Callable[[], object]):
+    """cache[key], made by make() and stored on first use; make() every time without a cache."""
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
 def _dataset(cfg: ExperimentConfig, n: int, seed: int, device: torch.device, cache: dict | None) -> SceneBatch:
-    key = (cfg.scenario, n, seed, str(device))
-    if cache is not None and key in cache:
-        return cache[key]
-    data = generate(cfg.scenario, n, seed, device=device)
-    if cache is not None:
-        cache[key] = data
-    return data
+    return _cached(cache, (cfg.scenario, n, seed, str(device)), lambda: generate(cfg.scenario, n, seed, device=device))
 
 
 def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> str | None:
@@ -153,12 +156,7 @@ def _reference(cfg: ExperimentConfig, val: SceneBatch, device: torch.device, cac
     if lc.n_scenes == 0:
         return None
     key = ("localisation", cfg.scenario, cfg.train.n_val, cfg.train.val_seed, lc.n_scenes, str(device))
-    if cache is not None and key in cache:
-        return cache[key]
-    ref = reference(cfg.scenario, val, lc)
-    if cache is not None:
-        cache[key] = ref
-    return ref
+    return _cached(cache, key, lambda: reference(cfg.scenario, val, lc))
 
 
 def train(
