@@ -192,7 +192,10 @@ def run(
             raise typer.Exit(130) from None
         points = f"{QUICK_EVAL.n_scenes} scenes at each of {len(QUICK_EVAL.snr_grid_db)} SNRs"
         with step(err if as_json else out, f"building the study figures: RMSE vs SNR on {points}, prune reasons"):
-            save_study_plots(the_study, objective.artifacts)  # dashboard figures: RMSE vs SNR, prune reasons
+            try:
+                save_study_plots(the_study, objective.artifacts)  # dashboard figures: RMSE vs SNR, prune reasons
+            except CovblendError as e:  # e.g. the best checkpoint is not in this --artifacts store: trials stand
+                err.print(f"warning: RMSE-vs-SNR figure skipped: {e}")
         summary = report.best(the_study)
         if as_json:
             out.print_json(report.to_json({"tally": vars(tally(the_study)), **summary}))

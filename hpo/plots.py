@@ -23,6 +23,7 @@ from pathlib import Path
 import optuna
 import plotly.graph_objects as go
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta, upload_artifact
+from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
@@ -153,7 +154,10 @@ def stored_evaluation(study: optuna.Study, store: FileSystemArtifactStore) -> di
         return None
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
-        download_artifact(artifact_store=store, file_path=str(path), artifact_id=found[-1].artifact_id)
+        try:
+            download_artifact(artifact_store=store, file_path=str(path), artifact_id=found[-1].artifact_id)
+        except ArtifactNotFound:  # the store was moved or cleaned: evaluate again
+            return None
         return json.loads(path.read_text())
 
 
