@@ -39,8 +39,8 @@ from core.music import build_grid, music
 from core.reproducibility import deterministic
 from core.scenario import ScenarioConfig, generate
 from core.train import evaluate, train
-from hpo.objective import Objective
-from hpo.spec import load_spec
+from hpo.study.objective import Objective
+from hpo.study.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 HPO = str(Path(sys.executable).parent / "hpo")

@@ -28,7 +28,7 @@ from core.experiment import ExperimentConfig
 from core.localisation import LocalisationConfig, reference
 from core.scenario import generate
 from core.train import train
-from hpo.spec import load_spec
+from hpo.study.spec import load_spec
 
 TARGET = 0.15  # the metric's share of a quick trial, at most
 

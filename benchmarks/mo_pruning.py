@@ -1,4 +1,4 @@
-"""The multi-objective pruner (hpo.pruners, "mo-asha") in a real study: how many trials it stops, and the front.
+"""The multi-objective pruner (hpo.study.pruners, "mo-asha") in a real study: how many trials it stops, and the front.
 
     python benchmarks/mo_pruning.py [--trials 16] [--storage sqlite:///mo.db] [--small]
 
@@ -22,11 +22,11 @@ import uuid
 
 from optuna.trial import TrialState
 
-from hpo.pruners import CURVE_ATTR
-from hpo.report import best, named_values
-from hpo.runner import create_or_join, run_worker
-from hpo.spec import load_spec
+from hpo.results.report import best, named_values
+from hpo.run.runner import create_or_join, run_worker
 from hpo.storage import mask, open_storage
+from hpo.study.pruners import CURVE_ATTR
+from hpo.study.spec import load_spec
 
 TARGET = 0.25  # share of trials pruned, at least
 

@@ -25,9 +25,9 @@ import optuna
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
-from hpo.guard import budget_used
+from hpo.run.workers import probe_main, supervise
 from hpo.storage import open_storage
-from hpo.workers import probe_main, supervise
+from hpo.storage.guard import budget_used
 
 HPO = str(Path(sys.executable).parent / "hpo")
 

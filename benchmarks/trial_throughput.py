@@ -31,10 +31,10 @@ import sqlalchemy as sa
 import torch
 
 from core.scenario import ScenarioConfig, generate
-from hpo.objective import Objective
-from hpo.runner import Observer, create_or_join, run_worker
-from hpo.spec import load_spec
+from hpo.run.runner import Observer, create_or_join, run_worker
 from hpo.storage import mask, open_storage
+from hpo.study.objective import Objective
+from hpo.study.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIAN_TARGET_S = 15.0  # a quick trial's median wall time on 2 cores, at most

@@ -19,8 +19,8 @@ import pytest
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
-from hpo.artifacts import best_trial
 from hpo.cli import app
+from hpo.results.artifacts import best_trial
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,156 @@
+"""`hpo retrain --study NAME --out DIR`: the top trials over several seeds, a table, and the winner by mean.
+
+The work is hpo.results.retrain.retrain; this module parses options, shows progress and prints the Rich table.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import optuna
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.errors import ConfigError, CovblendError
+from core.evaluation import SNR_DEFINITION, EvalConfig
+from hpo.cli.evaluate import DEFAULT_GRID, parse_snr_grid
+from hpo.results.retrain import Observer, RetrainResult, TrialSummary, retrain, top_trials, warnings_for
+from hpo.storage import STORAGE_HELP
+from hpo.study.spec import load_spec
+from hpo.study.study_spec import spec_of
+
+out = Console()
+err = Console(stderr=True)
+
+
+class ProgressObserver(Observer):
+    """One bar over every (trial, seed) run; its text names the running seed and epoch."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress = progress
+        self.task = progress.add_task("", total=total)
+        self.label = ""
+
+    def seed_started(self, number: int, seed: int, index: int, total: int) -> None:
+        self.label = f"trial {number} seed {seed}"
+        self.progress.update(self.task, description=f"{self.label}: training")
+
+    def epoch(self, epoch: int, metrics: dict) -> None:
+        nmse = metrics.get("nmse_db", float("nan"))
+        self.progress.update(self.task, description=f"{self.label}: epoch {epoch} val nmse_db={nmse:.2f}")
+
+    def seed_finished(self, record: dict, skipped: bool) -> None:
+        note = "already done" if skipped else f"val nmse_db={record['nmse_db']:.2f}"
+        self.progress.update(self.task, advance=1, description=f"trial {record['trial']} seed {record['seed']}: {note}")
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None or x != x else f"{x:.{digits}g}"
+
+
+def summary_table(summaries: list[TrialSummary], best: TrialSummary, epochs: int) -> Table:
+    """One row per trial: its search value, then mean ± std of the final val NMSE over seeds and health."""
+    table = Table(
+        title=f"Retrained {epochs} epochs per seed; the winner (★) has the lowest mean val NMSE",
+        caption="search: the trial's value in the search (its seed, the search's epochs)",
+    )
+    for name in ("trial", "search dB", "seeds", "val NMSE dB mean ± std", "health"):
+        table.add_column(name, justify="right")
+    for t in summaries:
+        std = "" if t.std_nmse_db is None else f" ± {t.std_nmse_db:.3f}"
+        mean = f"{t.mean_nmse_db:.3f}{std}" if not t.diverged else f"{t.diverged} seed(s) diverged"
+        star = "★ " if t is best else ""
+        row = [f"{star}{t.number}", f"{t.search_value:.3f}", ",".join(map(str, t.seeds)), mean, _num(t.mean_health)]
+        table.add_row(*row, style="bold green" if t is best else None)
+    return table
+
+
+def accuracy_table(summaries: list[TrialSummary], best: TrialSummary) -> Table:
+    """One row per trial: angle / range RMSE of MUSIC on R_blend (true K) at each evaluation SNR, seed means."""
+    snrs = sorted({s for t in summaries for s in t.angle_rmse_deg})
+    table = Table(
+        title="MUSIC on R_blend, true K: angle RMSE (deg) / range RMSE (m) per SNR (dB)",
+        caption=SNR_DEFINITION,
+        box=box.SIMPLE_HEAD,  # no vertical rules and shared padding: seven SNR columns fit 80 characters
+        collapse_padding=True,
+    )
+    table.add_column("trial", justify="right", no_wrap=True, min_width=5)
+    for snr in snrs:
+        table.add_column(f"{snr:g}", justify="right", no_wrap=True)
+    for t in summaries:
+        cells = [f"{_num(t.angle_rmse_deg.get(s), 2)}/{_num(t.range_rmse_m.get(s), 2)}" for s in snrs]
+        table.add_row(f"{'★ ' if t is best else ''}{t.number}", *cells, style="bold green" if t is best else None)
+    return table
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: the running seed is dropped, finished ones are kept
+
+
+def retrain_command(
+    study: Annotated[str, typer.Option("--study", help="Study name in storage.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder; rerun with the same one to resume.")],
+    top: Annotated[int, typer.Option("--top", help="Retrain this many best COMPLETE trials.")] = 3,
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per trial: the trial's seed and the next ones.")] = 3,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Epochs per seed; default the spec's final_epochs.")
+    ] = None,
+    trial: Annotated[int | None, typer.Option("--trial", help="Retrain only this trial number.")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)] = None,
+    spec_name: Annotated[
+        str | None, typer.Option("--spec", help="Spec name or .toml path; default the one stored in the study.")
+    ] = None,
+    snr_grid: Annotated[str, typer.Option("--snr-grid", help="Evaluation SNRs, dB, SNR = p_k/σ².")] = DEFAULT_GRID,
+    scenes: Annotated[int, typer.Option("--scenes", help="Evaluation scenes per SNR point.")] = EvalConfig().n_scenes,
+) -> None:
+    """Retrain the study's top trials over several seeds; pick the winner by mean; write its files to --out."""
+    from hpo.storage import open_existing_study
+
+    try:
+        for name, value in (("--top", top), ("--seeds", seeds), ("--epochs", epochs)):
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {name}={value}")
+        eval_cfg = EvalConfig(snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes)
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        the_study, st = open_existing_study(storage, study)
+        spec = load_spec(spec_name) if spec_name else spec_of(the_study)
+        chosen = top_trials(the_study, top, trial)
+        n_runs = len(chosen) * seeds
+        for note in warnings_for(the_study, chosen, spec):
+            err.print(f"warning: {note}", markup=False, highlight=False)
+        previous = signal.signal(signal.SIGTERM, _stop)
+        try:
+            columns = (TextColumn("[bold]seeds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with Progress(*columns, TextColumn("{task.description}"), console=err, transient=True) as progress:
+                result: RetrainResult = retrain(
+                    the_study, st, spec, out_dir, top=top, seeds=seeds, epochs=epochs, number=trial,
+                    eval_cfg=eval_cfg, observer=ProgressObserver(progress, n_runs),
+                )  # fmt: skip
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    except CovblendError as e:
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print(f"stopped: finished seeds are kept in {out_dir}; run the same command to go on", markup=False)
+        raise typer.Exit(130) from None
+    best = result.winner
+    out.print(summary_table(result.summaries, best, result.provenance["epochs"]))
+    out.print(accuracy_table(result.summaries, best))
+    out.print(
+        f"winner: trial {best.number}, val nmse_db {best.mean_nmse_db:.3f} over seeds {list(best.seeds)}; "
+        f"checkpoint of seed {result.provenance['checkpoint_seed']} (closest to the mean)",
+        markup=False,
+        highlight=False,
+    )
+    out.print(f"trained {result.trained} seed(s), reused {result.skipped}; files in {out_dir}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `retrain` to the `hpo` app."""
+    app.command("retrain")(retrain_command)

@@ -1,0 +1,179 @@
+"""Study figures for people: why trials were pruned, and the best model's RMSE vs SNR against classic MUSIC
+and the CRB.
+
+`save_study_plots` is what `hpo run` calls when a study ends: it evaluates the best trial's checkpoint on a
+fresh scene set (core.evaluation.evaluate), stores that report as a study artifact, and saves both figures
+to the study with optuna_dashboard.save_plotly_graph_object, so the dashboard's study page shows them.
+`hpo report` reuses the same figures and the stored report.
+
+Why QUICK_EVAL has 200 scenes per point and the curves carry 95% intervals: with the earlier 48, MUSIC's
+range RMSE over the CRB's ranged 0.66–2.05 across six scene draws at one SNR point (0.82–1.39 with 200;
+`python benchmarks/music.py --spread`), so single curves crossed the bound by chance. The figure needs only
+true-K RMSEs of learned and classic, two MUSIC runs per scene instead of twelve, so 200 scenes cost about
+what 48 cost before.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import plotly.graph_objects as go
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta, upload_artifact
+from optuna.artifacts.exceptions import ArtifactNotFound
+from optuna.trial import TrialState
+from plotly.subplots import make_subplots
+
+from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate
+from hpo.results.artifacts import best_trial, checkpoint_id, download_checkpoint
+from hpo.results.evaluation_figure import COLOURS, LABELS
+from hpo.study.objective import NONFINITE
+
+PRUNE_REASONS: tuple[str, ...] = ("pruner", NONFINITE, "other")  # "other": e.g. a non-finite final metric
+CURVES: tuple[str, ...] = ("learned", "classic")  # classic is the baseline; the oracle would flatten the log axes
+QUICK_EVAL = EvalConfig(
+    snr_grid_db=(-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0), n_scenes=200, methods=CURVES, order_rules=()
+)  # see the module docstring for the 200
+FIGURE_IDS = {"rmse": "rmse-vs-snr", "prune": "prune-reasons"}  # fixed ids: a later run overwrites, not adds
+CI_KEYS = {"angle_rmse_deg": "angle_rmse_ci95", "range_rmse_m": "range_rmse_ci95"}  # a report's 95% intervals
+
+
+def _evaluation_name(trial_number: int) -> str:
+    return f"evaluation-trial-{trial_number}.json"
+
+
+def prune_reasons(study: optuna.Study) -> dict[str, int]:
+    """PRUNED trials counted by their prune_reason user attr, in PRUNE_REASONS order."""
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    seen = Counter(t.user_attrs.get("prune_reason") for t in pruned)
+    known = {r: seen.get(r, 0) for r in PRUNE_REASONS[:-1]}
+    return {**known, "other": len(pruned) - sum(known.values())}
+
+
+def prune_reason_figure(study: optuna.Study) -> go.Figure:
+    """Bar chart of prune_reasons(study), with the complete and failed counts for scale in the title."""
+    counts = prune_reasons(study)
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), text=list(counts.values()), textposition="auto"))
+    fig.update_layout(
+        title=f"Why trials were pruned ({states[TrialState.COMPLETE]} complete, "
+        f"{states[TrialState.PRUNED]} pruned, {states[TrialState.FAIL]} failed)",
+        xaxis_title="prune_reason",
+        yaxis_title="trials",
+    )
+    return fig
+
+
+def _error_bars(rows: list[dict], name: str, key: str) -> dict:
+    """Plotly error_y from the report's 95% intervals (core.evaluation); invisible where one is missing."""
+    y = [row["methods"][name][key] for row in rows]
+    ci = [row["methods"][name].get(CI_KEYS[key]) for row in rows]
+    hi = [0.0 if c is None or v is None else c[1] - v for c, v in zip(ci, y, strict=True)]
+    lo = [0.0 if c is None or v is None else v - c[0] for c, v in zip(ci, y, strict=True)]
+    return {"type": "data", "symmetric": False, "array": hi, "arrayminus": lo, "thickness": 1, "width": 3}
+
+
+def rmse_vs_snr_figure(report: dict) -> go.Figure:
+    """Angle and range RMSE (log axes) vs SNR of the learned model and classic MUSIC in a core.evaluation
+    report, with their 95% intervals where the report has them, and the CRB."""
+    rows = report["rows"]
+    snr = [row["snr_db"] for row in rows]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("angle RMSE (deg)", "range RMSE (m)"))
+    for col, key in enumerate(("angle_rmse_deg", "range_rmse_m"), start=1):
+        for name in CURVES:
+            y = [row["methods"][name][key] for row in rows]
+            line = {"color": COLOURS[name]}
+            fig.add_trace(
+                go.Scatter(
+                    x=snr, y=y, mode="lines+markers", name=LABELS[name], line=line, showlegend=col == 1,
+                    error_y=_error_bars(rows, name, key),
+                ),
+                row=1,
+                col=col,
+            )  # fmt: skip
+        crb = [row["crb"][key] for row in rows]
+        line = {"color": COLOURS["crb"], "dash": "dash"}
+        fig.add_trace(
+            go.Scatter(x=snr, y=crb, mode="lines", name="stochastic CRB", line=line, showlegend=col == 1),
+            row=1,
+            col=col,
+        )
+        fig.update_yaxes(type="log", row=1, col=col)
+        fig.update_xaxes(title_text="SNR (dB)", row=1, col=col)
+    trial = report.get("trial")
+    scenes = report["config"]["n_scenes"]
+    caption = (
+        f"MUSIC with the true K; {scenes} fresh scenes per point, the same scenes at every SNR; "
+        f"bars: 95% bootstrap intervals.<br>{SNR_DEFINITION}"
+    )
+    fig.update_layout(
+        title=f"Best model{'' if trial is None else f' (trial #{trial})'}: RMSE vs SNR",
+        legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.25},
+        annotations=[
+            *fig.layout.annotations,
+            {
+                "text": caption,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": -0.5,
+                "showarrow": False,
+                "font": {"size": 10},
+            },
+        ],
+        margin={"b": 130},
+    )
+    return fig
+
+
+def evaluate_best(study: optuna.Study, store: FileSystemArtifactStore, cfg: EvalConfig = QUICK_EVAL) -> dict | None:
+    """core.evaluation report of the best trial's checkpoint with a "trial" number; None when it has none."""
+    from core.train import load_checkpoint
+
+    trial = best_trial(study)
+    if trial is None or checkpoint_id(study, trial) is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = download_checkpoint(study, trial, store, Path(tmp) / "best.pt")
+        model, exp, _ = load_checkpoint(path)
+    report = evaluate(model, exp.scenario, exp.pipeline, cfg)
+    return {**report, "trial": trial.number}
+
+
+def stored_evaluation(study: optuna.Study, store: FileSystemArtifactStore) -> dict | None:
+    """The evaluation report save_study_plots stored for the CURRENT best trial, or None."""
+    trial = best_trial(study)
+    if trial is None:
+        return None
+    name = _evaluation_name(trial.number)
+    found = [m for m in get_all_artifact_meta(study) if m.filename == name]
+    if not found:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        try:
+            download_artifact(artifact_store=store, file_path=str(path), artifact_id=found[-1].artifact_id)
+        except ArtifactNotFound:  # the store was moved or cleaned: evaluate again
+            return None
+        return json.loads(path.read_text())
+
+
+def save_study_plots(study: optuna.Study, store: FileSystemArtifactStore, cfg: EvalConfig = QUICK_EVAL) -> list[str]:
+    """Evaluate the best checkpoint, store its report, save the figures to the study; returns the figure ids."""
+    from optuna_dashboard import save_plotly_graph_object
+
+    saved = [save_plotly_graph_object(study, prune_reason_figure(study), graph_object_id=FIGURE_IDS["prune"])]
+    report = stored_evaluation(study, store)
+    if report is None:
+        report = evaluate_best(study, store, cfg)
+        if report is None:
+            return saved
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / _evaluation_name(report["trial"])
+            path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+            upload_artifact(study_or_trial=study, file_path=str(path), artifact_store=store)
+    saved.append(save_plotly_graph_object(study, rmse_vs_snr_figure(report), graph_object_id=FIGURE_IDS["rmse"]))
+    return saved

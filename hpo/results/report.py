@@ -1,0 +1,118 @@
+"""Plain-data views of stored studies for `hpo studies`, `hpo best` and `hpo export` (JSON-ready dicts)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo.run.runner import tally
+from hpo.study.pruners import dominates
+from hpo.study.spec import is_feasible
+
+
+def _trial_dict(t: FrozenTrial) -> dict:
+    """Every stored fact of one trial; datetimes as ISO strings, intermediate values keyed by epoch."""
+    duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
+    return {
+        "number": t.number,
+        "state": t.state.name,
+        "values": t.values,
+        "params": t.params,
+        "user_attrs": t.user_attrs,
+        "constraints": t.constraints,
+        "intermediate_values": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+        "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
+        "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None,
+        "duration_s": duration,
+    }
+
+
+def study_rows(storage: optuna.storages.BaseStorage) -> list[dict]:
+    """One dict per study: name, spec, directions, counts by state and best value."""
+    rows = []
+    for name in sorted(optuna.get_all_study_names(storage)):
+        study = optuna.load_study(study_name=name, storage=storage)
+        t = tally(study)
+        rows.append(
+            {
+                "study": name,
+                "spec": study.user_attrs.get("spec"),
+                "directions": [d.name.lower() for d in study.directions],
+                "complete": t.complete,
+                "pruned": t.pruned,
+                "nan_pruned": t.nan_pruned,
+                "failed": t.failed,
+                "running": t.running,
+                "best": t.best,
+            }
+        )
+    return rows
+
+
+def _front(trials: list[FrozenTrial], directions: list) -> list[FrozenTrial]:
+    """The trials no other trial dominates, by their first value; each value signed so lower is better."""
+    signs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in directions]
+    signed = {t.number: [s * v for s, v in zip(signs, t.values, strict=True)] for t in trials}
+    front = [t for t in trials if not any(dominates(signed[o.number], signed[t.number]) for o in trials)]
+    return sorted(front, key=lambda t: signed[t.number])
+
+
+def best(study: optuna.Study) -> dict:
+    """The best COMPLETE trials, feasible ones (eigengap health constraint met) first, and the values' names.
+
+    Single objective: {"best": trial dict, "feasible": bool}, the best infeasible trial when none is feasible.
+    Multi objective: {"pareto_front": [trial dicts], "feasible": bool}, the front of the feasible trials, or of
+    all complete ones when none is feasible, ordered by the first value. "metric_names" is None for studies
+    created before the names were set.
+    """
+    head = {"study": study.study_name, "metric_names": study.metric_names}
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    feasible = [t for t in done if is_feasible(t.constraints)]
+    if len(study.directions) > 1:
+        front = _front(feasible or done, study.directions)
+        return {**head, "feasible": bool(feasible), "pareto_front": [_trial_dict(t) for t in front]}
+    if not done:
+        return {**head, "best": None}
+    chosen = min(feasible or done, key=lambda t: t.values[0])
+    return {**head, "feasible": bool(feasible), "best": _trial_dict(chosen)}
+
+
+def named_values(summary: dict, trial: dict) -> str:
+    """A trial's values with their names from best()'s summary: "val_nmse_db=-12.345 angle_eff_db=3.210"."""
+    names = summary.get("metric_names") or [f"value_{i}" for i in range(len(trial["values"]))]
+    return " ".join(f"{n}={v:.3f}" for n, v in zip(names, trial["values"], strict=True))
+
+
+def trials(study: optuna.Study) -> list[dict]:
+    """Every trial of the study, in number order."""
+    return [_trial_dict(t) for t in study.get_trials(deepcopy=False)]
+
+
+def to_json(rows: list[dict]) -> str:
+    return json.dumps(rows, indent=2, default=str)
+
+
+def to_csv(rows: list[dict]) -> str:
+    """One row per trial; params_*, user_attrs_* and values_* columns; nested values as JSON."""
+    flat = []
+    for r in rows:
+        row = {k: r[k] for k in ("number", "state", "datetime_start", "datetime_complete", "duration_s")}
+        row["values"] = json.dumps(r["values"])
+        for group in ("params", "user_attrs", "constraints"):
+            for k, v in r[group].items():
+                row[f"{group}_{k}"] = json.dumps(v) if isinstance(v, (dict, list)) else v
+        row["intermediate_values"] = json.dumps(r["intermediate_values"])
+        flat.append(row)
+    columns = list(dict.fromkeys(k for row in flat for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+    return buf.getvalue()
+
+
+EXPORTERS = {"json": to_json, "csv": to_csv}

@@ -1,0 +1,367 @@
+"""Retrain a study's top trials over several seeds to the full budget, and pick the winner by its MEAN.
+
+A search trial is one seed at a short budget, so its value mixes the params' merit with seed luck. Each
+chosen trial is retrained with seeds trial_seed, trial_seed+1, ... (trial_seed: the `seed` user attr the
+objective recorded), so seed 0 of `--epochs <the search's epochs>` repeats the trial itself. Validation data
+stay the trial's (val_seed), so the spread across seeds is training noise only.
+
+Layout of the output folder:
+    runs/trial-NNNN/seed-S.json   one finished seed: its config, final metrics, evaluation report, wall time
+    runs/trial-NNNN/seed-S.pt     its checkpoint (core.train.save_checkpoint)
+    checkpoint.pt                 the winner's representative seed: val NMSE closest to the winner's mean
+    evaluation.json, .png         `hpo evaluate`'s report and plot of checkpoint.pt
+    provenance.json               spec, params, seeds, versions, git commit, device, determinism, wall time
+A seed's JSON is written last and atomically; a rerun skips every seed whose JSON matches its config and
+evaluation settings, so an interrupted retrain goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import optuna
+import sqlalchemy as sa
+from optuna.trial import FrozenTrial, TrialState
+
+from core.errors import CovblendError
+from core.evaluation import EvalConfig, evaluate
+from core.experiment import ExperimentConfig
+from core.reproducibility import deterministic, git_commit
+from core.train import NonFiniteGradientError, save_checkpoint, train
+from hpo.provenance import versions
+from hpo.results.evaluation_figure import plot_report
+from hpo.storage import StorageError
+from hpo.study.spec import StudySpec, is_feasible
+
+MEAN_ATTR, STD_ATTR, SEEDS_ATTR, EPOCHS_ATTR = (
+    "retrain_mean_nmse_db",
+    "retrain_std_nmse_db",
+    "retrain_seeds",
+    "retrain_epochs",
+)
+FILES = ("checkpoint.pt", "provenance.json", "evaluation.json", "evaluation.png")
+
+
+class RetrainError(CovblendError):
+    """Nothing to retrain (no such trial, no complete trial) or no trial survived retraining."""
+
+
+@dataclass(frozen=True)
+class TrialSummary:
+    """One retrained trial: per-seed final validation metrics and the learned MUSIC accuracy per SNR."""
+
+    number: int  # the study's trial number
+    params: dict  # its searched params
+    search_value: float  # its value in the search (val NMSE, dB, at the search's epochs and its seed)
+    seeds: tuple[int, ...]  # the seeds retrained, in order
+    nmse_db: tuple[float, ...]  # final val NMSE per seed, dB; nan where training diverged
+    health: tuple[float, ...]  # final eigengap health per seed, in [0, 1]; nan where training diverged
+    angle_rmse_deg: dict[float, float | None] = field(default_factory=dict)  # SNR dB -> seed-mean, oracle K
+    range_rmse_m: dict[float, float | None] = field(default_factory=dict)  # SNR dB -> seed-mean, metres
+
+    @property
+    def diverged(self) -> int:
+        return sum(not math.isfinite(v) for v in self.nmse_db)
+
+    @property
+    def mean_nmse_db(self) -> float:
+        """Mean over seeds; nan when any seed diverged, so an unstable trial cannot win."""
+        return statistics.fmean(self.nmse_db) if not self.diverged else math.nan
+
+    @property
+    def std_nmse_db(self) -> float | None:
+        """Sample standard deviation over seeds; None with one seed or a diverged seed."""
+        return statistics.stdev(self.nmse_db) if len(self.nmse_db) > 1 and not self.diverged else None
+
+    @property
+    def mean_health(self) -> float:
+        return statistics.fmean(self.health) if not self.diverged else math.nan
+
+
+def top_trials(study: optuna.Study, top: int, number: int | None = None) -> list[FrozenTrial]:
+    """Trial `number` if given (it must be COMPLETE), else the `top` COMPLETE trials: feasible ones first
+    (eigengap-health constraint met), then by val NMSE (the first objective)."""
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if number is not None:
+        chosen = [t for t in done if t.number == number]
+        if not chosen:
+            states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
+            have = states.get(number, "not in the study")
+            raise RetrainError(f"trial {number} of study {study.study_name!r} is not COMPLETE ({have})")
+        return chosen
+    if not done:
+        raise RetrainError(f"study {study.study_name!r} has no COMPLETE trial to retrain")
+    return sorted(done, key=lambda t: (not is_feasible(t.constraints), t.values[0]))[:top]
+
+
+def seeds_of(trial: FrozenTrial, spec: StudySpec, n: int) -> list[int]:
+    """The trial's recorded seed and the n-1 after it."""
+    base = int(trial.user_attrs.get("seed", spec.data.seed))
+    return [base + i for i in range(n)]
+
+
+def trial_config(spec: StudySpec, trial: FrozenTrial, seed: int, epochs: int) -> ExperimentConfig:
+    """The trial's experiment (spec + its params) with `epochs` and training seed `seed`, on the thread count
+    the trial ran with (parallel reductions round differently with another count)."""
+    d = spec.experiment_dict(trial.params)
+    d["train"].update(epochs=epochs, seed=seed, threads=int(trial.user_attrs.get("threads", spec.train.threads)))
+    return ExperimentConfig.from_dict(d)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write atomically: a crash leaves the old file or none, never half of one."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    os.replace(tmp, path)
+
+
+def seed_paths(out: Path, number: int, seed: int) -> tuple[Path, Path]:
+    """(record JSON, checkpoint) of one seed of one trial under out/runs/."""
+    folder = out / "runs" / f"trial-{number:04d}"
+    return folder / f"seed-{seed}.json", folder / f"seed-{seed}.pt"
+
+
+def load_record(path: Path, cfg: ExperimentConfig, eval_cfg: EvalConfig) -> dict | None:
+    """A finished seed's record when it was made with this config and evaluation settings, else None."""
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    same = record.get("config") == cfg.to_dict() and record.get("eval_config") == json.loads(
+        json.dumps(asdict(eval_cfg))
+    )
+    return record if same else None
+
+
+def run_seed(out: Path, number: int, cfg: ExperimentConfig, eval_cfg: EvalConfig, cache: dict, on_epoch=None) -> dict:
+    """Train one seed, save its checkpoint, evaluate it, then write its record (last, atomically)."""
+    record_path, ckpt = seed_paths(out, number, cfg.train.seed)
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    record: dict = {"trial": number, "seed": cfg.train.seed, "config": cfg.to_dict(), "eval_config": asdict(eval_cfg)}
+    try:
+        result = train(cfg, on_epoch=on_epoch, data_cache=cache)
+    except NonFiniteGradientError as e:
+        # A diverged seed is a result too: recorded, so a rerun does not try it again.
+        record.update(nmse_db=math.nan, eigengap_health=math.nan, diverged=str(e), train_s=time.perf_counter() - start)
+        _write_json(record_path, record)
+        return record
+    train_s = time.perf_counter() - start
+    save_checkpoint(ckpt, result, cfg)
+    t0 = time.perf_counter()
+    report = evaluate(result.model, cfg.scenario, cfg.pipeline, eval_cfg)
+    record.update(
+        nmse_db=float(result.final["nmse_db"]),
+        eigengap_health=float(result.final["eigengap_health"]),
+        final=result.final,
+        checkpoint=ckpt.name,
+        evaluation=report,
+        train_s=train_s,
+        eval_s=time.perf_counter() - t0,
+        device=str(next(result.model.parameters()).device),
+    )
+    _write_json(record_path, record)
+    return record
+
+
+def summarise(trial: FrozenTrial, records: list[dict]) -> TrialSummary:
+    """Seed records of one trial -> its TrialSummary (RMSEs: seed means of learned MUSIC, oracle K)."""
+    angle: dict[float, list[float]] = {}
+    rng: dict[float, list[float]] = {}
+    for r in records:
+        for row in r.get("evaluation", {}).get("rows", []):
+            learned = row["methods"]["learned"]
+            angle.setdefault(row["snr_db"], []).append(learned["angle_rmse_deg"])
+            rng.setdefault(row["snr_db"], []).append(learned["range_rmse_m"])
+
+    def mean(values: list) -> float | None:
+        return statistics.fmean(values) if values and None not in values else None
+
+    return TrialSummary(
+        number=trial.number,
+        params=dict(trial.params),
+        search_value=float(trial.values[0]),
+        seeds=tuple(int(r["seed"]) for r in records),
+        nmse_db=tuple(float(r["nmse_db"]) for r in records),
+        health=tuple(float(r["eigengap_health"]) for r in records),
+        angle_rmse_deg={s: mean(v) for s, v in angle.items()},
+        range_rmse_m={s: mean(v) for s, v in rng.items()},
+    )
+
+
+def winner(summaries: list[TrialSummary]) -> TrialSummary:
+    """The trial with the lowest MEAN val NMSE over its seeds; a trial with a diverged seed cannot win."""
+    eligible = [s for s in summaries if math.isfinite(s.mean_nmse_db)]
+    if not eligible:
+        raise RetrainError("every retrained trial diverged on at least one seed; no winner")
+    return min(eligible, key=lambda s: s.mean_nmse_db)
+
+
+def representative(records: list[dict], mean: float) -> dict:
+    """The seed whose val NMSE is closest to the mean: the checkpoint that ships is a typical run, not the
+    luckiest one."""
+    return min(records, key=lambda r: (abs(r["nmse_db"] - mean), r["seed"]))
+
+
+def annotate(storage: optuna.storages.RDBStorage, trial: FrozenTrial, summary: TrialSummary, epochs: int) -> None:
+    """Store the retrain results as user attrs of the original (finished) trial, where the dashboard shows them.
+
+    Optuna's API refuses to touch a finished trial (UpdateFinishedTrialError), so the rows go into its own
+    trial_user_attributes table through the storage's session, JSON-encoded as Optuna stores them.
+    """
+    from optuna.storages._rdb import models  # the table layout of RDBStorage; there is no public writer
+
+    std = summary.std_nmse_db
+    attrs = {
+        MEAN_ATTR: summary.mean_nmse_db if math.isfinite(summary.mean_nmse_db) else None,
+        STD_ATTR: std,
+        SEEDS_ATTR: list(summary.seeds),
+        EPOCHS_ATTR: epochs,
+    }
+    session = storage.scoped_session()
+    try:
+        for key, value in attrs.items():
+            row = session.query(models.TrialUserAttributeModel).filter_by(trial_id=trial._trial_id, key=key)
+            found = row.one_or_none()
+            if found is None:
+                session.add(
+                    models.TrialUserAttributeModel(trial_id=trial._trial_id, key=key, value_json=json.dumps(value))
+                )
+            else:
+                found.value_json = json.dumps(value)
+        session.commit()
+    except sa.exc.SQLAlchemyError as e:
+        session.rollback()
+        raise StorageError(f"cannot store retrain results on trial {trial.number}: {e}") from e
+    finally:
+        session.close()
+
+
+def write_outputs(out: Path, best: TrialSummary, records: list[dict], provenance: dict) -> dict:
+    """Copy the winner's representative checkpoint, write its evaluation JSON + plot and provenance.json."""
+    chosen = representative(records, best.mean_nmse_db)
+    _, ckpt = seed_paths(out, best.number, chosen["seed"])
+    shutil.copyfile(ckpt, out / "checkpoint.pt")
+    report = {**chosen["evaluation"], "checkpoint": str(out / "checkpoint.pt")}
+    _write_json(out / "evaluation.json", report)
+    plot_report(report, out / "evaluation.png")
+    provenance = {**provenance, "checkpoint_seed": chosen["seed"], "checkpoint_val_nmse_db": chosen["nmse_db"]}
+    _write_json(out / "provenance.json", provenance)
+    return provenance
+
+
+def provenance_of(
+    spec: StudySpec, study: optuna.Study, best: TrialSummary, records: list[dict], every: list[dict], call_s: float
+) -> dict:
+    """Everything the winner's result depends on, JSON-ready. records: the winner's seeds; every: all seeds."""
+    cfg = records[0]["config"]
+
+    def wall(r: dict) -> float:
+        return r.get("train_s", 0.0) + r.get("eval_s", 0.0)
+
+    return {
+        "study": study.study_name,
+        "trial": best.number,
+        "params": best.params,
+        "seeds": list(best.seeds),
+        "val_nmse_db": {"per_seed": list(best.nmse_db), "mean": best.mean_nmse_db, "std": best.std_nmse_db},
+        "search_value": best.search_value,
+        "epochs": cfg["train"]["epochs"],
+        "spec": {**asdict(spec), "path": str(spec.path)},
+        "experiment_config": cfg,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "device": records[0].get("device", cfg["train"]["device"]),
+        "threads": cfg["train"].get("threads"),
+        "determinism": deterministic(),
+        # seconds of training + evaluation; seeds finished by an earlier, interrupted call keep their own time
+        "wall_s": {"winner_seeds": [wall(r) for r in records], "all_seeds": sum(map(wall, every)), "this_call": call_s},
+    }
+
+
+class Observer:
+    """What a progress display hears from `retrain`; the base class ignores everything."""
+
+    def seed_started(self, number: int, seed: int, index: int, total: int) -> None: ...
+
+    def epoch(self, epoch: int, metrics: dict) -> None: ...
+
+    def seed_finished(self, record: dict, skipped: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    summaries: list[TrialSummary]  # one per retrained trial, in search rank order
+    winner: TrialSummary  # lowest mean val NMSE
+    provenance: dict  # as written to provenance.json
+    trained: int  # seeds trained by this call
+    skipped: int  # seeds found finished in the output folder
+
+
+def warnings_for(study: optuna.Study, trials: list[FrozenTrial], spec: StudySpec) -> list[str]:
+    """Reasons the retrain may not repeat the search: a changed spec or other package versions."""
+    notes = []
+    if any(t.user_attrs.get("spec_hash", spec.digest) != spec.digest for t in trials):
+        notes.append(f"spec {spec.path} changed since the search ran; results may not repeat the trials' values")
+    now = versions()
+    for t in trials:
+        then = t.user_attrs.get("versions")
+        if then and then != now:
+            changed = sorted(k for k in now if then.get(k) != now[k])
+            notes.append(f"trial {t.number} ran with other versions of {', '.join(changed)}")
+    return notes
+
+
+def retrain(
+    study: optuna.Study,
+    storage: optuna.storages.RDBStorage,
+    spec: StudySpec,
+    out: Path,
+    *,
+    top: int = 3,
+    seeds: int = 3,
+    epochs: int | None = None,
+    number: int | None = None,
+    eval_cfg: EvalConfig | None = None,
+    observer: Observer | None = None,
+) -> RetrainResult:
+    """Retrain the top trials (or trial `number`) with `seeds` seeds for `epochs` (default: the spec's
+    final_epochs), sequentially; skip seeds already finished in `out`; store the results on the trials and
+    write the winner's files (module docstring)."""
+    epochs = epochs or spec.train.final_epochs
+    eval_cfg = eval_cfg or EvalConfig()
+    observer = observer or Observer()
+    deterministic()
+    trials = top_trials(study, top, number)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = [(t, s) for t in trials for s in seeds_of(t, spec, seeds)]
+    records: dict[int, list[dict]] = {t.number: [] for t in trials}
+    cache: dict = {}  # validation (and fixed training) scenes, shared by every seed of this call
+    start, trained = time.perf_counter(), 0
+    for index, (trial, seed) in enumerate(plan):
+        cfg = trial_config(spec, trial, seed, epochs)
+        record = load_record(seed_paths(out, trial.number, seed)[0], cfg, eval_cfg)
+        skipped = record is not None
+        if not skipped:
+            observer.seed_started(trial.number, seed, index, len(plan))
+            record = run_seed(out, trial.number, cfg, eval_cfg, cache, observer.epoch)
+            trained += 1
+        observer.seed_finished(record, skipped)
+        records[trial.number].append(record)
+    summaries = [summarise(t, records[t.number]) for t in trials]
+    for trial, summary in zip(trials, summaries, strict=True):
+        annotate(storage, trial, summary, epochs)
+    best = winner(summaries)
+    every = [r for rs in records.values() for r in rs]
+    provenance = provenance_of(spec, study, best, records[best.number], every, time.perf_counter() - start)
+    provenance = write_outputs(out, best, records[best.number], provenance)
+    return RetrainResult(summaries, best, provenance, trained, len(plan) - trained)

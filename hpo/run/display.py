@@ -1,0 +1,185 @@
+"""Rich rendering of a run: the live progress bar and counts table, and the tables shared by the CLI."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import optuna
+from optuna.trial import FrozenTrial
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from hpo.run.pace import duration, eta_seconds, trial_seconds
+from hpo.run.runner import Observer, Tally, budget_used, tally_trials
+
+TALLY_REFRESH_S = 5.0  # within a trial, the counts are re-read from storage at most this often (its first epoch always)
+EPOCH_METRICS = ("nmse_db", "angle_eff_db")  # shown in the epoch text when an epoch reports them
+DEFAULT_METRIC = "nmse_db"  # the first objective of studies created before metric names were set
+
+
+def fmt(value, digits: int = 3) -> str:
+    """Numbers rounded for tables; None as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def metric_name(study: optuna.Study) -> str:
+    """The name of the study's first objective (Study.metric_names), else nmse_db."""
+    names = study.metric_names
+    return names[0] if names else DEFAULT_METRIC
+
+
+def tally_table(t: Tally, metric: str = DEFAULT_METRIC) -> Group:
+    """The counts by state (prune reasons in the caption), then the best trial: its value, its NMSE gain over
+    R_samp and its final eigengap health."""
+    counts = Table("complete", "pruned", "NaN-pruned", "failed", "running", "waiting")
+    counts.add_row(*(str(v) for v in (t.complete, t.pruned, t.nan_pruned, t.failed, t.running, t.waiting)))
+    if t.prune_reasons:
+        counts.caption = "pruned because: " + ", ".join(f"{r} {n}" for r, n in t.prune_reasons.items())
+    best = Table("best trial", metric, "gain over R_samp", "eigengap health")
+    if t.best_number is None:
+        best.add_row("-", "-", "-", "-")
+    else:
+        gain = "-" if t.best_gain_db is None else f"{t.best_gain_db:+.2f} dB"
+        best.add_row(f"#{t.best_number}", f"{t.best:.3f}", gain, fmt(t.best_health, 2))
+    return Group(counts, best)
+
+
+def params_table(params: dict, title: str | None = None, heading: str = "parameter") -> Table:
+    """Two columns, `heading` and value, one row per key."""
+    table = Table(heading, "value", title=title)
+    for k, v in params.items():
+        table.add_row(k, fmt(v, 4))
+    return table
+
+
+@contextmanager
+def step(console: Console, text: str) -> Iterator[None]:
+    """Say what a long step after the trials is doing: a spinner with a running clock on a terminal, one line
+    otherwise (logs, pipes)."""
+    if not console.is_terminal:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        yield
+        return
+    spinner = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console)
+    with spinner:  # not transient: the line stays, with the time the step took
+        task = spinner.add_task(text, total=None)
+        yield
+        spinner.update(task, total=1, completed=1)  # the spinner stops
+
+
+class LiveDisplay(Observer):
+    """A progress bar over the study's budget, the current trial's epoch with its pace and ETA, and the tables.
+
+    The counts come from the study (every worker's trials), re-read when a trial starts or ends, at the first
+    epoch of each trial (the trial exists only once study.optimize has created it) and then at most every
+    TALLY_REFRESH_S, so `running` is live without a storage read per epoch. `clock` is for tests.
+    """
+
+    def __init__(
+        self, console: Console, n_trials: int, epochs: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.console = console
+        self.n_trials = n_trials
+        self.epochs = epochs
+        self.clock = clock
+        self.progress = Progress(
+            TextColumn("[bold]trials"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.status = ""  # the line under the bar: the running trial's epoch, pace and ETA; it wraps when narrow
+        self.task = self.progress.add_task("", total=n_trials)
+        self.study: optuna.Study | None = None
+        self.metric = DEFAULT_METRIC
+        self.tally: Tally | None = None
+        self.per_trial: float | None = None  # median seconds of the study's finished trials
+        self.not_started = n_trials  # trials of the budget nobody has started
+        self.trial_start = clock()
+        self.refreshed = -math.inf  # clock() of the last read of the study
+        self.table = Group()
+        self.live = Live(console=console, refresh_per_second=4, transient=False)
+
+    def __enter__(self) -> LiveDisplay:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.live.__exit__(*exc)
+        if not self.console.is_terminal:  # Rich ends a non-terminal Live without a newline
+            self.console.line()
+
+    def _refresh(self, study: optuna.Study) -> None:
+        """Re-read the study: progress, counts, measured s/trial."""
+        if self.study is not study:
+            self.study, self.metric = study, metric_name(study)
+        trials = study.get_trials(deepcopy=False)
+        used = budget_used(trials)
+        self.tally = tally_trials(trials)
+        self.per_trial = trial_seconds(trials)
+        self.not_started = max(0, self.n_trials - used) + self.tally.waiting
+        self.refreshed = self.clock()
+        self.progress.update(self.task, completed=min(used, self.n_trials))
+        self.table = tally_table(self.tally, self.metric)
+        self._show()
+
+    def _show(self) -> None:
+        self.live.update(Group(self.progress, Text(self.status, overflow="fold"), self.table))
+
+    def pace(self, left_in_trial: float | None = None, per_epoch: float | None = None) -> str:
+        """'23 s/trial, ETA 4m10s' from the study's finished trials; before any, estimated from `per_epoch`.
+
+        left_in_trial: the fraction of this process's running trial still to do (None: none runs here).
+        Other running trials (other workers) count as half done; they run in parallel with this one.
+        """
+        per_trial, mark = self.per_trial, ""
+        if per_trial is None and per_epoch is not None:
+            per_trial, mark = per_epoch * self.epochs, "~"  # an estimate from the first trial's epochs
+        if per_trial is None:
+            return ""
+        running = self.tally.running if self.tally else 0
+        own = 0 if left_in_trial is None else 1
+        others = max(0, running - own)
+        left = eta_seconds(per_trial, self.not_started, (left_in_trial or 0.0) + 0.5 * others, max(1, running))
+        eta = f", ETA {mark}{duration(left)}" if left > 0 else ""
+        return f"{mark}{duration(per_trial)}/trial{eta}"
+
+    def trial_started(self, study: optuna.Study) -> None:
+        self.trial_start = self.clock()
+        self._refresh(study)
+
+    def epoch(self, trial_number: int, epoch: int, metrics: dict) -> None:
+        """After epoch `epoch` (0-based) of trial `trial_number`: the epoch text, and the counts when due."""
+        now, done = self.clock(), epoch + 1
+        if self.study is not None and (done == 1 or now - self.refreshed >= TALLY_REFRESH_S):
+            self._refresh(self.study)
+        per_epoch = (now - self.trial_start) / done
+        shown = [f"{k}={metrics[k]:.2f}" for k in EPOCH_METRICS if isinstance(metrics.get(k), (int, float))]
+        parts = [f"trial {trial_number}: epoch {done}/{self.epochs}", *shown, f"{duration(per_epoch)}/epoch"]
+        pace = self.pace(1 - done / self.epochs, per_epoch)
+        self.status = " · ".join(parts + ([pace] if pace else []))
+        self._show()
+
+    def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._refresh(study)
+        pace = self.pace()
+        self.status = f"trial {trial.number}: {trial.state.name.lower()}" + (f" · {pace}" if pace else "")
+        self._show()
+
+    def poll(self, study: optuna.Study, note: str) -> None:
+        """A parent that only watches (hpo run --workers): re-read the study and show `note` with the pace."""
+        self._refresh(study)
+        pace = self.pace()
+        self.status = note + (f" · {pace}" if pace else "")
+        self._show()

@@ -1,0 +1,92 @@
+"""A pruner for multi-objective studies, which Optuna's pruners refuse (trial.report and should_prune raise).
+
+ParetoRungPruner works in the spirit of MO-ASHA (Schmucker et al., 2021): rungs sit at min_resource·η^k
+epochs, and a trial that reaches a rung is compared, at that same epoch, with every other trial of the study
+that got there (complete, pruned or still running). It is pruned when more than `dominated_fraction` of them
+dominate it (no worse in every objective and better in one). A trial on the running Pareto front is dominated
+by nobody, so it is never pruned; one deep behind the front is.
+
+trial.report is unavailable in multi-objective studies, so each trial's curve lives in its user attr
+CURVE_ATTR: {"<step>": [value_0, value_1, ...]}, the objective values after each epoch that has them
+(hpo.study.objective writes it). Steps are 0-based epochs; rung k is checked at the first recorded step at or
+after min_resource·η^k − 1, so a metric computed every few epochs (core.localisation) still meets every rung.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+
+from core.errors import ConfigError
+
+CURVE_ATTR = "objective_curve"  # user attr: {"<step>": [values]}, one entry per epoch with objective values
+
+
+def curve(trial: FrozenTrial) -> dict[int, list[float]]:
+    """The trial's objective values by step (0-based epoch); empty when it recorded none."""
+    return {int(step): values for step, values in trial.user_attrs.get(CURVE_ATTR, {}).items()}
+
+
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """a dominates b, both 'lower is better' in every entry: a <= b everywhere and a < b somewhere."""
+    return all(x <= y for x, y in zip(a, b, strict=True)) and any(x < y for x, y in zip(a, b, strict=True))
+
+
+class ParetoRungPruner(optuna.pruners.BasePruner):
+    """Prune a trial at a rung when more than dominated_fraction of its peers at that epoch dominate it."""
+
+    def __init__(
+        self,
+        min_resource: int = 1,
+        reduction_factor: int = 2,
+        n_startup_trials: int = 4,
+        dominated_fraction: float = 0.5,
+    ) -> None:
+        """min_resource: epochs of the first rung (>= 1); reduction_factor η: rung k at min_resource·η^k epochs
+        (>= 2); n_startup_trials: peers a rung needs before it prunes anyone (>= 1); dominated_fraction: in [0, 1),
+        the share of peers that may dominate a trial before it is pruned (ASHA keeps 1/η; here 0.5 keeps the
+        front and everything within half the field of it)."""
+        if isinstance(min_resource, bool) or not isinstance(min_resource, int) or min_resource < 1:
+            raise ConfigError(f"min_resource must be an integer >= 1, got {min_resource=}")
+        if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, int) or reduction_factor < 2:
+            raise ConfigError(f"reduction_factor must be an integer >= 2, got {reduction_factor=}")
+        if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or n_startup_trials < 1:
+            raise ConfigError(f"n_startup_trials must be an integer >= 1, got {n_startup_trials=}")
+        if not (isinstance(dominated_fraction, (int, float)) and 0 <= dominated_fraction < 1):
+            raise ConfigError(f"dominated_fraction must be in [0, 1), got {dominated_fraction=}")
+        self.min_resource, self.reduction_factor = min_resource, reduction_factor
+        self.n_startup_trials, self.dominated_fraction = n_startup_trials, dominated_fraction
+
+    def rung_steps(self, up_to: int) -> list[int]:
+        """The 0-based steps of the rungs up to step up_to: min_resource·η^k − 1."""
+        steps, epochs = [], self.min_resource
+        while epochs - 1 <= up_to:
+            steps.append(epochs - 1)
+            epochs *= self.reduction_factor
+        return steps
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        """Whether `trial`, at its latest recorded step, falls too far behind the front of its peers there."""
+        mine = curve(trial)
+        if not mine:
+            return False
+        recorded = sorted(mine)
+        step, previous = recorded[-1], recorded[-2] if len(recorded) > 1 else -1
+        if not any(previous < r <= step for r in self.rung_steps(step)):
+            return False  # no rung between the last check and now
+        signs = [1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in study.directions]
+        me = [s * v for s, v in zip(signs, mine[step], strict=True)]
+        if not all(math.isfinite(v) for v in me):
+            return True  # a non-finite objective can only get worse; Optuna's pruners prune nan too
+        peers = []
+        for other in study.get_trials(deepcopy=False):
+            values = curve(other).get(step) if other.number != trial.number else None
+            if values is not None and all(math.isfinite(v) for v in values):
+                peers.append([s * v for s, v in zip(signs, values, strict=True)])
+        if len(peers) < self.n_startup_trials:
+            return False
+        return sum(dominates(p, me) for p in peers) > self.dominated_fraction * len(peers)

@@ -1,0 +1,393 @@
+"""The `hpo` CLI through typer's CliRunner and real subprocesses: runs, reads, exports, and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from hpo.cli import app, next_steps
+
+HPO = str(Path(sys.executable).parent / "hpo")
+REPO = Path(__file__).resolve().parents[3]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture
+def ran(tiny_spec, tmp_path):
+    """A SQLite storage holding the tiny study with two trials, run through the CLI."""
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    result = invoke("run", "--study", str(tiny_spec), "--storage", url, "--n-trials", "2")
+    assert result.exit_code == 0, result.output
+    return url
+
+
+def test_run_shows_a_summary_with_the_best_params(ran, tiny_spec):
+    result = invoke("run", "--study", str(tiny_spec), "--storage", ran, "--n-trials", "2")
+    assert result.exit_code == 0
+    assert "best trial #" in result.output and "lr" in result.output and "beta" in result.output
+
+
+def test_run_says_what_it_does_after_the_trials_and_what_to_do_next(ran, tiny_spec):
+    result = invoke("run", "--study", str(tiny_spec), "--storage", ran, "--n-trials", "2")
+    assert result.exit_code == 0
+    lines = [line.strip() for line in result.output.splitlines()]
+    assert any(line.startswith("building the study figures: RMSE vs SNR") for line in lines)
+    assert f"hpo dashboard --storage {ran}" in lines
+    assert f"hpo best --study tiny --storage {ran} --download out/best.pt" in lines
+    assert "hpo evaluate --checkpoint out/best.pt --json out/eval.json --plot out/eval.png" in lines
+    assert f"hpo report --study tiny --storage {ran}" in lines
+
+
+def test_next_steps_never_show_a_password_given_with_storage():
+    url = "postgresql+psycopg://user:hunter2@db.example:5432/hpo"
+    lines = next_steps("quick", url, url, None, has_best=True)
+    assert not any("hunter2" in line for line in lines)
+    assert "hpo dashboard --storage 'postgresql+psycopg://user:***@db.example:5432/hpo'" in lines
+    assert "*** is the storage password" in lines[-1]
+
+
+def test_next_steps_name_the_environment_variable_the_storage_came_from(monkeypatch):
+    monkeypatch.setenv("HPO_STORAGE", "postgresql+psycopg://user:hunter2@db/hpo")
+    lines = next_steps("my study", "postgresql+psycopg://user:hunter2@db/hpo", None, "arts", has_best=False)
+    assert lines == [
+        'hpo dashboard --storage "$HPO_STORAGE" --artifacts arts',
+        """hpo report --study 'my study' --storage "$HPO_STORAGE" --artifacts arts""",
+    ]
+
+
+def test_best_heads_the_user_attrs_column_attribute(ran):
+    result = invoke("best", "--study", "tiny", "--storage", ran)
+    assert result.exit_code == 0
+    attrs_table = result.output.split("user attrs", 1)[1]
+    assert "attribute" in attrs_table and "parameter" not in attrs_table
+
+
+def test_studies_lists_counts_and_best(ran):
+    (row,) = json.loads(invoke("studies", "--storage", ran, "--json").output)
+    assert row["study"] == "tiny" and row["complete"] == 2 and row["best"] is not None
+
+
+def test_best_json_has_params_and_user_attrs(ran):
+    best = json.loads(invoke("best", "--study", "tiny", "--storage", ran, "--json").output)
+    assert set(best["best"]["params"]) == {"lr", "beta"}
+    assert best["feasible"] is True and "gain_db" in best["best"]["user_attrs"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_export_holds_every_trial_with_intermediate_values(ran, tmp_path, fmt):
+    out = tmp_path / f"trials.{fmt}"
+    assert invoke("export", "--study", "tiny", "--storage", ran, "--format", fmt, "--out", str(out)).exit_code == 0
+    if fmt == "json":
+        rows = json.loads(out.read_text())
+        assert rows[0]["intermediate_values"] and "eigengap_health" in rows[0]["user_attrs"]
+    else:
+        rows = list(csv.DictReader(io.StringIO(out.read_text())))
+        assert json.loads(rows[0]["intermediate_values"]) and "params_lr" in rows[0]
+    assert [r["state"] for r in rows] == ["COMPLETE", "COMPLETE"]
+
+
+BAD_INPUTS = {
+    "bad spec": ["run", "--study", "SPEC_BAD", "--storage", "URL"],
+    "unknown spec": ["run", "--study", "no-such-study", "--storage", "URL"],
+    "bad url": ["run", "--study", "SPEC", "--storage", "nonsense://"],
+    "unreachable db": ["run", "--study", "SPEC", "--storage", "postgresql+psycopg://u:pw@127.0.0.1:9/x"],
+    "negative n-trials": ["run", "--study", "SPEC", "--storage", "URL", "--n-trials", "-1"],
+    "unknown study (best)": ["best", "--study", "absent", "--storage", "URL"],
+    "unknown study (export)": ["export", "--study", "absent", "--storage", "URL"],
+    "bad format": ["export", "--study", "absent", "--storage", "URL", "--format", "xml"],
+    "missing db (studies)": ["studies", "--storage", "URL"],
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_exit_2_one_line_and_creates_no_database(case, tiny_spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("HPO_STUDIES_DIR", str(tmp_path))
+    bad = tmp_path / "bad.toml"
+    bad.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 0"))
+    db = tmp_path / "hpo.db"
+    subs = {"SPEC": str(tiny_spec), "SPEC_BAD": str(bad), "URL": f"sqlite:///{db}"}
+    result = CliRunner().invoke(app, [subs.get(a, a) for a in BAD_INPUTS[case]])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "pw@" not in lines[0]
+    assert not db.exists()
+
+
+def test_unknown_study_leaves_an_existing_database_unchanged(ran, tmp_path):
+    db = Path(ran.removeprefix("sqlite:///"))
+    before = db.read_bytes()
+    result = invoke("best", "--study", "absent", "--storage", ran)
+    assert result.exit_code == 2 and "tiny" in result.stderr
+    assert db.read_bytes() == before
+
+
+def readme_usage_commands() -> list[list[str]]:
+    """The `hpo ...` commands of the README block marked usage-commands, as argument lists, comments removed."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("<!-- usage-commands", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line, comments=True) for line in block.splitlines() if line.startswith("hpo ")]
+
+
+def test_the_readme_commands_leave_only_ignored_files(tiny_spec, tmp_path, monkeypatch):
+    """Run the README's usage block verbatim in an empty git checkout holding only .gitignore; `quick` is the
+    tiny spec there, so it takes seconds. Only their outputs' defaults matter: evaluate gets a smaller grid."""
+    clone, specs = tmp_path / "clone", tmp_path / "specs"
+    clone.mkdir()
+    specs.mkdir()
+    (specs / "quick.toml").write_text(tiny_spec.read_text())
+    shutil.copy(REPO / ".gitignore", clone / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=clone, check=True)
+    monkeypatch.chdir(clone)
+    monkeypatch.setenv("HPO_STUDIES_DIR", str(specs))
+    for var in ("HPO_ARTIFACTS", "HPO_STORAGE"):  # the defaults are what is under test
+        monkeypatch.delenv(var, raising=False)
+    commands = readme_usage_commands()
+    assert ["hpo", "report", "--study", "quick"] in commands
+    for args in commands:
+        if args[1] == "dashboard":  # serves until stopped; test_dashboard_serves_the_storage_on_localhost runs it
+            continue
+        faster = ["--scenes", "4", "--snr-grid", "0"] if args[1] == "evaluate" else []
+        result = invoke(*args[1:], *faster)
+        assert result.exit_code == 0, (args, result.output)
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=clone, capture_output=True, text=True
+    )
+    assert status.stdout.splitlines() == ["?? .gitignore"]
+    written = {p.name for p in (clone / "out").iterdir()}
+    assert {"best.pt", "eval.json", "eval.png", "trials.csv", "report.html"} <= written
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # above the subprocess's own limit, so a slow run fails with its stderr shown
+def test_quick_study_runs_as_a_real_subprocess(tmp_path):
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    proc = subprocess.run(
+        [HPO, "run", "--study", "quick", "--n-trials", "1", "--storage", url],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=840,  # one quick trial: ~10 s on a quiet machine, minutes when other jobs share the cores
+    )
+    assert proc.returncode == 0, proc.stderr
+    study = optuna.load_study(study_name="quick", storage=url)
+    assert len(study.trials) == 1
+    for t in study.trials:
+        assert t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        assert t.intermediate_values and t.user_attrs["eigengap_health"] and t.user_attrs["spec_hash"]
+        assert {"seed", "versions", "device"} <= set(t.user_attrs)
+
+
+@pytest.mark.slow
+def test_sigterm_marks_the_running_trial_failed(tiny_spec, tmp_path):
+    tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 200"))
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    proc = subprocess.Popen([HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json"], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until the trial has reported an epoch
+            time.sleep(0.5)
+            try:
+                trials = optuna.load_study(study_name="tiny", storage=url).trials
+            except KeyError:  # study not created yet
+                continue
+            if trials and trials[0].intermediate_values:
+                break
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=300) == 130  # a guard against a hang, not a speed limit
+    finally:
+        proc.kill()
+    (t,) = optuna.load_study(study_name="tiny", storage=url).trials
+    assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == "interrupted"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dashboard_serves_the_storage_on_localhost(ran, tmp_path):
+    port = _free_port()
+    env = {**os.environ, "HPO_STORAGE": ran}
+    proc = subprocess.Popen(
+        [HPO, "dashboard", "--port", str(port)], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        body = None
+        for _ in range(60):
+            time.sleep(0.25)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                continue
+        assert body is not None and [s["study_name"] for s in body["study_summaries"]] == ["tiny"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class _RunsCode:
+    """Pickles as a call of os.system (posix.system): loading it without weights_only would run the command."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def _foreign_file(kind: str, path: Path) -> None:
+    """A file `hpo evaluate --checkpoint` must refuse, of the given kind."""
+    import pickle
+
+    import torch
+
+    if kind == "garbage":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "plain pickle":
+        path.write_bytes(pickle.dumps({"state_dict": {}, "config": {}}))
+    elif kind == "code-running pickle":
+        torch.save(_RunsCode(f"touch {path.parent / 'ran'}"), path)
+    elif kind == "torch file without our keys":
+        torch.save({"weights": torch.zeros(3)}, path)
+    elif kind == "torch file of another model":
+        torch.save({"state_dict": {"w": torch.zeros(3)}, "config": {}}, path)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "garbage",
+        "empty",
+        "plain pickle",
+        "code-running pickle",
+        "torch file without our keys",
+        "torch file of another model",
+    ],
+)
+def test_a_foreign_checkpoint_is_one_line_naming_the_file(kind, tmp_path):
+    path = tmp_path / "model.pt"
+    _foreign_file(kind, path)
+    result = invoke("evaluate", "--checkpoint", str(path))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "not a covblend checkpoint" in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "ran").exists()  # weights_only: the pickle's os.system never ran
+
+
+PASSWORDS = ["Zq7@RETx", "Kj:Vw/Qx", "Xk%40Wp%2F7", "Qw@/:Rt@Yu"]
+# {pw}: the password as typed; {port}: a closed port, so every connection is refused at once.
+URL_SHAPES = [
+    "postgresql+psycopg://postgres:{pw}@127.0.0.1:{port}/test",
+    "postgresql+psycopg://postgres:{pw}@127.0.0.1:no-port/test",
+    "postgresql+psycopg://postgres@127.0.0.1:{port}/test?password={pw}",
+    "mysql+pymysql://root:{pw}@127.0.0.1:{port}/test",
+    "nosuchdb://root:{pw}@127.0.0.1/test",
+    "postgres:{pw}@127.0.0.1",
+]
+
+
+def _fragments(password: str) -> set[str]:
+    """Every 3-character piece of the password as typed and percent-decoded; any longer piece holds one."""
+    from urllib.parse import unquote
+
+    return {form[i : i + 3] for form in (password, unquote(password)) for i in range(len(form) - 2)}
+
+
+@pytest.mark.parametrize("shape", URL_SHAPES)
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_no_command_prints_any_part_of_a_password(password, shape, tiny_spec, tmp_path, monkeypatch):
+    url = shape.format(pw=password, port=_free_port())
+    commands = [
+        ["run", "--study", str(tiny_spec)],
+        ["studies"],
+        ["best", "--study", "tiny"],
+        ["export", "--study", "tiny"],
+        ["report", "--study", "tiny", "--out", str(tmp_path / "r.html")],
+        ["retrain", "--study", "tiny", "--out", str(tmp_path / "retrain")],
+        ["dashboard", "--port", str(_free_port())],
+    ]
+    for command in commands:
+        for via_env in (False, True):
+            if via_env:
+                monkeypatch.setenv("HPO_STORAGE", url)
+                result = invoke(*command)
+            else:
+                monkeypatch.delenv("HPO_STORAGE", raising=False)
+                result = invoke(*command, "--storage", url)
+            assert result.exit_code == 2, (command, result.output)
+            shown = [f for f in _fragments(password) if f in result.stdout + result.stderr]
+            assert not shown, (command, via_env, result.stderr)
+
+
+class MuteServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never sends a byte; it stops itself after
+    `lifetime_s`, or when closed."""
+
+    def __init__(self, lifetime_s: float = 120.0) -> None:
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, args=(time.monotonic() + lifetime_s,), daemon=True)
+        self.thread.start()
+
+    def _serve(self, end: float) -> None:
+        while not self.stop.is_set() and time.monotonic() < end:
+            try:
+                self.accepted.append(self.sock.accept()[0])
+            except TimeoutError:
+                continue
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+@pytest.fixture
+def mute_server():
+    server = MuteServer()
+    yield server
+    server.close()
+
+
+@pytest.mark.timeout(120)  # the guard against the old hang; the connect timeout below is 2 s
+@pytest.mark.parametrize("scheme", ["postgresql+psycopg", "mysql+pymysql"])
+def test_a_server_that_never_answers_is_a_one_line_error(scheme, mute_server, tiny_spec, monkeypatch):
+    monkeypatch.setenv("HPO_CONNECT_TIMEOUT_S", "2")
+    url = f"{scheme}://user:Zq7RETx@127.0.0.1:{mute_server.port}/test"
+    result = invoke("run", "--study", str(tiny_spec), "--storage", url)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot open storage {scheme}://user:***@127.0.0.1:{mute_server.port}/test: ")
+    assert mute_server.accepted  # it did connect: the timeout, not a refusal, ended the attempt

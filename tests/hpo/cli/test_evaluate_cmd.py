@@ -1,0 +1,106 @@
+import json
+
+import pytest
+import torch
+from rich.console import Console
+from typer.testing import CliRunner
+
+from core.evaluation import check_schema
+from core.experiment import ExperimentConfig, TrainConfig
+from core.models import ModelConfig
+from core.train import save_checkpoint, train
+from hpo.cli import app
+from hpo.cli.evaluate import TABLE_WIDTH, report_table
+from hpo.results.evaluation_figure import LABELS, report_figure
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A checkpoint from a short real training run (one epoch of a small MLP, about two seconds)."""
+    cfg = ExperimentConfig(
+        model=ModelConfig(arch="mlp", width=32, depth=1),
+        train=TrainConfig(epochs=1, n_train=128, n_val=32, batch_size=64, threads=2, device="cpu"),
+    )
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    save_checkpoint(path, train(cfg), cfg)
+    return path
+
+
+@pytest.fixture(scope="module")
+def evaluated(checkpoint, tmp_path_factory):
+    """`hpo evaluate --json --plot` run once: (CLI result, report JSON path, PNG path)."""
+    out = tmp_path_factory.mktemp("eval")
+    out_json, out_png = out / "report.json", out / "rmse.png"
+    args = ["evaluate", "--checkpoint", str(checkpoint), "--snr-grid", "-10,10", "--scenes", "30"]
+    return runner.invoke(app, [*args, "--json", str(out_json), "--plot", str(out_png)]), out_json, out_png
+
+
+def test_evaluate_writes_a_schema_json_and_a_png(evaluated):
+    result, out_json, out_png = evaluated
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(out_json.read_text())
+    check_schema(report)
+    assert [row["snr_db"] for row in report["rows"]] == [-10.0, 10.0]
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_printed_table_fits_100_columns_with_nothing_cut(evaluated):
+    result, _, _ = evaluated
+    table = result.stdout[: result.stdout.index("report written")]
+    assert max(len(line) for line in table.splitlines()) <= TABLE_WIDTH
+    assert "…" not in table and "classic" in table and "β" in table and "CRB" in table
+
+
+def test_the_table_rendered_at_width_100_shows_every_cell_whole(evaluated):
+    _, out_json, _ = evaluated
+    report = json.loads(out_json.read_text())
+    console = Console(width=100, record=True)
+    console.print(report_table(report))
+    text = console.export_text()
+    assert "…" not in text
+    row = next(line for line in text.splitlines() if line.split()[:1] == ["10"])
+    classic = report["rows"][1]["methods"]["classic"]
+    assert f"{classic['angle_rmse_deg']:.3g}" in row.split() and f"{report['rows'][1]['mean_beta']:.2f}" in row.split()
+
+
+def test_the_plot_keeps_the_oracle_off_the_rmse_axes(evaluated):
+    _, out_json, _ = evaluated
+    report = json.loads(out_json.read_text())
+    fig = report_figure(report)
+    angle, rng = fig.axes
+    labels = {line.get_label() for line in angle.get_lines()}
+    assert labels == {LABELS["learned"], LABELS["classic"], LABELS["music_samp"], "stochastic CRB"}
+    oracle = max(row["methods"]["oracle"]["angle_rmse_deg"] for row in report["rows"])
+    classic = min(row["methods"]["classic"]["angle_rmse_deg"] for row in report["rows"])
+    assert oracle < angle.get_ylim()[0] < classic  # the axes stop above the oracle, below the baseline
+    assert any("oracle" in t.get_text() for t in fig.texts)  # and the caption says it was left out
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--snr-grid", "-10,ten"], "--snr-grid"),
+        (["--sources", "9"], "num_sources"),
+        (["--scenes", "0"], "n_scenes"),
+        (["--device", "tpu"], "--device"),
+    ],
+)
+def test_bad_options_are_one_line_errors_with_exit_code_2(checkpoint, extra, message):
+    result = runner.invoke(app, ["evaluate", "--checkpoint", str(checkpoint), *extra])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_checkpoint_is_a_one_line_error(tmp_path):
+    result = runner.invoke(app, ["evaluate", "--checkpoint", str(tmp_path / "nope.pt")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: checkpoint not found: {tmp_path / 'nope.pt'}"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA where there is none")
+def test_device_cuda_without_a_gpu_is_a_one_line_error(checkpoint):
+    result = runner.invoke(app, ["evaluate", "--checkpoint", str(checkpoint), "--device", "cuda"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: device 'cuda' was asked for, but torch sees no CUDA device"

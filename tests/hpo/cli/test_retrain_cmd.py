@@ -1,0 +1,62 @@
+"""`hpo retrain`: files written for the winner, a table per trial, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from core.evaluation import check_schema
+from core.train import load_checkpoint
+from hpo.cli import app
+from hpo.results.retrain import FILES
+from hpo.run.runner import create_or_join, run_worker
+from hpo.storage import open_storage
+from hpo.study.spec import load_spec
+
+runner = CliRunner()
+FAST = ["--epochs", "2", "--scenes", "8", "--snr-grid", "0,10"]
+
+
+@pytest.fixture
+def searched(tiny_spec, tmp_path):
+    """A finished tiny study (3 trials) and its storage URL."""
+    spec, url = load_spec(tiny_spec), f"sqlite:///{tmp_path / 'hpo.db'}"
+    study, _ = create_or_join(spec, open_storage(url))
+    run_worker(spec, study, 3)
+    return url
+
+
+def test_retrain_writes_checkpoint_provenance_evaluation_and_plot(searched, tiny_spec, tmp_path):
+    out = tmp_path / "out"
+    args = ["retrain", "--study", "tiny", "--storage", searched, "--spec", str(tiny_spec), "--out", str(out)]
+    result = runner.invoke(app, [*args, "--top", "2", "--seeds", "2", *FAST])
+    assert result.exit_code == 0, result.stderr
+    assert all((out / name).is_file() for name in FILES)
+    provenance = json.loads((out / "provenance.json").read_text())
+    for key in ("spec", "params", "seeds", "versions", "git_commit", "device", "wall_s"):
+        assert key in provenance
+    assert provenance["seeds"] == [0, 1] and provenance["epochs"] == 2
+    check_schema(json.loads((out / "evaluation.json").read_text()))
+    assert (out / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
+    model, cfg, _ = load_checkpoint(out / "checkpoint.pt")
+    assert cfg.train.seed == provenance["checkpoint_seed"]
+    assert "★" in result.stdout
+
+
+def test_a_trial_that_is_not_complete_is_a_one_line_error(searched, tiny_spec, tmp_path):
+    args = ["retrain", "--study", "tiny", "--storage", searched, "--spec", str(tiny_spec), "--out", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--trial", "7"])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "trial 7" in result.stderr
+
+
+def test_retrain_needs_only_the_study_when_its_spec_file_is_gone(searched, tiny_spec, tmp_path):
+    tiny_spec.unlink()  # it lived outside studies/ anyway; the study holds what retrain needs
+    out = tmp_path / "out"
+    args = ["retrain", "--study", "tiny", "--storage", searched, "--out", str(out), "--top", "1", "--seeds", "1"]
+    result = runner.invoke(app, [*args, *FAST])
+    assert result.exit_code == 0, result.stderr
+    assert "changed since" not in result.stderr  # the stored spec is the one the trials ran with
+    assert json.loads((out / "provenance.json").read_text())["spec"]["path"] == str(tiny_spec)

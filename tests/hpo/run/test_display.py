@@ -1,0 +1,142 @@
+"""The live display of `hpo run`: live counts, epoch pace and ETA, the best trial's figures, prune reasons."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console
+
+from hpo.run.display import LiveDisplay, step, tally_table
+from hpo.run.runner import create_or_join, final_health, gain_over_samp, run_worker, tally_trials
+from hpo.storage import open_storage
+from hpo.study.objective import NONFINITE
+from hpo.study.spec import load_spec
+
+
+def console() -> Console:
+    return Console(file=io.StringIO(), width=120)
+
+
+def text_of(renderable) -> str:
+    c = Console(file=io.StringIO(), width=120)
+    c.print(renderable)
+    return c.file.getvalue()
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def trial(state: TrialState, value: float | None = None, seconds: float = 1.0, **attrs) -> optuna.trial.FrozenTrial:
+    t = optuna.trial.create_trial(state=state, value=value, **attrs)
+    t.datetime_start = dt.datetime(2020, 1, 1)
+    t.datetime_complete = t.datetime_start + dt.timedelta(seconds=seconds) if state.is_finished() else None
+    return t
+
+
+class RecordingDisplay(LiveDisplay):
+    """The live display, remembering the `running` count it shows after each epoch."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.running_at_epochs: list[int] = []
+
+    def epoch(self, trial_number, epoch, metrics) -> None:
+        super().epoch(trial_number, epoch, metrics)
+        self.running_at_epochs.append(self.tally.running)
+
+
+def test_running_counts_the_trial_that_is_training(tiny_spec, tmp_path):
+    spec = load_spec(tiny_spec)
+    study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
+    with RecordingDisplay(console(), 2, spec.train.epochs) as live:
+        run_worker(spec, study, 2, observer=live)
+    assert live.running_at_epochs[:: spec.train.epochs] == [1, 1]  # each trial's first epoch re-reads the counts
+    assert live.tally.running == 0 and live.tally.complete == 2
+
+
+def test_epoch_text_shows_the_total_the_measured_pace_and_the_eta():
+    study = optuna.create_study()
+    study.add_trial(trial(TrialState.COMPLETE, 1.0, seconds=10))
+    study.add_trial(trial(TrialState.COMPLETE, 2.0, seconds=30))
+    clock = Clock()
+    live = LiveDisplay(console(), 5, 4, clock)
+    live.trial_started(study)
+    study.ask()  # the trial study.optimize creates after trial_started
+    clock.now = 6.0
+    live.epoch(2, 1, {"nmse_db": -3.0})  # 2 of 4 epochs in 6 s
+    text = live.status
+    # 20 s/trial (median); 2 trials not started + half of this one, one at a time: 50 s.
+    assert "epoch 2/4" in text and "nmse_db=-3.00" in text and "3.0 s/epoch" in text
+    assert "20 s/trial, ETA 50 s" in text
+
+
+def test_before_any_trial_finishes_the_pace_is_estimated_from_the_epochs():
+    study = optuna.create_study()
+    clock = Clock()
+    live = LiveDisplay(console(), 2, 10, clock)
+    live.trial_started(study)
+    study.ask()
+    clock.now = 3.0
+    live.epoch(0, 0, {"nmse_db": -1.0})
+    # 3 s/epoch x 10 epochs; 1 trial not started + 0.9 of this one.
+    assert "~30 s/trial, ETA ~57 s" in live.status
+
+
+def test_the_tables_show_the_best_trials_gain_and_health_and_the_prune_reasons():
+    trials = [
+        trial(TrialState.COMPLETE, -7.0, user_attrs={"gain_db": 2.5, "eigengap_health": [0.5, 0.93]}),
+        trial(TrialState.COMPLETE, -5.0, user_attrs={"gain_db": 9.0, "eigengap_health": [0.1]}),
+        trial(TrialState.PRUNED, user_attrs={"prune_reason": "pruner"}),
+        trial(TrialState.PRUNED, user_attrs={"prune_reason": "pruner"}),
+        trial(TrialState.PRUNED, user_attrs={"prune_reason": NONFINITE}),
+    ]
+    for number, t in enumerate(trials):
+        t.number = number
+    t = tally_trials(trials)
+    assert (t.best_number, t.best_gain_db, t.best_health) == (0, 2.5, 0.93)
+    assert (t.pruned, t.nan_pruned) == (2, 1)
+    text = text_of(tally_table(t, "val_nmse_db"))
+    assert f"pruned because: pruner 2, {NONFINITE} 1" in text
+    assert "val_nmse_db" in text and "+2.50 dB" in text and "0.93" in text
+
+
+def test_gain_falls_back_to_the_sample_covariance_nmse():
+    assert gain_over_samp({"nmse_samp_db": -4.0, "val_nmse_db": -6.5}) == 2.5
+    assert gain_over_samp({"nmse_db": -6.5}) is None
+
+
+def test_final_health_reads_a_number_a_per_epoch_list_or_the_final_attr():
+    assert final_health({"eigengap_health": 0.8}) == 0.8
+    assert final_health({"eigengap_health": [0.2, 0.7]}) == 0.7
+    assert final_health({"eigengap_health_final": 0.9, "eigengap_health": [0.2]}) == 0.9
+    assert final_health({"eigengap_health": []}) is None
+
+
+def test_a_step_is_announced_as_one_line_off_a_terminal():
+    c = console()
+    with step(c, "building the study figures"):
+        pass
+    assert c.file.getvalue() == "building the study figures\n"
+
+
+def test_a_watching_parent_shows_its_note_with_the_pace_of_all_workers():
+    study = optuna.create_study()
+    for seconds in (10, 30):
+        study.add_trial(trial(TrialState.COMPLETE, 0.0, seconds=seconds))
+    for _ in range(2):
+        study.ask()  # two workers' running trials
+    live = LiveDisplay(console(), 6, 4, Clock())
+    live.poll(study, "2/2 workers x 1 threads")
+    # 20 s/trial; 2 not started + 2 running counted half done, 2 at a time: 20 * 3 / 2.
+    assert live.status == "2/2 workers x 1 threads · 20 s/trial, ETA 30 s"
+    assert live.tally.running == 2

@@ -1,0 +1,118 @@
+"""The worker loop: a global trial budget across runs, clean interrupts, joining only compatible studies."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpo.run.runner import (
+    INTERRUPTED,
+    Observer,
+    RunInterrupted,
+    StudyMismatchError,
+    budget_used,
+    create_or_join,
+    run_worker,
+)
+from hpo.storage import open_storage
+from hpo.study.objective import Objective
+from hpo.study.spec import load_spec
+
+
+def test_budget_is_the_study_total_across_runs(tiny_spec, tmp_path):
+    spec, url = load_spec(tiny_spec), f"sqlite:///{tmp_path / 'hpo.db'}"
+    first, _ = create_or_join(spec, open_storage(url))
+    run_worker(spec, first, 2)
+    second, _ = create_or_join(spec, open_storage(url))
+    run_worker(spec, second, 3)
+    run_worker(spec, second, 3)
+    assert len(optuna.load_study(study_name="tiny", storage=url).trials) == 3
+
+
+def test_budget_skips_interrupted_and_requeued_trials():
+    def trial(state, number, **attrs):
+        t = optuna.create_trial(state=state, value=0.0 if state == TrialState.COMPLETE else None, **attrs)
+        t.number = number
+        return t
+
+    trials = [
+        trial(TrialState.COMPLETE, 0),
+        trial(TrialState.PRUNED, 1),
+        trial(TrialState.FAIL, 2, user_attrs={"fail_reason": INTERRUPTED}),
+        trial(TrialState.FAIL, 3),  # stale, retried by trial 4
+        trial(TrialState.COMPLETE, 4, system_attrs={"failed_trial": 3, "retry_history": [3]}),
+        trial(TrialState.FAIL, 5),
+        trial(TrialState.WAITING, 6),  # queued: it will run, so it holds its slot
+    ]
+    assert budget_used(trials) == 5
+
+
+class InterruptAtFirstEpoch(Observer):
+    def epoch(self, trial_number, epoch, metrics):
+        raise KeyboardInterrupt
+
+
+def test_interrupt_marks_the_running_trial_failed_and_leaves_none_running(tiny_spec, tmp_path):
+    spec = load_spec(tiny_spec)
+    study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
+    with pytest.raises(RunInterrupted):
+        run_worker(spec, study, 3, observer=InterruptAtFirstEpoch())
+    (t,) = study.trials
+    assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
+
+
+class SignalAtFirstStep(Objective):
+    """The real objective, sending this process SIGTERM from inside the first optimiser step of its trial; the
+    steps that began are kept in `steps`."""
+
+    def __init__(self, spec) -> None:
+        self.steps: list[tuple[int, int]] = []
+        self._hook = None
+        super().__init__(spec)
+
+    @property
+    def on_step(self):
+        return self._step
+
+    @on_step.setter
+    def on_step(self, hook) -> None:  # run_worker installs its stop check here
+        self._hook = hook
+
+    def _step(self, epoch: int, step: int) -> None:
+        self.steps.append((epoch, step))
+        if len(self.steps) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        if self._hook is not None:
+            self._hook(epoch, step)
+
+
+def test_a_signal_stops_the_trial_at_the_next_optimiser_step_not_the_epochs_end(tiny_spec, tmp_path):
+    tiny_spec.write_text(tiny_spec.read_text().replace("n_train = 128", "n_train = 640"))  # 10 steps an epoch
+    spec = load_spec(tiny_spec)
+    study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
+    objective = SignalAtFirstStep(spec)
+    with pytest.raises(RunInterrupted):
+        run_worker(spec, study, 3, objective=objective)
+    (t,) = study.trials
+    assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
+    assert t.intermediate_values == {} and objective.steps == [(0, 0)]  # stopped inside epoch 0, at its 1st step
+
+
+def test_joining_with_other_directions_is_refused(tiny_spec, tmp_path):
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    create_or_join(load_spec(tiny_spec), open_storage(url))
+    tiny_spec.write_text(tiny_spec.read_text().replace("[study]\n", "[study]\nobjective = 'multi'\n"))
+    with pytest.raises(StudyMismatchError, match="minimize"):
+        create_or_join(load_spec(tiny_spec), open_storage(url))
+
+
+def test_joining_after_a_spec_edit_warns(tiny_spec, tmp_path):
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    create_or_join(load_spec(tiny_spec), open_storage(url))
+    tiny_spec.write_text(tiny_spec.read_text().replace("n_trials = 3", "n_trials = 4"))
+    _, notes = create_or_join(load_spec(tiny_spec), open_storage(url))
+    assert notes and "different version" in notes[0]

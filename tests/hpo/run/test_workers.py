@@ -1,0 +1,56 @@
+"""`hpo run --workers W`: thread shares, one study created up front, the global budget held exactly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpo.run.workers import probe_main, supervise, threads_per_worker
+from hpo.storage import open_storage
+from hpo.storage.guard import BudgetReached
+
+HPO = str(Path(sys.executable).parent / "hpo")
+
+
+def test_each_worker_gets_its_share_of_the_cores():
+    assert threads_per_worker(2, cores=2) == 1
+    assert threads_per_worker(4, cores=16) == 4
+    assert threads_per_worker(3, cores=2) == 1  # never zero threads
+
+
+def test_a_fresh_trial_beyond_the_budget_is_refused(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 'hpo.db'}")
+    storage.budget = 2
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    with pytest.raises(BudgetReached):
+        study.ask()
+    assert len(study.trials) == 2
+
+
+@pytest.mark.slow
+def test_two_workers_on_sqlite_finish_the_budget_without_lock_errors(tiny_spec, tmp_path):
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--workers", "2", "--n-trials", "4", "--json"]
+    cmd += ["--artifacts", str(tmp_path / "artifacts")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "PostgreSQL" in done.stderr and "locked" not in done.stderr
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert {t.user_attrs["threads"] for t in trials} == {threads_per_worker(2)}
+
+
+@pytest.mark.slow
+def test_parallel_workers_on_postgres_use_exactly_the_budget(fresh_postgres_url):
+    optuna.create_study(study_name="probe", storage=open_storage(fresh_postgres_url))
+    codes, stopped = supervise(probe_main, [(fresh_postgres_url, "probe", 30, 2)] * 3)
+    assert codes == [0, 0, 0] and not stopped
+    trials = optuna.load_study(study_name="probe", storage=fresh_postgres_url).trials
+    assert len(trials) == 30 and len({t.number for t in trials}) == 30
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)

@@ -1,0 +1,351 @@
+"""Fault tolerance on a real database: a SIGKILLed worker, SIGTERM/SIGINT, a worker that ignores them, a trial
+left without a heartbeat, a database restart, many workers at once, and MariaDB. Workers are spawned processes
+running the real worker loop; most use the trivial Probe objective so the faults, not training, take the time."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from hpo.run import workers
+from hpo.run.runner import run_worker
+from hpo.run.workers import KILLED, Reaper, probe_main, publish_trial, supervise
+from hpo.storage import open_storage
+from hpo.storage.guard import INTERRUPTED, budget_used
+from tests.conftest import service_unavailable
+from tests.pgserver import PrivatePostgres
+
+HPO = str(Path(sys.executable).parent / "hpo")
+pytestmark = pytest.mark.slow
+
+
+def _wait_for(predicate, timeout: float = 120.0, every: float = 0.1):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+def _running(url: str, name: str) -> list:
+    try:
+        return optuna.load_study(study_name=name, storage=url).get_trials(states=(TrialState.RUNNING,))
+    except KeyError:  # the study is not created yet
+        return []
+
+
+def _started(url: str, name: str) -> int:
+    """RUNNING trials whose objective has begun: they hold a param, suggested after the worker published them."""
+    return sum(bool(t.params) for t in _running(url, name))
+
+
+def _requeued(url: str, name: str) -> list:
+    """Trials queued again as retries of failed ones."""
+    return [t for t in optuna.load_study(study_name=name, storage=url).trials if "failed_trial" in t.system_attrs]
+
+
+def _worker_pids(parent: int) -> list[int]:
+    """The spawned worker processes of `parent` (multiprocessing's resource tracker left out)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        if ppid == parent and b"spawn_main" in cmdline:
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
+
+
+def _assert_clean(trials, budget: int) -> None:
+    """The budget is used exactly, numbers are unique, and nothing is left RUNNING or WAITING."""
+    assert budget_used(trials) == budget
+    assert len({t.number for t in trials}) == len(trials)
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def test_a_killed_workers_trial_is_retried_with_the_same_params(fresh_postgres_url, monkeypatch):
+    monkeypatch.setenv("HPO_HEARTBEAT_S", "1")
+    monkeypatch.setenv("HPO_GRACE_S", "3")
+    url = fresh_postgres_url
+    optuna.create_study(study_name="kill", storage=open_storage(url))
+    ctx = multiprocessing.get_context("spawn")
+    doomed = ctx.Process(target=probe_main, args=(url, "kill", 3, 10, 0.5))  # 5 s trials
+    doomed.start()
+    _wait_for(lambda: _started(url, "kill"))  # killed once it has params to retry with
+    doomed.kill()
+    doomed.join()
+    codes, _ = supervise(probe_main, [(url, "kill", 3, 1)])
+    assert codes == [0]
+    trials = optuna.load_study(study_name="kill", storage=url).trials
+    _assert_clean(trials, 3)
+    (dead,) = [t for t in trials if t.state == TrialState.FAIL]
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+
+
+@pytest.mark.parametrize("signum, workers", [(signal.SIGTERM, 2), (signal.SIGINT, 1)])
+def test_a_signal_stops_the_run_and_fails_its_trials_as_interrupted(
+    signum, workers, tiny_spec, fresh_postgres_url, tmp_path
+):
+    tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 50"))  # long trials
+    cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", fresh_postgres_url, "--json"]
+    cmd += ["--workers", str(workers), "--artifacts", str(tmp_path / "artifacts")]
+    # A shell without job control starts background commands with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt; restore the default so the run sees Ctrl-C as it would from a terminal.
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, preexec_fn=restore
+    )
+    _wait_for(lambda: len(_running(fresh_postgres_url, "tiny")) == workers, every=0.3)
+    proc.send_signal(signum)
+    proc.wait(timeout=300)  # a guard against a hang; the stop waits for one optimiser step, not the epochs
+    assert proc.returncode == 130
+    trials = optuna.load_study(study_name="tiny", storage=fresh_postgres_url).trials
+    assert [(t.state, t.user_attrs.get("fail_reason")) for t in trials] == [(TrialState.FAIL, INTERRUPTED)] * workers
+    assert all(len(t.intermediate_values) < 50 for t in trials)  # stopped, not run to the end
+
+
+class HeldTrial:
+    """An objective that stays inside its trial until the file `release` exists, then returns 0."""
+
+    observer = None  # run_worker sets and reads these two
+    current_trial_id = None
+
+    def __init__(self, release: str) -> None:
+        self.release = release
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.current_trial_id = trial._trial_id
+        trial.suggest_float("x", 0.0, 1.0)  # tells the test the trial has started
+        while not os.path.exists(self.release):
+            time.sleep(0.1)
+        return 0.0
+
+
+def held_main(url: str, name: str, n_trials: int, release: str) -> None:
+    """A worker whose trials wait for the file `release`."""
+    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    run_worker(None, study, n_trials, objective=HeldTrial(release), on_trial=publish_trial)
+
+
+def test_a_dead_workers_trial_is_requeued_while_the_live_worker_is_inside_its_own(
+    fresh_postgres_url, monkeypatch, tmp_path
+):
+    # Separate processes, no supervising parent: only the heartbeat can find the dead worker's trial, and the
+    # live worker never gets between trials until the test releases it.
+    monkeypatch.setenv("HPO_HEARTBEAT_S", "1")
+    monkeypatch.setenv("HPO_GRACE_S", "3")
+    url, release = fresh_postgres_url, tmp_path / "release"
+    optuna.create_study(study_name="beat", storage=open_storage(url))
+    ctx = multiprocessing.get_context("spawn")
+    live = ctx.Process(target=held_main, args=(url, "beat", 2, str(release)))
+    doomed = ctx.Process(target=probe_main, args=(url, "beat", 2, 1000, 0.5))  # a trial of ~500 s
+    live.start()
+    try:
+        _wait_for(lambda: _started(url, "beat") == 1)
+        doomed.start()
+        _wait_for(lambda: _started(url, "beat") == 2)
+        doomed.kill()
+        doomed.join()
+        _wait_for(lambda: _requeued(url, "beat"))
+        held, dead = optuna.load_study(study_name="beat", storage=url).trials[:2]
+        assert held.state == TrialState.RUNNING and dead.state == TrialState.FAIL  # the live worker is still inside
+        release.touch()
+        live.join(timeout=120)
+    finally:
+        for process in (live, doomed):
+            if process.is_alive():  # a failed wait above: the held worker would wait for ever
+                process.kill()
+                process.join()
+    assert live.exitcode == 0
+    trials = optuna.load_study(study_name="beat", storage=url).trials
+    _assert_clean(trials, 2)
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+
+
+class Stubborn:
+    """An objective that ignores SIGTERM and SIGINT, as a worker stuck in native code would, and never returns."""
+
+    observer = None  # run_worker sets and reads these two
+    current_trial_id = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        trial.suggest_float("x", 0.0, 1.0)  # tells the test the signals are ignored now
+        while True:
+            time.sleep(1.0)
+
+
+def stubborn_main(url: str, name: str) -> None:
+    """A supervised worker running one Stubborn trial."""
+    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    run_worker(None, study, 1, objective=Stubborn(), on_trial=publish_trial)
+
+
+def test_a_worker_killed_after_ignoring_the_signal_has_its_trial_failed(fresh_postgres_url, monkeypatch):
+    monkeypatch.setattr(workers, "STOP_S", 1.0)  # the parent kills sooner; the behaviour is the same
+    url = fresh_postgres_url
+    study = optuna.create_study(study_name="stubborn", storage=open_storage(url))
+    sent = []
+
+    def stop_once_started(alive: int) -> None:
+        if not sent and _started(url, "stubborn"):
+            sent.append(signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)  # supervise forwards it to the worker, which ignores it
+
+    codes, stopped = supervise(stubborn_main, [(url, "stubborn")], on_poll=stop_once_started, on_death=Reaper(study))
+    assert stopped and codes == [-signal.SIGKILL]
+    trials = optuna.load_study(study_name="stubborn", storage=url).trials
+    assert [(t.state, t.user_attrs.get("fail_reason")) for t in trials] == [(TrialState.FAIL, INTERRUPTED)]
+
+
+@pytest.mark.parametrize("killed", [1, 2])
+def test_hpo_run_outlives_a_killed_worker_when_the_others_finish(killed, tiny_spec, fresh_postgres_url, tmp_path):
+    # The default 120 s grace period: the heartbeat is too slow to be what rescues the trial here.
+    tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 20"))  # trials long enough to kill
+    url = fresh_postgres_url
+    cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json", "--n-trials", "4"]
+    cmd += ["--workers", "2", "--artifacts", str(tmp_path / "artifacts")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    _wait_for(lambda: _started(url, "tiny") == 2, every=0.3)
+    for pid in _worker_pids(proc.pid)[:killed]:
+        os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    dead = [t for t in trials if t.user_attrs.get("fail_reason") == KILLED]
+    assert len(dead) == killed and all(t.state == TrialState.FAIL for t in dead)
+    retries = {t.system_attrs.get("failed_trial"): t for t in trials if "failed_trial" in t.system_attrs}
+    assert [retries[t.number].params for t in dead] == [t.params for t in dead]
+    if killed == 1:  # the other worker ran the retry and the rest of the budget
+        assert proc.returncode == 0, err
+        assert "warning: worker" in err and "SIGKILL" in err
+        _assert_clean(trials, 4)
+        assert retries[dead[0].number].state == TrialState.COMPLETE
+    else:  # nobody left to finish: the budget is not reached, and the retries stay queued for the next run
+        assert proc.returncode == 2 and "error: worker" in err
+        assert sorted(t.state.name for t in retries.values()) == ["WAITING", "WAITING"]
+
+
+def test_a_trial_left_without_a_heartbeat_is_failed_and_retried(fresh_postgres_url, monkeypatch):
+    monkeypatch.setenv("HPO_HEARTBEAT_S", "1")
+    monkeypatch.setenv("HPO_GRACE_S", "2")
+    url = fresh_postgres_url
+    storage = open_storage(url)
+    study = optuna.create_study(study_name="orphan", storage=storage)
+    # What a worker SIGKILLed between creating its trial and its first heartbeat leaves: RUNNING, no heartbeat row.
+    orphan_id = storage.create_new_trial(study._study_id)
+    storage.set_trial_param(orphan_id, "x", 0.25, FloatDistribution(-1.0, 1.0))
+    worker = multiprocessing.get_context("spawn").Process(target=probe_main, args=(url, "orphan", 3, 1))
+    worker.start()
+    worker.join(timeout=120)
+    if worker.is_alive():  # it would linger for ever behind the orphan
+        worker.kill()
+        worker.join()
+    assert worker.exitcode == 0
+    trials = optuna.load_study(study_name="orphan", storage=url).trials
+    _assert_clean(trials, 3)
+    assert trials[0].state == TrialState.FAIL
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == trials[0].number]
+    assert retry.state == TrialState.COMPLETE and retry.params == {"x": 0.25}
+
+
+@pytest.fixture
+def private_postgres():
+    why = PrivatePostgres.available()
+    if why:
+        service_unavailable("private PostgreSQL", why)
+    server = PrivatePostgres().start()
+    yield server
+    server.stop()
+
+
+def test_workers_ride_out_a_database_restart(private_postgres):
+    url = private_postgres.url
+    optuna.create_study(study_name="restart", storage=open_storage(url))
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=probe_main, args=(url, "restart", 40, 4, 0.05)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    _wait_for(lambda: len(optuna.load_study(study_name="restart", storage=url).trials) >= 5)
+    private_postgres.down_for(3.0)
+    for w in workers:
+        w.join(timeout=300)
+    assert [w.exitcode for w in workers] == [0, 0]
+    trials = optuna.load_study(study_name="restart", storage=url).trials
+    _assert_clean(trials, 40)
+    unfinished = [
+        (t.number, t.state.name, t.user_attrs, t.system_attrs)
+        for t in trials
+        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED)
+    ]
+    assert not unfinished
+
+
+def test_every_storage_call_of_a_trial_rides_out_an_outage(private_postgres):
+    # Optuna's _CachedStorage calls private RDBStorage methods (_set_trial_param, _get_trials, ...): a trial
+    # whose suggest, report, should_prune and tell all meet a dead database must still complete.
+    study = optuna.create_study(study_name="outage", storage=open_storage(private_postgres.url))
+    trial = study.ask()
+    private_postgres.halt()
+    threading.Timer(2.0, private_postgres.resume).start()
+    x = trial.suggest_float("x", 0.0, 1.0)
+    trial.report(x, 0)
+    trial.should_prune()
+    study.tell(trial, x)
+    assert study.trials[trial.number].state == TrialState.COMPLETE
+
+
+def test_eight_workers_make_exactly_400_trials(fresh_postgres_url, capfd):
+    optuna.create_study(study_name="stress", storage=open_storage(fresh_postgres_url))
+    codes, _ = supervise(probe_main, [(fresh_postgres_url, "stress", 400, 1)] * 8)
+    assert codes == [0] * 8
+    trials = optuna.load_study(study_name="stress", storage=fresh_postgres_url).trials
+    assert len(trials) == 400
+    _assert_clean(trials, 400)
+    assert "already finished" not in capfd.readouterr().err
+
+
+MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+
+@pytest.fixture
+def mariadb_url():
+    """A fresh database on the MariaDB server, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"hpo_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = sa.create_engine(MARIADB_URL)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except Exception as e:  # no driver, no server: not available here
+        service_unavailable("MariaDB", f"{type(e).__name__}: {e}")
+    yield sa.engine.make_url(MARIADB_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+    admin.dispose()
+
+
+def test_mariadb_holds_the_budget_with_parallel_workers(mariadb_url):
+    optuna.create_study(study_name="maria", storage=open_storage(mariadb_url))
+    codes, _ = supervise(probe_main, [(mariadb_url, "maria", 20, 2)] * 2)
+    assert codes == [0, 0]
+    _assert_clean(optuna.load_study(study_name="maria", storage=mariadb_url).trials, 20)

@@ -1,0 +1,170 @@
+"""Study specs: shipped studies load, every bad value is one line naming file, key and value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hpo.study.spec import PARAMS, SpecError, load_spec, studies_dir
+
+STUDIES = Path(__file__).resolve().parents[3] / "studies"
+
+TINY = """
+[study]
+n_trials = 3
+
+[data]
+n_train = 64
+n_val = 32
+
+[train]
+epochs = 2
+
+[fixed]
+arch = "mlp"
+width = 32
+depth = 2
+
+[search.lr]
+type = "float"
+low = 1e-3
+high = 1e-2
+log = true
+
+[search.beta]
+type = "float"
+low = 0.2
+high = 0.4
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "s") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["quick", "default", "ablation-raw", "hybrid", "pareto"])
+def test_shipped_studies_load(name):
+    spec = load_spec(STUDIES / f"{name}.toml")
+    assert spec.name == name and spec.search
+
+
+def test_ablation_raw_is_default_with_raw_loss_target():
+    default, raw = load_spec(STUDIES / "default.toml"), load_spec(STUDIES / "ablation-raw.toml")
+    assert raw.search == default.search
+    assert raw.fixed == {**default.fixed, "loss_target": "raw"}
+    assert raw.study.n_trials == default.study.n_trials
+
+
+def test_study_name_resolves_in_studies_dir(monkeypatch, tmp_path):
+    write(tmp_path, TINY, "tiny")
+    monkeypatch.setenv("HPO_STUDIES_DIR", str(tmp_path))
+    assert studies_dir() == tmp_path
+    assert load_spec("tiny").path == tmp_path / "tiny.toml"
+
+
+def test_params_land_on_their_config_sections(tmp_path):
+    spec = load_spec(write(tmp_path, TINY))
+    d = spec.experiment_dict({"lr": 0.005, "beta": 0.25, "alpha": 0.02, "rho": 0.5, "lam_sub": 2.0})
+    assert d["train"]["lr"] == 0.005 and d["train"]["epochs"] == 2 and d["train"]["n_train"] == 64
+    assert d["pipeline"] == {"beta": 0.25, "tikhonov_alpha": 0.02, "range_weight": 0.5}
+    assert d["model"] == {"arch": "mlp", "width": 32, "depth": 2}
+    assert d["loss"] == {"lam_sub": 2.0}
+    assert set(PARAMS) >= {"lr", "weight_decay", "beta", "alpha", "rho", "lam_gap", "lam_sub", "width", "arch"}
+
+
+def test_digest_ignores_comments_but_not_values(tmp_path):
+    a = load_spec(write(tmp_path, TINY, "a"))
+    b = load_spec(write(tmp_path, "# a comment\n" + TINY, "b"))
+    c = load_spec(write(tmp_path, TINY.replace("n_trials = 3", "n_trials = 4"), "c"))
+    assert a.digest == b.digest != c.digest
+
+
+@pytest.mark.parametrize(
+    "old, new, key, value",
+    [
+        ("[data]", "[data]\nn_tran = 5", "data.n_tran", "5"),  # unknown key
+        ("n_trials = 3", "n_trials = 'many'", "n_trials", "'many'"),  # wrong type
+        ("low = 0.2", "low = 0.5", "low", "0.5"),  # low > high
+        ("high = 0.4", "high = 1.5", "search.beta", "1.5"),  # beta outside [0, 1], caught by PipelineConfig
+        ("low = 1e-3", "low = -1e-3", "log", "-0.001"),  # log range through zero
+        ('arch = "mlp"', 'arch = "resnet"', "fixed", "resnet"),  # unknown architecture
+        ("[fixed]", "[fixed]\nbogus = 1", "fixed.bogus", "1"),  # unknown parameter
+        ("[fixed]", "[fixed]\nlr = 0.1", "search.lr", "0.1"),  # fixed and searched at once
+        ("[study]", "[sampler]\nname = 'bayes'\n[study]", "name", "'bayes'"),
+        ("[study]", "[pruner]\nname = 'hyperband'\nn_warmup_steps = 2\n[study]", "pruner.n_warmup_steps", "2"),
+        ("[study]", "[study]\nobjective = 'multi'", "pruner.name", "'median'"),  # Optuna's pruners refuse multi
+        ("[study]", "[study]\nobjective = 'nmse_db'", "objective", "'nmse_db'"),
+        ("[study]", "[study]\nobjective = 'localization'", "objective", "'localization'"),
+        ("[study]", "[pruner]\nname = 'mo-asha'\n[study]", "pruner.name", "'mo-asha'"),  # single objective
+        ("[study]", "[pruner]\nname = 'mo-asha'\ndominated_fraction = 1.0\n[study]", "dominated_fraction", "1.0"),
+        ("[study]", "[pruner]\nname = 'median'\ndominated_fraction = 0.5\n[study]", "pruner.dominated_fraction", "0.5"),
+        ("[study]", "[localisation]\nevery = 0\n[study]", "every", "0"),
+        ("[study]", "[localisation]\nn_scenes = 0\n[study]\nobjective = 'localisation'", "localisation.n_scenes", "0"),
+        ("[study]", "[localisation]\nn_scene = 9\n[study]", "localisation.n_scene", "9"),
+        ("[data]", "[data]\nseed = -1", "seed", "-1"),
+        ("[data]", "[scenario.scene]\nk_max = 40\n[data]", "k_max", "40"),
+    ],
+)
+def test_bad_spec_is_one_line_naming_file_key_and_value(tmp_path, old, new, key, value):
+    path = write(tmp_path, TINY.replace(old, new, 1))
+    with pytest.raises(SpecError) as e:
+        load_spec(path)
+    msg = str(e.value)
+    assert "\n" not in msg and str(path) in msg and key in msg and value in msg
+
+
+def test_unknown_study_lists_available(tmp_path, monkeypatch):
+    write(tmp_path, TINY, "tiny")
+    monkeypatch.setenv("HPO_STUDIES_DIR", str(tmp_path))
+    with pytest.raises(SpecError, match="no such study spec.*tiny"):
+        load_spec("nope")
+
+
+def test_invalid_toml_is_a_spec_error(tmp_path):
+    with pytest.raises(SpecError, match="not valid TOML"):
+        load_spec(write(tmp_path, "[data\nn_train = 1"))
+
+
+def test_circular_extends_is_an_error(tmp_path):
+    write(tmp_path, 'extends = "b"\n', "a")
+    write(tmp_path, 'extends = "a"\n', "b")
+    with pytest.raises(SpecError, match="circular extends"):
+        load_spec(tmp_path / "a.toml")
+
+
+def test_single_is_an_alias_of_nmse(tmp_path):
+    spec = load_spec(write(tmp_path, TINY.replace("[study]", "[study]\nobjective = 'single'")))
+    assert spec.study.objective == "nmse" and spec.study.directions == ["minimize"]
+    assert spec.study.metric_names == ["val_nmse_db"]
+
+
+@pytest.mark.parametrize(
+    "objective, names, directions",
+    [("nmse", ["val_nmse_db"], ["minimize"]), ("localisation", ["angle_eff_db"], ["minimize"]),
+     ("multi", ["val_nmse_db", "angle_eff_db"], ["minimize", "minimize"])],
+)  # fmt: skip
+def test_every_objective_names_its_values(tmp_path, objective, names, directions):
+    pruner = "[pruner]\nname = 'mo-asha'\n" if objective == "multi" else ""
+    spec = load_spec(write(tmp_path, TINY.replace("[study]", f"{pruner}[study]\nobjective = '{objective}'")))
+    assert spec.study.metric_names == names and spec.study.directions == directions
+
+
+def test_localisation_settings_reach_the_experiment(tmp_path):
+    spec = load_spec(write(tmp_path, TINY + "\n[localisation]\nn_scenes = 16\nevery = 3\n"))
+    assert spec.experiment_dict({"lr": 0.005, "beta": 0.25})["localisation"] == {"n_scenes": 16, "every": 3}
+
+
+def test_blend_mode_parameters_land_on_the_pipeline(tmp_path):
+    spec = load_spec(write(tmp_path, TINY))
+    d = spec.experiment_dict({"lr": 0.005, "beta": 0.25, "blend": "adaptive", "beta_min": 0.1})
+    assert d["pipeline"] == {"beta": 0.25, "blend": "adaptive", "beta_min": 0.1}
+
+
+def test_a_child_spec_with_another_pruner_drops_the_parents_settings(tmp_path):
+    write(tmp_path, TINY.replace("[study]", "[pruner]\nname = 'median'\nn_warmup_steps = 4\n[study]"), "base")
+    child = write(tmp_path, 'extends = "base"\n[study]\nobjective = "multi"\n[pruner]\nname = "mo-asha"\n', "child")
+    spec = load_spec(child)
+    assert spec.pruner.name == "mo-asha" and spec.pruner.n_warmup_steps == 2  # the default, not the parent's 4
