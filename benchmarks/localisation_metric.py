@@ -42,7 +42,7 @@ def middle(p) -> object:
 
 def quick_config(threads: int, loc: LocalisationConfig | None) -> ExperimentConfig:
     spec = load_spec("quick")
-    mid = {p.name: middle(p) for p in spec.search}
+    mid = {name: middle(p) for name, p in spec.search.items()}
     cfg = ExperimentConfig.from_dict(spec.experiment_dict(mid))
     cfg = cfg.replace(train=cfg.train.replace(threads=threads, device="cpu"))
     return cfg if loc is None else cfg.replace(localisation=loc)
