@@ -15,7 +15,7 @@ from core.configs import Config
 from core.covariance import PipelineConfig
 from core.localisation import LocalisationConfig
 from core.losses import LossConfig
-from core.model import ModelConfig
+from core.models import ModelConfig
 from core.scenario import ScenarioConfig
 
 Device = Literal["auto", "cpu", "cuda"]
