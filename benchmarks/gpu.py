@@ -20,7 +20,6 @@ Figures only, never asserts; times on shared machines are noisy.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import subprocess
 import sys
@@ -82,7 +81,7 @@ def _spec_path(smoke: bool, folder: Path) -> Path:
 def quick_trial_s(spec_path: Path, device: str, trials: int) -> float:
     """Median wall seconds of `quick` trials after a first one that generates and caches the data."""
     spec = load_spec(str(spec_path))
-    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, device=device, threads=CPU_THREADS))
+    spec = spec.replace(train=spec.train.replace(device=device, threads=CPU_THREADS))
     objective = Objective(spec)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))  # the same params on each device
     study.optimize(objective, n_trials=1 + trials)

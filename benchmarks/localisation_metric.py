@@ -17,7 +17,6 @@ trials run back to back.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import time
@@ -43,10 +42,10 @@ def middle(p) -> object:
 
 def quick_config(threads: int, loc: LocalisationConfig | None) -> ExperimentConfig:
     spec = load_spec("quick")
-    mid = {p.name: middle(p) for p in spec.search}
+    mid = {name: middle(p) for name, p in spec.search.items()}
     cfg = ExperimentConfig.from_dict(spec.experiment_dict(mid))
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=threads, device="cpu"))
-    return cfg if loc is None else dataclasses.replace(cfg, localisation=loc)
+    cfg = cfg.replace(train=cfg.train.replace(threads=threads, device="cpu"))
+    return cfg if loc is None else cfg.replace(localisation=loc)
 
 
 def timed(cfg: ExperimentConfig, cache: dict) -> float:
@@ -74,7 +73,7 @@ def main() -> None:
 
     cache: dict = {}
     t0 = time.perf_counter()
-    train(dataclasses.replace(without_cfg, train=dataclasses.replace(without_cfg.train, epochs=1)), data_cache=cache)
+    train(without_cfg.replace(train=without_cfg.train.replace(epochs=1)), data_cache=cache)
     warm_data = time.perf_counter() - t0
     val = generate(with_cfg.scenario, with_cfg.train.n_val, with_cfg.train.val_seed)
     t0 = time.perf_counter()

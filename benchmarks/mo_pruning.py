@@ -15,7 +15,6 @@ trials fit in a few minutes on a shared 2-core machine; the search, pruner and o
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import time
 import uuid
@@ -39,11 +38,9 @@ def main() -> None:
     args = ap.parse_args()
     spec = load_spec("pareto")
     if args.small:
-        spec = dataclasses.replace(
-            spec,
-            data=dataclasses.replace(spec.data, n_train=1024, n_val=256),
-            train=dataclasses.replace(spec.train, epochs=8),
-            localisation=dataclasses.replace(spec.localisation, n_scenes=64),
+        spec = spec.replace(
+            train=spec.train.replace(n_train=1024, n_val=256, epochs=8),
+            localisation=spec.localisation.replace(n_scenes=64),
         )
     name = f"pareto-{uuid.uuid4().hex[:6]}"
     study, _ = create_or_join(spec, open_storage(args.storage), name)

@@ -102,15 +102,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     spec = load_spec(REPO / "studies" / "quick.toml")
     print(
-        f"quick: {spec.train.epochs} epochs, n_train={spec.data.n_train}, n_val={spec.data.n_val}, "
+        f"quick: {spec.train.epochs} epochs, n_train={spec.train.n_train}, n_val={spec.train.n_val}, "
         f"threads={torch.get_num_threads()}, torch={torch.__version__}, optuna={optuna.__version__}, "
         f"load average {os.getloadavg()[0]:.2f}"
     )
 
     scenario = ScenarioConfig.from_dict(spec.scenario)
     t0 = time.perf_counter()
-    generate(scenario, spec.data.n_train, seed=spec.data.seed)
-    generate(scenario, spec.data.n_val, seed=spec.data.val_seed)
+    generate(scenario, spec.train.n_train, seed=spec.train.seed)
+    generate(scenario, spec.train.n_val, seed=spec.train.val_seed)
     print(f"data generation, once per process (cached across trials): {time.perf_counter() - t0:.3f} s")
 
     objective = Objective(spec)

@@ -14,34 +14,21 @@ As r → ∞ both tend to the far-field vector exp(+j·2π·x_n·sin θ/λ).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from pydantic import Field
 
-from core.errors import ConfigError
+from core.configs import Config
 
 Wavefront = Literal["exact", "fresnel"]
-WAVEFRONTS: tuple[str, ...] = ("exact", "fresnel")
 
 
-@dataclass(frozen=True)
-class ArrayConfig:
-    n_elements: int = 16  # N, number of antenna elements
-    wavelength: float = 1.0  # λ, metres
-    spacing: float = 0.5  # d, metres (λ/2 at the default wavelength)
+class ArrayConfig(Config):
+    n_elements: int = Field(16, ge=2)  # N, number of antenna elements
+    wavelength: float = Field(1.0, gt=0)  # λ, metres
+    spacing: float = Field(0.5, gt=0)  # d, metres (λ/2 at the default wavelength)
     wavefront: Wavefront = "exact"  # steering model; "fresnel" only when asked for explicitly
-
-    def __post_init__(self) -> None:
-        n_elements, wavelength, spacing = self.n_elements, self.wavelength, self.spacing
-        if not isinstance(n_elements, int) or n_elements < 2:
-            raise ConfigError(f"n_elements must be an integer >= 2, got {n_elements=}")
-        if not (math.isfinite(wavelength) and wavelength > 0):
-            raise ConfigError(f"wavelength must be a positive finite number, got {wavelength=}")
-        if not (math.isfinite(spacing) and spacing > 0):
-            raise ConfigError(f"spacing must be a positive finite number, got {spacing=}")
-        if self.wavefront not in WAVEFRONTS:
-            raise ConfigError(f"wavefront must be one of {WAVEFRONTS}, got {self.wavefront=}")
 
     @property
     def aperture(self) -> float:

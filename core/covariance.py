@@ -20,9 +20,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
+from pydantic import Field
 
+from core.configs import Config, one_of
 from core.errors import ConfigError
 
 # g₀ is clamped to ±logit(1 − GATE_START_EPS) (≈ ±6.9): a configured β at or below β_min (or at 1) starts
@@ -30,26 +33,13 @@ from core.errors import ConfigError
 GATE_START_EPS = 1e-3
 
 
-@dataclass(frozen=True)
-class PipelineConfig:
-    beta: float = 0.3  # β, weight of R_samp in the blend, in [0, 1]
-    tikhonov_alpha: float = 1e-2  # α, ridge of the least-squares inversion of H, > 0
-    range_weight: float = 0.3  # ρ, weight of A_range A_rangeᴴ in R_pred, >= 0
-    blend: str = "fixed"  # BLEND_WEIGHTS key: "fixed" β for all scenes | "adaptive" per-scene β from the model's gate
-    beta_min: float = 0.05  # β_min, the adaptive β's floor in [0, 1]; adaptive β starts at beta (clamped into range)
-
-    def __post_init__(self) -> None:
-        beta, alpha, rho, beta_min = self.beta, self.tikhonov_alpha, self.range_weight, self.beta_min
-        if not (isinstance(beta, (int, float)) and 0.0 <= beta <= 1.0):
-            raise ConfigError(f"beta must be in [0, 1], got {beta=}")
-        if not (isinstance(beta_min, (int, float)) and 0.0 <= beta_min <= 1.0):
-            raise ConfigError(f"beta_min must be in [0, 1], got {beta_min=}")
-        if self.blend not in BLEND_WEIGHTS:
-            raise ConfigError(f"blend must be one of {sorted(BLEND_WEIGHTS)}, got blend={self.blend!r}")
-        if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
-            raise ConfigError(f"tikhonov_alpha must be positive and finite, got {alpha=}")
-        if not (isinstance(rho, (int, float)) and math.isfinite(rho) and rho >= 0):
-            raise ConfigError(f"range_weight must be finite and >= 0, got {rho=}")
+class PipelineConfig(Config):
+    beta: float = Field(0.3, ge=0, le=1)  # β, weight of R_samp in the blend
+    tikhonov_alpha: float = Field(1e-2, gt=0)  # α, ridge of the least-squares inversion of H
+    range_weight: float = Field(0.3, ge=0)  # ρ, weight of A_range A_rangeᴴ in R_pred
+    # BLEND_WEIGHTS key: "fixed" β for all scenes | "adaptive" per-scene β from the model's gate
+    blend: Annotated[str, one_of(lambda: BLEND_WEIGHTS)] = "fixed"
+    beta_min: float = Field(0.05, ge=0, le=1)  # β_min, the adaptive β's floor; adaptive β starts at beta (clamped)
 
 
 @dataclass(frozen=True)

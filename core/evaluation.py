@@ -41,12 +41,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import torch
+from pydantic import AfterValidator, Field
 from scipy.optimize import linear_sum_assignment
 
+from core.configs import Config
 from core.covariance import PipelineConfig, pipeline
 from core.crb import scene_crb
 from core.errors import ConfigError, CovblendError
@@ -109,36 +112,30 @@ NMSE_METHODS: tuple[str, ...] = ("learned", "music_samp")  # N×N covariances wi
 ORDER_RULE_NAMES: tuple[str, ...] = ("eigengap", "mdl")
 
 
-@dataclass(frozen=True)
-class EvalConfig:
-    snr_grid_db: tuple[float, ...] = (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0)  # SNR points, dB, p_k/σ²
-    n_scenes: int = 500  # scenes per SNR point
-    snapshots: int | None = None  # L; None keeps the checkpoint scenario's L
-    num_sources: int | None = None  # K of every scene; None draws K ~ U{1..K_max} as in training
-    seed: int = 7_000_001  # fresh scenes: a stream that training and validation do not use
-    chunk: int = 256  # scenes per model forward, bounds memory
-    grid: GridConfig = field(default_factory=GridConfig)  # MUSIC search grid
-    methods: tuple[str, ...] = METHODS  # which methods to run (a study's figure needs learned and classic only)
-    order_rules: tuple[str, ...] = ORDER_RULE_NAMES  # K̂ rules to score; () for true-K results only
+def _subset_of(names: tuple[str, ...], empty_ok: bool) -> AfterValidator:
+    """A field check: a subset of names, put in names' order (the report's order, whatever order was asked)."""
 
-    def __post_init__(self) -> None:
-        grid_db, n_scenes, snaps, chunk = self.snr_grid_db, self.n_scenes, self.snapshots, self.chunk
-        methods, rules = tuple(self.methods), tuple(self.order_rules)
-        if not methods or not set(methods) <= set(METHODS):
-            raise ConfigError(f"methods must be a non-empty subset of {METHODS}, got {methods=}")
-        if not set(rules) <= set(ORDER_RULE_NAMES):
-            raise ConfigError(f"order_rules must be a subset of {ORDER_RULE_NAMES}, got {rules=}")
-        # Report order is METHODS' order, whatever order they were asked in.
-        object.__setattr__(self, "methods", tuple(m for m in METHODS if m in methods))
-        object.__setattr__(self, "order_rules", tuple(r for r in ORDER_RULE_NAMES if r in rules))
-        if not grid_db or not all(isinstance(s, (int, float)) and math.isfinite(s) for s in grid_db):
-            raise ConfigError(f"snr_grid_db must be a non-empty tuple of finite numbers, got {grid_db=}")
-        if not isinstance(n_scenes, int) or n_scenes < 1:
-            raise ConfigError(f"n_scenes must be a positive integer, got {n_scenes=}")
-        if snaps is not None and (not isinstance(snaps, int) or snaps < 1):
-            raise ConfigError(f"snapshots must be a positive integer or None, got {snaps=}")
-        if not isinstance(chunk, int) or chunk < 1:
-            raise ConfigError(f"chunk must be a positive integer, got {chunk=}")
+    def check(chosen: tuple[str, ...]) -> tuple[str, ...]:
+        if not set(chosen) <= set(names) or not (chosen or empty_ok):
+            raise ValueError(f"must be a {'' if empty_ok else 'non-empty '}subset of {names}")
+        return tuple(name for name in names if name in chosen)
+
+    return AfterValidator(check)
+
+
+class EvalConfig(Config):
+    # SNR points, dB, p_k/σ²
+    snr_grid_db: tuple[float, ...] = Field((-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0), min_length=1)
+    n_scenes: int = Field(500, ge=1)  # scenes per SNR point
+    snapshots: int | None = Field(None, ge=1)  # L; None keeps the checkpoint scenario's L
+    num_sources: int | None = Field(None, ge=1)  # K of every scene (<= K_max); None draws K ~ U{1..K_max}
+    seed: int = 7_000_001  # fresh scenes: a stream that training and validation do not use
+    chunk: int = Field(256, ge=1)  # scenes per model forward, bounds memory
+    grid: GridConfig = GridConfig()  # MUSIC search grid
+    # which methods to run (a study's figure needs learned and classic only)
+    methods: Annotated[tuple[str, ...], _subset_of(METHODS, empty_ok=False)] = METHODS
+    # K̂ rules to score; () for true-K results only
+    order_rules: Annotated[tuple[str, ...], _subset_of(ORDER_RULE_NAMES, empty_ok=True)] = ORDER_RULE_NAMES
 
 
 def _nan_to_none(x: float) -> float | None:
@@ -221,11 +218,11 @@ def evaluate_point(
 def evaluation_scenario(scenario: ScenarioConfig, cfg: EvalConfig) -> ScenarioConfig:
     """The model's scenario with the evaluation's L; a ConfigError if cfg.num_sources does not fit its K_max."""
     k_max, num_sources = scenario.scene.k_max, cfg.num_sources
-    if num_sources is not None and not (isinstance(num_sources, int) and 1 <= num_sources <= k_max):
+    if num_sources is not None and num_sources > k_max:
         raise ConfigError(f"num_sources must be an integer in [1, {k_max}] for this scenario, got {num_sources=}")
     if cfg.snapshots is None:
         return scenario
-    return replace(scenario, measurement=replace(scenario.measurement, snapshots=cfg.snapshots))
+    return scenario.replace(measurement=scenario.measurement.replace(snapshots=cfg.snapshots))
 
 
 def evaluate(
@@ -262,9 +259,9 @@ def evaluate(
         "schema": SCHEMA_NAME,
         "schema_version": SCHEMA_VERSION,
         "snr_definition": SNR_DEFINITION,
-        "config": asdict(cfg),
-        "scenario": asdict(scenario),
-        "pipeline": asdict(pipe),
+        "config": cfg.model_dump(),
+        "scenario": scenario.model_dump(),
+        "pipeline": pipe.model_dump(),
         "rows": rows,
     }
 

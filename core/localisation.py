@@ -23,9 +23,10 @@ import math
 from dataclasses import dataclass
 
 import torch
+from pydantic import Field
 
+from core.configs import Config
 from core.crb import scene_crb
-from core.errors import ConfigError
 from core.linalg import finite_or_identity
 from core.measurement import classic_covariance, operator, to_measurement
 from core.metrics import efficiency_db, matched_errors, win_rate
@@ -35,19 +36,11 @@ from core.scenario import ScenarioConfig, SceneBatch
 KEYS: tuple[str, ...] = ("angle_eff_db", "range_eff_db", "classic_angle_eff_db", "classic_range_eff_db", "win_rate")
 
 
-@dataclass(frozen=True)
-class LocalisationConfig:
+class LocalisationConfig(Config):
     # 256 scenes (~500 sources) every 3rd epoch and after the last: 4 MUSIC runs in a 10-epoch `quick` trial,
     # ~0.35 s each on 2 quiet CPU threads, about 12% of the trial (benchmarks/localisation_metric.py measures it).
-    n_scenes: int = 256  # validation scenes MUSIC runs on (capped at n_val); 0 turns the metric off
-    every: int = 3  # run it after every `every`-th epoch (1 = each epoch); the last epoch always has it
-
-    def __post_init__(self) -> None:
-        n, every = self.n_scenes, self.every
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ConfigError(f"n_scenes must be an integer >= 0 (0 turns the metric off), got {n=}")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ConfigError(f"every must be an integer >= 1, got {every=}")
+    n_scenes: int = Field(256, ge=0)  # validation scenes MUSIC runs on (capped at n_val); 0 turns the metric off
+    every: int = Field(3, ge=1)  # run it after every `every`-th epoch (1 = each epoch); the last epoch always has it
 
     def due(self, epoch: int, epochs: int) -> bool:
         """Whether epoch (0-based) of a run of `epochs` gets the metric."""

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Annotated
 
 import torch
+from pydantic import Field
 from torch import Tensor
 
 from core.array import ArrayConfig, steering, steering_with_derivatives
+from core.configs import Config, one_of
 from core.covariance import Covariances, blend, trace_to_n
-from core.errors import ConfigError
 from core.linalg import DEFAULT_REL_GAP_FLOOR, PROJECTORS, finite_or_identity
 from core.measurement import operator, to_measurement
 from core.scenario import SceneBatch
@@ -55,36 +56,19 @@ SUBSPACE_SCALES: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
-@dataclass(frozen=True)
-class LossConfig:
-    lam_nmse: float = 1.0  # weight of the covariance NMSE, >= 0
-    lam_gap: float = 0.1  # weight of the eigengap hinge, >= 0
-    lam_sub: float = 1.0  # weight of the subspace (MUSIC null spectrum) loss, >= 0
-    gap_margin: float = 0.1  # hinge margin on (λ_K − λ_{K+1})/λ₁, in [0, 1]
-    target: str = "blend"  # "blend" | "raw" (raw = losses on R_pred, only to reproduce the old failure)
-    projector: str = "stable"  # PROJECTORS key: "stable" cross-term backward | "eigh" plain autograd (ablation)
-    rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR  # clamp of the signal/noise gap in the stable backward, × λ_max
-    subspace_scale: str = "linear"  # SUBSPACE_SCALES key: "linear" null spectrum | "log" log10(null + floor)
-    lam_peak: float = 0.0  # weight of the peak-shift loss (MUSIC's first-order angle error), >= 0; 0 skips it
-
-    def __post_init__(self) -> None:
-        for name in ("lam_nmse", "lam_gap", "lam_sub", "lam_peak"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ConfigError(f"{name} must be finite and >= 0, got {name}={v!r}")
-        gap_margin, target, projector, floor = self.gap_margin, self.target, self.projector, self.rel_gap_floor
-        if not (isinstance(gap_margin, (int, float)) and 0.0 <= gap_margin <= 1.0):
-            raise ConfigError(f"gap_margin must be in [0, 1], got {gap_margin=}")
-        if target not in TARGETS:
-            raise ConfigError(f"target must be one of {sorted(TARGETS)}, got {target=}")
-        if projector not in PROJECTORS:
-            raise ConfigError(f"projector must be one of {sorted(PROJECTORS)}, got {projector=}")
-        if not (isinstance(floor, (int, float)) and 0.0 < floor < 1.0):
-            raise ConfigError(f"rel_gap_floor must be in (0, 1), got {floor=}")
-        if self.subspace_scale not in SUBSPACE_SCALES:
-            raise ConfigError(
-                f"subspace_scale must be one of {sorted(SUBSPACE_SCALES)}, got subspace_scale={self.subspace_scale!r}"
-            )
+class LossConfig(Config):
+    lam_nmse: float = Field(1.0, ge=0)  # weight of the covariance NMSE
+    lam_gap: float = Field(0.1, ge=0)  # weight of the eigengap hinge
+    lam_sub: float = Field(1.0, ge=0)  # weight of the subspace (MUSIC null spectrum) loss
+    gap_margin: float = Field(0.1, ge=0, le=1)  # hinge margin on (λ_K − λ_{K+1})/λ₁
+    # TARGETS key: "blend" | "raw" (losses on R_pred, only to reproduce the old failure)
+    target: Annotated[str, one_of(lambda: TARGETS)] = "blend"
+    # PROJECTORS key: "stable" cross-term backward | "eigh" plain autograd (ablation)
+    projector: Annotated[str, one_of(lambda: PROJECTORS)] = "stable"
+    rel_gap_floor: float = Field(DEFAULT_REL_GAP_FLOOR, gt=0, lt=1)  # clamp of the signal/noise gap, × λ_max
+    # SUBSPACE_SCALES key: "linear" null spectrum | "log" log10(null + floor)
+    subspace_scale: Annotated[str, one_of(lambda: SUBSPACE_SCALES)] = "linear"
+    lam_peak: float = Field(0.0, ge=0)  # weight of the peak-shift loss (MUSIC's first-order angle error); 0 skips it
 
 
 def nmse(R: Tensor, R_true: Tensor) -> Tensor:

@@ -35,8 +35,10 @@ from functools import cached_property
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from core.array import ArrayConfig, steering, steering_with_derivatives
+from core.configs import Config
 from core.errors import ConfigError
 from core.peak_repair import repair
 from core.scenario import ScenarioConfig
@@ -75,33 +77,14 @@ ORDER_RULES = {"eigengap": eigengap_order, "mdl": mdl_order}
 # ---------------------------------------------------------------- grid
 
 
-@dataclass(frozen=True)
-class GridConfig:
-    n_angles: int = 241  # grid points in θ, uniform in angle
-    n_ranges: int = 64  # grid points in r, uniform in 1/r
-    angle_margin_deg: float = 5.0  # the θ grid extends this far beyond the scenario's angle range, degrees
-    range_widen: float = 0.05  # the 1/r interval grows by this fraction of its width on each side
-    nms_resolution: float = 1.0  # NMS radius, in resolution half-widths (θ: beamwidth, 1/r: depth of field)
-    refine_steps: int = 4  # Levenberg–Marquardt steps below the grid step; 0 keeps the grid points
+class GridConfig(Config):
+    n_angles: int = Field(241, ge=3)  # grid points in θ, uniform in angle
+    n_ranges: int = Field(64, ge=1)  # grid points in r, uniform in 1/r
+    angle_margin_deg: float = Field(5.0, ge=0, le=30)  # the θ grid extends this far beyond the scenario's θ range
+    range_widen: float = Field(0.05, ge=0, le=1)  # the 1/r interval grows by this fraction of its width on each side
+    nms_resolution: float = Field(1.0, gt=0, le=10)  # NMS radius, in resolution half-widths (θ: beamwidth, 1/r: DoF)
+    refine_steps: int = Field(4, ge=0)  # Levenberg–Marquardt steps below the grid step; 0 keeps the grid points
     repair: bool = True  # re-search scenes whose peaks leave the signal subspace unexplained (core.peak_repair)
-
-    def __post_init__(self) -> None:
-        n_angles, n_ranges, margin = self.n_angles, self.n_ranges, self.angle_margin_deg
-        widen, nms, steps = self.range_widen, self.nms_resolution, self.refine_steps
-        if not isinstance(n_angles, int) or n_angles < 3:
-            raise ConfigError(f"n_angles must be an integer >= 3, got {n_angles=}")
-        if not isinstance(n_ranges, int) or n_ranges < 1:
-            raise ConfigError(f"n_ranges must be a positive integer, got {n_ranges=}")
-        if not (isinstance(margin, (int, float)) and 0 <= margin <= 30):
-            raise ConfigError(f"angle_margin_deg must be in [0, 30], got {margin=}")
-        if not (isinstance(widen, (int, float)) and 0 <= widen <= 1):
-            raise ConfigError(f"range_widen must be in [0, 1], got {widen=}")
-        if not (isinstance(nms, (int, float)) and 0 < nms <= 10):
-            raise ConfigError(f"nms_resolution must be in (0, 10], got {nms=}")
-        if not isinstance(steps, int) or steps < 0:
-            raise ConfigError(f"refine_steps must be an integer >= 0, got {steps=}")
-        if not isinstance(self.repair, bool):
-            raise ConfigError(f"repair must be true or false, got repair={self.repair!r}")
 
 
 def resolution(array: ArrayConfig, theta: float = 0.0) -> tuple[float, float]:

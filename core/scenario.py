@@ -11,87 +11,65 @@ Ground truth: R_true = A P Aᴴ + σ²·I_N, the covariance of x (not of y).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
-from typing import Literal
+from dataclasses import dataclass, fields, replace
+from typing import Annotated, Literal, get_args
 
 import torch
+from pydantic import AfterValidator, Field, model_validator
 
 from core.array import ArrayConfig, steering
-from core.configs import build_sections
+from core.configs import Config
 from core.errors import ConfigError
 
 Combiner = Literal["identity", "random_phase"]
-COMBINERS: tuple[str, ...] = ("identity", "random_phase")
+COMBINERS: tuple[str, ...] = get_args(Combiner)
 
 
-def _check_interval(name: str, value, low=-math.inf, high=math.inf, open_low=False) -> None:
-    ok = (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, (int, float)) and math.isfinite(v) for v in value)
-        and value[0] <= value[1]
-        and (value[0] > low if open_low else value[0] >= low)
-        and value[1] <= high
-    )
-    if not ok:
-        bounds = f"{'(' if open_low else '['}{low}, {high}]"
-        raise ConfigError(
-            f"{name} must be a finite (low, high) pair with low <= high inside {bounds}, got {name}={value!r}"
-        )
+def _ordered(pair: tuple[float, float]) -> tuple[float, float]:
+    if pair[0] > pair[1]:
+        raise ValueError("must be a (low, high) pair with low <= high")
+    return pair
 
 
-@dataclass(frozen=True)
-class MeasurementConfig:
-    snapshots: int = 16  # L, snapshots per scene
+Ordered = AfterValidator(_ordered)
+Db = Annotated[float, Field(ge=-100, le=100)]  # an SNR, dB
+Degrees = Annotated[float, Field(ge=-90, le=90)]  # an angle from broadside
+Metres = Annotated[float, Field(gt=0)]  # a range from the array centre
+
+
+class MeasurementConfig(Config):
+    snapshots: int = Field(16, ge=1)  # L, snapshots per scene
     combiner: Combiner = "identity"  # H: "identity" (M = N, digital) or "random_phase" (hybrid, per scene)
-    n_rf: int | None = None  # M, rows of H; None means M = N
-
-    def __post_init__(self) -> None:
-        snapshots, combiner, n_rf = self.snapshots, self.combiner, self.n_rf
-        if not isinstance(snapshots, int) or snapshots < 1:
-            raise ConfigError(f"snapshots (L) must be an integer >= 1, got {snapshots=}")
-        if combiner not in COMBINERS:
-            raise ConfigError(f"combiner must be one of {COMBINERS}, got {combiner=}")
-        if n_rf is not None and (not isinstance(n_rf, int) or n_rf < 1):
-            raise ConfigError(f"n_rf (M) must be a positive integer or None, got {n_rf=}")
+    n_rf: int | None = Field(None, ge=1)  # M, rows of H; None means M = N
 
 
-@dataclass(frozen=True)
-class SceneConfig:
-    k_max: int = 3  # K_max; each scene draws K ~ U{1..K_max}
-    snr_db: tuple[float, float] = (-10.0, 20.0)  # per-scene SNR range, dB, SNR = p_k/σ²
-    angle_deg: tuple[float, float] = (-60.0, 60.0)  # θ range from broadside, degrees
-    min_separation_deg: float = 6.0  # Δθ_min between sources of one scene, degrees
-    range_m: tuple[float, float] | None = None  # r range, metres; None = Fresnel..Fraunhofer of the array
-    source_power: float = 1.0  # p_k, equal for all sources (uncorrelated)
+class SceneConfig(Config):
+    k_max: int = Field(3, ge=1)  # K_max; each scene draws K ~ U{1..K_max}
+    snr_db: Annotated[tuple[Db, Db], Ordered] = (-10.0, 20.0)  # per-scene SNR range, dB, SNR = p_k/σ²
+    angle_deg: Annotated[tuple[Degrees, Degrees], Ordered] = (-60.0, 60.0)  # θ range from broadside, degrees
+    min_separation_deg: float = Field(6.0, ge=0)  # Δθ_min between sources of one scene, degrees
+    range_m: Annotated[tuple[Metres, Metres], Ordered] | None = None  # r range, m; None = Fresnel..Fraunhofer
+    source_power: float = Field(1.0, gt=0)  # p_k, equal for all sources (uncorrelated)
 
-    def __post_init__(self) -> None:
-        k_max, source_power, min_sep = self.k_max, self.source_power, self.min_separation_deg
-        if not isinstance(k_max, int) or k_max < 1:
-            raise ConfigError(f"k_max must be an integer >= 1, got {k_max=}")
-        _check_interval("snr_db", self.snr_db, -100.0, 100.0)
-        _check_interval("angle_deg", self.angle_deg, -90.0, 90.0)
-        if self.range_m is not None:
-            _check_interval("range_m", self.range_m, 0.0, open_low=True)
-        if not (isinstance(min_sep, (int, float)) and math.isfinite(min_sep) and min_sep >= 0):
-            raise ConfigError(f"min_separation_deg must be a finite number >= 0, got {min_sep=}")
-        if not (isinstance(source_power, (int, float)) and math.isfinite(source_power) and source_power > 0):
-            raise ConfigError(f"source_power must be positive and finite, got {source_power=}")
+    @model_validator(mode="after")
+    def _room_for_k_max_sources(self) -> SceneConfig:
+        k_max, min_sep = self.k_max, self.min_separation_deg
         span = self.angle_deg[1] - self.angle_deg[0]
         if (k_max - 1) * min_sep > span:
             raise ConfigError(
                 f"{k_max=} sources at min_separation_deg={min_sep} need {(k_max - 1) * min_sep} degrees, "
                 f"but angle_deg={self.angle_deg!r} spans only {span}"
             )
+        return self
 
 
-@dataclass(frozen=True)
-class ScenarioConfig:
-    array: ArrayConfig = field(default_factory=ArrayConfig)  # geometry and wavefront
-    measurement: MeasurementConfig = field(default_factory=MeasurementConfig)  # L and H
-    scene: SceneConfig = field(default_factory=SceneConfig)  # sources, SNR, angles, ranges
+class ScenarioConfig(Config):
+    array: ArrayConfig = ArrayConfig()  # geometry and wavefront
+    measurement: MeasurementConfig = MeasurementConfig()  # L and H
+    scene: SceneConfig = SceneConfig()  # sources, SNR, angles, ranges
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _noise_subspace_exists(self) -> ScenarioConfig:
         n = self.array.n_elements
         if self.scene.k_max >= n:
             raise ConfigError(
@@ -105,6 +83,7 @@ class ScenarioConfig:
             raise ConfigError(f"n_rf (M) must be <= n_elements={n}, got n_rf={self.measurement.n_rf}")
         if self.measurement.combiner == "identity" and self.m != n:
             raise ConfigError(f"the identity combiner needs n_rf = n_elements = {n}, got n_rf={self.measurement.n_rf}")
+        return self
 
     @property
     def n(self) -> int:
@@ -120,12 +99,6 @@ class ScenarioConfig:
         if self.scene.range_m is not None:
             return tuple(self.scene.range_m)
         return (self.array.fresnel_distance, self.array.fraunhofer_distance)
-
-    @staticmethod
-    def from_dict(d: dict) -> ScenarioConfig:
-        """Build from {"array": {...}, "measurement": {...}, "scene": {...}}; unknown keys are errors."""
-        parts = {"array": ArrayConfig, "measurement": MeasurementConfig, "scene": SceneConfig}
-        return ScenarioConfig(**build_sections(d, parts, "scenario"))
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,11 @@ from the shared BlendGate. With a random per-scene combiner the model also sees 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
+from pydantic import Field, model_validator
+
+from core.configs import Config, one_of
 from core.errors import ConfigError
 from core.models.base import CovarianceModel
 from core.models.dense import MLPModel, TransformerModel
@@ -31,26 +34,19 @@ MODELS: dict[str, type[CovarianceModel]] = {
 }
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    arch: str = "music_residual"  # registry key in MODELS; music_residual keeps R_samp-level MUSIC at high SNR
-    width: int = 256  # hidden width / d_model
-    depth: int = 3  # hidden layers / transformer blocks
-    dropout: float = 0.0  # dropout probability in [0, 1)
-    heads: int = 4  # transformer attention heads (width % heads == 0)
+class ModelConfig(Config):
+    # registry key in MODELS; music_residual keeps R_samp-level MUSIC at high SNR
+    arch: Annotated[str, one_of(lambda: MODELS)] = "music_residual"
+    width: int = Field(256, ge=1)  # hidden width / d_model
+    depth: int = Field(3, ge=1)  # hidden layers / transformer blocks
+    dropout: float = Field(0.0, ge=0, lt=1)  # dropout probability
+    heads: int = Field(4, ge=1)  # transformer attention heads; must divide width
 
-    def __post_init__(self) -> None:
-        arch, width, depth, dropout, heads = self.arch, self.width, self.depth, self.dropout, self.heads
-        if arch not in MODELS:
-            raise ConfigError(f"arch must be one of {sorted(MODELS)}, got {arch=}")
-        if not isinstance(width, int) or width < 1:
-            raise ConfigError(f"width must be a positive integer, got {width=}")
-        if not isinstance(depth, int) or depth < 1:
-            raise ConfigError(f"depth must be a positive integer, got {depth=}")
-        if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-            raise ConfigError(f"dropout must be in [0, 1), got {dropout=}")
-        if not isinstance(heads, int) or heads < 1 or width % heads:
-            raise ConfigError(f"heads must be a positive divisor of width={width}, got {heads=}")
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ModelConfig:
+        if self.width % self.heads:
+            raise ConfigError.at("heads", self.heads, f"must be a divisor of width={self.width}")
+        return self
 
 
 def build_model(cfg: ModelConfig, scenario: ScenarioConfig) -> CovarianceModel:

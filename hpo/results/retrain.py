@@ -23,7 +23,7 @@ import os
 import shutil
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -103,7 +103,7 @@ def top_trials(study: optuna.Study, top: int, number: int | None = None) -> list
 
 def seeds_of(trial: FrozenTrial, spec: StudySpec, n: int) -> list[int]:
     """The trial's recorded seed and the n-1 after it."""
-    base = int(trial.user_attrs.get("seed", spec.data.seed))
+    base = int(trial.user_attrs.get("seed", spec.train.seed))
     return [base + i for i in range(n)]
 
 
@@ -111,7 +111,7 @@ def trial_config(spec: StudySpec, trial: FrozenTrial, seed: int, epochs: int) ->
     """The trial's experiment (spec + its params) with `epochs` and training seed `seed`, on the thread count
     the trial ran with (parallel reductions round differently with another count)."""
     d = spec.experiment_dict(trial.params)
-    d["train"].update(epochs=epochs, seed=seed, threads=int(trial.user_attrs.get("threads", spec.train.threads)))
+    d["train"].update(epochs=epochs, seed=seed, threads=trial.user_attrs.get("threads", spec.train.threads))
     return ExperimentConfig.from_dict(d)
 
 
@@ -137,7 +137,7 @@ def load_record(path: Path, cfg: ExperimentConfig, eval_cfg: EvalConfig) -> dict
     except (OSError, json.JSONDecodeError):
         return None
     same = record.get("config") == cfg.to_dict() and record.get("eval_config") == json.loads(
-        json.dumps(asdict(eval_cfg))
+        json.dumps(eval_cfg.model_dump())
     )
     return record if same else None
 
@@ -147,7 +147,8 @@ def run_seed(out: Path, number: int, cfg: ExperimentConfig, eval_cfg: EvalConfig
     record_path, ckpt = seed_paths(out, number, cfg.train.seed)
     record_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    record: dict = {"trial": number, "seed": cfg.train.seed, "config": cfg.to_dict(), "eval_config": asdict(eval_cfg)}
+    record: dict = {"trial": number, "seed": cfg.train.seed, "config": cfg.to_dict()}
+    record["eval_config"] = eval_cfg.model_dump()
     try:
         result = train(cfg, on_epoch=on_epoch, data_cache=cache)
     except NonFiniteGradientError as e:
@@ -276,7 +277,7 @@ def provenance_of(
         "val_nmse_db": {"per_seed": list(best.nmse_db), "mean": best.mean_nmse_db, "std": best.std_nmse_db},
         "search_value": best.search_value,
         "epochs": cfg["train"]["epochs"],
-        "spec": {**asdict(spec), "path": str(spec.path)},
+        "spec": spec.model_dump(mode="json"),
         "experiment_config": cfg,
         "versions": versions(),
         "git_commit": git_commit(),
@@ -337,7 +338,7 @@ def retrain(
     """Retrain the top trials (or trial `number`) with `seeds` seeds for `epochs` (default: the spec's
     final_epochs), sequentially; skip seeds already finished in `out`; store the results on the trials and
     write the winner's files (module docstring)."""
-    epochs = epochs or spec.train.final_epochs
+    epochs = epochs or spec.final_epochs
     eval_cfg = eval_cfg or EvalConfig()
     observer = observer or Observer()
     deterministic()

@@ -22,7 +22,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import optuna
 from rich.console import Console
@@ -110,7 +110,7 @@ def worker_main(job: WorkerJob, index: int) -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         spec = load_spec(job.spec)
-        spec = replace(spec, train=replace(spec.train, threads=job.threads))  # train() applies it per trial
+        spec = spec.replace(train=spec.train.replace(threads=job.threads))  # train() applies it per trial
         base = spec.sampler.seed if job.seed is None else job.seed
         seed = None if base is None else base + index  # no seed anywhere: every worker draws its own
         study, _ = create_or_join(spec, open_storage(job.url), job.study_name, seed)

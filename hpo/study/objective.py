@@ -57,10 +57,10 @@ VALUES: dict[str, Callable[[dict], tuple[float, ...] | None]] = {
 }
 
 # How each search type asks the trial for a value.
-SUGGEST: dict[str, Callable[[optuna.Trial, SearchParam], object]] = {
-    "float": lambda t, p: t.suggest_float(p.name, p.low, p.high, log=p.log, step=p.step),
-    "int": lambda t, p: t.suggest_int(p.name, int(p.low), int(p.high), log=p.log, step=int(p.step or 1)),
-    "categorical": lambda t, p: t.suggest_categorical(p.name, list(p.choices)),
+SUGGEST: dict[str, Callable[[optuna.Trial, str, SearchParam], object]] = {
+    "float": lambda t, name, p: t.suggest_float(name, p.low, p.high, log=p.log, step=p.step),
+    "int": lambda t, name, p: t.suggest_int(name, int(p.low), int(p.high), log=p.log, step=int(p.step or 1)),
+    "categorical": lambda t, name, p: t.suggest_categorical(name, list(p.choices)),
 }
 
 
@@ -97,7 +97,7 @@ def record(trial: optuna.Trial, attrs: dict, report: tuple[int, float] | None = 
 
 def suggest(trial: optuna.Trial, spec: StudySpec) -> dict:
     """The trial's values of the searched parameters, in spec order."""
-    return {p.name: SUGGEST[p.type](trial, p) for p in spec.search}
+    return {name: SUGGEST[p.type](trial, name, p) for name, p in spec.search.items()}
 
 
 class Objective:
@@ -151,8 +151,8 @@ class Objective:
         params = suggest(trial, spec)
         cfg = ExperimentConfig.from_dict(spec.experiment_dict(params))
         provenance = {
-            "seed": spec.data.seed,
-            "val_seed": spec.data.val_seed,
+            "seed": spec.train.seed,
+            "val_seed": spec.train.val_seed,
             "spec": spec.name,
             "spec_hash": spec.digest,
             **placement(cfg.train.device),  # device, and the GPU of `hpo run --gpus`

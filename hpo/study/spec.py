@@ -1,9 +1,11 @@
-"""Study specs: studies/NAME.toml, parsed and validated into frozen dataclasses before any storage is opened.
+"""Study specs: studies/NAME.toml, parsed and validated into frozen configs before any storage is opened.
 
 A spec has the sections [scenario.*], [data], [train], [localisation], [fixed], [search.<param>], [sampler],
-[pruner] and [study], and may start with `extends = "OTHER"` to inherit OTHER.toml from the same folder. Parameters are
-flat names (lr, beta, arch, ...) that PARAMS maps onto ExperimentConfig fields. Every error is a SpecError
-whose one-line message names the file, the key and the value.
+[pruner] and [study], and may start with `extends = "OTHER"` to inherit OTHER.toml from the same folder. The
+sections are the core configs, with their defaults and bounds: [scenario] is a ScenarioConfig, [data] and [train]
+are TrainConfig's data and run settings (final_epochs, the epochs of `hpo retrain`, is the spec's own), and
+[localisation] is a LocalisationConfig. Parameters are flat names (lr, beta, arch, ...) that PARAMS maps onto
+ExperimentConfig fields. Every error is a SpecError whose one-line message names the file, the key and the value.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import os
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import BeforeValidator, Field, model_validator
+
+from core.configs import Config, one_of
 from core.errors import ConfigError
+from core.experiment import ExperimentConfig, TrainConfig
+from core.localisation import LocalisationConfig
 from core.scenario import ScenarioConfig
 from core.train import resolve_device
 
@@ -57,7 +63,6 @@ PARAMS: dict[str, tuple[str, str]] = {
     "projector": ("loss", "projector"),
     "subspace_scale": ("loss", "subspace_scale"),  # "linear" | "log" null spectrum in the subspace loss
 }
-SAMPLERS = ("tpe", "gp", "random", "cmaes")
 # Settings each pruner accepts besides `name`; anything else in [pruner] is an error.
 PRUNER_SETTINGS: dict[str, tuple[str, ...]] = {
     "median": ("n_startup_trials", "n_warmup_steps"),
@@ -96,79 +101,43 @@ class SpecError(ConfigError):
     """A study spec is unreadable or invalid; the message is one line naming file, key and value."""
 
 
-def _int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {name}={value!r}")
+# [data] and [train] hold the TrainConfig settings a study fixes for every trial; the others are parameters.
+DataSection = TrainConfig.part("data", ("n_train", "n_val", "seed", "val_seed", "fresh_data"))
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+class TrainSection(TrainConfig.part("train", ("epochs", "threads", "device"))):
+    final_epochs: int = Field(50, ge=1)  # epochs when the study's best trials are retrained (hpo retrain)
 
 
-@dataclass(frozen=True)
-class DataSpec:
-    n_train: int = 4096  # training scenes (per epoch when fresh_data)
-    n_val: int = 1024  # fixed validation scenes
-    seed: int = 0  # seed of the training data and of model init; the trial seed
-    val_seed: int = 1  # seed of the validation set, apart from training
-    fresh_data: bool = False  # draw new training scenes every epoch
-
-    def __post_init__(self) -> None:
-        _int("n_train", self.n_train, 1)
-        _int("n_val", self.n_val, 1)
-        _int("seed", self.seed, 0)
-        _int("val_seed", self.val_seed, 0)
-        if not isinstance(self.fresh_data, bool):
-            raise ConfigError(f"fresh_data must be true or false, got fresh_data={self.fresh_data!r}")
-
-
-@dataclass(frozen=True)
-class TrainSpec:
-    epochs: int = 10  # epochs per trial; one report to the pruner per epoch
-    final_epochs: int = 50  # epochs when the best trials are retrained later
-    threads: int = 2  # torch CPU threads of one worker
-    device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
-
-    def __post_init__(self) -> None:
-        _int("epochs", self.epochs, 1)
-        _int("final_epochs", self.final_epochs, 1)
-        _int("threads", self.threads, 1)
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda', got device={self.device!r}")
-
-
-@dataclass(frozen=True)
-class SearchParam:
-    name: str  # a key of PARAMS
-    type: str  # "float", "int" or "categorical"
+class SearchParam(Config):
+    type: Literal["float", "int", "categorical"]  # how the trial suggests a value
     low: float | None = None  # lower bound (float/int)
     high: float | None = None  # upper bound, inclusive (float/int)
     log: bool = False  # sample uniformly in log space; needs low > 0
-    step: float | None = None  # discretisation step (float/int); not with log
-    choices: tuple | None = None  # the values of a categorical
+    step: float | None = Field(None, gt=0)  # discretisation step (float/int); not with log
+    choices: tuple[str | int | float | bool, ...] | None = Field(None, min_length=1)  # the values of a categorical
 
-    def __post_init__(self) -> None:
-        if self.type not in ("float", "int", "categorical"):
-            raise ConfigError(f"type must be 'float', 'int' or 'categorical', got type={self.type!r}")
+    @model_validator(mode="after")
+    def _a_range_or_choices(self) -> SearchParam:
         if self.type == "categorical":
             if self.low is not None or self.high is not None or self.step is not None or self.log:
                 raise ConfigError(f"a categorical takes only choices, got low={self.low!r} high={self.high!r}")
-            ok = isinstance(self.choices, tuple) and len(self.choices) > 0
-            if not ok or not all(isinstance(c, (str, int, float, bool)) for c in self.choices):
-                raise ConfigError(f"choices must be a non-empty list of scalars, got choices={self.choices!r}")
-            return
+            if self.choices is None:
+                raise ConfigError.at("choices", None, "must be a non-empty list of scalars")
+            return self
         if self.choices is not None:
-            raise ConfigError(f"choices belong to categoricals only, got choices={self.choices!r}")
-        check = (lambda v: _number(v) and float(v).is_integer()) if self.type == "int" else _number
-        for key in ("low", "high"):
-            if not check(getattr(self, key)):
-                raise ConfigError(f"{key} must be a finite {self.type}, got {key}={getattr(self, key)!r}")
+            raise ConfigError.at("choices", self.choices, "belong to categoricals only")
+        for key in ("low", "high", "step"):
+            value = getattr(self, key)
+            if value is None and key != "step":
+                raise ConfigError.at(key, value, f"is required for a {self.type} range")
+            if self.type == "int" and value is not None and value % 1:
+                raise ConfigError.at(key, value, "must be an integer")
         if self.low > self.high:
             raise ConfigError(f"low must be <= high, got low={self.low!r} high={self.high!r}")
-        if not isinstance(self.log, bool) or (self.log and self.low <= 0):
-            raise ConfigError(f"log = true needs low > 0, got low={self.low!r} log={self.log!r}")
-        if self.step is not None and (not check(self.step) or self.step <= 0 or self.log):
-            raise ConfigError(f"step must be a positive {self.type} and needs log = false, got step={self.step!r}")
+        if self.log and (self.low <= 0 or self.step is not None):
+            raise ConfigError(f"log = true needs low > 0 and no step, got low={self.low!r} step={self.step!r}")
+        return self
 
     def corners(self) -> tuple:
         """The values whose validity stands for the whole range: the bounds, or every choice."""
@@ -178,59 +147,42 @@ class SearchParam:
         return (cast(self.low), cast(self.high))
 
 
-@dataclass(frozen=True)
-class SamplerSpec:
-    name: str = "tpe"  # one of SAMPLERS
-    seed: int | None = None  # sampler seed; `hpo run --seed` overrides it
-    n_startup_trials: int = 10  # random trials before the model-based samplers take over (tpe, gp, cmaes)
-
-    def __post_init__(self) -> None:
-        if self.name not in SAMPLERS:
-            raise ConfigError(f"name must be one of {SAMPLERS}, got name={self.name!r}")
-        if self.seed is not None:
-            _int("seed", self.seed, 0)
-        _int("n_startup_trials", self.n_startup_trials, 0)
+class SamplerSpec(Config):
+    name: Literal["tpe", "gp", "random", "cmaes"] = "tpe"  # hpo.runner.SAMPLERS
+    seed: int | None = Field(None, ge=0)  # sampler seed; `hpo run --seed` overrides it
+    n_startup_trials: int = Field(10, ge=0)  # random trials before the model-based samplers take over (tpe, gp, cmaes)
 
 
-@dataclass(frozen=True)
-class PrunerSpec:
-    name: str = "median"  # one of PRUNER_SETTINGS
-    n_startup_trials: int = 5  # median: trials that are never pruned
-    n_warmup_steps: int = 2  # median: epochs before pruning starts within a trial
-    min_resource: int = 1  # hyperband / successive-halving: epochs of the smallest rung
-    reduction_factor: int = 3  # hyperband / successive-halving / mo-asha: rung promotion ratio
-    dominated_fraction: float = 0.5  # mo-asha: prune at a rung when more than this share of peers dominate
+class PrunerSpec(Config):
+    name: Annotated[str, one_of(lambda: PRUNER_SETTINGS)] = "median"  # hpo.runner.PRUNERS
+    n_startup_trials: int = Field(5, ge=0)  # median: trials that are never pruned
+    n_warmup_steps: int = Field(2, ge=0)  # median: epochs before pruning starts within a trial
+    min_resource: int = Field(1, ge=1)  # hyperband / successive-halving: epochs of the smallest rung
+    reduction_factor: int = Field(3, ge=2)  # hyperband / successive-halving / mo-asha: rung promotion ratio
+    dominated_fraction: float = Field(0.5, ge=0, lt=1)  # mo-asha: prune when more than this share of peers dominate
 
-    def __post_init__(self) -> None:
-        if self.name not in PRUNER_SETTINGS:
-            raise ConfigError(f"name must be one of {tuple(PRUNER_SETTINGS)}, got name={self.name!r}")
-        _int("n_startup_trials", self.n_startup_trials, 0)
-        _int("n_warmup_steps", self.n_warmup_steps, 0)
-        _int("min_resource", self.min_resource, 1)
-        _int("reduction_factor", self.reduction_factor, 2)
-        fraction = self.dominated_fraction
-        if not (_number(fraction) and 0 <= fraction < 1):
-            raise ConfigError(f"dominated_fraction must be in [0, 1), got dominated_fraction={fraction!r}")
+    @model_validator(mode="before")
+    @classmethod
+    def _only_its_pruners_settings(cls, table: Any) -> Any:
+        name = table.get("name", cls.model_fields["name"].default) if isinstance(table, dict) else None
+        if name not in tuple(PRUNER_SETTINGS):
+            return table  # not a table, or not a pruner: the field checks say which
+        for key, value in table.items():
+            if key != "name" and key in cls.model_fields and key not in PRUNER_SETTINGS[name]:
+                raise ConfigError.at(key, value, f"is not a setting of the {name!r} pruner")
+        return table
 
 
-@dataclass(frozen=True)
-class StudySettings:
-    objective: str = "nmse"  # a key of OBJECTIVES ("single" is read as "nmse"); health is a constraint in all
-    n_trials: int = 50  # the study's total budget of trials, across runs and workers
-    health_threshold: float = 0.5  # eigengap health a trial must reach to count as feasible, in [0, 1]
+def _objective_alias(name: Any) -> Any:
+    return OBJECTIVE_ALIASES.get(name, name) if isinstance(name, str) else name
+
+
+class StudySettings(Config):
+    # a key of OBJECTIVES ("single" is read as "nmse"); health is a constraint in all
+    objective: Annotated[str, BeforeValidator(_objective_alias), one_of(lambda: OBJECTIVES)] = "nmse"
+    n_trials: int = Field(50, ge=1)  # the study's total budget of trials, across runs and workers
+    health_threshold: float = Field(0.5, ge=0, le=1)  # eigengap health a trial must reach to count as feasible
     description: str = ""  # one line shown by `hpo studies`
-
-    def __post_init__(self) -> None:
-        if isinstance(self.objective, str) and self.objective in OBJECTIVE_ALIASES:
-            object.__setattr__(self, "objective", OBJECTIVE_ALIASES[self.objective])
-        if self.objective not in OBJECTIVES:
-            names = (*OBJECTIVES, *OBJECTIVE_ALIASES)
-            raise ConfigError(f"objective must be one of {names}, got objective={self.objective!r}")
-        _int("n_trials", self.n_trials, 1)
-        if not (_number(self.health_threshold) and 0 <= self.health_threshold <= 1):
-            raise ConfigError(f"health_threshold must be in [0, 1], got health_threshold={self.health_threshold!r}")
-        if not isinstance(self.description, str):
-            raise ConfigError(f"description must be a string, got description={self.description!r}")
 
     @property
     def directions(self) -> list[str]:
@@ -242,46 +194,26 @@ class StudySettings:
         return list(OBJECTIVES[self.objective].metrics)
 
 
-@dataclass(frozen=True)
-class LocalisationSpec:
-    n_scenes: int = 256  # validation scenes MUSIC localises (core.localisation); 0 turns the metric off
-    every: int = 3  # epochs between two runs of the metric; the last epoch always has it
-
-    def __post_init__(self) -> None:
-        _int("n_scenes", self.n_scenes, 0)
-        _int("every", self.every, 1)
-
-
-@dataclass(frozen=True)
-class StudySpec:
+class StudySpec(Config):
     name: str  # the file's stem; the default study name in storage
     path: Path  # the TOML file it came from
-    scenario: dict  # [scenario.*] as given; ScenarioConfig.from_dict accepts it
-    data: DataSpec
-    train: TrainSpec
-    localisation: LocalisationSpec
+    scenario: ScenarioConfig  # [scenario.*]
+    train: TrainConfig  # [data] and [train]: the training settings every trial shares
+    final_epochs: int  # [train] final_epochs: epochs when the best trials are retrained
+    localisation: LocalisationConfig  # [localisation]
     fixed: dict  # parameter name -> value, for parameters not searched
-    search: tuple[SearchParam, ...]  # the search space, in file order
+    search: dict[str, SearchParam]  # parameter name -> its range, in file order: the search space
     sampler: SamplerSpec
     pruner: PrunerSpec
     study: StudySettings
     digest: str  # sha256 of the resolved spec (after extends), comments and order ignored
-    table: dict = field(default_factory=dict, repr=False, compare=False)  # the resolved TOML table, as stored
+    table: dict = Field(default_factory=dict, repr=False)  # the resolved TOML table, as stored
 
     def experiment_dict(self, params: dict) -> dict:
         """The ExperimentConfig.from_dict input for one trial: fixed values overlaid by the trial's params."""
-        d: dict = {"scenario": self.scenario, "pipeline": {}, "model": {}, "loss": {}}
-        d["localisation"] = {"n_scenes": self.localisation.n_scenes, "every": self.localisation.every}
-        d["train"] = {
-            "epochs": self.train.epochs,
-            "n_train": self.data.n_train,
-            "n_val": self.data.n_val,
-            "fresh_data": self.data.fresh_data,
-            "seed": self.data.seed,
-            "val_seed": self.data.val_seed,
-            "threads": self.train.threads,
-            "device": str(resolve_device(self.train.device)),
-        }
+        train = {**self.train.to_dict(), "device": str(resolve_device(self.train.device))}
+        d: dict = {"scenario": self.scenario.to_dict(), "pipeline": {}, "model": {}, "loss": {}, "train": train}
+        d["localisation"] = self.localisation.to_dict()
         for name, value in {**self.fixed, **params}.items():
             section, key = PARAMS[name]
             d[section][key] = value
@@ -347,21 +279,16 @@ def _read(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     return base
 
 
-def _section(path: Path, where: str, cls, table: Any, extra_check=None):
-    """Build dataclass `cls` from a TOML table, turning every problem into a one-line SpecError."""
+def _section(path: Path, where: str, cls: type[Config], table: Any) -> Config:
+    """Build `cls` from the TOML table at `where`, turning any problem into a one-line SpecError."""
     if not isinstance(table, dict):
         raise SpecError(f"{path}: [{where}] = {table!r}: must be a table")
-    allowed = {f.name for f in fields(cls)} - {"name"} if cls is SearchParam else {f.name for f in fields(cls)}
-    for key, value in table.items():
-        if key not in allowed:
-            raise SpecError(f"{path}: {where}.{key} = {value!r}: unknown key; allowed: {', '.join(sorted(allowed))}")
-    if extra_check:
-        extra_check(table)
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     try:
-        return cls(**kwargs) if cls is not SearchParam else cls(name=where.split(".", 1)[1], **kwargs)
+        return cls.from_dict(table)
     except ConfigError as e:
-        raise SpecError(f"{path}: [{where}] {e}") from e
+        if e.key is None:  # a rule between settings: its message names them
+            raise SpecError(f"{path}: [{where}] {e}") from e
+        raise SpecError(f"{path}: {where}.{e.key} = {e.value!r}: {e.reason}") from e
 
 
 def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
@@ -372,39 +299,27 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
     """
     path = spec_path(str(study))
     raw = _read(path) if table is None else copy.deepcopy(table)
-    scenario = raw.get("scenario", {})
-    try:
-        ScenarioConfig.from_dict(scenario)
-    except (ConfigError, TypeError) as e:
-        raise SpecError(f"{path}: [scenario] {e}") from e
     for name, value in raw.get("fixed", {}).items():
         if name not in PARAMS:
             raise SpecError(f"{path}: fixed.{name} = {value!r}: unknown parameter; known: {', '.join(PARAMS)}")
-    search_tables = raw.get("search", {})
-    for name, table in search_tables.items():
+    for name, table in raw.get("search", {}).items():
         if name not in PARAMS:
             raise SpecError(f"{path}: search.{name} = {table!r}: unknown parameter; known: {', '.join(PARAMS)}")
         if name in raw.get("fixed", {}):
             raise SpecError(f"{path}: search.{name}: also in [fixed] = {raw['fixed'][name]!r}; keep one")
-    search = tuple(_section(path, f"search.{n}", SearchParam, t) for n, t in search_tables.items())
-
-    def pruner_keys(table: dict) -> None:
-        name = table.get("name", PrunerSpec.name)
-        for key in table:
-            if key != "name" and name in PRUNER_SETTINGS and key not in PRUNER_SETTINGS[name]:
-                raise SpecError(f"{path}: pruner.{key} = {table[key]!r}: not a setting of the {name!r} pruner")
-
+    data = _section(path, "data", DataSection, raw.get("data", {}))
+    train = _section(path, "train", TrainSection, raw.get("train", {}))
     spec = StudySpec(
         name=path.stem,
         path=path,
-        scenario=scenario,
-        data=_section(path, "data", DataSpec, raw.get("data", {})),
-        train=_section(path, "train", TrainSpec, raw.get("train", {})),
-        localisation=_section(path, "localisation", LocalisationSpec, raw.get("localisation", {})),
+        scenario=_section(path, "scenario", ScenarioConfig, raw.get("scenario", {})),
+        train=TrainConfig(**dict(data), **train.model_dump(exclude={"final_epochs"})),
+        final_epochs=train.final_epochs,
+        localisation=_section(path, "localisation", LocalisationConfig, raw.get("localisation", {})),
         fixed=dict(raw.get("fixed", {})),
-        search=search,
+        search={n: _section(path, f"search.{n}", SearchParam, t) for n, t in raw.get("search", {}).items()},
         sampler=_section(path, "sampler", SamplerSpec, raw.get("sampler", {})),
-        pruner=_section(path, "pruner", PrunerSpec, raw.get("pruner", {}), pruner_keys),
+        pruner=_section(path, "pruner", PrunerSpec, raw.get("pruner", {})),
         study=_section(path, "study", StudySettings, raw.get("study", {})),
         digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest(),
         table=raw,
@@ -427,15 +342,13 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
 
 def _check_corners(spec: StudySpec) -> None:
     """Build the ExperimentConfig at every bound and choice of the search, so impossible ranges fail now."""
-    from core.experiment import ExperimentConfig  # deferred: the model registry is not needed to parse TOML
-
-    base = {p.name: p.corners()[0] for p in spec.search}
-    probes = [(None, None)] + [(p.name, v) for p in spec.search for v in p.corners()]
+    base = {name: p.corners()[0] for name, p in spec.search.items()}
+    probes = [(None, None)] + [(name, v) for name, p in spec.search.items() for v in p.corners()]
     for name, value in probes:
         params = base if name is None else {**base, name: value}
         try:
             ExperimentConfig.from_dict(spec.experiment_dict(params))
-        except (ConfigError, TypeError) as e:
+        except ConfigError as e:
             where = "fixed" if name is None else f"search.{name}"
             shown = "" if name is None else f" = {value!r}"
             raise SpecError(f"{spec.path}: {where}{shown}: {e}") from e

@@ -34,7 +34,7 @@ def test_trial_reports_every_epoch_and_records_health_constraint_and_provenance(
     assert len(health) == spec.train.epochs and health[-1] == round(final, 3)
     assert t.constraints == {"eigengap_health": spec.study.health_threshold - final}
     assert t.user_attrs["feasible"] is (final >= spec.study.health_threshold)
-    assert t.user_attrs["spec_hash"] == spec.digest and t.user_attrs["seed"] == spec.data.seed
+    assert t.user_attrs["spec_hash"] == spec.digest and t.user_attrs["seed"] == spec.train.seed
     assert t.user_attrs["device"] == "cpu" and "optuna" in t.user_attrs["versions"]
     assert t.values[0] == t.user_attrs["nmse_db"]
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from core.experiment import ExperimentConfig, TrainConfig
 from hpo.study.spec import PARAMS, SpecError, load_spec, studies_dir
 
 STUDIES = Path(__file__).resolve().parents[3] / "studies"
@@ -168,3 +169,31 @@ def test_a_child_spec_with_another_pruner_drops_the_parents_settings(tmp_path):
     child = write(tmp_path, 'extends = "base"\n[study]\nobjective = "multi"\n[pruner]\nname = "mo-asha"\n', "child")
     spec = load_spec(child)
     assert spec.pruner.name == "mo-asha" and spec.pruner.n_warmup_steps == 2  # the default, not the parent's 4
+
+
+def test_data_and_train_default_to_train_config(tmp_path):
+    spec = load_spec(write(tmp_path, "[fixed]\narch = 'mlp'\n"))
+    assert spec.train == TrainConfig()  # one set of defaults: n_train, n_val, seeds, fresh_data, threads, ...
+    d = spec.experiment_dict({})
+    assert ExperimentConfig.from_dict(d).train == TrainConfig(device=d["train"]["device"])  # "auto", resolved
+
+
+@pytest.mark.parametrize("section", ["data", "train", "localisation", "sampler", "pruner", "study", "scenario.scene"])
+def test_an_unknown_key_in_any_section_is_refused_naming_it(tmp_path, section):
+    header = f"[{section}]"
+    text = TINY.replace(header, f"{header}\nbogus_key = 7") if header in TINY else f"{TINY}\n{header}\nbogus_key = 7\n"
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as e:
+        load_spec(path)
+    assert f"{section}.bogus_key = 7: is not a known key" in str(e.value)
+
+
+def test_a_bool_where_a_number_is_declared_is_refused(tmp_path):
+    with pytest.raises(SpecError, match="data.n_train = True"):
+        load_spec(write(tmp_path, TINY.replace("n_train = 64", "n_train = true")))
+
+
+def test_stored_tables_with_final_epochs_still_load(tmp_path):
+    spec = load_spec(write(tmp_path, TINY.replace("epochs = 2", "epochs = 2\nfinal_epochs = 7")))
+    assert spec.final_epochs == 7 and spec.train.epochs == 2
+    assert load_spec(spec.path, table=spec.table) == spec
