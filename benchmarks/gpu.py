@@ -38,7 +38,7 @@ from core.experiment import ExperimentConfig
 from core.music import build_grid, music
 from core.reproducibility import deterministic
 from core.scenario import ScenarioConfig, generate
-from core.train import evaluate, train
+from core.train import train, validate
 from hpo.study.objective import Objective
 from hpo.study.spec import load_spec
 
@@ -102,7 +102,7 @@ def steps_per_s(device: str, batch: int, steps: int, model: dict, amp: bool = Fa
 
     result = train(cfg, on_epoch, data_cache=cache)
     val = next(v for key, v in cache.items() if key[2] == cfg.train.val_seed)  # keys: (scenario, n, seed, device)
-    _, val_s = _timed(lambda: evaluate(result.model, cfg, val), dev)
+    _, val_s = _timed(lambda: validate(result.model, cfg, val), dev)
     return steps / (ends[1] - ends[0] - val_s)
 
 
