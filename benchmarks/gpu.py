@@ -31,6 +31,7 @@ from pathlib import Path
 
 import optuna
 import torch
+from trial_timing import TimedObjective
 
 from core.covariance import PipelineConfig, sample_covariance
 from core.crb import scene_crb
@@ -39,7 +40,6 @@ from core.music import build_grid, music
 from core.reproducibility import deterministic
 from core.scenario import ScenarioConfig, generate
 from core.train import train, validate
-from hpo.study.objective import Objective
 from hpo.study.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ def quick_trial_s(spec_path: Path, device: str, trials: int) -> float:
     """Median wall seconds of `quick` trials after a first one that generates and caches the data."""
     spec = load_spec(str(spec_path))
     spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, device=device, threads=CPU_THREADS))
-    objective = Objective(spec)
+    objective = TimedObjective(spec)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))  # the same params on each device
     study.optimize(objective, n_trials=1 + trials)
     return statistics.median(t.total_s for t in objective.timings[1:])

@@ -47,7 +47,7 @@ def fit_window(app: WSGIApp) -> WSGIApp:
 
 def serve(storage, artifact_store, host: str, port: int) -> None:
     """Run optuna-dashboard on `storage` (an Optuna storage) with `artifact_store`, blocking until Ctrl-C."""
-    import bottle
+    import bottle  # lazy, with optuna_dashboard: only `hpo dashboard` serves
     import optuna_dashboard
 
     bottle.run(fit_window(optuna_dashboard.wsgi(storage, artifact_store=artifact_store)), host=host, port=port)

@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
+from core.experiment import ExperimentConfig
 from core.scenario import ScenarioConfig
 from core.train import resolve_device
+from hpo.study.registry import PRUNER_SETTINGS
+from hpo.study.registry import SAMPLER_NAMES as SAMPLERS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -56,15 +59,6 @@ PARAMS: dict[str, tuple[str, str]] = {
     "loss_target": ("loss", "target"),
     "projector": ("loss", "projector"),
     "subspace_scale": ("loss", "subspace_scale"),  # "linear" | "log" null spectrum in the subspace loss
-}
-SAMPLERS = ("tpe", "gp", "random", "cmaes")
-# Settings each pruner accepts besides `name`; anything else in [pruner] is an error.
-PRUNER_SETTINGS: dict[str, tuple[str, ...]] = {
-    "median": ("n_startup_trials", "n_warmup_steps"),
-    "hyperband": ("min_resource", "reduction_factor"),
-    "successive-halving": ("min_resource", "reduction_factor"),
-    "mo-asha": ("min_resource", "reduction_factor", "n_startup_trials", "dominated_fraction"),  # hpo.study.pruners
-    "none": (),
 }
 
 
@@ -288,11 +282,6 @@ class StudySpec:
         return d
 
 
-def is_feasible(constraints: dict) -> bool:
-    """A trial meets the study's constraints (Optuna's convention: each value <= 0, e.g. threshold − health)."""
-    return all(v <= 0 for v in constraints.values())
-
-
 def studies_dir() -> Path:
     """HPO_STUDIES_DIR, else ./studies when it exists, else the studies/ folder beside the installed package."""
     if os.environ.get(STUDIES_DIR_ENV):
@@ -427,8 +416,6 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
 
 def _check_corners(spec: StudySpec) -> None:
     """Build the ExperimentConfig at every bound and choice of the search, so impossible ranges fail now."""
-    from core.experiment import ExperimentConfig  # deferred: the model registry is not needed to parse TOML
-
     base = {p.name: p.corners()[0] for p in spec.search}
     probes = [(None, None)] + [(p.name, v) for p in spec.search for v in p.corners()]
     for name, value in probes:
