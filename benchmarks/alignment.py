@@ -341,7 +341,7 @@ def parser() -> argparse.ArgumentParser:
         "--steps", type=int, default=1280, help="optimiser steps per variant and L, rounded up to epochs (default 1280)"
     )
     budget.add_argument("--epochs", type=int, default=None, help="epochs of --n-train fresh scenes per variant and L")
-    p.add_argument("--arch", default="mlp", help="model registry key (core.model.MODELS; default mlp)")
+    p.add_argument("--arch", default="mlp", help="model registry key (core.models.MODELS; default mlp)")
     p.add_argument(
         "--variants",
         nargs="+",

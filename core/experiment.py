@@ -14,7 +14,7 @@ from core.covariance import PipelineConfig
 from core.errors import ConfigError
 from core.localisation import LocalisationConfig
 from core.losses import LossConfig
-from core.model import ModelConfig
+from core.models import ModelConfig
 from core.scenario import ScenarioConfig
 
 DEVICES = ("auto", "cpu", "cuda")

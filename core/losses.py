@@ -197,7 +197,7 @@ def total_loss(
     if cfg.target == "blend" and cov.beta.requires_grad:
         # The adaptive gate learns only from what inference sees (hinge, subspace). Through the NMSE, a rank-2·K_max
         # R_pred beats R_samp's noise at every SNR and would pull β to β_min everywhere, also where R_samp already
-        # localises at the CRB (measured: β stayed at 0.58–0.63 from −10 to 20 dB when the NMSE trained the gate).
+        # localises at the CRB.
         R_nmse = blend(cov.R_pred, cov.R_samp.to(cov.R_pred.dtype), cov.beta.detach())
     sub = subspace_loss(
         C, batch, array, T, projector=cfg.projector, rel_gap_floor=cfg.rel_gap_floor, scale=cfg.subspace_scale

@@ -25,7 +25,7 @@ from core.experiment import ExperimentConfig, TrainConfig
 from core.localisation import Reference, localisation_metrics, reference
 from core.losses import total_loss
 from core.metrics import validation_metrics
-from core.model import build_model
+from core.models import build_model
 from core.scenario import SceneBatch, generate
 
 __all__ = [

@@ -20,7 +20,7 @@ from core.evaluation import evaluate_point
 from core.experiment import ExperimentConfig
 from core.linalg import stable_signal_projector
 from core.losses import LossConfig, total_loss
-from core.model import ModelConfig, build_model
+from core.models import ModelConfig, build_model
 from core.music import GridConfig, build_grid, music
 from core.scenario import ScenarioConfig, generate
 from core.train import _data_seed, train

@@ -8,7 +8,7 @@ from core.array import ArrayConfig
 from core.covariance import PipelineConfig
 from core.errors import ConfigError, CovblendError
 from core.evaluation import METHODS, NMSE_METHODS, SCHEMA_VERSION, EvalConfig, check_schema, evaluate, score
-from core.model import ModelConfig, build_model
+from core.models import ModelConfig, build_model
 from core.scenario import MeasurementConfig, ScenarioConfig, SceneConfig
 
 F64 = dict(dtype=torch.float64)

@@ -11,7 +11,7 @@ import torch
 from core.covariance import pipeline
 from core.errors import CheckpointError, ConfigError
 from core.localisation import KEYS
-from core.model import build_model
+from core.models import build_model
 from core.scenario import generate
 from core.train import ExperimentConfig, NonFiniteGradientError, load_checkpoint, save_checkpoint, train, validate
 

@@ -10,7 +10,7 @@ import torch
 
 from core.errors import ConfigError
 from core.experiment import ExperimentConfig, TrainConfig
-from core.model import MODELS
+from core.models import MODELS
 from core.train import tf32_matmuls, train
 
 

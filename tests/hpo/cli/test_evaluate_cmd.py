@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from core.evaluation import check_schema
 from core.experiment import ExperimentConfig, TrainConfig
-from core.model import ModelConfig
+from core.models import ModelConfig
 from core.train import save_checkpoint, train
 from hpo.cli import app
 from hpo.cli.evaluate import TABLE_WIDTH, report_table

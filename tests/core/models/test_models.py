@@ -7,7 +7,7 @@ import torch
 
 from core.covariance import sample_covariance
 from core.errors import ConfigError
-from core.model import MODELS, ModelConfig, build_model
+from core.models import MODELS, ModelConfig, build_model
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
 
 SCEN = ScenarioConfig()

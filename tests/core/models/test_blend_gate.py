@@ -1,12 +1,12 @@
-"""Shared layers: the blend gate's input, its start near zero, and its RNG-neutral construction."""
+"""The blend gate shared by every model: its input, its start near zero, and its RNG-neutral construction."""
 
 from __future__ import annotations
 
 import torch
 
 from core.covariance import sample_covariance
-from core.layers import BlendGate, measured_log_spectrum
 from core.measurement import operator, to_measurement
+from core.models.base import BlendGate, measured_log_spectrum
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
 
 SCEN = ScenarioConfig()

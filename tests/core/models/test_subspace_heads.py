@@ -1,4 +1,5 @@
-"""Heads started at R_samp's subspace: contract shapes, gradients, and MUSIC on R_blend at high SNR."""
+"""The heads started at R_samp's subspace (music_residual, eigshrink): contract shapes, gradients, and MUSIC on
+R_blend at high SNR."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from core.covariance import PipelineConfig, pipeline, sample_covariance
 from core.errors import ConfigError
 from core.evaluation import score
 from core.losses import LossConfig, total_loss
-from core.model import ModelConfig, build_model
+from core.models import ModelConfig, build_model
 from core.music import build_grid, music, resolution
 from core.scenario import ScenarioConfig, generate
 

@@ -1,60 +1,30 @@
 """Heads that start from R_samp's own subspace, so the learned R_blend begins where classic MUSIC is.
 
-Both are core.layers.CovarianceModel: their factors() give (A_angle, A_range), each (B, N, K_max) complex64, and
-forward adds the shared blend gate's logit, like every model in core.model.MODELS.
-
-    "music_residual"  classic MUSIC on R_samp (no gradient) gives K_max peaks (θ̂_k, r̂_k), strongest first, and
-                      the eigengap order K̂. The network predicts bounded corrections Δθ_k, Δ(1/r)_k, a log-power
-                      offset and a slot gate:  A_angle[:, k] = sqrt(p_k·g_k)·a(θ̂_k + Δθ_k, 1/(û_k + Δu_k)),
-                      p_k starting at R_samp's k-th eigenvalue above its noise floor, g_k at 1/2; |Δθ_k| stays
-                      within half a beam half-width at θ̂_k, so MUSIC on R_blend keeps R_samp's peak.
-                      A_range is a learned, initially small, correction. The correction outputs start at zero,
-                      so before training R_pred's signal subspace is spanned by MUSIC's own estimates.
-    "eigshrink"       R_samp = U Λ Uᴴ: the network rescales the top 2·K_max eigenvalues (a learned shrinkage);
-                      A_angle = U_{1..K_max}·sqrt(λ·e^z), A_range = U_{K_max+1..2K_max}·sqrt(λ·e^z). The
-                      eigenvectors are R_samp's, so with the true K MUSIC sees R_samp's signal subspace as long as
-                      the shrinkage keeps the eigenvalue order.
-
-MUSIC runs on a coarse grid plus Levenberg–Marquardt refinement: about 25 ms per 256 scenes on 2 CPU threads,
-cheap beside a training step, so it runs per batch rather than being cached with the data.
+MUSIC on the coarse grid below costs tens of milliseconds per 256 scenes on a CPU, little beside a training step,
+so music_residual runs it per batch rather than caching it with the data.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from core.array import steering
 from core.errors import ConfigError
-from core.layers import CovarianceModel, matrix_channels, mlp
+from core.models.base import CovarianceModel, ModelSize, log_eigenvalues, matrix_channels, mlp
 from core.music import GridConfig, build_grid, eigengap_order, music, resolution
 from core.scenario import ScenarioConfig
 
-if TYPE_CHECKING:
-    from core.model import ModelConfig
-
-# Coarse grid: ~1.1° θ steps and 16 ranges; 6 refinement steps bring peaks below the grid step. A 61×8 grid
-# (~2° steps) merged sources 6° apart often enough to put 0.2% of the initial estimates off by > 1° at 15 dB.
-# No peak repair: the head always asks for K_max peaks, so scenes with K < K_max carry noise eigenvectors in U_s
-# that no source explains, every scene would be re-searched, and MUSIC would cost several times more per batch.
+# ~1.1° θ steps, fine enough that sources at the scene's minimum separation (6°) get peaks of their own, and 16
+# ranges; 6 refinement steps bring peaks below the grid step. No peak repair: the head always asks for K_max
+# peaks, so every scene with K < K_max would carry noise eigenvectors no source explains and be re-searched.
 COARSE_GRID = GridConfig(n_angles=121, n_ranges=16, refine_steps=6, repair=False)
-# Bound of the learned angle correction, in beam half-widths (core.music.resolution, ~3° at broadside for N = 16).
-# A fixed 8° bound (~2.7 half-widths at broadside, more than the 6° minimum source separation) let corrections
-# reach a neighbour's ridge: after 640 steps MUSIC on R_blend had 1.47° angle RMSE at 0–10 dB against R_samp's
-# 0.18°. Half a half-width (~1.5° at broadside) keeps R_blend at R_samp's RMSE there at no NMSE cost.
+# Bound of the learned angle correction, in beam half-widths (core.music.resolution, ~3° at broadside for N = 16):
+# half a half-width keeps a corrected peak on its own MUSIC ridge. A bound near the minimum source separation
+# lets a correction reach a neighbour's ridge, and MUSIC on R_blend then localises worse than on R_samp.
 DTHETA_HALF_WIDTHS = 0.5
-# Every slot gate starts at 1/2 (logit 0), whatever MUSIC's eigengap order says: that K̂ is wrong often at low
-# SNR (60% accurate at L = 16), and a ±3 start from it (gates 0.95 / 0.05) dropped true sources from R_pred,
-# 2.2° instead of 0.18° angle RMSE at 0–10 dB before training. Training learns the gate from the features
-# (slot < K̂ among them): +0.3 dB NMSE.
-
-
-def _log_eigenvalues(lam: torch.Tensor) -> torch.Tensor:
-    """log of R_samp's eigenvalues (B, N) descending (trace N, so scale-free), floored, float32."""
-    return lam.clamp_min(1e-6).log().float()
 
 
 def _small_readout(linear: nn.Linear, rows: slice, d_slot: int, k_max: int, scale: float) -> None:
@@ -65,9 +35,17 @@ def _small_readout(linear: nn.Linear, rows: slice, d_slot: int, k_max: int, scal
 
 
 class MusicResidualModel(CovarianceModel):
-    """Residual physics head around MUSIC on R_samp (see the module docstring)."""
+    """Residual physics head around MUSIC on R_samp.
 
-    def __init__(self, cfg: ModelConfig, scenario: ScenarioConfig) -> None:
+    MUSIC (no gradient) gives K_max peaks (θ̂_k, r̂_k), strongest first, and the eigengap order K̂. The network
+    predicts bounded corrections Δθ_k, Δ(1/r)_k, a log-power offset and a slot gate: A_angle[:, k] =
+    sqrt(p_k·g_k)·a(θ̂_k + Δθ_k, 1/(û_k + Δu_k)), p_k starting at R_samp's k-th eigenvalue above its noise floor,
+    g_k at 1/2; |Δθ_k| stays within half a beam half-width at θ̂_k, so MUSIC on R_blend keeps R_samp's peak.
+    A_range is a learned, initially small, correction. The corrections start at zero, so before training R_pred's
+    signal subspace is spanned by MUSIC's own estimates.
+    """
+
+    def __init__(self, cfg: ModelSize, scenario: ScenarioConfig) -> None:
         super().__init__(scenario)
         self.array = scenario.array
         self.grid = build_grid(scenario, COARSE_GRID)
@@ -76,10 +54,12 @@ class MusicResidualModel(CovarianceModel):
         self.half_width = resolution(self.array)[0]  # broadside beam half-width, radians
         self.theta_half = math.radians(0.5 * (scenario.scene.angle_deg[1] - scenario.scene.angle_deg[0]))
         d_slot_in = 4  # θ̂ (scaled), û (scaled), peak found, slot < K̂
-        d_in = (4 if self.sees_h else 2) * self.n * self.n + self.n + self.k_max * (d_slot_in + 1)
+        d_in = self.n * self.row_width + self.n + self.k_max * (d_slot_in + 1)
         self.d_slot = 4 + 2 * self.n  # Δθ, Δu, log-power offset, gate logit, then the A_range column
         self.net = mlp(d_in, cfg.width, cfg.depth, self.k_max * self.d_slot, cfg.dropout)
-        # Corrections start at ~0, i.e. at MUSIC's estimates (1e-4, not 0, so the output still depends on the input).
+        # Corrections start at ~0 (1e-4, not 0, so the output still depends on the input). Every slot gate starts at
+        # 1/2, not at MUSIC's order K̂: K̂ is often wrong at low SNR, and a confident start from it would drop true
+        # sources from R_pred; the network sees slot < K̂ and learns the gate.
         _small_readout(self.net[-1], slice(0, 4), self.d_slot, self.k_max, 1e-4)
         _small_readout(self.net[-1], slice(4, None), self.d_slot, self.k_max, 0.1)  # A_range starts small
 
@@ -124,7 +104,7 @@ class MusicResidualModel(CovarianceModel):
         ).float()
         feats = [
             matrix_channels(R_samp, H, self.sees_h).flatten(1),
-            _log_eigenvalues(e["lam"]),
+            log_eigenvalues(e["lam"]),
             slot_feats.flatten(1),
             e["power"].clamp_min(1e-6).log().float(),
         ]
@@ -140,11 +120,15 @@ class MusicResidualModel(CovarianceModel):
 
 
 class EigenShrinkModel(CovarianceModel):
-    """Learned shrinkage of R_samp's top 2·K_max eigenvalues on R_samp's own eigenvectors."""
+    """Learned shrinkage of R_samp's top 2·K_max eigenvalues on R_samp's own eigenvectors.
+
+    R_samp = U Λ Uᴴ: A_angle = U_{1..K_max}·sqrt(λ·e^z), A_range = U_{K_max+1..2K_max}·sqrt(λ·e^z). The eigenvectors
+    are R_samp's, so with the true K MUSIC sees R_samp's signal subspace as long as z keeps the eigenvalue order.
+    """
 
     max_log_scale = 4.0  # |z| bound of the eigenvalue rescaling e^z
 
-    def __init__(self, cfg: ModelConfig, scenario: ScenarioConfig) -> None:
+    def __init__(self, cfg: ModelSize, scenario: ScenarioConfig) -> None:
         super().__init__(scenario)
         if 2 * self.k_max > self.n:
             raise ConfigError(f"eigshrink needs 2·k_max <= N eigenvectors, got k_max={self.k_max} with N={self.n}")
@@ -159,7 +143,7 @@ class EigenShrinkModel(CovarianceModel):
             lam, U = torch.linalg.eigh(R_samp.to(torch.complex128))
             lam, U = lam.flip(-1).clamp_min(0.0), U.flip(-1)  # descending
             k_hat = eigengap_order(lam, self.k_max)
-        feats = [_log_eigenvalues(lam), nn.functional.one_hot(k_hat - 1, self.k_max).float()]
+        feats = [log_eigenvalues(lam), nn.functional.one_hot(k_hat - 1, self.k_max).float()]
         if self.sees_h:
             feats.append(matrix_channels(H.mH @ H, H, False).flatten(1))
         z = self.max_log_scale * torch.tanh(self.net(torch.cat(feats, dim=-1)) / self.max_log_scale)

@@ -1,13 +1,10 @@
-"""Building blocks shared by the models in core/model.py and core/subspace_heads.py.
-
-sees_h(scenario)                     whether the combiner H is a model input (random per scene)
-matrix_channels(R_samp, H, sees_h)   (B, N, C·N) real: Re/Im rows of R_samp (and of Hᴴ H)
-mlp(d_in, width, depth, d_out, p)    Linear–LayerNorm–GELU–Dropout blocks and a linear read-out
-BlendGate(scenario)                  R_samp, H -> (B,) gate logit g of the adaptive blend (core.covariance)
-CovarianceModel                      base of every model: forward -> (A_angle, A_range, gate_logit)
+"""CovarianceModel, the base of every model in core.models.MODELS (its forward contract is in core.models), and
+what the models share: the adaptive blend's BlendGate and the building blocks.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -16,9 +13,17 @@ from core.measurement import operator, to_measurement
 from core.scenario import ScenarioConfig
 
 
-def sees_h(scenario: ScenarioConfig) -> bool:
-    """True for a random per-scene combiner; the identity combiner carries no information."""
-    return scenario.measurement.combiner != "identity"
+class ModelSize(Protocol):
+    """What a model reads from core.models.ModelConfig; a Protocol, so no model module imports the registry."""
+
+    @property
+    def width(self) -> int: ...
+    @property
+    def depth(self) -> int: ...
+    @property
+    def dropout(self) -> float: ...
+    @property
+    def heads(self) -> int: ...
 
 
 def matrix_channels(R_samp: torch.Tensor, H: torch.Tensor, with_h: bool) -> torch.Tensor:
@@ -36,6 +41,11 @@ def mlp(d_in: int, width: int, depth: int, d_out: int, dropout: float) -> nn.Seq
     return nn.Sequential(*layers)
 
 
+def log_eigenvalues(lam: torch.Tensor) -> torch.Tensor:
+    """(B, N) float32: log of eigenvalues (B, N), floored at 1e-6 (scale-free for a trace-N matrix)."""
+    return lam.clamp_min(1e-6).log().float()
+
+
 def measured_log_spectrum(R_samp: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
     """(B, M) float32: log of the eigenvalues, descending, of C = T R_samp Tᴴ (B, M, M) scaled to trace M.
 
@@ -46,7 +56,7 @@ def measured_log_spectrum(R_samp: torch.Tensor, H: torch.Tensor) -> torch.Tensor
     with torch.no_grad():
         lam = torch.linalg.eigvalsh(to_measurement(R_samp, operator(H))).flip(-1)
         lam = lam * (lam.shape[-1] / lam.sum(-1, keepdim=True).clamp_min(1e-12))
-        return lam.clamp_min(1e-6).log().float()
+        return log_eigenvalues(lam)
 
 
 class BlendGate(nn.Module):
@@ -60,8 +70,7 @@ class BlendGate(nn.Module):
     width = 32  # hidden width; the input is only M numbers
     depth = 2
     # The logit is the read-out times GAIN. AdamW moves each weight by about lr per step, so without it a short
-    # trial (a few hundred steps) cannot reach the logits of ±4 that β ≈ 0.02 or 0.98 take; measured at 384
-    # steps, β rose only to 0.79 at 20 dB with a gain of 1 and classic MUSIC stayed 1.4× better there.
+    # trial (a few hundred steps) cannot reach the logits of ±4 that β ≈ 0.02 or 0.98 take.
     gain = 8.0
 
     def __init__(self, scenario: ScenarioConfig) -> None:
@@ -77,19 +86,31 @@ class BlendGate(nn.Module):
 
 
 class CovarianceModel(nn.Module):
-    """Base of every model in core.model.MODELS: forward(R_samp (B, N, N), H (B, M, N)) returns
-    (A_angle, A_range, gate_logit): factors (B, N, K_max) complex64 from the subclass's `factors`, and the
-    shared BlendGate's logit (B,) float32, which the pipeline uses with blend="adaptive" and ignores otherwise.
+    """Holds what every model reads from the scenario and the blend gate, and refuses factors of the wrong shape.
+
+    A subclass calls super().__init__(scenario) first (the gate draws no global random numbers, so the
+    subclass's own layers start from the seed), then builds its layers and implements `factors`.
     """
 
     def __init__(self, scenario: ScenarioConfig) -> None:
         super().__init__()
-        self.n, self.k_max, self.sees_h = scenario.n, scenario.scene.k_max, sees_h(scenario)
+        self.n, self.k_max = scenario.n, scenario.scene.k_max
+        # A random per-scene combiner is an input (as Hᴴ H); the identity combiner carries no information.
+        self.sees_h = scenario.measurement.combiner != "identity"
+        self.row_width = (4 if self.sees_h else 2) * self.n  # per-antenna width of matrix_channels(R, H, sees_h)
         self.gate = BlendGate(scenario)
 
     def factors(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A_angle, A_range), each (B, N, K_max) complex64."""
         raise NotImplementedError
 
     def forward(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         A_angle, A_range = self.factors(R_samp, H)
+        expected = (R_samp.shape[0], self.n, self.k_max)
+        for name, A in (("A_angle", A_angle), ("A_range", A_range)):
+            if tuple(A.shape) != expected:
+                raise RuntimeError(
+                    f"{type(self).__name__}.factors returned {name} of shape {tuple(A.shape)}, "
+                    f"expected (B, N, K_max) = {expected}"
+                )
         return A_angle, A_range, self.gate(R_samp, H)
