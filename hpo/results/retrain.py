@@ -225,7 +225,7 @@ def annotate(storage: GuardedStorage, trial: FrozenTrial, summary: TrialSummary,
     }
     try:
         storage.annotate_trial(internals.trial_id(trial), attrs)
-    except sa.exc.SQLAlchemyError as e:
+    except (sa.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:  # the second wraps the first
         raise StorageError(f"cannot store retrain results on trial {trial.number}: {e}") from e
 
 

@@ -18,17 +18,8 @@ from optuna.trial import FrozenTrial, Trial
 
 from core.errors import CovblendError
 
-# RDBStorage methods hpo overrides or calls (hpo.storage.guard retries the read and idempotent ones).
-RDB_METHODS = (
-    "_get_prepared_new_trial",
-    "_get_stale_trial_ids",
-    "_set_trial_intermediate_value_without_commit",
-    "_set_trial_attr_without_commit",
-    "_create_new_trial",
-    "_get_trials",
-    "_set_trial_param",
-    "_get_best_trial_id",
-)
+# Private RDBStorage methods hpo overrides or calls; check() adds those hpo.storage.guard retries.
+RDB_METHODS = ("_get_prepared_new_trial", "_get_stale_trial_ids")
 # The table layout hpo reads and writes: model -> columns.
 TABLES = {
     "StudyModel": ("study_id", "study_name"),

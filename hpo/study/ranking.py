@@ -21,14 +21,9 @@ def is_feasible(constraints: dict) -> bool:
     return all(v <= 0 for v in constraints.values())
 
 
-def signs(directions: Sequence[StudyDirection]) -> list[float]:
-    """+1 for minimised, -1 for maximised objectives: sign * value is always 'lower is better'."""
-    return [1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions]
-
-
 def signed(values: Sequence[float], directions: Sequence[StudyDirection]) -> list[float]:
-    """The values with lower-is-better signs."""
-    return [s * v for s, v in zip(signs(directions), values, strict=True)]
+    """The values signed by direction (a maximised one negated), so that lower is always better."""
+    return [v if d == StudyDirection.MINIMIZE else -v for d, v in zip(directions, values, strict=True)]
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
