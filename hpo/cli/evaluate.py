@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
@@ -22,7 +21,7 @@ from core.errors import ConfigError
 from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate, evaluation_scenario
 from core.experiment import DEVICES
 from core.train import resolve_device
-from hpo.console import err, out, say
+from hpo.console import err, fitting, out, say
 from hpo.paths import prepare_output
 from hpo.results.evaluation import LABELS, load_model, plot_report
 
@@ -120,8 +119,7 @@ def evaluate_command(
             model.to(dev), exp.scenario, exp.pipeline, cfg, device=dev, on_point=lambda i, snr: progress.advance(task)
         )
     report["checkpoint"] = str(checkpoint)
-    # A terminal narrower than the table squeezes it; a pipe or a file (Rich assumes 80 columns) gets it whole.
-    (out if out.is_terminal else Console(width=TABLE_WIDTH)).print(report_table(report))
+    fitting(TABLE_WIDTH).print(report_table(report))
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
         say(f"report written to {json_path}", out)

@@ -6,11 +6,11 @@ fresh scene set (core.evaluation.evaluate), stores that report as a study artifa
 to the study with optuna_dashboard.save_plotly_graph_object, so the dashboard's study page shows them.
 `hpo report` reuses the same figures and the stored report.
 
-Why QUICK_EVAL has 200 scenes per point and the curves carry 95% intervals: with the earlier 48, MUSIC's
-range RMSE over the CRB's ranged 0.66–2.05 across six scene draws at one SNR point (0.82–1.39 with 200;
-`python benchmarks/music.py --spread`), so single curves crossed the bound by chance. The figure needs only
-true-K RMSEs of learned and classic, two MUSIC runs per scene instead of twelve, so 200 scenes cost about
-what 48 cost before.
+QUICK_EVAL has 200 scenes per point and the curves carry 95% intervals because MUSIC's range RMSE scatters
+between scene draws: over the CRB it spans 0.82–1.39 across six draws of 200 scenes at one SNR point, and
+0.66–2.05 with 48 (`python benchmarks/music.py --spread`), enough for a single curve to cross the bound by
+chance. The figure needs only the true-K RMSEs of learned and classic, two MUSIC runs per scene, which keeps
+200 scenes cheap.
 """
 
 from __future__ import annotations
