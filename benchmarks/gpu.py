@@ -30,6 +30,7 @@ from pathlib import Path
 
 import optuna
 import torch
+from trial_timing import TimedObjective
 
 from core.covariance import PipelineConfig, sample_covariance
 from core.crb import scene_crb
@@ -37,8 +38,7 @@ from core.experiment import ExperimentConfig
 from core.music import build_grid, music
 from core.reproducibility import deterministic
 from core.scenario import ScenarioConfig, generate
-from core.train import evaluate, train
-from hpo.study.objective import Objective
+from core.train import train, validate
 from hpo.study.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,7 +82,7 @@ def quick_trial_s(spec_path: Path, device: str, trials: int) -> float:
     """Median wall seconds of `quick` trials after a first one that generates and caches the data."""
     spec = load_spec(str(spec_path))
     spec = spec.replace(train=spec.train.replace(device=device, threads=CPU_THREADS))
-    objective = Objective(spec)
+    objective = TimedObjective(spec)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))  # the same params on each device
     study.optimize(objective, n_trials=1 + trials)
     return statistics.median(t.total_s for t in objective.timings[1:])
@@ -101,7 +101,7 @@ def steps_per_s(device: str, batch: int, steps: int, model: dict, amp: bool = Fa
 
     result = train(cfg, on_epoch, data_cache=cache)
     val = next(v for key, v in cache.items() if key[2] == cfg.train.val_seed)  # keys: (scenario, n, seed, device)
-    _, val_s = _timed(lambda: evaluate(result.model, cfg, val), dev)
+    _, val_s = _timed(lambda: validate(result.model, cfg, val), dev)
     return steps / (ends[1] - ends[0] - val_s)
 
 

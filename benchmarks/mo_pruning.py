@@ -22,8 +22,9 @@ import uuid
 from optuna.trial import TrialState
 
 from hpo.results.report import best, named_values
-from hpo.run.runner import create_or_join, run_worker
+from hpo.run.runner import run_worker
 from hpo.storage import mask, open_storage
+from hpo.study.create import create_or_join
 from hpo.study.pruners import CURVE_ATTR
 from hpo.study.spec import load_spec
 

@@ -14,7 +14,7 @@ is MUSIC on the covariance itself). Prints, per case:
     R_samp beside it (a diagnostic: for M < N the back-projection only sees H's row space), and the
     K accuracy of the eigengap and MDL rules on the classic covariance.
 With --spread: how far classic MUSIC's RMSE over the CRB's moves between independent scene draws of
-48 and 200 scenes per SNR point (the study figure's sample size, hpo/plots.py), identity case.
+48 and 200 scenes per SNR point (the study figure's sample size, hpo/results/plots.py), identity case.
 SNR = p_k/σ² per element and per source. Figures only: times are noisy on shared machines.
 """
 

@@ -24,8 +24,9 @@ from pathlib import Path
 import optuna
 import sqlalchemy as sa
 from optuna.trial import TrialState
+from probe import probe_main
 
-from hpo.run.workers import probe_main, supervise
+from hpo.run.workers import supervise
 from hpo.storage import open_storage
 from hpo.storage.guard import budget_used
 

@@ -29,11 +29,12 @@ from pathlib import Path
 import optuna
 import sqlalchemy as sa
 import torch
+from trial_timing import TimedObjective
 
 from core.scenario import ScenarioConfig, generate
-from hpo.run.runner import Observer, create_or_join, run_worker
+from hpo.run.runner import RunWatcher, run_worker
 from hpo.storage import mask, open_storage
-from hpo.study.objective import Objective
+from hpo.study.create import create_or_join
 from hpo.study.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,7 +42,7 @@ MEDIAN_TARGET_S = 15.0  # a quick trial's median wall time on 2 cores, at most
 OVERHEAD_TARGET = 0.02  # share of trial time outside training on PostgreSQL, at most
 
 
-class Clock(Observer):
+class Clock(RunWatcher):
     """Wall time of each trial, from the worker loop's point of view (ask to tell)."""
 
     def __init__(self) -> None:
@@ -55,12 +56,12 @@ class Clock(Observer):
         self.walls.append(time.perf_counter() - self.starts[-1])
 
 
-def measure(spec, url: str, n_trials: int, objective: Objective) -> dict:
+def measure(spec, url: str, n_trials: int, objective: TimedObjective) -> dict:
     study, _ = create_or_join(spec, open_storage(url), f"bench-{uuid.uuid4().hex[:8]}")
     clock = Clock()
     objective.timings.clear()
     t0 = time.perf_counter()
-    run_worker(spec, study, n_trials, observer=clock, objective=objective)
+    run_worker(spec, study, n_trials, watcher=clock, objective=objective)
     loop = time.perf_counter() - t0
     pure = sum(t.train_s - t.callback_s for t in objective.timings)
     states = [t.state.name for t in study.trials]
@@ -113,7 +114,7 @@ def main() -> None:
     generate(scenario, spec.train.n_val, seed=spec.train.val_seed)
     print(f"data generation, once per process (cached across trials): {time.perf_counter() - t0:.3f} s")
 
-    objective = Objective(spec)
+    objective = TimedObjective(spec)
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         run_worker(spec, create_or_join(spec, open_storage(sqlite_url), "warmup")[0], 1, objective=objective)

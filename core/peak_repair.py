@@ -152,14 +152,14 @@ def _research(U_s, A, used, grid, T, norms):
     peak sits between its two sources until its partner has been found)."""
     f, _, k_max = A.shape
     # Grid-sized work runs in complex64 (the grid's own precision); residuals stay in U_s's precision.
-    steer, U64, A64 = grid.steering, U_s.to(grid.steering.dtype), A.to(grid.steering.dtype)
+    steer, U_c64, A_c64 = grid.steering, U_s.to(grid.steering.dtype), A.to(grid.steering.dtype)
     Us_a, A_a = _on_grid(U_s, T, steer), _on_grid(A, T, steer)  # (F, K, G), (F, K_max, G)
     before = fit_residual(U_s, A)
     best, choice = before.clone(), torch.full((f,), -1, dtype=torch.int64, device=A.device)
     theta = torch.zeros(f, k_max, dtype=torch.float64, device=A.device)
     inv_r = torch.ones_like(theta)
     for j in range(k_max):
-        t, u = _peak(_rap_spectrum(U64, A64, Us_a, A_a, j, norms), grid)
+        t, u = _peak(_rap_spectrum(U_c64, A_c64, Us_a, A_a, j, norms), grid)
         A_new = A.clone()
         A_new[:, :, j] = _steer(t[:, None], u[:, None], grid, T)[..., 0].to(A.dtype)
         res = fit_residual(U_s, A_new)
@@ -172,7 +172,7 @@ def _research(U_s, A, used, grid, T, norms):
     swept = used & ok[:, None]
     for j in range(k_max):
         A_j = A.to(steer.dtype)
-        t, u = _peak(_rap_spectrum(U64, A_j, Us_a, _on_grid(A, T, steer), j, norms), grid)
+        t, u = _peak(_rap_spectrum(U_c64, A_j, Us_a, _on_grid(A, T, steer), j, norms), grid)
         a_j = _steer(t[:, None], u[:, None], grid, T)[..., 0].to(A.dtype)
         A[:, :, j] = torch.where(swept[:, j, None], a_j, A[:, :, j])
         theta[:, j], inv_r[:, j] = torch.where(swept[:, j], t, theta[:, j]), torch.where(swept[:, j], u, inv_r[:, j])

@@ -1,7 +1,7 @@
 """Training and evaluation over the one pipeline: one plain loop, phases labelled, no trainer framework.
 
     train(cfg, on_epoch, data_cache) -> TrainResult      AdamW, optional cosine schedule, gradient clipping
-    evaluate(model, cfg, batch)      -> metrics dict     the same pipeline, no gradients
+    validate(model, cfg, batch)      -> metrics dict     the same pipeline, no gradients
     save_checkpoint / load_checkpoint                    state dict + cfg.to_dict(), torch.load(weights_only=True)
 
 Every R_blend here comes from core.covariance.pipeline, the function inference uses too.
@@ -35,10 +35,10 @@ __all__ = [
     "StepCallback",
     "TrainConfig",
     "TrainResult",
-    "evaluate",
     "load_checkpoint",
     "save_checkpoint",
     "train",
+    "validate",
 ]
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -120,7 +120,7 @@ def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> str | None:
     return None if torch.isfinite(loss) else "loss"
 
 
-def evaluate(
+def validate(
     model: nn.Module, cfg: ExperimentConfig, batch: SceneBatch, loc: Reference | None = None
 ) -> dict[str, float]:
     """Validation metrics of the model's R_blend on batch, through covariance.pipeline, without gradients.
@@ -170,7 +170,7 @@ def train(
 ) -> TrainResult:
     """Train cfg.model on scenes of cfg.scenario through the one pipeline; validate after every epoch.
 
-    on_epoch(epoch, metrics) runs after each epoch (0-based) with evaluate()'s metrics plus "train_loss"
+    on_epoch(epoch, metrics) runs after each epoch (0-based) with validate()'s metrics plus "train_loss"
     and "nonfinite_steps"; whatever it raises (e.g. optuna.TrialPruned) propagates. The localisation keys
     (core.localisation.KEYS) are there on the epochs cfg.localisation.due() picks, the last one always.
     data_cache: a dict kept by the caller across runs in one process; fixed datasets (validation, and
@@ -180,7 +180,7 @@ def train(
     skip_nonfinite=True (ablation benchmarks only) the step is skipped and counted instead.
     model: continue training this model (built by build_model for cfg) instead of a fresh one.
     on_step(epoch, step) runs before each optimiser step; whatever it raises propagates, so a caller can stop
-    training within one step (hpo.runner does on SIGTERM) rather than at the epoch's end.
+    training within one step (hpo.run.runner does on SIGTERM) rather than at the epoch's end.
     """
     tc = cfg.train
     # --- setup: threads, device, seeds, model, optimiser, schedule
@@ -242,7 +242,7 @@ def train(
             loss_count += 1
 
         # --- validation on the fixed set (localisation on its subset when due), then the caller's callback
-        metrics = evaluate(model, cfg, val, loc if cfg.localisation.due(epoch, tc.epochs) else None)
+        metrics = validate(model, cfg, val, loc if cfg.localisation.due(epoch, tc.epochs) else None)
         metrics["train_loss"] = loss_sum / loss_count if loss_count else math.nan
         metrics["nonfinite_steps"] = float(nonfinite_steps)
         history.append(metrics)

@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 from importlib import metadata
 
+import torch
+
+from core.train import resolve_device
+
 PACKAGES = ("covblend-hpo", "torch", "optuna", "optuna-dashboard", "sqlalchemy", "psycopg", "numpy")
 
 
@@ -26,10 +30,6 @@ def placement(device: str) -> dict[str, str]:
     "device": the torch device ("cpu", "cuda"); "cuda_visible_devices": the GPUs this process was given
     (`hpo run --gpus` sets it per worker), when set; "gpu_name": the GPU's model, when training on CUDA.
     """
-    import torch
-
-    from core.train import resolve_device
-
     resolved = resolve_device(device)
     found = {"device": resolved.type}
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")

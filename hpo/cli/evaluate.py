@@ -1,33 +1,31 @@
 """`hpo evaluate --checkpoint PATH`: a trained model against classic MUSIC, the oracle and the CRB, per SNR.
 
-The numbers come from core.evaluation.evaluate (its docstring documents the JSON schema); this module only
-parses options, shows progress, prints the Rich table and draws the plot.
+The numbers come from core.evaluation.evaluate (its docstring documents the JSON schema) and the figure from
+hpo.results.evaluation; this module parses options, shows progress and prints the Rich table.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
 from rich import box
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from core.errors import ConfigError, CovblendError
+from core.errors import ConfigError
 from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate, evaluation_scenario
 from core.experiment import DEVICES
 from core.train import resolve_device
+from hpo.console import err, fitting, out, say
 from hpo.paths import prepare_output
-from hpo.results.evaluation_figure import LABELS, plot_report
+from hpo.results.evaluation import LABELS, load_model, plot_report
 
-out = Console()
-err = Console(stderr=True)
-
+Device = Enum("Device", [(d, d) for d in DEVICES], type=str)  # --device: the choices of TrainConfig.device
 STYLES = {"learned": "green", "classic": "cyan", "music_samp": "blue", "oracle": "magenta", "crb": "yellow"}
 TABLE_WIDTH = 100  # the table fits a terminal this wide
 DEFAULT_GRID = ",".join(f"{s:g}" for s in EvalConfig().snr_grid_db)
@@ -42,19 +40,6 @@ def parse_snr_grid(text: str) -> tuple[float, ...]:
     if not all(math.isfinite(s) for s in grid):
         raise ConfigError(f"--snr-grid values must be finite, got {text!r}")
     return grid
-
-
-def _load(path: Path):
-    from core.train import load_checkpoint
-
-    if not path.is_file():
-        raise CovblendError(f"checkpoint not found: {path}")
-    try:
-        return load_checkpoint(path)
-    except CovblendError:
-        raise
-    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as e:  # torch.load / state-dict mismatches
-        raise CovblendError(f"cannot load checkpoint {path}: {type(e).__name__}: {e}") from None
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -116,42 +101,28 @@ def evaluate_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fresh evaluation scenes.")] = EvalConfig().seed,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report (documented schema).")] = None,
     plot_path: Annotated[Path | None, typer.Option("--plot", help="Write RMSE-vs-SNR plots (PNG).")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto (cuda if present), cpu or cuda.")] = "auto",
+    device: Annotated[Device, typer.Option("--device", help="auto (cuda if present), cpu or cuda.")] = Device.auto,
 ) -> None:
     """Evaluate a trained checkpoint: learned MUSIC vs classic MUSIC, the oracle and the CRB, per SNR."""
-    try:
-        cfg = EvalConfig(
-            snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes, snapshots=snapshots, num_sources=sources, seed=seed
+    cfg = EvalConfig(
+        snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes, snapshots=snapshots, num_sources=sources, seed=seed
+    )
+    dev = resolve_device(device.value)  # cuda without a CUDA device: a one-line ConfigError
+    for target in (json_path, plot_path):  # fail before the long evaluation, not after it
+        if target is not None:
+            prepare_output(target)  # out/ is created on demand (hpo.paths)
+    model, exp, _ = load_model(checkpoint)
+    evaluation_scenario(exp.scenario, cfg)  # option errors before the progress bar starts
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("evaluating", total=len(cfg.snr_grid_db))
+        report = evaluate(
+            model.to(dev), exp.scenario, exp.pipeline, cfg, device=dev, on_point=lambda i, snr: progress.advance(task)
         )
-        if device not in DEVICES:
-            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got --device={device!r}")
-        device = str(resolve_device(device))  # cuda without a CUDA device: a one-line ConfigError
-        for target in (json_path, plot_path):  # fail before the long evaluation, not after it
-            if target is not None:
-                prepare_output(target)  # out/ is created on demand (hpo.paths)
-        model, exp, _ = _load(checkpoint)
-        evaluation_scenario(exp.scenario, cfg)  # option errors before the progress bar starts
-        dev = torch.device(device)
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task("evaluating", total=len(cfg.snr_grid_db))
-            report = evaluate(
-                model.to(dev), exp.scenario, exp.pipeline, cfg, device=dev,
-                on_point=lambda i, snr: progress.advance(task),
-            )  # fmt: skip
-        report["checkpoint"] = str(checkpoint)
-        # A terminal narrower than the table squeezes it; a pipe or a file (Rich assumes 80 columns) gets it whole.
-        (out if out.is_terminal else Console(width=TABLE_WIDTH)).print(report_table(report))
-        if json_path is not None:
-            json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
-            out.print(f"report written to {json_path}", markup=False, highlight=False)
-        if plot_path is not None:
-            plot_report(report, plot_path)
-            out.print(f"plot written to {plot_path}", markup=False, highlight=False)
-    except CovblendError as e:
-        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-def register(app: typer.Typer) -> None:
-    """Add `evaluate` to the `hpo` app."""
-    app.command("evaluate")(evaluate_command)
+    report["checkpoint"] = str(checkpoint)
+    fitting(TABLE_WIDTH).print(report_table(report))
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        say(f"report written to {json_path}", out)
+    if plot_path is not None:
+        plot_report(report, plot_path)
+        say(f"plot written to {plot_path}", out)

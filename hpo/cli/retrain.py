@@ -12,23 +12,21 @@ from typing import Annotated
 import optuna
 import typer
 from rich import box
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from core.errors import ConfigError, CovblendError
 from core.evaluation import SNR_DEFINITION, EvalConfig
+from hpo.cli.common import Storage, StudyName
 from hpo.cli.evaluate import DEFAULT_GRID, parse_snr_grid
-from hpo.results.retrain import Observer, RetrainResult, TrialSummary, retrain, top_trials, warnings_for
-from hpo.storage import STORAGE_HELP
+from hpo.console import err, out, say, warn
+from hpo.results.retrain import RetrainWatcher, TrialSummary, retrain, top_trials, warnings_for
+from hpo.run.signals import Stopped, handling, interrupt
+from hpo.storage import open_existing_study
 from hpo.study.spec import load_spec
 from hpo.study.study_spec import spec_of
 
-out = Console()
-err = Console(stderr=True)
 
-
-class ProgressObserver(Observer):
+class SeedProgress(RetrainWatcher):
     """One bar over every (trial, seed) run; its text names the running seed and epoch."""
 
     def __init__(self, progress: Progress, total: int) -> None:
@@ -88,20 +86,18 @@ def accuracy_table(summaries: list[TrialSummary], best: TrialSummary) -> Table:
     return table
 
 
-def _stop(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: the running seed is dropped, finished ones are kept
-
-
 def retrain_command(
-    study: Annotated[str, typer.Option("--study", help="Study name in storage.")],
+    study: StudyName,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder; rerun with the same one to resume.")],
-    top: Annotated[int, typer.Option("--top", help="Retrain this many best COMPLETE trials.")] = 3,
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per trial: the trial's seed and the next ones.")] = 3,
+    top: Annotated[int, typer.Option("--top", min=1, help="Retrain this many best COMPLETE trials.")] = 3,
+    seeds: Annotated[
+        int, typer.Option("--seeds", min=1, help="Seeds per trial: the trial's seed and the next ones.")
+    ] = 3,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", help="Epochs per seed; default the spec's final_epochs.")
+        int | None, typer.Option("--epochs", min=1, help="Epochs per seed; default the spec's final_epochs.")
     ] = None,
     trial: Annotated[int | None, typer.Option("--trial", help="Retrain only this trial number.")] = None,
-    storage: Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)] = None,
+    storage: Storage = None,
     spec_name: Annotated[
         str | None, typer.Option("--spec", help="Spec name or .toml path; default the one stored in the study.")
     ] = None,
@@ -109,48 +105,29 @@ def retrain_command(
     scenes: Annotated[int, typer.Option("--scenes", help="Evaluation scenes per SNR point.")] = EvalConfig().n_scenes,
 ) -> None:
     """Retrain the study's top trials over several seeds; pick the winner by mean; write its files to --out."""
-    from hpo.storage import open_existing_study
-
-    try:
-        for name, value in (("--top", top), ("--seeds", seeds), ("--epochs", epochs)):
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {name}={value}")
-        eval_cfg = EvalConfig(snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes)
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
-        the_study, st = open_existing_study(storage, study)
-        spec = load_spec(spec_name) if spec_name else spec_of(the_study)
-        chosen = top_trials(the_study, top, trial)
-        n_runs = len(chosen) * seeds
-        for note in warnings_for(the_study, chosen, spec):
-            err.print(f"warning: {note}", markup=False, highlight=False)
-        previous = signal.signal(signal.SIGTERM, _stop)
-        try:
-            columns = (TextColumn("[bold]seeds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, TextColumn("{task.description}"), console=err, transient=True) as progress:
-                result: RetrainResult = retrain(
-                    the_study, st, spec, out_dir, top=top, seeds=seeds, epochs=epochs, number=trial,
-                    eval_cfg=eval_cfg, observer=ProgressObserver(progress, n_runs),
-                )  # fmt: skip
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-    except CovblendError as e:
-        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    eval_cfg = EvalConfig(snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    the_study, opened = open_existing_study(storage, study)
+    spec = load_spec(spec_name) if spec_name else spec_of(the_study)
+    chosen = top_trials(the_study, top, trial)
+    for note in warnings_for(the_study, chosen, spec):
+        warn(note)
+    columns = (TextColumn("[bold]seeds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    progress = Progress(*columns, TextColumn("{task.description}"), console=err, transient=True)
+    try:  # SIGTERM stops like Ctrl-C: the running seed is dropped, finished ones are kept
+        with handling(interrupt, (signal.SIGTERM,)), progress:
+            result = retrain(
+                the_study, opened, spec, out_dir, top=top, seeds=seeds, epochs=epochs, number=trial,
+                eval_cfg=eval_cfg, watcher=SeedProgress(progress, len(chosen) * seeds),
+            )  # fmt: skip
     except KeyboardInterrupt:
-        err.print(f"stopped: finished seeds are kept in {out_dir}; run the same command to go on", markup=False)
-        raise typer.Exit(130) from None
+        raise Stopped(f"finished seeds are kept in {out_dir}; run the same command to go on") from None
     best = result.winner
     out.print(summary_table(result.summaries, best, result.provenance["epochs"]))
     out.print(accuracy_table(result.summaries, best))
-    out.print(
+    say(
         f"winner: trial {best.number}, val nmse_db {best.mean_nmse_db:.3f} over seeds {list(best.seeds)}; "
         f"checkpoint of seed {result.provenance['checkpoint_seed']} (closest to the mean)",
-        markup=False,
-        highlight=False,
+        out,
     )
-    out.print(f"trained {result.trained} seed(s), reused {result.skipped}; files in {out_dir}", markup=False)
-
-
-def register(app: typer.Typer) -> None:
-    """Add `retrain` to the `hpo` app."""
-    app.command("retrain")(retrain_command)
+    say(f"trained {result.trained} seed(s), reused {result.skipped}; files in {out_dir}", out)

@@ -2,10 +2,10 @@
 
 optuna-dashboard 0.21 shows each user attr on one unwrapped line inside a scroll box, but the flex items
 around that box keep their default min-width (their content's width), so one long attr (the package versions,
-a trial's objective curve) widens the whole page past the window (1,886 px in a 1,400 px one, seen) instead
-of scrolling inside its box. min-width: 0 on the page's flex boxes lets them shrink to the window; the long
-line then scrolls where the dashboard meant it to. The rule is added to the page's <head>; the dashboard's
-Content-Security-Policy allows inline styles.
+a trial's objective curve) widens the whole page past the window instead of scrolling inside its box.
+min-width: 0 on the page's flex boxes lets them shrink to the window; the long line then scrolls where the
+dashboard meant it to. The rule is added to the page's <head>; the dashboard's Content-Security-Policy allows
+inline styles.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def fit_window(app: WSGIApp) -> WSGIApp:
 
 def serve(storage, artifact_store, host: str, port: int) -> None:
     """Run optuna-dashboard on `storage` (an Optuna storage) with `artifact_store`, blocking until Ctrl-C."""
-    import bottle
+    import bottle  # lazy, with optuna_dashboard: only `hpo dashboard` serves
     import optuna_dashboard
 
     bottle.run(fit_window(optuna_dashboard.wsgi(storage, artifact_store=artifact_store)), host=host, port=port)

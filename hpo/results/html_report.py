@@ -19,8 +19,8 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo.results import plots
-from hpo.results.report import trials as trial_rows
-from hpo.study.spec import is_feasible
+from hpo.results.report import trial_dict
+from hpo.study import ranking
 
 TOP = 10  # rows of the top-trials table
 TABLE_ATTRS = ("nmse_samp_db", "gain_db", "eigengap_health_final")  # user attrs shown next to the value
@@ -57,15 +57,13 @@ def _fmt(v) -> str:
 
 
 def top_table(study: optuna.Study, n: int = TOP) -> str:
-    """HTML table of the n best COMPLETE trials: feasible first, then by the first objective value."""
-    rows = [r for r in trial_rows(study) if r["state"] == "COMPLETE"]
-    rows.sort(key=lambda r: (not is_feasible(r["constraints"]), r["values"][0]))
-    rows = rows[:n]
+    """HTML table of the n best COMPLETE trials (hpo.study.ranking.ranked): feasible first, then by value."""
+    rows = [trial_dict(t) for t in ranking.ranked(study.get_trials(deepcopy=False), study.directions)[:n]]
     params = list(dict.fromkeys(k for r in rows for k in r["params"]))
     head = ["#", "val NMSE (dB)", "feasible", *TABLE_ATTRS, *params]
     lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for r in rows:
-        cells = [r["number"], r["values"][0], is_feasible(r["constraints"])]
+        cells = [r["number"], r["values"][0], ranking.is_feasible(r["constraints"])]
         cells += [r["user_attrs"].get(a, "") for a in TABLE_ATTRS] + [r["params"].get(p, "") for p in params]
         lines.append("<tr>" + "".join(f'<td class="num">{_fmt(c)}</td>' for c in cells) + "</tr>")
     lines.append("</table>")

@@ -6,11 +6,11 @@ fresh scene set (core.evaluation.evaluate), stores that report as a study artifa
 to the study with optuna_dashboard.save_plotly_graph_object, so the dashboard's study page shows them.
 `hpo report` reuses the same figures and the stored report.
 
-Why QUICK_EVAL has 200 scenes per point and the curves carry 95% intervals: with the earlier 48, MUSIC's
-range RMSE over the CRB's ranged 0.66–2.05 across six scene draws at one SNR point (0.82–1.39 with 200;
-`python benchmarks/music.py --spread`), so single curves crossed the bound by chance. The figure needs only
-true-K RMSEs of learned and classic, two MUSIC runs per scene instead of twelve, so 200 scenes cost about
-what 48 cost before.
+QUICK_EVAL has 200 scenes per point and the curves carry 95% intervals because MUSIC's range RMSE scatters
+between scene draws: over the CRB it spans 0.82–1.39 across six draws of 200 scenes at one SNR point, and
+0.66–2.05 with 48 (`python benchmarks/music.py --spread`), enough for a single curve to cross the bound by
+chance. The figure needs only the true-K RMSEs of learned and classic, two MUSIC runs per scene, which keeps
+200 scenes cheap.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
 from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate
-from hpo.results.artifacts import best_trial, checkpoint_id, download_checkpoint
-from hpo.results.evaluation_figure import COLOURS, LABELS
+from core.train import load_checkpoint
+from hpo.results.evaluation import COLOURS, LABELS
+from hpo.storage.artifacts import checkpoint_id, download_checkpoint
 from hpo.study.objective import NONFINITE
+from hpo.study.ranking import best_trial
 
 PRUNE_REASONS: tuple[str, ...] = ("pruner", NONFINITE, "other")  # "other": e.g. a non-finite final metric
 CURVES: tuple[str, ...] = ("learned", "classic")  # classic is the baseline; the oracle would flatten the log axes
@@ -131,8 +133,6 @@ def rmse_vs_snr_figure(report: dict) -> go.Figure:
 
 def evaluate_best(study: optuna.Study, store: FileSystemArtifactStore, cfg: EvalConfig = QUICK_EVAL) -> dict | None:
     """core.evaluation report of the best trial's checkpoint with a "trial" number; None when it has none."""
-    from core.train import load_checkpoint
-
     trial = best_trial(study)
     if trial is None or checkpoint_id(study, trial) is None:
         return None
@@ -163,7 +163,7 @@ def stored_evaluation(study: optuna.Study, store: FileSystemArtifactStore) -> di
 
 def save_study_plots(study: optuna.Study, store: FileSystemArtifactStore, cfg: EvalConfig = QUICK_EVAL) -> list[str]:
     """Evaluate the best checkpoint, store its report, save the figures to the study; returns the figure ids."""
-    from optuna_dashboard import save_plotly_graph_object
+    from optuna_dashboard import save_plotly_graph_object  # lazy: only a finished run saves figures
 
     saved = [save_plotly_graph_object(study, prune_reason_figure(study), graph_object_id=FIGURE_IDS["prune"])]
     report = stored_evaluation(study, store)

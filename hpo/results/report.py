@@ -7,14 +7,13 @@ import io
 import json
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
-from hpo.run.runner import tally
-from hpo.study.pruners import dominates
-from hpo.study.spec import is_feasible
+from hpo.results.tally import tally
+from hpo.study import ranking
 
 
-def _trial_dict(t: FrozenTrial) -> dict:
+def trial_dict(t: FrozenTrial) -> dict:
     """Every stored fact of one trial; datetimes as ISO strings, intermediate values keyed by epoch."""
     duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
     return {
@@ -53,16 +52,8 @@ def study_rows(storage: optuna.storages.BaseStorage) -> list[dict]:
     return rows
 
 
-def _front(trials: list[FrozenTrial], directions: list) -> list[FrozenTrial]:
-    """The trials no other trial dominates, by their first value; each value signed so lower is better."""
-    signs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in directions]
-    signed = {t.number: [s * v for s, v in zip(signs, t.values, strict=True)] for t in trials}
-    front = [t for t in trials if not any(dominates(signed[o.number], signed[t.number]) for o in trials)]
-    return sorted(front, key=lambda t: signed[t.number])
-
-
 def best(study: optuna.Study) -> dict:
-    """The best COMPLETE trials, feasible ones (eigengap health constraint met) first, and the values' names.
+    """The best COMPLETE trials (hpo.study.ranking.leaders) as trial dicts, and the values' names.
 
     Single objective: {"best": trial dict, "feasible": bool}, the best infeasible trial when none is feasible.
     Multi objective: {"pareto_front": [trial dicts], "feasible": bool}, the front of the feasible trials, or of
@@ -70,15 +61,12 @@ def best(study: optuna.Study) -> dict:
     created before the names were set.
     """
     head = {"study": study.study_name, "metric_names": study.metric_names}
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    feasible = [t for t in done if is_feasible(t.constraints)]
+    chosen, feasible = ranking.leaders(study.get_trials(deepcopy=False), study.directions)
     if len(study.directions) > 1:
-        front = _front(feasible or done, study.directions)
-        return {**head, "feasible": bool(feasible), "pareto_front": [_trial_dict(t) for t in front]}
-    if not done:
+        return {**head, "feasible": feasible, "pareto_front": [trial_dict(t) for t in chosen]}
+    if not chosen:
         return {**head, "best": None}
-    chosen = min(feasible or done, key=lambda t: t.values[0])
-    return {**head, "feasible": bool(feasible), "best": _trial_dict(chosen)}
+    return {**head, "feasible": feasible, "best": trial_dict(chosen[0])}
 
 
 def named_values(summary: dict, trial: dict) -> str:
@@ -89,7 +77,7 @@ def named_values(summary: dict, trial: dict) -> str:
 
 def trials(study: optuna.Study) -> list[dict]:
     """Every trial of the study, in number order."""
-    return [_trial_dict(t) for t in study.get_trials(deepcopy=False)]
+    return [trial_dict(t) for t in study.get_trials(deepcopy=False)]
 
 
 def to_json(rows: list[dict]) -> str:

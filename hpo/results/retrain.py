@@ -28,7 +28,7 @@ from pathlib import Path
 
 import optuna
 import sqlalchemy as sa
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from core.errors import CovblendError
 from core.evaluation import EvalConfig, evaluate
@@ -36,9 +36,11 @@ from core.experiment import ExperimentConfig
 from core.reproducibility import deterministic, git_commit
 from core.train import NonFiniteGradientError, save_checkpoint, train
 from hpo.provenance import versions
-from hpo.results.evaluation_figure import plot_report
-from hpo.storage import StorageError
-from hpo.study.spec import StudySpec, is_feasible
+from hpo.results.evaluation import plot_report
+from hpo.storage import StorageError, internals
+from hpo.storage.guard import GuardedStorage
+from hpo.study import ranking
+from hpo.study.spec import StudySpec
 
 MEAN_ATTR, STD_ATTR, SEEDS_ATTR, EPOCHS_ATTR = (
     "retrain_mean_nmse_db",
@@ -86,9 +88,9 @@ class TrialSummary:
 
 
 def top_trials(study: optuna.Study, top: int, number: int | None = None) -> list[FrozenTrial]:
-    """Trial `number` if given (it must be COMPLETE), else the `top` COMPLETE trials: feasible ones first
-    (eigengap-health constraint met), then by val NMSE (the first objective)."""
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    """Trial `number` if given (it must be COMPLETE), else the `top` COMPLETE trials in hpo.study.ranking's
+    order: feasible ones first (eigengap-health constraint met), then by value."""
+    done = ranking.ranked(study.get_trials(deepcopy=False), study.directions)
     if number is not None:
         chosen = [t for t in done if t.number == number]
         if not chosen:
@@ -98,7 +100,7 @@ def top_trials(study: optuna.Study, top: int, number: int | None = None) -> list
         return chosen
     if not done:
         raise RetrainError(f"study {study.study_name!r} has no COMPLETE trial to retrain")
-    return sorted(done, key=lambda t: (not is_feasible(t.constraints), t.values[0]))[:top]
+    return done[:top]
 
 
 def seeds_of(trial: FrozenTrial, spec: StudySpec, n: int) -> list[int]:
@@ -213,14 +215,8 @@ def representative(records: list[dict], mean: float) -> dict:
     return min(records, key=lambda r: (abs(r["nmse_db"] - mean), r["seed"]))
 
 
-def annotate(storage: optuna.storages.RDBStorage, trial: FrozenTrial, summary: TrialSummary, epochs: int) -> None:
-    """Store the retrain results as user attrs of the original (finished) trial, where the dashboard shows them.
-
-    Optuna's API refuses to touch a finished trial (UpdateFinishedTrialError), so the rows go into its own
-    trial_user_attributes table through the storage's session, JSON-encoded as Optuna stores them.
-    """
-    from optuna.storages._rdb import models  # the table layout of RDBStorage; there is no public writer
-
+def annotate(storage: GuardedStorage, trial: FrozenTrial, summary: TrialSummary, epochs: int) -> None:
+    """Store the retrain results as user attrs of the original (finished) trial, where the dashboard shows them."""
     std = summary.std_nmse_db
     attrs = {
         MEAN_ATTR: summary.mean_nmse_db if math.isfinite(summary.mean_nmse_db) else None,
@@ -228,23 +224,10 @@ def annotate(storage: optuna.storages.RDBStorage, trial: FrozenTrial, summary: T
         SEEDS_ATTR: list(summary.seeds),
         EPOCHS_ATTR: epochs,
     }
-    session = storage.scoped_session()
     try:
-        for key, value in attrs.items():
-            row = session.query(models.TrialUserAttributeModel).filter_by(trial_id=trial._trial_id, key=key)
-            found = row.one_or_none()
-            if found is None:
-                session.add(
-                    models.TrialUserAttributeModel(trial_id=trial._trial_id, key=key, value_json=json.dumps(value))
-                )
-            else:
-                found.value_json = json.dumps(value)
-        session.commit()
-    except sa.exc.SQLAlchemyError as e:
-        session.rollback()
+        storage.annotate_trial(internals.trial_id(trial), attrs)
+    except (sa.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:  # the second wraps the first
         raise StorageError(f"cannot store retrain results on trial {trial.number}: {e}") from e
-    finally:
-        session.close()
 
 
 def write_outputs(out: Path, best: TrialSummary, records: list[dict], provenance: dict) -> dict:
@@ -289,7 +272,7 @@ def provenance_of(
     }
 
 
-class Observer:
+class RetrainWatcher:
     """What a progress display hears from `retrain`; the base class ignores everything."""
 
     def seed_started(self, number: int, seed: int, index: int, total: int) -> None: ...
@@ -324,7 +307,7 @@ def warnings_for(study: optuna.Study, trials: list[FrozenTrial], spec: StudySpec
 
 def retrain(
     study: optuna.Study,
-    storage: optuna.storages.RDBStorage,
+    storage: GuardedStorage,
     spec: StudySpec,
     out: Path,
     *,
@@ -333,14 +316,14 @@ def retrain(
     epochs: int | None = None,
     number: int | None = None,
     eval_cfg: EvalConfig | None = None,
-    observer: Observer | None = None,
+    watcher: RetrainWatcher | None = None,
 ) -> RetrainResult:
     """Retrain the top trials (or trial `number`) with `seeds` seeds for `epochs` (default: the spec's
     final_epochs), sequentially; skip seeds already finished in `out`; store the results on the trials and
     write the winner's files (module docstring)."""
     epochs = epochs or spec.final_epochs
     eval_cfg = eval_cfg or EvalConfig()
-    observer = observer or Observer()
+    watcher = watcher or RetrainWatcher()
     deterministic()
     trials = top_trials(study, top, number)
     out.mkdir(parents=True, exist_ok=True)
@@ -353,10 +336,10 @@ def retrain(
         record = load_record(seed_paths(out, trial.number, seed)[0], cfg, eval_cfg)
         skipped = record is not None
         if not skipped:
-            observer.seed_started(trial.number, seed, index, len(plan))
-            record = run_seed(out, trial.number, cfg, eval_cfg, cache, observer.epoch)
+            watcher.seed_started(trial.number, seed, index, len(plan))
+            record = run_seed(out, trial.number, cfg, eval_cfg, cache, watcher.epoch)
             trained += 1
-        observer.seed_finished(record, skipped)
+        watcher.seed_finished(record, skipped)
         records[trial.number].append(record)
     summaries = [summarise(t, records[t.number]) for t in trials]
     for trial, summary in zip(trials, summaries, strict=True):

@@ -15,8 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
+from hpo.results.tally import Tally, tally_trials
 from hpo.run.pace import duration, eta_seconds, trial_seconds
-from hpo.run.runner import Observer, Tally, budget_used, tally_trials
+from hpo.run.runner import RunWatcher
+from hpo.storage.guard import budget_used
 
 TALLY_REFRESH_S = 5.0  # within a trial, the counts are re-read from storage at most this often (its first epoch always)
 EPOCH_METRICS = ("nmse_db", "angle_eff_db")  # shown in the epoch text when an epoch reports them
@@ -40,12 +42,14 @@ def metric_name(study: optuna.Study) -> str:
 
 def tally_table(t: Tally, metric: str = DEFAULT_METRIC) -> Group:
     """The counts by state (prune reasons in the caption), then the best trial: its value, its NMSE gain over
-    R_samp and its final eigengap health."""
+    R_samp and its final eigengap health (marked infeasible when no trial reaches the health threshold)."""
     counts = Table("complete", "pruned", "NaN-pruned", "failed", "running", "waiting")
     counts.add_row(*(str(v) for v in (t.complete, t.pruned, t.nan_pruned, t.failed, t.running, t.waiting)))
     if t.prune_reasons:
         counts.caption = "pruned because: " + ", ".join(f"{r} {n}" for r, n in t.prune_reasons.items())
-    best = Table("best trial", metric, "gain over R_samp", "eigengap health")
+    best = Table(
+        "best trial" if t.best_feasible else "best trial (infeasible)", metric, "gain over R_samp", "eigengap health"
+    )
     if t.best_number is None:
         best.add_row("-", "-", "-", "-")
     else:
@@ -77,7 +81,7 @@ def step(console: Console, text: str) -> Iterator[None]:
         spinner.update(task, total=1, completed=1)  # the spinner stops
 
 
-class LiveDisplay(Observer):
+class LiveDisplay(RunWatcher):
     """A progress bar over the study's budget, the current trial's epoch with its pace and ETA, and the tables.
 
     The counts come from the study (every worker's trials), re-read when a trial starts or ends, at the first
@@ -126,7 +130,7 @@ class LiveDisplay(Observer):
             self.study, self.metric = study, metric_name(study)
         trials = study.get_trials(deepcopy=False)
         used = budget_used(trials)
-        self.tally = tally_trials(trials)
+        self.tally = tally_trials(trials, study.directions)
         self.per_trial = trial_seconds(trials)
         self.not_started = max(0, self.n_trials - used) + self.tally.waiting
         self.refreshed = self.clock()

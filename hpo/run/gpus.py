@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
+
 from core.errors import CovblendError
 
 GPUS_ENV = "HPO_GPUS"  # the environment's default for --gpus
@@ -55,8 +57,6 @@ def requested_gpus(text: str | None, device: str, device_count: Callable[[], int
     if device == "cpu":
         raise CovblendError(f"--gpus={text} needs the spec's train.device to be auto or cuda, got device='cpu'")
     if device_count is None:
-        import torch
-
         device_count = torch.cuda.device_count
     check_gpus(gpus, device_count())
     return gpus

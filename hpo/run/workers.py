@@ -4,9 +4,10 @@ The parent creates (or joins) the study once, before any worker starts, so worke
 tables or the study. Each worker is a spawned process running hpo.run.runner.run_worker with its share of the
 CPU threads, max(1, cores // W), and its own sampler seed (seed + index: identical seeds would make every
 worker's random start-up trials the same). The budget is the study's total, held exactly by GuardedStorage.
-With GPUs (`--gpus`), worker i sees one GPU through CUDA_VISIBLE_DEVICES, assigned round-robin by hpo.run.gpus.assign.
-Workers sit in their own process group: Ctrl-C or SIGTERM reaches the parent, which forwards it once, so each
-worker marks its running trial FAIL (interrupted) and exits within STOP_S.
+With GPUs (`--gpus`), worker i sees one GPU through CUDA_VISIBLE_DEVICES, assigned round-robin by
+hpo.run.gpus.assign. Workers sit in their own process group: Ctrl-C or SIGTERM reaches the parent, which
+forwards it once (hpo.run.signals.ForwardOnce), so each worker marks its running trial FAIL (interrupted) and
+exits within STOP_S.
 
 Each worker publishes the id of its running trial in shared memory, so the parent can clean up after a worker
 that cannot: one it had to SIGKILL after STOP_S has its trial failed as interrupted, and one that died on its own
@@ -25,16 +26,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import optuna
+import torch
 from rich.console import Console
 
 from core.errors import CovblendError
+from hpo import console
+from hpo.run.display import LiveDisplay
 from hpo.run.gpus import assign, summary
-from hpo.study.spec import StudySpec
+from hpo.run.runner import RunInterrupted, run_worker
+from hpo.run.signals import STOP_SIGNALS, ForwardOnce, handling
+from hpo.storage import open_storage, sqlite_file
+from hpo.storage.guard import INTERRUPTED, TRANSIENT, budget_used
+from hpo.storage.recovery import release_trial
+from hpo.study.create import create_or_join
+from hpo.study.objective import Objective
+from hpo.study.spec import StudySpec, load_spec
 
 STOP_S = 10.0  # a worker that has not stopped this long after the forwarded signal is killed
 POLL_S = 0.5  # the parent refreshes its aggregated view this often
-EXIT_INTERRUPTED = 130  # exit code of a worker (and of `hpo run`) stopped by Ctrl-C or SIGTERM
-EXIT_ERROR = 2  # exit code of a worker that hit a CovblendError (one line on stderr)
 KILLED = "killed"  # fail_reason of the trial of a worker that died without cleaning up (SIGKILL, a crash)
 NO_TRIAL = -1  # a worker's trial slot between trials
 
@@ -95,17 +104,10 @@ class WorkerJob:
 
 
 def worker_main(job: WorkerJob, index: int) -> None:
-    """Body of one spawned worker; exits 0, EXIT_INTERRUPTED or EXIT_ERROR."""
+    """Body of one spawned worker; exits 0, console.EXIT_INTERRUPTED or console.EXIT_ERROR."""
     os.setpgrp()  # a terminal's Ctrl-C goes to the parent only, which forwards it exactly once
     if job.devices:  # CUDA reads it at its first call, which comes later (a spawned process starts clean)
         os.environ["CUDA_VISIBLE_DEVICES"] = job.devices[index]
-    import torch
-
-    from hpo.run.runner import RunInterrupted, create_or_join, run_worker
-    from hpo.storage import open_storage
-    from hpo.study.objective import Objective
-    from hpo.study.spec import load_spec
-
     torch.set_num_threads(job.threads)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
@@ -117,10 +119,10 @@ def worker_main(job: WorkerJob, index: int) -> None:
         objective = Objective(spec, **job.objective_kwargs)
         run_worker(spec, study, job.n_trials, timeout=job.timeout, objective=objective, on_trial=publish_trial)
     except RunInterrupted:
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(console.EXIT_INTERRUPTED)
     except CovblendError as e:
-        print(f"worker {index}: error: {e}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
+        console.error(str(e), source=f"worker {index}")
+        sys.exit(console.EXIT_ERROR)
 
 
 def supervise(
@@ -148,8 +150,8 @@ def supervise(
         ctx.Process(target=_supervised, args=(target, a, slot), name=f"hpo-worker-{i}")
         for i, (a, slot) in enumerate(zip(args, slots, strict=True))
     ]
-    stopping: list[float] = []
     reported: set[int] = set()
+    forward = ForwardOnce(lambda: [p.pid for p in procs if p.pid is not None and p.is_alive()], time.monotonic)
 
     def report_deaths() -> None:
         for i, p in enumerate(procs):
@@ -158,21 +160,14 @@ def supervise(
             reported.add(i)
             if on_death is not None:
                 trial_id = slots[i].value
-                on_death(Death(i, p.pid, p.exitcode, None if trial_id == NO_TRIAL else trial_id), bool(stopping))
+                stopping = forward.since is not None
+                on_death(Death(i, p.pid, p.exitcode, None if trial_id == NO_TRIAL else trial_id), stopping)
 
-    def forward(signum, frame):
-        if not stopping:
-            stopping.append(time.monotonic())
-            for p in procs:
-                if p.pid is not None and p.is_alive():
-                    os.kill(p.pid, signum)
-
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with handling(forward, STOP_SIGNALS):
         for p in procs:
             p.start()
         while any(p.is_alive() for p in procs):
-            if stopping and time.monotonic() - stopping[0] > STOP_S:
+            if forward.since is not None and time.monotonic() - forward.since > STOP_S:
                 for p in procs:
                     if p.is_alive():
                         p.kill()
@@ -183,10 +178,7 @@ def supervise(
         report_deaths()
         if on_poll is not None:
             on_poll(0)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    return [p.exitcode for p in procs], bool(stopping)
+    return [p.exitcode for p in procs], forward.since is not None
 
 
 @dataclass
@@ -202,9 +194,6 @@ class Reaper:
     deaths: list[Death] = field(default_factory=list)  # every death heard, in order
 
     def __call__(self, death: Death, stopping: bool) -> None:
-        from hpo.run.runner import release_trial
-        from hpo.storage.guard import INTERRUPTED, TRANSIENT
-
         self.deaths.append(death)
         if death.trial_id is None:
             return
@@ -212,7 +201,7 @@ class Reaper:
         try:
             release_trial(self.study, death.trial_id, reason, requeue=not stopping)
         except TRANSIENT as e:  # the storage retried for minutes; the heartbeat's stale check will fail it later
-            print(f"warning: could not fail trial id {death.trial_id} of {death.describe()}: {e}", file=sys.stderr)
+            console.warn(f"could not fail trial id {death.trial_id} of {death.describe()}: {e}")
 
 
 def run_workers(
@@ -234,42 +223,37 @@ def run_parallel(
     *,
     timeout: float | None = None,
     seed: int | None = None,
-    console: Console | None = None,
+    view: Console | None = None,
     objective_kwargs: dict | None = None,
     gpus: tuple[int, ...] = (),
 ) -> None:
-    """`hpo run --workers W` after the study exists: W workers and one aggregated live view on `console`.
+    """`hpo run --workers W` after the study exists: W workers and one aggregated live view on `view`.
 
     gpus: device indices (already checked by hpo.run.gpus.check_gpus) the workers take round-robin; () for none.
 
     Raises RunInterrupted when the workers were stopped by a signal. A worker that died leaves a warning line
     on stderr when the others finished the budget, and raises CovblendError when the budget was not reached.
     """
-    from hpo.run.display import LiveDisplay
-    from hpo.run.runner import RunInterrupted
-    from hpo.storage import sqlite_file
-    from hpo.storage.guard import budget_used
-
     threads = threads_per_worker(workers)
     if sqlite_file(url) is not None and workers > 1:
-        print("warning: SQLite serialises every write; use PostgreSQL for parallel workers", file=sys.stderr)
+        console.warn("SQLite serialises every write; use PostgreSQL for parallel workers")
     devices = assign(workers, gpus, os.environ.get("CUDA_VISIBLE_DEVICES")) if gpus else ()
     place = f" on {summary(devices)}" if devices else ""
     job = WorkerJob(
         str(spec.path), url, study.study_name, n_trials, threads, seed, timeout, objective_kwargs or {}, devices
     )
     reaper = Reaper(study)
-    if console is None:
+    if view is None:
         codes, interrupted = run_workers(job, workers, on_death=reaper)
     else:
-        with LiveDisplay(console, n_trials, spec.train.epochs) as live:
+        with LiveDisplay(view, n_trials, spec.train.epochs) as live:
 
             def on_poll(alive: int) -> None:
                 live.poll(study, f"{alive}/{workers} workers x {threads} threads{place}")
 
             codes, interrupted = run_workers(job, workers, on_poll, reaper)
     if interrupted:
-        raise RunInterrupted("interrupted: the workers' running trials were marked FAIL (fail_reason='interrupted')")
+        raise RunInterrupted(f"interrupted: the workers' running trials were marked FAIL (fail_reason={INTERRUPTED!r})")
     if not any(codes):
         return
     dead = "; ".join(d.describe() for d in reaper.deaths)
@@ -277,57 +261,4 @@ def run_parallel(
     done = budget_used([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
     if done < n_trials:
         raise CovblendError(f"{dead}; the study finished {done} of its {n_trials} trials")
-    print(f"warning: {dead}; the other workers finished the study's {n_trials} trials", file=sys.stderr)
-
-
-class Probe:
-    """A trivial objective for load tests: one float, `steps` report/should_prune calls, ~no compute.
-
-    It has the attributes run_worker sets and reads, so it stands in for hpo.study.objective.Objective. The seconds
-    each report and should_prune took are kept in `latencies` (storage round trips plus the pruner's reads).
-    """
-
-    def __init__(self, steps: int = 3, sleep_s: float = 0.0) -> None:
-        self.steps = steps
-        self.sleep_s = sleep_s
-        self.observer = None
-        self.current_trial_id: int | None = None
-        self.latencies: dict[str, list[float]] = {"report": [], "should_prune": []}
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        self.current_trial_id = trial._trial_id
-        x = trial.suggest_float("x", -1.0, 1.0)
-        for step in range(self.steps):
-            time.sleep(self.sleep_s)
-            t0 = time.perf_counter()
-            trial.report(x * x + 1.0 / (step + 1), step)
-            t1 = time.perf_counter()
-            pruned = trial.should_prune()
-            self.latencies["report"].append(t1 - t0)
-            self.latencies["should_prune"].append(time.perf_counter() - t1)
-            if pruned:
-                raise optuna.TrialPruned()
-        return x * x
-
-
-def probe_main(
-    url: str, study_name: str, n_trials: int, steps: int, sleep_s: float = 0.0, out_path: str | None = None
-) -> None:
-    """Body of one load-test worker: Probe trials until the study's budget is used; latencies to out_path."""
-    import json
-
-    from hpo.run.runner import run_worker
-    from hpo.storage import open_storage
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.load_study(
-        study_name=study_name,
-        storage=open_storage(url),
-        sampler=optuna.samplers.RandomSampler(),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
-    )
-    probe = Probe(steps, sleep_s)
-    run_worker(None, study, n_trials, objective=probe, on_trial=publish_trial)
-    if out_path:
-        with open(out_path, "w") as f:
-            json.dump(probe.latencies, f)
+    console.warn(f"{dead}; the other workers finished the study's {n_trials} trials")

@@ -1,4 +1,6 @@
-"""Where studies live: URL precedence, a robust RDBStorage, masked URLs and one-line storage errors.
+"""Where studies live, and the one door to Optuna's storage: every hpo module reads and writes studies through
+this package (open_storage here, GuardedStorage in guard, dead workers' trials in recovery, checkpoints in
+artifacts), and only internals names what is private to Optuna.
 
 Precedence: --storage, then $HPO_STORAGE, then sqlite:///hpo.db. PostgreSQL goes through SQLAlchemy 2 and
 psycopg 3 with pool_pre_ping; a heartbeat marks a dead worker's trial FAIL after the grace period and
@@ -20,7 +22,8 @@ import sqlalchemy as sa
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from core.errors import CovblendError
-from hpo.storage.guard import GuardedStorage
+from hpo.storage import internals
+from hpo.storage.guard import RETRIED, GuardedStorage
 
 STORAGE_ENV = "HPO_STORAGE"
 DEFAULT_URL = "sqlite:///hpo.db"
@@ -161,8 +164,10 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
     """A GuardedStorage (an RDBStorage) on `url`; raises StorageError with one line when it cannot be opened.
 
     create=False is for commands that read existing studies: it neither creates a SQLite file nor
-    creates tables, so a wrong URL leaves nothing behind.
+    creates tables, so a wrong URL leaves nothing behind. First checks that Optuna still has every private name
+    hpo.storage relies on (internals.check), so a changed Optuna fails here, not by silently losing cover.
     """
+    internals.check(RETRIED)
     parsed = parse_url(url)
     path = sqlite_file(url)
     if path is not None and not create and not path.is_file():

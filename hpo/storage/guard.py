@@ -6,35 +6,38 @@ never overshoot it, however their checks interleave. Reads and idempotent writes
 backoff on connection errors (a database restart), and a heartbeat that cannot be written is skipped rather
 than killing Optuna's heartbeat thread, so a running trial is not declared stale by a blip shorter than the
 grace period. set_trial_user_attrs writes many user attrs (and an epoch's report) in one transaction, where
-Optuna spends a transaction on each.
+Optuna spends a transaction on each; annotate_trial writes user attrs onto a finished trial, which Optuna's
+API refuses; orphan_trial_ids finds RUNNING trials that never wrote a heartbeat. The private Optuna names all
+this needs are in hpo.storage.internals.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import optuna
 import sqlalchemy as sa
 from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.storages import RDBStorage
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.errors import CovblendError
+from hpo import console
+from hpo.storage import internals
+from hpo.storage.internals import models
 
 INTERRUPTED = "interrupted"  # fail_reason of a trial stopped by Ctrl-C or SIGTERM
 OUTAGE_S = 120.0  # keep retrying a storage call on connection errors for this long before giving up
 BACKOFF_S = (0.2, 5.0)  # first and largest pause between retries; doubles in between
 # Connection-level failures worth retrying; constraint or data errors are not among them.
 TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, StorageInternalError)
+UPSERTS = {"postgresql": postgresql, "sqlite": sqlite}  # dialects with INSERT ... ON CONFLICT DO UPDATE
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
-log = logging.getLogger(__name__)
 
 
 class BudgetReached(CovblendError):
@@ -69,7 +72,7 @@ def retry_transient(call: Callable, what: str, outage_s: float = OUTAGE_S):
         except TRANSIENT as e:
             if time.monotonic() + pause > deadline:
                 raise
-            log.warning("storage %s failed (%s); retrying in %.1f s", what, type(e).__name__, pause)
+            console.warn(f"storage {what} failed ({type(e).__name__}); retrying in {pause:.1f} s")
             time.sleep(pause)
             pause = min(2 * pause, BACKOFF_S[1])
 
@@ -146,55 +149,85 @@ class GuardedStorage(RDBStorage):
         most of the per-trial storage time the objective controls. Here one state read and one upsert per
         table do them all. Idempotent (upserts), so retried like the other writes.
         """
+        retry_transient(lambda: self._write_user_attrs(trial_id, attrs, report, running=True), "set_trial_user_attrs")
+
+    def annotate_trial(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        """User attrs on a trial whatever its state: `hpo retrain` keeps its results on finished trials, where the
+        dashboard shows them and Optuna's API refuses to write (UpdateFinishedTrialError). Retried (upserts)."""
+        retry_transient(lambda: self._write_user_attrs(trial_id, attrs, None, running=False), "annotate_trial")
+
+    def _write_user_attrs(
+        self, trial_id: int, attrs: dict[str, Any], report: tuple[int, float] | None, running: bool
+    ) -> None:
+        """One transaction: the report and the attrs, JSON-encoded as Optuna stores them. running: the trial
+        must still be updatable (Optuna's rule for its own writes)."""
         T, U, V = models.TrialModel, models.TrialUserAttributeModel, models.TrialIntermediateValueModel
-        dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(self.engine.name)
-
-        def upsert(session, model, rows: list[dict], keys: list, update: list[str]) -> None:
-            insert = dialect.insert(model).values(rows)
-            excluded = {name: getattr(insert.excluded, name) for name in update}
-            session.execute(insert.on_conflict_do_update(index_elements=keys, set_=excluded))
-
-        def call() -> None:
-            with _create_scoped_session(self.scoped_session, True) as session:
-                if dialect is None:  # MySQL and others: Optuna's own per-key writes, still in this one transaction
-                    if report is not None:
-                        self._set_trial_intermediate_value_without_commit(session, trial_id, *report)
-                    for key, value in attrs.items():
-                        self._set_trial_attr_without_commit(session, U, trial_id, key, value)
-                    return
-                state = session.scalar(sa.select(T.state).where(T.trial_id == trial_id))
-                if state is None:
-                    raise KeyError(models.NOT_FOUND_MSG)
+        with internals.transaction(self) as session:
+            state = session.scalar(sa.select(T.state).where(T.trial_id == trial_id))
+            if state is None:
+                raise KeyError(models.NOT_FOUND_MSG)
+            if running:
                 self.check_trial_is_updatable(trial_id, state)
-                if report is not None:
-                    value, kind = V.intermediate_value_to_stored_repr(report[1])
-                    row = dict(
-                        trial_id=trial_id, step=report[0], intermediate_value=value, intermediate_value_type=kind
-                    )
-                    upsert(session, V, [row], [V.trial_id, V.step], ["intermediate_value", "intermediate_value_type"])
-                if attrs:
-                    rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
-                    upsert(session, U, rows, [U.trial_id, U.key], ["value_json"])
+            if report is not None:
+                value, kind = V.intermediate_value_to_stored_repr(report[1])
+                row = dict(trial_id=trial_id, step=report[0], intermediate_value=value, intermediate_value_type=kind)
+                self._upsert(session, V, [row], ("trial_id", "step"))
+            if attrs:
+                rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
+                self._upsert(session, U, rows, ("trial_id", "key"))
 
-        retry_transient(call, "set_trial_user_attrs")
+    def _upsert(self, session, model, rows: list[dict], keys: tuple[str, ...]) -> None:
+        """Insert `rows` into `model`'s table, updating the other columns of rows whose `keys` exist already."""
+        dialect = UPSERTS.get(self.engine.name)
+        if dialect is not None:  # one statement for all rows
+            insert = dialect.insert(model).values(rows)
+            update = {c: getattr(insert.excluded, c) for c in rows[0] if c not in keys}
+            session.execute(insert.on_conflict_do_update(index_elements=list(keys), set_=update))
+            return
+        for row in rows:  # MySQL and others: a read per row, then an update or an insert
+            match = [getattr(model, k) == row[k] for k in keys]
+            if session.scalar(sa.select(sa.func.count()).select_from(model).where(*match)):
+                session.execute(sa.update(model).where(*match).values({c: row[c] for c in row if c not in keys}))
+            else:
+                session.execute(sa.insert(model).values(row))
+
+    def orphan_trial_ids(self, study_id: int) -> list[int]:
+        """RUNNING trials of the study without any heartbeat row (their worker died before its first beat)."""
+        T, H = models.TrialModel, models.TrialHeartbeatModel
+        query = (
+            sa.select(T.trial_id)
+            .outerjoin(H, H.trial_id == T.trial_id)
+            .where(T.study_id == study_id, T.state == TrialState.RUNNING, H.trial_id.is_(None))
+        )
+
+        def read() -> list[int]:
+            with self.engine.connect() as conn:
+                return list(conn.scalars(query))
+
+        return retry_transient(read, "orphan check")
+
+    def stale_trial_ids(self, study_id: int) -> list[int]:
+        """RUNNING trials whose heartbeat is older than the grace period (Optuna's check, retried)."""
+        return self._get_stale_trial_ids(study_id)
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:
             super().record_heartbeat(trial_id)
         except TRANSIENT as e:
             # Optuna's heartbeat thread dies on an exception; skip this beat, the next one retries.
-            log.warning("heartbeat of trial %d skipped: %s", trial_id, type(e).__name__)
+            console.warn(f"heartbeat of trial {trial_id} skipped: {type(e).__name__}")
             return
         if self.on_heartbeat is not None:
             try:
                 self.on_heartbeat()
             except Exception as e:  # the thread must live on for this trial's own heartbeats; the next beat retries
-                log.warning("stale-trial check after the heartbeat of trial %d failed: %r", trial_id, e)
+                console.warn(f"stale-trial check after the heartbeat of trial {trial_id} failed: {e!r}")
 
 
 # Reads and idempotent writes (upserts keyed by trial and name) are safe to repeat after a lost connection.
 # Optuna's _CachedStorage, which wraps every RDB storage a Study uses, calls the private twins
-# (_create_new_trial, _get_trials, _set_trial_param, _get_best_trial_id), so those are retried too.
+# (_create_new_trial, _get_trials, _set_trial_param, _get_best_trial_id), so those are retried too. A trial's
+# constraints are system attrs (set_trial_system_attr). open_storage fails when one of these is missing.
 RETRIED = (
     "create_new_trial",
     "_create_new_trial",
@@ -216,7 +249,6 @@ RETRIED = (
     "set_trial_intermediate_value",
     "set_trial_user_attr",
     "set_trial_system_attr",
-    "set_trial_constraints",
     "_get_stale_trial_ids",
 )
 
@@ -232,5 +264,26 @@ def _retrying(name: str) -> Callable:
 
 
 for _name in RETRIED:
-    if hasattr(RDBStorage, _name):
+    if hasattr(RDBStorage, _name):  # a missing one fails open_storage (internals.check), not this import
         setattr(GuardedStorage, _name, _retrying(_name))
+
+
+def record(trial: optuna.Trial, attrs: dict, report: tuple[int, float] | None = None) -> None:
+    """Set user attrs, and report (step, value) if given, in one storage round trip where the storage allows.
+
+    On a GuardedStorage this is one transaction; the trial's cached copy (what trial.user_attrs and the pruner
+    read) is then updated the way Trial.set_user_attr and Trial.report update it. Other storages get the
+    public calls, one per key.
+    """
+    backend = internals.backend(trial.storage)
+    if not isinstance(backend, GuardedStorage):
+        if report is not None:
+            trial.report(report[1], report[0])
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    backend.set_trial_user_attrs(internals.trial_id(trial), attrs, report)
+    cached = internals.cached(trial)
+    cached.user_attrs.update(attrs)
+    if report is not None:
+        cached.intermediate_values[report[0]] = report[1]

@@ -14,12 +14,12 @@ Eigengap health is a constraint in every mode: the final health gives threshold 
 "feasible" as scalars, and "eigengap_health", the per-epoch curve rounded to 3 decimals. A
 NonFiniteGradientError is a PRUNED trial with prune_reason "nonfinite_gradient"; any other error is a FAIL
 with its fail_reason, and the worker goes on. Given an artifact store, a COMPLETE trial that beats the best so
-far uploads its checkpoint (hpo.results.artifacts).
+far uploads its checkpoint (hpo.storage.artifacts).
 
 Storage round trips are the objective's share of per-trial overhead, so user attrs go in groups: provenance in
 one write at the start, the final metrics in one at the end, and each epoch's health (and curve) together with
-that epoch's report (hpo.storage.guard.GuardedStorage.set_trial_user_attrs). Attribute names are one key per value, as
-readers (hpo report/retrain/html_report, the dashboard's table) expect.
+that epoch's report (hpo.storage.guard.record). Attribute names are one key per value, as readers (hpo
+report/retrain/html_report, the dashboard's table) expect.
 """
 
 from __future__ import annotations
@@ -27,17 +27,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
 from core.localisation import KEYS as LOCALISATION_KEYS
 from core.reproducibility import deterministic
-from core.train import ExperimentConfig, NonFiniteGradientError, train
+from core.train import ExperimentConfig, NonFiniteGradientError, TrainResult, train
 from hpo.provenance import placement, versions
-from hpo.results.artifacts import beats_best, upload_checkpoint
-from hpo.storage.guard import GuardedStorage
+from hpo.storage import internals
+from hpo.storage.artifacts import upload_checkpoint
+from hpo.storage.guard import record
+from hpo.study import ranking
 from hpo.study.pruners import CURVE_ATTR
 from hpo.study.spec import SearchParam, StudySpec
 
@@ -64,37 +65,6 @@ SUGGEST: dict[str, Callable[[optuna.Trial, str, SearchParam], object]] = {
 }
 
 
-@dataclass(frozen=True)
-class TrialTiming:
-    """Where one trial's seconds went, as the objective saw them."""
-
-    number: int  # trial number
-    total_s: float  # the objective call, start to end
-    train_s: float  # inside core.train.train, epoch callbacks included
-    callback_s: float  # inside the epoch callbacks: report, should_prune, user attrs (storage + pruner)
-
-
-def record(trial: optuna.Trial, attrs: dict, report: tuple[int, float] | None = None) -> None:
-    """Set user attrs, and report (step, value) if given, in one storage round trip where the storage allows.
-
-    On a GuardedStorage this is one transaction; the trial's cached copy (what trial.user_attrs and the pruner
-    read) is then updated the way Trial.set_user_attr and Trial.report update it. Other storages get the
-    public calls, one per key.
-    """
-    backend = getattr(trial.storage, "_backend", trial.storage)  # under Optuna's per-study _CachedStorage
-    if not isinstance(backend, GuardedStorage):
-        if report is not None:
-            trial.report(report[1], report[0])
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        return
-    backend.set_trial_user_attrs(trial._trial_id, attrs, report)
-    cached = trial._cached_frozen_trial
-    cached.user_attrs.update(attrs)
-    if report is not None:
-        cached.intermediate_values[report[0]] = report[1]
-
-
 def suggest(trial: optuna.Trial, spec: StudySpec) -> dict:
     """The trial's values of the searched parameters, in spec order."""
     return {name: SUGGEST[p.type](trial, name, p) for name, p in spec.search.items()}
@@ -103,32 +73,29 @@ def suggest(trial: optuna.Trial, spec: StudySpec) -> dict:
 class Objective:
     """Callable objective for study.optimize. Keeps a per-process data cache shared by its trials.
 
-    observer(trial_number, epoch, metrics), when given, sees every epoch (the live display uses it).
+    on_epoch(trial_number, epoch, metrics), when given, sees every epoch (run_worker's live display uses it).
     artifacts, when given, receives the checkpoints of trials that beat the best so far.
     """
 
     def __init__(
         self,
         spec: StudySpec,
-        observer: Callable[[int, int, dict], None] | None = None,
+        on_epoch: Callable[[int, int, dict], None] | None = None,
         artifacts: FileSystemArtifactStore | None = None,
     ) -> None:
         self.spec = spec
-        self.observer = observer
+        self.on_epoch = on_epoch
         self.artifacts = artifacts
         self.data_cache: dict = {}  # core.train reuses generated datasets across trials through it
-        self.timings: list[TrialTiming] = []
         self.current_trial_id: int | None = None  # the RUNNING trial of this process, for interrupt cleanup
         self.on_step: Callable[[int, int], None] | None = None  # core.train's step hook (run_worker's stop check)
         self._versions = versions()
         deterministic()  # the same torch settings as `hpo retrain`, so a trial's value can be reproduced
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
-        self.current_trial_id = trial._trial_id
-        start = time.perf_counter()
-        spent = {"train": 0.0, "callback": 0.0}
+        self.current_trial_id = internals.trial_id(trial)
         try:
-            return self._run(trial, spent)
+            return self._run(trial)
         except NonFiniteGradientError as e:
             record(trial, {"prune_reason": NONFINITE, "epoch": e.epoch, "step": e.step, "parameter": e.parameter})
             raise optuna.TrialPruned(f"non-finite gradient at epoch {e.epoch} step {e.step} in {e.parameter}") from e
@@ -142,11 +109,12 @@ class Objective:
             # FAIL; the runner catches it and goes on. Without the reason a FAIL would say nothing.
             trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:500])
             raise
-        finally:
-            total = time.perf_counter() - start
-            self.timings.append(TrialTiming(trial.number, total, spent["train"], spent["callback"]))
 
-    def _run(self, trial: optuna.Trial, spent: dict) -> float | tuple[float, float]:
+    def train(self, cfg: ExperimentConfig, on_epoch: Callable[[int, dict], None]) -> TrainResult:
+        """core.train.train with this process's data cache and step hook (benchmarks time it by overriding)."""
+        return train(cfg, on_epoch=on_epoch, data_cache=self.data_cache, on_step=self.on_step)
+
+    def _run(self, trial: optuna.Trial) -> float | tuple[float, float]:
         spec = self.spec
         params = suggest(trial, spec)
         cfg = ExperimentConfig.from_dict(spec.experiment_dict(params))
@@ -165,10 +133,9 @@ class Objective:
         points: dict[str, list[float]] = {}  # the multi-objective curve, {"<epoch>": values}
 
         def on_epoch(epoch: int, metrics: dict) -> None:
-            t0 = time.perf_counter()
             health.append(round(float(metrics["eigengap_health"]), 3))
-            if self.observer:
-                self.observer(trial.number, epoch, metrics)
+            if self.on_epoch:
+                self.on_epoch(trial.number, epoch, metrics)
             values = values_of(metrics)
             if values is not None and not all(math.isfinite(v) for v in values):
                 values = None  # a non-finite value is never reported; the final check prunes the trial
@@ -180,26 +147,23 @@ class Objective:
             record(trial, attrs, (epoch, values[0]) if single else None)
             if values is not None and should_prune(trial, epoch, len(values)):
                 record(trial, {"prune_reason": "pruner", "epoch": epoch})
-                spent["callback"] += time.perf_counter() - t0
                 shown = ", ".join(f"{n}={v:.2f}" for n, v in zip(spec.study.metric_names, values, strict=True))
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} with {shown}")
-            spent["callback"] += time.perf_counter() - t0
 
         def should_prune(trial: optuna.Trial, epoch: int, n_values: int) -> bool:
             if n_values == 1:
                 return trial.should_prune()
             # Optuna refuses should_prune here; the study's pruner (hpo.study.pruners) reads the curve instead.
             last = epoch == spec.train.epochs - 1
-            return not last and trial.study.pruner.prune(trial.study, trial._get_latest_trial())
+            return not last and trial.study.pruner.prune(trial.study, internals.latest(trial))
 
-        t_train = time.perf_counter()
-        try:
-            result = train(cfg, on_epoch=on_epoch, data_cache=self.data_cache, on_step=self.on_step)
-        finally:
-            spent["train"] = time.perf_counter() - t_train
+        start = time.perf_counter()
+        result = self.train(cfg, on_epoch)
+        train_s = time.perf_counter() - start
         final = result.final
         nmse, nmse_samp, h = float(final["nmse_db"]), float(final["nmse_samp_db"]), float(final["eigengap_health"])
-        feasible = spec.study.health_threshold - h <= 0
+        constraint = spec.study.health_threshold - h  # <= 0: the trial reaches the study's eigengap health
+        feasible = ranking.is_feasible({"eigengap_health": constraint})
         metrics = {
             "nmse_db": nmse,
             "nmse_samp_db": nmse_samp,
@@ -208,14 +172,14 @@ class Objective:
             "feasible": feasible,  # eigengap health >= the study's health_threshold
             "mean_gap": float(final["mean_gap"]),
             **{key: float(final[key]) for key in LOCALISATION_KEYS if key in final},
-            "train_s": round(spent["train"], 3),
+            "train_s": round(train_s, 3),
         }
         values = values_of(final)
         if values is None or not all(math.isfinite(v) for v in values):
             record(trial, {**metrics, "prune_reason": "nonfinite_metric"})
             raise optuna.TrialPruned(f"final {spec.study.metric_names} is {values}")
         record(trial, metrics)
-        trial.set_constraint("eigengap_health", spec.study.health_threshold - h)
-        if self.artifacts is not None and beats_best(trial.study, values, feasible):
+        trial.set_constraint("eigengap_health", constraint)
+        if self.artifacts is not None and ranking.beats_best(trial.study, values, feasible):
             upload_checkpoint(trial, result, self.artifacts)
         return values[0] if len(values) == 1 else values

@@ -15,13 +15,12 @@ after min_resource·η^k − 1, so a metric computed every few epochs (core.loca
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import optuna
-from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from core.errors import ConfigError
+from hpo.study.ranking import dominates, signed
 
 CURVE_ATTR = "objective_curve"  # user attr: {"<step>": [values]}, one entry per epoch with objective values
 
@@ -29,11 +28,6 @@ CURVE_ATTR = "objective_curve"  # user attr: {"<step>": [values]}, one entry per
 def curve(trial: FrozenTrial) -> dict[int, list[float]]:
     """The trial's objective values by step (0-based epoch); empty when it recorded none."""
     return {int(step): values for step, values in trial.user_attrs.get(CURVE_ATTR, {}).items()}
-
-
-def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """a dominates b, both 'lower is better' in every entry: a <= b everywhere and a < b somewhere."""
-    return all(x <= y for x, y in zip(a, b, strict=True)) and any(x < y for x, y in zip(a, b, strict=True))
 
 
 class ParetoRungPruner(optuna.pruners.BasePruner):
@@ -78,15 +72,14 @@ class ParetoRungPruner(optuna.pruners.BasePruner):
         step, previous = recorded[-1], recorded[-2] if len(recorded) > 1 else -1
         if not any(previous < r <= step for r in self.rung_steps(step)):
             return False  # no rung between the last check and now
-        signs = [1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in study.directions]
-        me = [s * v for s, v in zip(signs, mine[step], strict=True)]
+        me = signed(mine[step], study.directions)
         if not all(math.isfinite(v) for v in me):
             return True  # a non-finite objective can only get worse; Optuna's pruners prune nan too
         peers = []
         for other in study.get_trials(deepcopy=False):
             values = curve(other).get(step) if other.number != trial.number else None
             if values is not None and all(math.isfinite(v) for v in values):
-                peers.append([s * v for s, v in zip(signs, values, strict=True)])
+                peers.append(signed(values, study.directions))
         if len(peers) < self.n_startup_trials:
             return False
         return sum(dominates(p, me) for p in peers) > self.dominated_fraction * len(peers)

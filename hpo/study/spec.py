@@ -27,6 +27,8 @@ from core.experiment import ExperimentConfig, TrainConfig
 from core.localisation import LocalisationConfig
 from core.scenario import ScenarioConfig
 from core.train import resolve_device
+from hpo.study.registry import PRUNER_SETTINGS
+from hpo.study.registry import SAMPLER_NAMES as SAMPLERS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,14 +64,6 @@ PARAMS: dict[str, tuple[str, str]] = {
     "loss_target": ("loss", "target"),
     "projector": ("loss", "projector"),
     "subspace_scale": ("loss", "subspace_scale"),  # "linear" | "log" null spectrum in the subspace loss
-}
-# Settings each pruner accepts besides `name`; anything else in [pruner] is an error.
-PRUNER_SETTINGS: dict[str, tuple[str, ...]] = {
-    "median": ("n_startup_trials", "n_warmup_steps"),
-    "hyperband": ("min_resource", "reduction_factor"),
-    "successive-halving": ("min_resource", "reduction_factor"),
-    "mo-asha": ("min_resource", "reduction_factor", "n_startup_trials", "dominated_fraction"),  # hpo.study.pruners
-    "none": (),
 }
 
 
@@ -148,13 +142,13 @@ class SearchParam(Config):
 
 
 class SamplerSpec(Config):
-    name: Literal["tpe", "gp", "random", "cmaes"] = "tpe"  # hpo.runner.SAMPLERS
+    name: Annotated[str, one_of(lambda: SAMPLERS)] = "tpe"  # a key of hpo.study.registry.SAMPLERS
     seed: int | None = Field(None, ge=0)  # sampler seed; `hpo run --seed` overrides it
     n_startup_trials: int = Field(10, ge=0)  # random trials before the model-based samplers take over (tpe, gp, cmaes)
 
 
 class PrunerSpec(Config):
-    name: Annotated[str, one_of(lambda: PRUNER_SETTINGS)] = "median"  # hpo.runner.PRUNERS
+    name: Annotated[str, one_of(lambda: PRUNER_SETTINGS)] = "median"  # a key of hpo.study.registry.PRUNERS
     n_startup_trials: int = Field(5, ge=0)  # median: trials that are never pruned
     n_warmup_steps: int = Field(2, ge=0)  # median: epochs before pruning starts within a trial
     min_resource: int = Field(1, ge=1)  # hyperband / successive-halving: epochs of the smallest rung
@@ -218,11 +212,6 @@ class StudySpec(Config):
             section, key = PARAMS[name]
             d[section][key] = value
         return d
-
-
-def is_feasible(constraints: dict) -> bool:
-    """A trial meets the study's constraints (Optuna's convention: each value <= 0, e.g. threshold − health)."""
-    return all(v <= 0 for v in constraints.values())
 
 
 def studies_dir() -> Path:

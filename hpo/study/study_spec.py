@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import optuna
 
+from hpo.storage import internals
 from hpo.study.spec import StudySpec, load_spec
 
 SPEC_ATTR = "spec"  # study system attr: {"path": str, "table": the resolved TOML table}
@@ -17,12 +18,13 @@ SPEC_ATTR = "spec"  # study system attr: {"path": str, "table": the resolved TOM
 
 def store_spec(study: optuna.Study, spec: StudySpec) -> None:
     """Keep `spec` in `study` (JSON, as Optuna stores attrs); the dashboard does not show system attrs."""
-    study._storage.set_study_system_attr(study._study_id, SPEC_ATTR, {"path": str(spec.path), "table": spec.table})
+    storage, study_id = internals.storage_of(study), internals.study_id(study)
+    storage.set_study_system_attr(study_id, SPEC_ATTR, {"path": str(spec.path), "table": spec.table})
 
 
 def spec_of(study: optuna.Study) -> StudySpec:
     """The spec `study` was created from, validated again; raises SpecError (one line) when it cannot be had."""
-    stored = study._storage.get_study_system_attrs(study._study_id).get(SPEC_ATTR)
+    stored = internals.storage_of(study).get_study_system_attrs(internals.study_id(study)).get(SPEC_ATTR)
     if stored is None:  # a study from before specs were stored: its spec file by name
         return load_spec(study.user_attrs.get("spec", study.study_name))
     return load_spec(stored["path"], table=stored["table"])

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from hpo.cli import app
-from hpo.results.artifacts import best_trial
+from hpo.study.ranking import best_trial
 
 pytestmark = pytest.mark.slow
 

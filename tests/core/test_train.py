@@ -13,7 +13,7 @@ from core.errors import CheckpointError, ConfigError
 from core.localisation import KEYS
 from core.models import build_model
 from core.scenario import generate
-from core.train import ExperimentConfig, NonFiniteGradientError, evaluate, load_checkpoint, save_checkpoint, train
+from core.train import ExperimentConfig, NonFiniteGradientError, load_checkpoint, save_checkpoint, train, validate
 
 TINY = {
     "scenario": {"measurement": {"snapshots": 4}},
@@ -96,7 +96,7 @@ def test_checkpoint_round_trips(tmp_path, tiny_cfg, tiny_result):
     assert cfg == tiny_cfg
     assert metrics["nmse_db"] == tiny_result.final["nmse_db"]
     val = generate(cfg.scenario, 64, seed=9)
-    assert evaluate(model, cfg, val) == evaluate(tiny_result.model, tiny_cfg, val)
+    assert validate(model, cfg, val) == validate(tiny_result.model, tiny_cfg, val)
 
 
 def test_a_checkpoint_without_gate_parameters_still_loads(tmp_path, tiny_cfg, tiny_result):
@@ -109,7 +109,7 @@ def test_a_checkpoint_without_gate_parameters_still_loads(tmp_path, tiny_cfg, ti
     model, cfg, _ = load_checkpoint(path)
     assert cfg == tiny_cfg and cfg.pipeline.blend == "fixed"
     val = generate(cfg.scenario, 64, seed=9)
-    assert evaluate(model, cfg, val) == evaluate(tiny_result.model, tiny_cfg, val)
+    assert validate(model, cfg, val) == validate(tiny_result.model, tiny_cfg, val)
 
 
 def test_a_checkpoint_missing_other_parameters_is_refused(tmp_path, tiny_cfg, tiny_result):

@@ -21,7 +21,8 @@ import pytest
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
-from hpo.cli import app, next_steps
+from hpo.cli import app
+from hpo.cli.run import next_steps
 
 HPO = str(Path(sys.executable).parent / "hpo")
 REPO = Path(__file__).resolve().parents[3]

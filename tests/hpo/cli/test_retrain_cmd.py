@@ -11,8 +11,9 @@ from core.evaluation import check_schema
 from core.train import load_checkpoint
 from hpo.cli import app
 from hpo.results.retrain import FILES
-from hpo.run.runner import create_or_join, run_worker
+from hpo.run.runner import run_worker
 from hpo.storage import open_storage
+from hpo.study.create import create_or_join
 from hpo.study.spec import load_spec
 
 runner = CliRunner()

@@ -11,9 +11,10 @@ from optuna.trial import TrialState, create_trial
 
 from core.evaluation import EvalConfig, check_schema
 from hpo.results import plots
-from hpo.results.artifacts import open_store
-from hpo.run.runner import create_or_join, run_worker
+from hpo.run.runner import run_worker
 from hpo.storage import open_storage
+from hpo.storage.artifacts import open_store
+from hpo.study.create import create_or_join
 from hpo.study.objective import Objective
 from hpo.study.spec import load_spec
 

@@ -13,7 +13,7 @@ from hpo.results.retrain import (
     MEAN_ATTR,
     SEEDS_ATTR,
     STD_ATTR,
-    Observer,
+    RetrainWatcher,
     TrialSummary,
     retrain,
     seed_paths,
@@ -78,12 +78,12 @@ def test_retrain_results_are_user_attrs_of_the_original_trials(lucky_study, wide
         assert trial.user_attrs[SEEDS_ATTR] == [0, 1]
 
 
-class StopAfterFirstSeed(Observer):
+class StopAfterFirstSeed(RetrainWatcher):
     def seed_finished(self, record, skipped):
         raise KeyboardInterrupt
 
 
-class Count(Observer):
+class Count(RetrainWatcher):
     def __init__(self):
         self.started = []
 
@@ -96,11 +96,11 @@ def test_interrupted_retrain_resumes_without_redoing_finished_seeds(lucky_study,
     out = tmp_path / "out"
     args = dict(top=1, seeds=2, epochs=2, eval_cfg=FAST_EVAL)
     with pytest.raises(KeyboardInterrupt):
-        retrain(study, storage, wide_spec, out, observer=StopAfterFirstSeed(), **args)
+        retrain(study, storage, wide_spec, out, watcher=StopAfterFirstSeed(), **args)
     first = seed_paths(out, 0, 0)[0]
     written = first.stat().st_mtime_ns
     count = Count()
-    result = retrain(study, storage, wide_spec, out, observer=count, **args)
+    result = retrain(study, storage, wide_spec, out, watcher=count, **args)
     assert count.started == [(0, 1)]
     assert (result.trained, result.skipped) == (1, 1)
     assert first.stat().st_mtime_ns == written

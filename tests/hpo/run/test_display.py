@@ -6,12 +6,15 @@ import datetime as dt
 import io
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from rich.console import Console
 
+from hpo.results.tally import final_health, gain_over_samp, tally_trials
 from hpo.run.display import LiveDisplay, step, tally_table
-from hpo.run.runner import create_or_join, final_health, gain_over_samp, run_worker, tally_trials
+from hpo.run.runner import run_worker
 from hpo.storage import open_storage
+from hpo.study.create import create_or_join
 from hpo.study.objective import NONFINITE
 from hpo.study.spec import load_spec
 
@@ -59,7 +62,7 @@ def test_running_counts_the_trial_that_is_training(tiny_spec, tmp_path):
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
     with RecordingDisplay(console(), 2, spec.train.epochs) as live:
-        run_worker(spec, study, 2, observer=live)
+        run_worker(spec, study, 2, watcher=live)
     assert live.running_at_epochs[:: spec.train.epochs] == [1, 1]  # each trial's first epoch re-reads the counts
     assert live.tally.running == 0 and live.tally.complete == 2
 
@@ -102,7 +105,7 @@ def test_the_tables_show_the_best_trials_gain_and_health_and_the_prune_reasons()
     ]
     for number, t in enumerate(trials):
         t.number = number
-    t = tally_trials(trials)
+    t = tally_trials(trials, [StudyDirection.MINIMIZE])
     assert (t.best_number, t.best_gain_db, t.best_health) == (0, 2.5, 0.93)
     assert (t.pruned, t.nan_pruned) == (2, 1)
     text = text_of(tally_table(t, "val_nmse_db"))

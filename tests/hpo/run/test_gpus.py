@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from core.errors import CovblendError
 from hpo.cli import app
 from hpo.run.gpus import assign, check_gpus, parse_gpus, requested_gpus, summary, worker_label
-from hpo.run.runner import create_or_join
 from hpo.run.workers import run_parallel
 from hpo.storage import open_storage
+from hpo.study.create import create_or_join
 from hpo.study.spec import load_spec
 from tests.hpo.run.test_compose import _config, _project
 

@@ -9,16 +9,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo.run.runner import (
-    INTERRUPTED,
-    Observer,
-    RunInterrupted,
-    StudyMismatchError,
-    budget_used,
-    create_or_join,
-    run_worker,
-)
+from hpo.run.runner import RunInterrupted, RunWatcher, run_worker
 from hpo.storage import open_storage
+from hpo.storage.guard import INTERRUPTED, budget_used
+from hpo.study.create import StudyMismatchError, create_or_join
 from hpo.study.objective import Objective
 from hpo.study.spec import load_spec
 
@@ -51,7 +45,7 @@ def test_budget_skips_interrupted_and_requeued_trials():
     assert budget_used(trials) == 5
 
 
-class InterruptAtFirstEpoch(Observer):
+class InterruptAtFirstEpoch(RunWatcher):
     def epoch(self, trial_number, epoch, metrics):
         raise KeyboardInterrupt
 
@@ -60,7 +54,7 @@ def test_interrupt_marks_the_running_trial_failed_and_leaves_none_running(tiny_s
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
     with pytest.raises(RunInterrupted):
-        run_worker(spec, study, 3, observer=InterruptAtFirstEpoch())
+        run_worker(spec, study, 3, watcher=InterruptAtFirstEpoch())
     (t,) = study.trials
     assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
 

@@ -10,7 +10,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo.run.workers import probe_main, supervise, threads_per_worker
+from benchmarks.probe import probe_main
+from hpo.run.workers import supervise, threads_per_worker
 from hpo.storage import open_storage
 from hpo.storage.guard import BudgetReached
 

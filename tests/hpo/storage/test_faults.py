@@ -19,9 +19,10 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
+from benchmarks.probe import probe_main
 from hpo.run import workers
 from hpo.run.runner import run_worker
-from hpo.run.workers import KILLED, Reaper, probe_main, publish_trial, supervise
+from hpo.run.workers import KILLED, Reaper, publish_trial, supervise
 from hpo.storage import open_storage
 from hpo.storage.guard import INTERRUPTED, budget_used
 from tests.conftest import service_unavailable
@@ -123,7 +124,8 @@ def test_a_signal_stops_the_run_and_fails_its_trials_as_interrupted(
 class HeldTrial:
     """An objective that stays inside its trial until the file `release` exists, then returns 0."""
 
-    observer = None  # run_worker sets and reads these two
+    on_epoch = None  # run_worker sets and reads these three
+    on_step = None
     current_trial_id = None
 
     def __init__(self, release: str) -> None:
@@ -182,7 +184,8 @@ def test_a_dead_workers_trial_is_requeued_while_the_live_worker_is_inside_its_ow
 class Stubborn:
     """An objective that ignores SIGTERM and SIGINT, as a worker stuck in native code would, and never returns."""
 
-    observer = None  # run_worker sets and reads these two
+    on_epoch = None  # run_worker sets and reads these three
+    on_step = None
     current_trial_id = None
 
     def __call__(self, trial: optuna.Trial) -> float:

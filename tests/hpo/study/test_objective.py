@@ -9,8 +9,9 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from core.localisation import KEYS as LOCALISATION_KEYS
-from hpo.run.runner import create_or_join, run_worker
+from hpo.run.runner import run_worker
 from hpo.storage import open_storage
+from hpo.study.create import create_or_join
 from hpo.study.objective import NONFINITE, RANGE_TIE_WEIGHT
 from hpo.study.pruners import CURVE_ATTR
 from hpo.study.spec import load_spec

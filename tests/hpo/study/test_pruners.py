@@ -9,7 +9,8 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from core.errors import ConfigError
-from hpo.study.pruners import CURVE_ATTR, ParetoRungPruner, dominates
+from hpo.study.pruners import CURVE_ATTR, ParetoRungPruner
+from hpo.study.ranking import dominates
 
 
 def study_of(curves: list[dict], directions=("minimize", "minimize")) -> optuna.Study:

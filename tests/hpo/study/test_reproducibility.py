@@ -9,8 +9,10 @@ from optuna.trial import TrialState
 
 from core.evaluation import EvalConfig
 from hpo.results.retrain import retrain
-from hpo.run.runner import INTERRUPTED, Observer, RunInterrupted, budget_used, create_or_join, run_worker
+from hpo.run.runner import RunInterrupted, RunWatcher, run_worker
 from hpo.storage import open_storage
+from hpo.storage.guard import INTERRUPTED, budget_used
+from hpo.study.create import create_or_join
 from hpo.study.spec import load_spec
 
 
@@ -29,7 +31,7 @@ def test_retraining_a_complete_trial_at_its_epochs_repeats_its_value(tiny_spec, 
     assert again == pytest.approx(last.value, abs=0.01)
 
 
-class InterruptSecondTrial(Observer):
+class InterruptSecondTrial(RunWatcher):
     def epoch(self, trial_number, epoch, metrics):
         if trial_number == 1:
             raise KeyboardInterrupt
@@ -39,7 +41,7 @@ def test_interrupted_run_goes_on_to_its_budget_from_the_trials_it_has(tiny_spec,
     spec, url = load_spec(tiny_spec), f"sqlite:///{tmp_path / 'hpo.db'}"
     study, _ = create_or_join(spec, open_storage(url))
     with pytest.raises(RunInterrupted):
-        run_worker(spec, study, 3, observer=InterruptSecondTrial())
+        run_worker(spec, study, 3, watcher=InterruptSecondTrial())
     resumed, _ = create_or_join(spec, open_storage(url))
     run_worker(spec, resumed, 3)
     trials = optuna.load_study(study_name="tiny", storage=url).trials

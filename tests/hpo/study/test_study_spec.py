@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import optuna
 
-from hpo.run.runner import create_or_join
 from hpo.storage import open_storage
+from hpo.study.create import create_or_join
 from hpo.study.spec import load_spec
 from hpo.study.study_spec import spec_of
 

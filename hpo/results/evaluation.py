@@ -1,7 +1,8 @@
-"""The figure of a core.evaluation report: angle and range RMSE vs SNR per method, against the CRB.
+"""A trained checkpoint evaluated: loaded with one-line errors, and its core.evaluation report drawn as angle
+and range RMSE vs SNR per method, against the CRB.
 
-`hpo evaluate --plot` and `hpo retrain` draw it with matplotlib; hpo.results.plots reuses its labels and colours
-for the dashboard's plotly figure.
+`hpo evaluate` and `hpo retrain` draw the figure with matplotlib; hpo.results.plots reuses its labels and
+colours for the dashboard's plotly figure.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from core.errors import CovblendError
 from core.evaluation import SNR_DEFINITION
+from core.train import load_checkpoint
 
 LABELS = {
     "learned": "learned (R_blend)",
@@ -19,6 +22,19 @@ LABELS = {
 }
 COLOURS = {"learned": "#2ca02c", "classic": "#1f77b4", "music_samp": "#ff7f0e", "crb": "#000000"}  # plots
 PLOTTED: tuple[str, ...] = ("learned", "classic", "music_samp")  # the oracle (~1e-6°) would stretch log axes
+
+
+def load_model(path: Path):
+    """core.train.load_checkpoint(path): (model, ExperimentConfig, extras); a CovblendError names the file when it
+    is missing or torch cannot read it."""
+    if not path.is_file():
+        raise CovblendError(f"checkpoint not found: {path}")
+    try:
+        return load_checkpoint(path)
+    except CovblendError:
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as e:  # torch.load / state-dict mismatches
+        raise CovblendError(f"cannot load checkpoint {path}: {type(e).__name__}: {e}") from None
 
 
 def _oracle_note(report: dict) -> str:
@@ -32,7 +48,7 @@ def report_figure(report: dict):
 
     The oracle sits at refinement precision (~1e-6°) and would stretch the axes over many decades, so it is
     left out and its largest value is named in the caption."""
-    import matplotlib
+    import matplotlib  # lazy: only figures need it, and Agg must be chosen before pyplot loads
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -9,10 +9,12 @@ from typer.testing import CliRunner
 
 from core.train import load_checkpoint
 from hpo.cli import app
-from hpo.results.artifacts import ENV, beats_best, best_trial, checkpoint_id, open_store, resolve_dir
-from hpo.run.runner import create_or_join, run_worker
+from hpo.run.runner import run_worker
 from hpo.storage import open_storage
+from hpo.storage.artifacts import ENV, checkpoint_id, open_store, resolve_dir
+from hpo.study.create import create_or_join
 from hpo.study.objective import Objective
+from hpo.study.ranking import beats_best, best_trial
 from hpo.study.spec import load_spec
 
 

@@ -1,0 +1,36 @@
+"""`hpo dashboard`: optuna-dashboard on the study storage and the artifact store, until Ctrl-C."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hpo.cli.common import Artifacts, Storage
+from hpo.console import say, warn
+from hpo.results.dashboard import serve
+from hpo.storage import mask, open_storage, resolve_url
+from hpo.storage.artifacts import open_store
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def dashboard(
+    storage: Storage = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; anything but localhost is public.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port to listen on.")] = 8080,
+    artifacts: Artifacts = None,
+) -> None:
+    """Start optuna-dashboard on the same storage (blocks until Ctrl-C)."""
+    url = resolve_url(storage)
+    opened = open_storage(url, create=False, heartbeat=False)
+    store = open_store(artifacts)  # the trial pages list and serve the checkpoints in it
+    if host not in LOCAL_HOSTS:
+        warn(f"binding to {host}: anyone who can reach it can edit and delete studies")
+    say(f"dashboard for {mask(url)} at http://{host}:{port}/")
+    try:
+        serve(opened, store, host=host, port=port)
+    except KeyboardInterrupt:
+        say("dashboard stopped")

@@ -1,0 +1,115 @@
+"""`hpo run`: create or join a study and use its trial budget; the work is hpo.run.launch."""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+import typer
+
+from hpo.cli.common import Artifacts, Storage
+from hpo.console import err, out, say, warn
+from hpo.paths import default_output
+from hpo.results import report
+from hpo.results.tally import tally
+from hpo.run.display import params_table
+from hpo.run.launch import Launch, prepare, run_trials, save_figures
+from hpo.run.pace import load_note
+from hpo.storage import STORAGE_ENV, mask
+from hpo.storage.artifacts import open_store
+from hpo.study.ranking import best_trial
+
+
+def run(
+    study: str = typer.Option(..., "--study", help="Spec name in studies/ (or $HPO_STUDIES_DIR), or a .toml path."),
+    storage: Storage = None,
+    n_trials: int | None = typer.Option(
+        None, "--n-trials", min=1, help="The study's TOTAL trial budget across runs and workers; default from the spec."
+    ),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0, help="Stop starting new trials after this many seconds."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, help="Sampler seed; overrides the seed in the spec's sampler section."
+    ),
+    study_name: str | None = typer.Option(None, "--study-name", help="Name in storage; default the spec's name."),
+    as_json: bool = typer.Option(False, "--json", help="No live display; print the final summary as JSON."),
+    artifacts: Artifacts = None,
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        help="Worker processes on this host sharing the study, each with cores // W torch threads.",
+    ),
+    create_only: bool = typer.Option(False, "--create-only", help="Create (or join) the study, run no trial."),
+    gpus: str | None = typer.Option(
+        None,
+        "--gpus",
+        envvar="HPO_GPUS",
+        help="GPU indices the workers take round-robin, e.g. 0,1 (several may share one); default $HPO_GPUS.",
+    ),
+) -> None:
+    """Create the study if missing (join it if it exists) and run trials until its budget is used.
+
+    Ctrl-C/SIGTERM: the running trial stops before its next optimiser step (or after the validation under way).
+
+    It is marked FAIL (interrupted) and the run exits 130; a second signal stops at once.
+    """
+    launch = prepare(study, storage, n_trials, seed, study_name, gpus)
+    for note in launch.notes:
+        warn(note)
+    if not as_json:
+        out.print(f"study [bold]{launch.study.study_name}[/] from {launch.spec.path} on {mask(launch.url)}: "
+                  f"budget {launch.budget}")  # fmt: skip
+        note = load_note()
+        if note:
+            warn(note)
+    if create_only:
+        return
+    store = open_store(artifacts)  # best-so-far checkpoints go there
+    run_trials(launch, store, workers=workers, timeout=timeout, seed=seed, view=None if as_json else out)
+    save_figures(launch.study, store, err if as_json else out)
+    if as_json:
+        out.print_json(report.to_json({"tally": vars(tally(launch.study)), **report.best(launch.study)}))
+    else:
+        show_summary(launch, storage, artifacts)
+
+
+def show_summary(launch: Launch, storage: str | None, artifacts: str | None) -> None:
+    """The best trial (or the Pareto front) and the commands that come next."""
+    summary = report.best(launch.study)
+    chosen = summary.get("best")
+    if chosen:
+        note = "" if summary["feasible"] else " (no trial meets the eigengap-health threshold)"
+        out.print(f"best trial #{chosen['number']}: {report.named_values(summary, chosen)}{note}")
+        out.print(params_table(chosen["params"]))
+    for t in summary.get("pareto_front", []):
+        out.print(f"pareto trial #{t['number']}: {report.named_values(summary, t)}")
+    has_best = best_trial(launch.study) is not None
+    out.print("next:", style="bold")
+    for line in next_steps(launch.study.study_name, launch.url, storage, artifacts, has_best):
+        say(f"  {line}", out)
+
+
+def next_steps(study: str, url: str, storage: str | None, artifacts: str | None, has_best: bool) -> list[str]:
+    """The commands that follow `hpo run` on this study, ready to paste; a password never appears.
+
+    storage and artifacts are the run's options (None: not given). A URL from $HPO_STORAGE is written as
+    "$HPO_STORAGE", so the command finds the password where the run did; a URL given with --storage is masked,
+    and a last line says what *** stands for.
+    """
+    where = f'"${STORAGE_ENV}"' if storage is None and os.environ.get(STORAGE_ENV) else shlex.quote(mask(url))
+    opts = f"--storage {where}" + ("" if artifacts is None else f" --artifacts {shlex.quote(artifacts)}")
+    name = shlex.quote(study)
+    checkpoint = default_output("best.pt")
+    lines = [f"hpo dashboard {opts}"]
+    if has_best:
+        lines += [
+            f"hpo best --study {name} {opts} --download {checkpoint}",
+            f"hpo evaluate --checkpoint {checkpoint} --json {default_output('eval.json')} "
+            f"--plot {default_output('eval.png')}",
+        ]
+    lines.append(f"hpo report --study {name} {opts}")
+    if "***" in where:
+        lines.append(f"(*** is the storage password: put the URL in ${STORAGE_ENV} to keep it off command lines)")
+    return lines

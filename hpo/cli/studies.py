@@ -1,0 +1,105 @@
+"""`hpo studies`, `hpo best`, `hpo export` and `hpo report`: what stored studies hold, for people and scripts."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from core.errors import CovblendError
+from hpo.cli.common import Artifacts, AsJson, Storage, StudyName, load
+from hpo.console import data, out, say
+from hpo.paths import default_output, prepare_output
+from hpo.results import report
+from hpo.results.html_report import write_report
+from hpo.run.display import fmt, params_table
+from hpo.storage import open_storage, resolve_url
+from hpo.storage.artifacts import download_checkpoint, open_store
+from hpo.study.ranking import best_trial
+
+
+class Format(str, Enum):
+    """What `hpo export --format` writes (hpo.results.report.EXPORTERS)."""
+
+    json = "json"
+    csv = "csv"
+
+
+def studies(storage: Storage = None, as_json: AsJson = False) -> None:
+    """List the studies in the storage with trial counts and best values."""
+    rows = report.study_rows(open_storage(resolve_url(storage), create=False, heartbeat=False))
+    if as_json:
+        out.print_json(report.to_json(rows))
+        return
+    table = Table(*rows[0].keys()) if rows else Table("study")
+    for r in rows:
+        table.add_row(*(fmt(v) if not isinstance(v, list) else ",".join(v) for v in r.values()))
+    out.print(table)
+
+
+def best(
+    study: StudyName,
+    storage: Storage = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    download: Annotated[
+        str | None,
+        typer.Option(
+            "--download", help="Copy the best trial's checkpoint to this new file (lowest NMSE on a Pareto front)."
+        ),
+    ] = None,
+    artifacts: Artifacts = None,
+) -> None:
+    """The best feasible trial (single objective) or the Pareto front (multi objective)."""
+    the_study = load(storage, study)
+    summary = report.best(the_study)
+    if download is not None:
+        trial = best_trial(the_study)
+        if trial is None:
+            raise CovblendError(f"study {study!r} has no complete trial, so no checkpoint to download")
+        target = prepare_output(Path(download))
+        download_checkpoint(the_study, trial, open_store(artifacts, create=False), target)
+        say(f"checkpoint of trial #{trial.number} written to {download}")
+    if as_json:
+        out.print_json(report.to_json(summary))
+        return
+    chosen = [summary["best"]] if summary.get("best") else summary.get("pareto_front", [])
+    if not chosen:
+        out.print(f"study {study!r} has no complete trial yet")
+    for t in chosen:
+        feasible = summary.get("feasible", True)
+        out.print(f"trial #{t['number']}: values={t['values']}" + ("" if feasible else " (infeasible: low health)"))
+        out.print(params_table(t["params"], title="params"))
+        attrs = {k: fmt(v) for k, v in t["user_attrs"].items() if not isinstance(v, (dict, list))}
+        out.print(params_table(attrs, title="user attrs", heading="attribute"))
+
+
+def export(
+    study: StudyName,
+    fmt_: Annotated[Format, typer.Option("--format", help="csv or json.")] = Format.json,
+    out_path: Annotated[str | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+    storage: Storage = None,
+) -> None:
+    """Every trial with params, values, state, user attrs, constraints and intermediate values."""
+    text = report.EXPORTERS[fmt_.value](report.trials(load(storage, study)))
+    if out_path is None:
+        data(text)
+        return
+    target = prepare_output(Path(out_path))
+    target.write_text(text)
+    say(f"wrote {target}")
+
+
+def html_report(
+    study: StudyName,
+    out_path: Annotated[str, typer.Option("--out", help="HTML file to write (self-contained, offline).")] = str(
+        default_output("report.html")
+    ),
+    storage: Storage = None,
+    artifacts: Artifacts = None,
+) -> None:
+    """One offline HTML page: history, importances, parallel coordinates, pruning, top 10, RMSE vs SNR."""
+    write_report(load(storage, study), open_store(artifacts), prepare_output(Path(out_path)))
+    say(f"wrote {out_path}")

@@ -1,0 +1,43 @@
+"""Where hpo writes for people: `out` (results, tables, JSON) and `err` (progress, warnings, errors), both Rich.
+
+Messages that carry names, paths or values print verbatim (no Rich markup or highlighting), each on one line
+however wide the terminal. A command's CovblendError is one `error` line and exit code EXIT_ERROR; a run stopped
+by a signal exits EXIT_INTERRUPTED after one `stopped` line.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+EXIT_ERROR = 2  # a CovblendError: bad spec, URL, option or study
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
+
+out = Console()
+err = Console(stderr=True)
+
+
+def say(text: str, console: Console = err) -> None:
+    """One line as given (no markup), on stderr unless another console is named."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def warn(text: str) -> None:
+    say(f"warning: {text}")
+
+
+def error(text: str, source: str | None = None) -> None:
+    """ "error: TEXT", or "SOURCE: error: TEXT" when a worker process reports it."""
+    say(f"{source}: error: {text}" if source else f"error: {text}")
+
+
+def fitting(width: int) -> Console:
+    """`out` on a terminal, which squeezes a wider table to its own width; elsewhere (a pipe or a file, where
+    Rich assumes 80 columns) a console `width` columns wide, so the table arrives whole."""
+    return out if out.is_terminal else Console(width=width)
+
+
+def data(text: str) -> None:
+    """Machine-readable text (CSV, JSON) on stdout exactly as given; Rich would expand its tabs."""
+    sys.stdout.write(text + "\n")

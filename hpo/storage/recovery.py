@@ -1,0 +1,112 @@
+"""Trials of dead workers, found and released: heartbeat-stale trials, trials that never beat, interrupted ones.
+
+A dead worker's RUNNING trial is failed and re-queued with the same params (Optuna's
+RetryHeartbeatStaleTrialCallback, configured in hpo.storage.open_storage), so the study ends with nothing
+RUNNING. Optuna does that only when a trial starts; run_worker calls fail_stale between trials and, through
+GuardedStorage.on_heartbeat, during them.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+
+from hpo.storage import internals
+from hpo.storage.guard import INTERRUPTED, GuardedStorage
+
+POLL_S = 1.0  # the orphan query runs at most this often; a worker with nothing to do also waits this long
+
+
+def fail_if_running(study: optuna.Study, trial_id: int | None) -> None:
+    """Mark this worker's trial FAIL (interrupted) when an interrupt left it RUNNING."""
+    if trial_id is None:
+        return
+    storage = internals.storage_of(study)
+    if storage.get_trial(trial_id).state == TrialState.RUNNING:
+        storage.set_trial_user_attr(trial_id, "fail_reason", INTERRUPTED)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+
+
+def release_trial(study: optuna.Study, trial_id: int, reason: str | None, requeue: bool) -> bool:
+    """FAIL a RUNNING trial whose process is gone; returns whether this call failed it.
+
+    `reason` becomes its fail_reason. With `requeue`, the storage's heartbeat-stale callback (Optuna's
+    RetryHeartbeatStaleTrialCallback) queues it again with the same params, as if the heartbeat had found it
+    stale. A trial already finished, by its worker or by another process's check, is left alone.
+    """
+    backend = internals.backend(internals.storage_of(study))
+    try:
+        if backend.get_trial(trial_id).state != TrialState.RUNNING:
+            return False
+        if reason is not None:
+            backend.set_trial_user_attr(trial_id, "fail_reason", reason)
+        if not backend.set_trial_state_values(trial_id, TrialState.FAIL):
+            return False
+    except UpdateFinishedTrialError:
+        return False  # another process finished or failed it between our read and our write
+    callback = backend.get_heartbeat_stale_trial_callback() if requeue else None
+    if callback is not None:
+        failed = copy.deepcopy(backend.get_trial(trial_id))
+        # The callback copies user attrs into the retry, which has not failed.
+        failed.user_attrs.pop("fail_reason", None)
+        callback(study, failed)
+    return True
+
+
+def _heartbeats(study: optuna.Study) -> GuardedStorage | None:
+    """The study's GuardedStorage when it writes heartbeats, else None (a trial without one proves nothing)."""
+    backend = internals.backend(internals.storage_of(study))
+    if isinstance(backend, GuardedStorage) and backend.get_heartbeat_interval() is not None:
+        return backend
+    return None
+
+
+class OrphanWatch:
+    """Fails and re-queues RUNNING trials that have no heartbeat row at all.
+
+    A worker killed between creating a trial and its heartbeat thread's first write leaves such a trial, and
+    Optuna's stale check skips trials without a heartbeat row, so it would stay RUNNING for ever. A trial counts as
+    orphaned once this process has seen it without a heartbeat row for the grace period. The age is measured
+    here, on a monotonic clock, rather than from datetime_start: that column holds the creating host's naive
+    local time, which a worker in another time zone (a UTC container beside a host process) would misread.
+    """
+
+    def __init__(self) -> None:
+        self.first_seen: dict[int, float] = {}  # trial id -> when this process first saw it without a heartbeat
+        self.checked = -float("inf")  # monotonic time of the last query
+        self.lock = threading.Lock()  # the worker loop and the heartbeat thread both check
+
+    def check(self, study: optuna.Study) -> list[int]:
+        """Query at most every POLL_S; release the trials orphaned for the grace period; returns their ids."""
+        with self.lock:
+            return self._check(study)
+
+    def _check(self, study: optuna.Study) -> list[int]:
+        backend = _heartbeats(study)
+        now = time.monotonic()
+        if backend is None or now - self.checked < POLL_S:
+            return []
+        self.checked = now
+        grace = backend.grace_period or 2 * backend.get_heartbeat_interval()  # Optuna's own default
+        ids = backend.orphan_trial_ids(internals.study_id(study))
+        self.first_seen = {i: self.first_seen.get(i, now) for i in ids}
+        return [i for i, seen in self.first_seen.items() if now - seen > grace and release_trial(study, i, None, True)]
+
+
+def fail_stale(study: optuna.Study, orphans: OrphanWatch) -> None:
+    """Fail and re-queue trials of dead workers now (Optuna does it only when a trial starts), orphans included.
+
+    What optuna.storages.fail_stale_trials does, through release_trial: that function warns on every call as
+    experimental, and silencing it with warnings.catch_warnings is not thread-safe (this runs in the heartbeat
+    thread too).
+    """
+    backend = _heartbeats(study)
+    if backend is not None:
+        for trial_id in backend.stale_trial_ids(internals.study_id(study)):
+            release_trial(study, trial_id, None, requeue=True)
+    orphans.check(study)

@@ -1,0 +1,58 @@
+"""A study from a spec: created in storage on first use, joined afterwards if it still fits the spec."""
+
+from __future__ import annotations
+
+import warnings
+
+import optuna
+
+from core.errors import CovblendError
+from hpo.study import registry
+from hpo.study.spec import OBJECTIVE_ALIASES, StudySpec
+from hpo.study.study_spec import store_spec
+
+
+class StudyMismatchError(CovblendError):
+    """An existing study cannot be joined with this spec (different objective directions)."""
+
+
+def create_or_join(
+    spec: StudySpec, storage: optuna.storages.BaseStorage, study_name: str | None = None, seed: int | None = None
+) -> tuple[optuna.Study, list[str]]:
+    """The study `study_name` (default: the spec's name), created if missing; returns it and any warnings."""
+    name = study_name or spec.name
+    seed = spec.sampler.seed if seed is None else seed
+    existing = name in optuna.get_all_study_names(storage)
+    if existing:
+        have = [d.name.lower() for d in storage.get_study_directions(storage.get_study_id_from_name(name))]
+        if have != spec.study.directions:
+            raise StudyMismatchError(
+                f"study {name!r} optimises {have}, but spec {spec.path} asks for {spec.study.directions}"
+            )
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        sampler=registry.sampler(spec, seed),
+        pruner=registry.pruner(spec),
+        directions=spec.study.directions,
+        load_if_exists=True,
+    )
+    stored = study.user_attrs.get("objective")
+    if existing and stored is not None and OBJECTIVE_ALIASES.get(stored, stored) != spec.study.objective:
+        raise StudyMismatchError(
+            f"study {name!r} optimises {stored!r}, but spec {spec.path} asks for {spec.study.objective!r}"
+        )
+    notes = []
+    if not existing:
+        store_spec(study, spec)  # retrain and others need only the study from now on
+        study.set_user_attr("spec", spec.name)
+        study.set_user_attr("spec_hash", spec.digest)
+        study.set_user_attr("objective", spec.study.objective)
+        study.set_user_attr("description", spec.study.description)
+    if not existing or study.metric_names is None:  # studies created before names were set get them on joining
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, and what the dashboard reads
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(spec.study.metric_names)
+    if existing and study.user_attrs.get("spec_hash") != spec.digest:
+        notes.append(f"study {name!r} was created from a different version of {spec.path}; joining anyway")
+    return study, notes
