@@ -30,11 +30,12 @@ variant each, so less; do not run them on a busy machine):
     # default scenario (N=16, H=I), L = 16 and 4, fixed β = 0.6 / 0.3, the three loss variants, step time
     python benchmarks/alignment.py --step-time
     # default scenario, the adaptive blend of the `quick`/`default` specs, log subspace scale
-    python benchmarks/alignment.py --blend adaptive --beta-min 0.05 --subspace-scale log \\
-        --variants blend
+    python benchmarks/alignment.py --blend adaptive --beta-min 0.05 --subspace-scale log --lam-peak 0.02 \\
+        --variants blend --snapshots 16 --beta 0.6
     # the hybrid spec's scenario (studies/hybrid.toml: N=32, M=16 random-phase RF chains, L=8, K_max=3)
     python benchmarks/alignment.py --combiner random_phase --n-elements 32 --n-rf 16 \\
-        --k-max 3 --snapshots 8 --beta 0.6 --blend adaptive --beta-min 0.05 --subspace-scale log --variants blend
+        --k-max 3 --snapshots 8 --beta 0.6 --blend adaptive --beta-min 0.05 --subspace-scale log --lam-peak 0.02 \\
+        --variants blend
 
 A smoke run (seconds): add --steps 10 --n-train 256 --n-val 128 --width 64 --depth 2 --batch 64 to any of them.
 """
@@ -196,6 +197,7 @@ def experiment(args, snapshots: int, variant: str, epochs: int) -> ExperimentCon
                 "target": target,
                 "projector": projector,
                 "lam_sub": args.lam_sub,
+                "lam_peak": args.lam_peak,
                 "subspace_scale": args.subspace_scale,
             },
             "train": {
@@ -321,7 +323,7 @@ def run(args) -> None:
         print_table(BETA_HEADER, beta_rows)
     print(
         f"scenario: N={cfg.scenario.n} M={cfg.scenario.m} combiner={args.combiner} K_max={args.k_max}; "
-        f"arch={args.arch} width={args.width} depth={args.depth} lr={args.lr} lam_sub={args.lam_sub} "
+        f"arch={args.arch} width={args.width} depth={args.depth} lr={args.lr} lam_sub={args.lam_sub} lam_peak={args.lam_peak} "
         f"subspace_scale={args.subspace_scale} blend={args.blend}"
         f"{f' beta_min={args.beta_min}' if adaptive else ''} "
         f"beta={ {s: beta_for(args, s) for s in args.snapshots} } "
@@ -354,6 +356,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=3, help="hidden layers of the model (default 3)")
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (default 1e-3)")
     p.add_argument("--lam-sub", type=float, default=0.1, help="weight of the subspace loss; NMSE's is 1 (default 0.1)")
+    p.add_argument(
+        "--lam-peak",
+        type=float,
+        default=0.0,
+        help="weight of the peak-shift loss, MUSIC's first-order angle error at the truth (default 0: off)",
+    )
     p.add_argument(
         "--subspace-scale",
         default="linear",
