@@ -1,10 +1,5 @@
-"""One process's worker loop: run trials of a study until its global budget is used.
-
-The budget counts trials that finished (COMPLETE, PRUNED, FAIL), are RUNNING or are queued (WAITING), across
-every run and worker on the study, so a second `hpo run` only does what is left. Trials stopped by the user
-(fail_reason "interrupted") and heartbeat-stale trials that were re-queued do not consume budget: their retry
-does (hpo.storage.guard.count_used). hpo.run.workers runs several of these loops on one study.
-"""
+"""One process's worker loop: run trials of a study until its global budget (hpo.storage.guard.count_used) is
+used; hpo.run.workers runs several of these loops on one study."""
 
 from __future__ import annotations
 
