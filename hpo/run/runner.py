@@ -52,14 +52,11 @@ def run_worker(
 ) -> Objective:
     """Run trials until the study's budget of n_trials is used or `timeout` seconds pass; returns the objective.
 
-    Several processes (on any hosts) may run this on one study: on a GuardedStorage the budget is exact. With
+    Several processes (on any hosts) may run this on one study; on a GuardedStorage the budget is exact. With
     `linger`, a worker whose budget is used stays while other trials run, failing and re-running the trials of
-    workers that died (heartbeat), so the study ends with nothing RUNNING. Connection errors (a database
-    restart) are retried with backoff. One trial's failure never stops the loop. Ctrl-C or SIGTERM marks the
-    running trial FAIL with fail_reason "interrupted" before its next optimiser step or at its epoch boundary
-    (hpo.run.signals.StopAtSafePoint; a second signal: at once) and raises RunInterrupted. on_trial(trial_id)
-    hears the id of each trial as its objective starts, and None when it ends (hpo.run.workers tells its parent
-    that way). watcher hears of trials and epochs (the live display).
+    workers that died, so the study ends with nothing RUNNING. One trial's failure never stops the loop; a
+    signal stops it at a safe point (hpo.run.signals.StopAtSafePoint) and raises RunInterrupted. on_trial hears
+    each trial's id as its objective starts and None when it ends; watcher hears of trials and epochs.
     """
     watcher = watcher or RunWatcher()
     objective = objective or Objective(spec)
