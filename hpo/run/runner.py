@@ -12,7 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo.run.signals import STOP_SIGNALS, StopAtSafePoint, Stopped, handling
 from hpo.storage import internals
 from hpo.storage.guard import INTERRUPTED, TRANSIENT, BudgetReached, GuardedStorage, budget_used, retry_transient
-from hpo.storage.recovery import POLL_S, OrphanWatch, fail_if_running, fail_stale
+from hpo.storage.recovery import POLL_S, OrphanWatch, fail_stale, release_trial
 from hpo.study.objective import Objective
 from hpo.study.spec import StudySpec
 
@@ -112,7 +112,8 @@ def run_worker(
                 objective.current_trial_id = None
                 publish(None)
     except KeyboardInterrupt as e:
-        fail_if_running(study, objective.current_trial_id)
+        if objective.current_trial_id is not None:
+            release_trial(study, objective.current_trial_id, INTERRUPTED, requeue=False)
         raise RunInterrupted(f"interrupted: the running trial was marked FAIL (fail_reason={INTERRUPTED!r})") from e
     finally:
         if guarded is not None:
