@@ -1,9 +1,7 @@
 """Trials of dead workers, found and released: heartbeat-stale trials, trials that never beat, interrupted ones.
 
 A dead worker's RUNNING trial is failed and re-queued with the same params (Optuna's
-RetryHeartbeatStaleTrialCallback, configured in hpo.storage.open_storage), so the study ends with nothing
-RUNNING. Optuna does that only when a trial starts; run_worker calls fail_stale between trials and, through
-GuardedStorage.on_heartbeat, during them.
+RetryHeartbeatStaleTrialCallback, configured in hpo.storage.open_storage), so the study ends with nothing RUNNING.
 """
 
 from __future__ import annotations
