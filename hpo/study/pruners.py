@@ -6,10 +6,8 @@ that got there (complete, pruned or still running). It is pruned when more than 
 dominate it (no worse in every objective and better in one). A trial on the running Pareto front is dominated
 by nobody, so it is never pruned; one deep behind the front is.
 
-trial.report is unavailable in multi-objective studies, so each trial's curve lives in its user attr
-CURVE_ATTR: {"<step>": [value_0, value_1, ...]}, the objective values after each epoch that has them
-(hpo.study.objective writes it). Steps are 0-based epochs; rung k is checked at the first recorded step at or
-after min_resource·η^k − 1, so a metric computed every few epochs (core.localisation) still meets every rung.
+Each trial's curve lives in its user attr CURVE_ATTR (hpo.study.objective writes it). Rung k is checked at the
+first recorded step at or after min_resource·η^k − 1, so a metric computed every few epochs still meets every rung.
 """
 
 from __future__ import annotations
