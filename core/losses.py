@@ -90,25 +90,26 @@ def eigengap_hinge(R: Tensor, k: Tensor, margin: float) -> Tensor:
     return torch.relu(margin - normalised_gap(R, k))
 
 
+def _projector_at_truth(
+    C: Tensor, batch: SceneBatch, projector: str = "stable", rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR
+) -> tuple[Tensor, Tensor]:
+    """P_s (B, M, M), the projector onto C's top-K eigenvectors (K the true order, core.linalg), and the true
+    ranges (B, K_max) with padded slots set to 1 so that the steering vectors there stay finite."""
+    r_safe = torch.where(batch.mask, batch.r, torch.ones_like(batch.r))
+    return PROJECTORS[projector](C, batch.K, rel_gap_floor), r_safe
+
+
 def subspace_loss(
-    C: Tensor,
-    batch: SceneBatch,
-    array: ArrayConfig,
-    T: Tensor | None = None,
-    *,
-    projector: str = "stable",
-    rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR,
-    scale: str = "linear",
+    C: Tensor, batch: SceneBatch, array: ArrayConfig, T: Tensor | None = None, *, scale: str = "linear", **projection
 ) -> Tensor:
     """Per-scene mean over true sources of ‖(I − P_s)·b_k‖² / ‖b_k‖², in [0, 1], or of its log10 (plus
-    LOG_NULL_FLOOR) with scale="log". (B,) real.
+    LOG_NULL_FLOOR) with scale="log". (B,) real. `projection`: projector, rel_gap_floor (_projector_at_truth).
 
     C (B, M, M) is the measurement-domain covariance T R Tᴴ (R itself, M = N, when T is None); T (B, M, N)
     from core.measurement.operator. P_s is the projector onto C's top-K eigenvectors (K the true order), from
     core.linalg; b_k = T a(θ_k, r_k). ‖(I − P_s)b‖² = ‖b‖² − bᴴP_s b, since P_s is an orthogonal projector.
     """
-    P = PROJECTORS[projector](C, batch.K, rel_gap_floor)
-    r_safe = torch.where(batch.mask, batch.r, torch.ones_like(batch.r))  # padded slots: any finite range
+    P, r_safe = _projector_at_truth(C, batch, **projection)
     a = steering(batch.theta, r_safe, array).to(C.dtype)  # (B, N, K_max)
     if T is None:
         b, norm = a, C.shape[-1]  # unit-modulus entries: ‖a‖² = N, the formula of the N-element array
@@ -120,23 +121,16 @@ def subspace_loss(
     return null.sum(-1) / batch.mask.sum(-1).clamp_min(1)
 
 
-def peak_shift(
-    C: Tensor,
-    batch: SceneBatch,
-    array: ArrayConfig,
-    T: Tensor | None = None,
-    *,
-    projector: str = "stable",
-    rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR,
-) -> Tensor:
+def peak_shift(C: Tensor, batch: SceneBatch, array: ArrayConfig, T: Tensor | None = None, **projection) -> Tensor:
     """δθ (B, K_max) float64, radians: MUSIC's first-order angle error on C (B, M, M) at each true source.
 
     δ = (δθ, δu) is the Gauss–Newton step from the truth (θ_k, u_k = 1/r_k) towards the nearest minimum of
     MUSIC's null spectrum f = ‖(I − P_s) b‖², b = T a, P_s the projector on C's top-K eigenvectors (true K).
-    Differentiable in C. Padded slots hold finite values; mask them with batch.mask.
+    Differentiable in C. Padded slots hold finite values; mask them with batch.mask. `projection` as in
+    subspace_loss.
     """
-    P = PROJECTORS[projector](C.to(torch.complex128), batch.K, rel_gap_floor)
-    r_safe = torch.where(batch.mask, batch.r, torch.ones_like(batch.r)).double()  # padded slots: any finite r
+    P, r_safe = _projector_at_truth(C.to(torch.complex128), batch, **projection)
+    r_safe = r_safe.double()
     a, da_t, da_r = steering_with_derivatives(batch.theta.double(), r_safe, array)
     vecs = (a, da_t, da_r * (-r_safe.square())[:, None, :])  # ∂/∂u = −r²·∂/∂r
     if T is not None:
@@ -154,8 +148,8 @@ def peak_shift(
 
 
 def peak_shift_loss(C: Tensor, batch: SceneBatch, array: ArrayConfig, T: Tensor | None = None, **projection) -> Tensor:
-    """Per-scene mean over true sources of log10(δθ² + PEAK_FLOOR), δθ from `peak_shift` (which takes the
-    keyword arguments `projection`: projector, rel_gap_floor). (B,) real.
+    """Per-scene mean over true sources of log10(δθ² + PEAK_FLOOR), δθ from `peak_shift` (`projection` as
+    there). (B,) real.
 
     The subspace loss asks that the null be small at the truth; a shallow null can still have its minimum
     elsewhere, and it is the minimum's position that MUSIC reports. In log form this loss is, up to a constant,
@@ -183,11 +177,10 @@ def total_loss(
         # R_pred beats R_samp's noise at every SNR and would pull β to β_min everywhere, also where R_samp already
         # localises at the CRB.
         R_nmse = blend(cov.R_pred, cov.R_samp.to(cov.R_pred.dtype), cov.beta.detach())
-    sub = subspace_loss(
-        C, batch, array, T, projector=cfg.projector, rel_gap_floor=cfg.rel_gap_floor, scale=cfg.subspace_scale
-    )
+    projection = {"projector": cfg.projector, "rel_gap_floor": cfg.rel_gap_floor}
+    sub = subspace_loss(C, batch, array, T, scale=cfg.subspace_scale, **projection)
     peak = (
-        peak_shift_loss(C, batch, array, T, projector=cfg.projector, rel_gap_floor=cfg.rel_gap_floor).mean()
+        peak_shift_loss(C, batch, array, T, **projection).mean()
         if cfg.lam_peak > 0
         else torch.zeros((), device=C.device)
     )

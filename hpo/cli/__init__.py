@@ -1,8 +1,5 @@
-"""The `hpo` command line: one module per command group, each command a few lines over hpo/.
-
-Every error is one stderr line and exit code 2 (hpo.cli.common.OneLineErrors); results are Rich tables, or
-JSON with --json for scripts.
-"""
+"""The `hpo` command line: one module per command group, each command a few lines over hpo/; one error rule for
+all (hpo.cli.common.OneLineErrors)."""
 
 from __future__ import annotations
 

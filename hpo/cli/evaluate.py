@@ -42,8 +42,9 @@ def parse_snr_grid(text: str) -> tuple[float, ...]:
     return grid
 
 
-def _fmt(x: float | None, digits: int = 3) -> str:
-    return "–" if x is None else f"{x:.{digits}g}"
+def short(x: float | None, digits: int = 3) -> str:
+    """A table cell: x to `digits` significant digits, "–" for None or NaN."""
+    return "–" if x is None or x != x else f"{x:.{digits}g}"
 
 
 def report_table(report: dict) -> Table:
@@ -77,15 +78,15 @@ def report_table(report: dict) -> Table:
         learned, classic = row["methods"]["learned"], row["methods"]["classic"]
         table.add_row(
             f"{row['snr_db']:g}",
-            *(_fmt(learned[key]) for key in ("angle_rmse_deg", "range_rmse_m")),
+            *(short(learned[key]) for key in ("angle_rmse_deg", "range_rmse_m")),
             f"{learned['k_accuracy']['eigengap']:.2f}",
-            _fmt(learned["nmse_db"]),
+            short(learned["nmse_db"]),
             f"{row['mean_beta']:.2f}",
-            *(_fmt(classic[key]) for key in ("angle_rmse_deg", "range_rmse_m")),
+            *(short(classic[key]) for key in ("angle_rmse_deg", "range_rmse_m")),
             f"{classic['k_accuracy']['eigengap']:.2f}",
-            _fmt(row["methods"]["music_samp"]["nmse_db"]),
+            short(row["methods"]["music_samp"]["nmse_db"]),
             f"{classic['k_accuracy']['mdl']:.2f}",  # MDL K̂ comes from the snapshots for every data method
-            *(_fmt(row["crb"][key]) for key in ("angle_rmse_deg", "range_rmse_m")),
+            *(short(row["crb"][key]) for key in ("angle_rmse_deg", "range_rmse_m")),
         )
     return table
 

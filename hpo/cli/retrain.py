@@ -17,7 +17,7 @@ from rich.table import Table
 
 from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo.cli.common import Storage, StudyName
-from hpo.cli.evaluate import DEFAULT_GRID, parse_snr_grid
+from hpo.cli.evaluate import DEFAULT_GRID, parse_snr_grid, short
 from hpo.console import err, out, say, warn
 from hpo.results.retrain import RetrainWatcher, TrialSummary, retrain, top_trials, warnings_for
 from hpo.run.signals import Stopped, handling, interrupt
@@ -47,10 +47,6 @@ class SeedProgress(RetrainWatcher):
         self.progress.update(self.task, advance=1, description=f"trial {record['trial']} seed {record['seed']}: {note}")
 
 
-def _num(x: float | None, digits: int = 3) -> str:
-    return "–" if x is None or x != x else f"{x:.{digits}g}"
-
-
 def summary_table(summaries: list[TrialSummary], best: TrialSummary, epochs: int) -> Table:
     """One row per trial: its search value, then mean ± std of the final val NMSE over seeds and health."""
     table = Table(
@@ -63,7 +59,7 @@ def summary_table(summaries: list[TrialSummary], best: TrialSummary, epochs: int
         std = "" if t.std_nmse_db is None else f" ± {t.std_nmse_db:.3f}"
         mean = f"{t.mean_nmse_db:.3f}{std}" if not t.diverged else f"{t.diverged} seed(s) diverged"
         star = "★ " if t is best else ""
-        row = [f"{star}{t.number}", f"{t.search_value:.3f}", ",".join(map(str, t.seeds)), mean, _num(t.mean_health)]
+        row = [f"{star}{t.number}", f"{t.search_value:.3f}", ",".join(map(str, t.seeds)), mean, short(t.mean_health)]
         table.add_row(*row, style="bold green" if t is best else None)
     return table
 
@@ -81,7 +77,7 @@ def accuracy_table(summaries: list[TrialSummary], best: TrialSummary) -> Table:
     for snr in snrs:
         table.add_column(f"{snr:g}", justify="right", no_wrap=True)
     for t in summaries:
-        cells = [f"{_num(t.angle_rmse_deg.get(s), 2)}/{_num(t.range_rmse_m.get(s), 2)}" for s in snrs]
+        cells = [f"{short(t.angle_rmse_deg.get(s), 2)}/{short(t.range_rmse_m.get(s), 2)}" for s in snrs]
         table.add_row(f"{'★ ' if t is best else ''}{t.number}", *cells, style="bold green" if t is best else None)
     return table
 

@@ -13,6 +13,7 @@ from hpo.paths import default_output
 from hpo.results import report
 from hpo.results.tally import tally
 from hpo.run.display import params_table
+from hpo.run.gpus import GPUS_ENV
 from hpo.run.launch import Launch, prepare, run_trials, save_figures
 from hpo.run.pace import load_note
 from hpo.storage import STORAGE_ENV, mask
@@ -45,7 +46,7 @@ def run(
     gpus: str | None = typer.Option(
         None,
         "--gpus",
-        envvar="HPO_GPUS",
+        envvar=GPUS_ENV,
         help="GPU indices the workers take round-robin, e.g. 0,1 (several may share one); default $HPO_GPUS.",
     ),
 ) -> None:

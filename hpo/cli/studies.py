@@ -20,12 +20,7 @@ from hpo.storage import open_storage, resolve_url
 from hpo.storage.artifacts import download_checkpoint, open_store
 from hpo.study.ranking import best_trial
 
-
-class Format(str, Enum):
-    """What `hpo export --format` writes (hpo.results.report.EXPORTERS)."""
-
-    json = "json"
-    csv = "csv"
+Format = Enum("Format", [(name, name) for name in report.EXPORTERS], type=str)  # --format: report.EXPORTERS
 
 
 def studies(storage: Storage = None, as_json: AsJson = False) -> None:

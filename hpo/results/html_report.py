@@ -1,9 +1,5 @@
-"""`hpo report`: one self-contained HTML page a person reads offline (plotly.js embedded once, no CDN).
-
-Sections: optimisation history, parameter importances (Optuna 5's default PED-ANOVA evaluator), parallel
-coordinates, intermediate values, the prune-reason breakdown, the top-10 trials and the best model's RMSE vs
-SNR (the evaluation `hpo run` stored for the current best trial, else a fresh quick one).
-"""
+"""`hpo report`: one self-contained HTML page a person reads offline (plotly.js embedded once, no CDN): the
+study's Optuna figures (study_figures), the top-10 trials and the best model's RMSE vs SNR (write_report)."""
 
 from __future__ import annotations
 

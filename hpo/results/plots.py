@@ -7,10 +7,8 @@ to the study with optuna_dashboard.save_plotly_graph_object, so the dashboard's 
 `hpo report` reuses the same figures and the stored report.
 
 QUICK_EVAL has 200 scenes per point and the curves carry 95% intervals because MUSIC's range RMSE scatters
-between scene draws: over the CRB it spans 0.82–1.39 across six draws of 200 scenes at one SNR point, and
-0.66–2.05 with 48 (`python benchmarks/music.py --spread`), enough for a single curve to cross the bound by
-chance. The figure needs only the true-K RMSEs of learned and classic, two MUSIC runs per scene, which keeps
-200 scenes cheap.
+between scene draws enough for one curve to cross the CRB by chance (`python benchmarks/music.py --spread`).
+Only the true-K RMSEs of learned and classic are drawn, two MUSIC runs per scene, which keeps 200 scenes cheap.
 """
 
 from __future__ import annotations
@@ -111,21 +109,11 @@ def rmse_vs_snr_figure(report: dict) -> go.Figure:
         f"MUSIC with the true K; {scenes} fresh scenes per point, the same scenes at every SNR; "
         f"bars: 95% bootstrap intervals.<br>{SNR_DEFINITION}"
     )
+    note = dict(text=caption, xref="paper", yref="paper", x=0.5, y=-0.5, showarrow=False, font={"size": 10})
     fig.update_layout(
         title=f"Best model{'' if trial is None else f' (trial #{trial})'}: RMSE vs SNR",
         legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.25},
-        annotations=[
-            *fig.layout.annotations,
-            {
-                "text": caption,
-                "xref": "paper",
-                "yref": "paper",
-                "x": 0.5,
-                "y": -0.5,
-                "showarrow": False,
-                "font": {"size": 10},
-            },
-        ],
+        annotations=[*fig.layout.annotations, note],
         margin={"b": 130},
     )
     return fig

@@ -42,12 +42,8 @@ from hpo.storage.guard import GuardedStorage
 from hpo.study import ranking
 from hpo.study.spec import StudySpec
 
-MEAN_ATTR, STD_ATTR, SEEDS_ATTR, EPOCHS_ATTR = (
-    "retrain_mean_nmse_db",
-    "retrain_std_nmse_db",
-    "retrain_seeds",
-    "retrain_epochs",
-)
+MEAN_ATTR, STD_ATTR = "retrain_mean_nmse_db", "retrain_std_nmse_db"  # user attrs of a retrained trial
+SEEDS_ATTR, EPOCHS_ATTR = "retrain_seeds", "retrain_epochs"
 FILES = ("checkpoint.pt", "provenance.json", "evaluation.json", "evaluation.png")
 
 

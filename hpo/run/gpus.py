@@ -74,11 +74,6 @@ def assign(workers: int, gpus: tuple[int, ...], parent_visible: str | None = Non
     return tuple(names[i % len(names)] for i in range(workers))
 
 
-def worker_label(index: int, visible: str | None) -> str:
-    """How displays name a worker: "w3@gpu1" (it sees GPU 1), or "w3" without a GPU assignment."""
-    return f"w{index}" if visible is None else f"w{index}@gpu{visible}"
-
-
 def summary(devices: tuple[str, ...]) -> str:
     """Workers per GPU, for a one-line display: "gpu0×4 gpu1×4"; "" without GPUs."""
     counts = {d: devices.count(d) for d in dict.fromkeys(devices)}

@@ -1,9 +1,6 @@
-"""`hpo run` from start to end: the study created or joined, its trials run here or in workers, its figures saved.
-
-prepare() validates everything (spec, GPUs, device, storage URL) before it writes: the study is the first thing
-it creates. run_trials() then uses the study's budget in this process (with a live display, or silently for
---json) or in worker processes (hpo.run.workers), and save_figures() stores what the dashboard shows.
-"""
+"""`hpo run` from start to end: prepare() validates everything before it writes (the study is the first thing it
+creates), run_trials() uses the study's budget here or in worker processes, save_figures() stores what the
+dashboard shows."""
 
 from __future__ import annotations
 

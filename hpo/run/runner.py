@@ -1,10 +1,5 @@
-"""One process's worker loop: run trials of a study until its global budget is used.
-
-The budget counts trials that finished (COMPLETE, PRUNED, FAIL), are RUNNING or are queued (WAITING), across
-every run and worker on the study, so a second `hpo run` only does what is left. Trials stopped by the user
-(fail_reason "interrupted") and heartbeat-stale trials that were re-queued do not consume budget: their retry
-does (hpo.storage.guard.count_used). hpo.run.workers runs several of these loops on one study.
-"""
+"""One process's worker loop: run trials of a study until its global budget (hpo.storage.guard.count_used) is
+used; hpo.run.workers runs several of these loops on one study."""
 
 from __future__ import annotations
 
@@ -17,7 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo.run.signals import STOP_SIGNALS, StopAtSafePoint, Stopped, handling
 from hpo.storage import internals
 from hpo.storage.guard import INTERRUPTED, TRANSIENT, BudgetReached, GuardedStorage, budget_used, retry_transient
-from hpo.storage.recovery import POLL_S, OrphanWatch, fail_if_running, fail_stale
+from hpo.storage.recovery import POLL_S, OrphanWatch, fail_stale, release_trial
 from hpo.study.objective import Objective
 from hpo.study.spec import StudySpec
 
@@ -57,14 +52,11 @@ def run_worker(
 ) -> Objective:
     """Run trials until the study's budget of n_trials is used or `timeout` seconds pass; returns the objective.
 
-    Several processes (on any hosts) may run this on one study: on a GuardedStorage the budget is exact. With
+    Several processes (on any hosts) may run this on one study; on a GuardedStorage the budget is exact. With
     `linger`, a worker whose budget is used stays while other trials run, failing and re-running the trials of
-    workers that died (heartbeat), so the study ends with nothing RUNNING. Connection errors (a database
-    restart) are retried with backoff. One trial's failure never stops the loop. Ctrl-C or SIGTERM marks the
-    running trial FAIL with fail_reason "interrupted" before its next optimiser step or at its epoch boundary
-    (hpo.run.signals.StopAtSafePoint; a second signal: at once) and raises RunInterrupted. on_trial(trial_id)
-    hears the id of each trial as its objective starts, and None when it ends (hpo.run.workers tells its parent
-    that way). watcher hears of trials and epochs (the live display).
+    workers that died, so the study ends with nothing RUNNING. One trial's failure never stops the loop; a
+    signal stops it at a safe point (hpo.run.signals.StopAtSafePoint) and raises RunInterrupted. on_trial hears
+    each trial's id as its objective starts and None when it ends; watcher hears of trials and epochs.
     """
     watcher = watcher or RunWatcher()
     objective = objective or Objective(spec)
@@ -120,7 +112,8 @@ def run_worker(
                 objective.current_trial_id = None
                 publish(None)
     except KeyboardInterrupt as e:
-        fail_if_running(study, objective.current_trial_id)
+        if objective.current_trial_id is not None:
+            release_trial(study, objective.current_trial_id, INTERRUPTED, requeue=False)
         raise RunInterrupted(f"interrupted: the running trial was marked FAIL (fail_reason={INTERRUPTED!r})") from e
     finally:
         if guarded is not None:

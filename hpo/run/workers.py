@@ -1,18 +1,8 @@
 """Several worker processes on one host sharing a study: `hpo run --workers W`.
 
-The parent creates (or joins) the study once, before any worker starts, so workers never race to create
-tables or the study. Each worker is a spawned process running hpo.run.runner.run_worker with its share of the
-CPU threads, max(1, cores // W), and its own sampler seed (seed + index: identical seeds would make every
-worker's random start-up trials the same). The budget is the study's total, held exactly by GuardedStorage.
-With GPUs (`--gpus`), worker i sees one GPU through CUDA_VISIBLE_DEVICES, assigned round-robin by
-hpo.run.gpus.assign. Workers sit in their own process group: Ctrl-C or SIGTERM reaches the parent, which
-forwards it once (hpo.run.signals.ForwardOnce), so each worker marks its running trial FAIL (interrupted) and
-exits within STOP_S.
-
-Each worker publishes the id of its running trial in shared memory, so the parent can clean up after a worker
-that cannot: one it had to SIGKILL after STOP_S has its trial failed as interrupted, and one that died on its own
-(killed from outside, a crash) has its trial failed as "killed" and re-queued with the same params at once,
-instead of after the heartbeat's grace period.
+The parent creates (or joins) the study before any worker starts, so workers never race to create tables or
+the study; the budget is the study's total, held exactly by GuardedStorage. Workers sit in their own process
+group, so a signal reaches only the parent, which forwards it once (supervise).
 """
 
 from __future__ import annotations
@@ -97,7 +87,7 @@ class WorkerJob:
     study_name: str  # the study, already created by the parent
     n_trials: int  # the study's total budget
     threads: int  # torch threads of this worker
-    seed: int | None  # base sampler seed; worker i uses seed + i
+    seed: int | None  # base sampler seed; worker i uses seed + i (equal seeds: equal random start-up trials)
     timeout: float | None  # seconds after which no new trial starts
     objective_kwargs: dict  # extra Objective arguments (e.g. the artifact store), picklable
     devices: tuple[str, ...] = ()  # CUDA_VISIBLE_DEVICES of worker i (hpo.run.gpus.assign); () leaves it alone
@@ -204,16 +194,6 @@ class Reaper:
             console.warn(f"could not fail trial id {death.trial_id} of {death.describe()}: {e}")
 
 
-def run_workers(
-    job: WorkerJob,
-    workers: int,
-    on_poll: Callable[[int], None] | None = None,
-    on_death: Callable[[Death, bool], None] | None = None,
-) -> tuple[list[int], bool]:
-    """Run `workers` copies of worker_main on `job` (study already created); returns exit codes, interrupted."""
-    return supervise(worker_main, [(job, i) for i in range(workers)], on_poll=on_poll, on_death=on_death)
-
-
 def run_parallel(
     spec: StudySpec,
     study: optuna.Study,
@@ -242,16 +222,16 @@ def run_parallel(
     job = WorkerJob(
         str(spec.path), url, study.study_name, n_trials, threads, seed, timeout, objective_kwargs or {}, devices
     )
-    reaper = Reaper(study)
+    reaper, args = Reaper(study), [(job, i) for i in range(workers)]
     if view is None:
-        codes, interrupted = run_workers(job, workers, on_death=reaper)
+        codes, interrupted = supervise(worker_main, args, on_death=reaper)
     else:
         with LiveDisplay(view, n_trials, spec.train.epochs) as live:
 
             def on_poll(alive: int) -> None:
                 live.poll(study, f"{alive}/{workers} workers x {threads} threads{place}")
 
-            codes, interrupted = run_workers(job, workers, on_poll, reaper)
+            codes, interrupted = supervise(worker_main, args, on_poll=on_poll, on_death=reaper)
     if interrupted:
         raise RunInterrupted(f"interrupted: the workers' running trials were marked FAIL (fail_reason={INTERRUPTED!r})")
     if not any(codes):

@@ -1,11 +1,6 @@
 """Where studies live, and the one door to Optuna's storage: every hpo module reads and writes studies through
 this package (open_storage here, GuardedStorage in guard, dead workers' trials in recovery, checkpoints in
 artifacts), and only internals names what is private to Optuna.
-
-Precedence: --storage, then $HPO_STORAGE, then sqlite:///hpo.db. PostgreSQL goes through SQLAlchemy 2 and
-psycopg 3 with pool_pre_ping; a heartbeat marks a dead worker's trial FAIL after the grace period and
-RetryHeartbeatStaleTrialCallback queues it again with the same params. Every server backend gets a connect
-timeout ($HPO_CONNECT_TIMEOUT_S), and mask() is the one function that hides passwords in what is printed.
 """
 
 from __future__ import annotations

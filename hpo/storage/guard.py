@@ -1,14 +1,8 @@
 """An RDBStorage that many workers can share: an exact global trial budget, and short database outages survived.
 
-Optuna creates a trial inside one transaction that holds the study row FOR UPDATE. GuardedStorage counts the
-budget inside that same transaction and refuses a new trial (BudgetReached) once it is used, so W workers
-never overshoot it, however their checks interleave. Reads and idempotent writes are retried with exponential
-backoff on connection errors (a database restart), and a heartbeat that cannot be written is skipped rather
-than killing Optuna's heartbeat thread, so a running trial is not declared stale by a blip shorter than the
-grace period. set_trial_user_attrs writes many user attrs (and an epoch's report) in one transaction, where
-Optuna spends a transaction on each; annotate_trial writes user attrs onto a finished trial, which Optuna's
-API refuses; orphan_trial_ids finds RUNNING trials that never wrote a heartbeat. The private Optuna names all
-this needs are in hpo.storage.internals.
+Optuna creates a trial inside one transaction that holds the study row FOR UPDATE; GuardedStorage counts the
+budget inside that same transaction, so W workers never overshoot it however their checks interleave. The
+private Optuna names this needs are in hpo.storage.internals.
 """
 
 from __future__ import annotations
@@ -142,13 +136,9 @@ class GuardedStorage(RDBStorage):
     def set_trial_user_attrs(
         self, trial_id: int, attrs: dict[str, Any], report: tuple[int, float] | None = None
     ) -> None:
-        """Several user attrs, and optionally one intermediate value report=(step, value), in one transaction.
-
-        Optuna spends a transaction on each user attr and on each report (a trial-state read, a lookup, an
-        insert, a commit); a trial writes about fifteen attrs and a report per epoch, which on PostgreSQL was
-        most of the per-trial storage time the objective controls. Here one state read and one upsert per
-        table do them all. Idempotent (upserts), so retried like the other writes.
-        """
+        """Several user attrs, and optionally one intermediate value report=(step, value), in one transaction,
+        where Optuna spends one on each: on PostgreSQL that was most of the objective's per-trial storage time.
+        Idempotent (upserts), so retried like the other writes."""
         retry_transient(lambda: self._write_user_attrs(trial_id, attrs, report, running=True), "set_trial_user_attrs")
 
     def annotate_trial(self, trial_id: int, attrs: dict[str, Any]) -> None:

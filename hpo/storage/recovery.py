@@ -1,9 +1,7 @@
 """Trials of dead workers, found and released: heartbeat-stale trials, trials that never beat, interrupted ones.
 
 A dead worker's RUNNING trial is failed and re-queued with the same params (Optuna's
-RetryHeartbeatStaleTrialCallback, configured in hpo.storage.open_storage), so the study ends with nothing
-RUNNING. Optuna does that only when a trial starts; run_worker calls fail_stale between trials and, through
-GuardedStorage.on_heartbeat, during them.
+RetryHeartbeatStaleTrialCallback, configured in hpo.storage.open_storage), so the study ends with nothing RUNNING.
 """
 
 from __future__ import annotations
@@ -17,19 +15,9 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from hpo.storage import internals
-from hpo.storage.guard import INTERRUPTED, GuardedStorage
+from hpo.storage.guard import GuardedStorage
 
 POLL_S = 1.0  # the orphan query runs at most this often; a worker with nothing to do also waits this long
-
-
-def fail_if_running(study: optuna.Study, trial_id: int | None) -> None:
-    """Mark this worker's trial FAIL (interrupted) when an interrupt left it RUNNING."""
-    if trial_id is None:
-        return
-    storage = internals.storage_of(study)
-    if storage.get_trial(trial_id).state == TrialState.RUNNING:
-        storage.set_trial_user_attr(trial_id, "fail_reason", INTERRUPTED)
-        storage.set_trial_state_values(trial_id, TrialState.FAIL)
 
 
 def release_trial(study: optuna.Study, trial_id: int, reason: str | None, requeue: bool) -> bool:
@@ -84,18 +72,15 @@ class OrphanWatch:
     def check(self, study: optuna.Study) -> list[int]:
         """Query at most every POLL_S; release the trials orphaned for the grace period; returns their ids."""
         with self.lock:
-            return self._check(study)
-
-    def _check(self, study: optuna.Study) -> list[int]:
-        backend = _heartbeats(study)
-        now = time.monotonic()
-        if backend is None or now - self.checked < POLL_S:
-            return []
-        self.checked = now
-        grace = backend.grace_period or 2 * backend.get_heartbeat_interval()  # Optuna's own default
-        ids = backend.orphan_trial_ids(internals.study_id(study))
-        self.first_seen = {i: self.first_seen.get(i, now) for i in ids}
-        return [i for i, seen in self.first_seen.items() if now - seen > grace and release_trial(study, i, None, True)]
+            backend, now = _heartbeats(study), time.monotonic()
+            if backend is None or now - self.checked < POLL_S:
+                return []
+            self.checked = now
+            grace = backend.grace_period or 2 * backend.get_heartbeat_interval()  # Optuna's own default
+            ids = backend.orphan_trial_ids(internals.study_id(study))
+            self.first_seen = {i: self.first_seen.get(i, now) for i in ids}
+            orphaned = [i for i, seen in self.first_seen.items() if now - seen > grace]
+            return [i for i in orphaned if release_trial(study, i, None, True)]
 
 
 def fail_stale(study: optuna.Study, orphans: OrphanWatch) -> None:

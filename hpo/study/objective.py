@@ -1,20 +1,9 @@
 """The Optuna objective: one trial = configs from spec + suggested params, `epochs` of core.train.train.
 
-`[study] objective` (hpo.study.spec.OBJECTIVES) picks the study's values from the validation metrics (VALUES):
-    nmse          val NMSE of R_blend, dB
-    localisation  angle_eff_db + 1e-3·range_eff_db: MUSIC's angle error over the CRB (core.localisation); the
-                  small range term only breaks ties between trials whose angle figures agree
-    multi         (val NMSE dB, angle_eff_db)
-After every epoch that has the values, a single-objective trial reports them and asks Optuna's pruner; a
-multi-objective one (trial.report raises there) adds them to its curve (hpo.study.pruners.CURVE_ATTR) and asks the
-study's multi-objective pruner, except after the last epoch, where pruning would save nothing.
-
-Eigengap health is a constraint in every mode: the final health gives threshold - health <= 0, which Optuna
-5's TPE and GP samplers read from the trial itself. User attrs keep it readable: "eigengap_health_final" and
-"feasible" as scalars, and "eigengap_health", the per-epoch curve rounded to 3 decimals. A
-NonFiniteGradientError is a PRUNED trial with prune_reason "nonfinite_gradient"; any other error is a FAIL
-with its fail_reason, and the worker goes on. Given an artifact store, a COMPLETE trial that beats the best so
-far uploads its checkpoint (hpo.storage.artifacts).
+`[study] objective` picks the study's values from the validation metrics (VALUES). After every epoch that has
+them, a single-objective trial reports them to Optuna's pruner; a multi-objective one (trial.report raises
+there) adds them to its curve (hpo.study.pruners.CURVE_ATTR) for the study's own pruner. Eigengap health is a
+constraint in every mode (threshold - health <= 0), which Optuna 5's TPE and GP samplers read from the trial.
 
 Storage round trips are the objective's share of per-trial overhead, so user attrs go in groups: provenance in
 one write at the start, the final metrics in one at the end, and each epoch's health (and curve) together with
@@ -51,6 +40,7 @@ def _localisation_value(m: dict) -> float:
 
 
 # The study's values from a metrics dict (core.train), by objective; an epoch without the metric has none.
+# localisation: MUSIC's angle error over the CRB (core.localisation), the range term only breaking ties.
 VALUES: dict[str, Callable[[dict], tuple[float, ...] | None]] = {
     "nmse": lambda m: (m["nmse_db"],),
     "localisation": lambda m: (_localisation_value(m),) if "angle_eff_db" in m else None,

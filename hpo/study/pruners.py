@@ -6,10 +6,8 @@ that got there (complete, pruned or still running). It is pruned when more than 
 dominate it (no worse in every objective and better in one). A trial on the running Pareto front is dominated
 by nobody, so it is never pruned; one deep behind the front is.
 
-trial.report is unavailable in multi-objective studies, so each trial's curve lives in its user attr
-CURVE_ATTR: {"<step>": [value_0, value_1, ...]}, the objective values after each epoch that has them
-(hpo.study.objective writes it). Steps are 0-based epochs; rung k is checked at the first recorded step at or
-after min_resource·η^k − 1, so a metric computed every few epochs (core.localisation) still meets every rung.
+Each trial's curve lives in its user attr CURVE_ATTR (hpo.study.objective writes it). Rung k is checked at the
+first recorded step at or after min_resource·η^k − 1, so a metric computed every few epochs still meets every rung.
 """
 
 from __future__ import annotations
@@ -18,8 +16,9 @@ import math
 
 import optuna
 from optuna.trial import FrozenTrial
+from pydantic import Field
 
-from core.errors import ConfigError
+from core.configs import Config
 from hpo.study.ranking import dominates, signed
 
 CURVE_ATTR = "objective_curve"  # user attr: {"<step>": [values]}, one entry per epoch with objective values
@@ -30,37 +29,30 @@ def curve(trial: FrozenTrial) -> dict[int, list[float]]:
     return {int(step): values for step, values in trial.user_attrs.get(CURVE_ATTR, {}).items()}
 
 
+class Rungs(Config):
+    """ParetoRungPruner's settings."""
+
+    min_resource: int = Field(1, ge=1)  # epochs of the first rung
+    reduction_factor: int = Field(2, ge=2)  # η: rung k at min_resource·η^k epochs
+    n_startup_trials: int = Field(4, ge=1)  # peers a rung needs before it prunes anyone
+    # The share of peers that may dominate a trial before it is pruned: ASHA keeps 1/η; 0.5 keeps the front and
+    # everything within half the field of it.
+    dominated_fraction: float = Field(0.5, ge=0, lt=1)
+
+
 class ParetoRungPruner(optuna.pruners.BasePruner):
     """Prune a trial at a rung when more than dominated_fraction of its peers at that epoch dominate it."""
 
-    def __init__(
-        self,
-        min_resource: int = 1,
-        reduction_factor: int = 2,
-        n_startup_trials: int = 4,
-        dominated_fraction: float = 0.5,
-    ) -> None:
-        """min_resource: epochs of the first rung (>= 1); reduction_factor η: rung k at min_resource·η^k epochs
-        (>= 2); n_startup_trials: peers a rung needs before it prunes anyone (>= 1); dominated_fraction: in [0, 1),
-        the share of peers that may dominate a trial before it is pruned (ASHA keeps 1/η; here 0.5 keeps the
-        front and everything within half the field of it)."""
-        if isinstance(min_resource, bool) or not isinstance(min_resource, int) or min_resource < 1:
-            raise ConfigError(f"min_resource must be an integer >= 1, got {min_resource=}")
-        if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, int) or reduction_factor < 2:
-            raise ConfigError(f"reduction_factor must be an integer >= 2, got {reduction_factor=}")
-        if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or n_startup_trials < 1:
-            raise ConfigError(f"n_startup_trials must be an integer >= 1, got {n_startup_trials=}")
-        if not (isinstance(dominated_fraction, (int, float)) and 0 <= dominated_fraction < 1):
-            raise ConfigError(f"dominated_fraction must be in [0, 1), got {dominated_fraction=}")
-        self.min_resource, self.reduction_factor = min_resource, reduction_factor
-        self.n_startup_trials, self.dominated_fraction = n_startup_trials, dominated_fraction
+    def __init__(self, **settings) -> None:
+        """settings: those of Rungs; one out of its range is a ConfigError naming it."""
+        self.rungs = Rungs(**settings)
 
     def rung_steps(self, up_to: int) -> list[int]:
         """The 0-based steps of the rungs up to step up_to: min_resource·η^k − 1."""
-        steps, epochs = [], self.min_resource
+        steps, epochs = [], self.rungs.min_resource
         while epochs - 1 <= up_to:
             steps.append(epochs - 1)
-            epochs *= self.reduction_factor
+            epochs *= self.rungs.reduction_factor
         return steps
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
@@ -80,6 +72,6 @@ class ParetoRungPruner(optuna.pruners.BasePruner):
             values = curve(other).get(step) if other.number != trial.number else None
             if values is not None and all(math.isfinite(v) for v in values):
                 peers.append(signed(values, study.directions))
-        if len(peers) < self.n_startup_trials:
+        if len(peers) < self.rungs.n_startup_trials:
             return False
-        return sum(dominates(p, me) for p in peers) > self.dominated_fraction * len(peers)
+        return sum(dominates(p, me) for p in peers) > self.rungs.dominated_fraction * len(peers)

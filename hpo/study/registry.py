@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 
-from hpo.study.pruners import ParetoRungPruner
+from hpo.study.pruners import ParetoRungPruner, Rungs
 
 if TYPE_CHECKING:  # the spec is only read here; hpo.study.spec imports this module for the names
     from hpo.study.spec import StudySpec
@@ -43,10 +43,8 @@ PRUNERS: dict[str, tuple[tuple[str, ...], Callable[[StudySpec], optuna.pruners.B
         ),
     ),
     "mo-asha": (  # multi-objective studies (hpo.study.pruners)
-        ("min_resource", "reduction_factor", "n_startup_trials", "dominated_fraction"),
-        lambda s: ParetoRungPruner(
-            s.pruner.min_resource, s.pruner.reduction_factor, s.pruner.n_startup_trials, s.pruner.dominated_fraction
-        ),
+        tuple(Rungs.model_fields),
+        lambda s: ParetoRungPruner(**s.pruner.model_dump(include=set(Rungs.model_fields))),
     ),
     "none": ((), lambda s: optuna.pruners.NopPruner()),
 }

@@ -37,33 +37,18 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 STUDIES_DIR_ENV = "HPO_STUDIES_DIR"
 
-# Flat parameter name -> (ExperimentConfig section, field). One name per parameter; [fixed] and [search] use it.
+# The ExperimentConfig fields a trial may set, by section, in the order errors list them. [fixed] and [search]
+# name them flat: by the field's name, or by its alias. The flat names are stored in trials and specs: keep them.
+PARAM_FIELDS: dict[str, tuple[str, ...]] = {
+    "train": ("lr", "weight_decay", "batch_size", "grad_clip", "cosine", "amp", "tf32"),
+    "pipeline": ("beta", "blend", "beta_min", "tikhonov_alpha", "range_weight"),
+    "model": ("arch", "width", "depth", "dropout", "heads"),
+    "loss": ("lam_nmse", "lam_gap", "lam_sub", "lam_peak", "gap_margin", "target", "projector", "subspace_scale"),
+}
+ALIASES = {"tikhonov_alpha": "alpha", "range_weight": "rho", "target": "loss_target"}  # field -> flat name
+# Flat parameter name -> (ExperimentConfig section, field).
 PARAMS: dict[str, tuple[str, str]] = {
-    "lr": ("train", "lr"),
-    "weight_decay": ("train", "weight_decay"),
-    "batch_size": ("train", "batch_size"),
-    "grad_clip": ("train", "grad_clip"),
-    "cosine": ("train", "cosine"),
-    "amp": ("train", "amp"),
-    "tf32": ("train", "tf32"),
-    "beta": ("pipeline", "beta"),
-    "blend": ("pipeline", "blend"),  # "fixed" β | "adaptive" per-scene β from the model's gate (DESIGN §3)
-    "beta_min": ("pipeline", "beta_min"),  # the adaptive β's floor
-    "alpha": ("pipeline", "tikhonov_alpha"),
-    "rho": ("pipeline", "range_weight"),
-    "arch": ("model", "arch"),
-    "width": ("model", "width"),
-    "depth": ("model", "depth"),
-    "dropout": ("model", "dropout"),
-    "heads": ("model", "heads"),
-    "lam_nmse": ("loss", "lam_nmse"),
-    "lam_gap": ("loss", "lam_gap"),
-    "lam_sub": ("loss", "lam_sub"),
-    "lam_peak": ("loss", "lam_peak"),  # MUSIC's first-order angle error at the truth, log scale (core.losses)
-    "gap_margin": ("loss", "gap_margin"),
-    "loss_target": ("loss", "target"),
-    "projector": ("loss", "projector"),
-    "subspace_scale": ("loss", "subspace_scale"),  # "linear" | "log" null spectrum in the subspace loss
+    ALIASES.get(field, field): (section, field) for section, fields in PARAM_FIELDS.items() for field in fields
 }
 
 

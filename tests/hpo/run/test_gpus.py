@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from core.errors import CovblendError
 from hpo.cli import app
-from hpo.run.gpus import assign, check_gpus, parse_gpus, requested_gpus, summary, worker_label
+from hpo.run.gpus import assign, check_gpus, parse_gpus, requested_gpus, summary
 from hpo.run.workers import run_parallel
 from hpo.storage import open_storage
 from hpo.study.create import create_or_join
@@ -88,11 +88,6 @@ def test_fewer_workers_than_gpus_leave_the_last_ones_idle():
 
 def test_indices_refer_into_the_parents_own_visible_devices():
     assert assign(3, (1, 0), parent_visible="4,7") == ("7", "4", "7")
-
-
-def test_workers_are_labelled_by_their_gpu():
-    assert worker_label(3, "1") == "w3@gpu1"
-    assert worker_label(0, None) == "w0"
 
 
 def _run(args: list[str], env: dict | None = None):

@@ -76,6 +76,37 @@ def test_params_land_on_their_config_sections(tmp_path):
     assert set(PARAMS) >= {"lr", "weight_decay", "beta", "alpha", "rho", "lam_gap", "lam_sub", "width", "arch"}
 
 
+def test_flat_parameter_names_and_their_fields_are_pinned():
+    # The flat names are stored in Optuna trials and spec files: renaming or remapping one breaks old studies.
+    assert PARAMS == {
+        "lr": ("train", "lr"),
+        "weight_decay": ("train", "weight_decay"),
+        "batch_size": ("train", "batch_size"),
+        "grad_clip": ("train", "grad_clip"),
+        "cosine": ("train", "cosine"),
+        "amp": ("train", "amp"),
+        "tf32": ("train", "tf32"),
+        "beta": ("pipeline", "beta"),
+        "blend": ("pipeline", "blend"),
+        "beta_min": ("pipeline", "beta_min"),
+        "alpha": ("pipeline", "tikhonov_alpha"),
+        "rho": ("pipeline", "range_weight"),
+        "arch": ("model", "arch"),
+        "width": ("model", "width"),
+        "depth": ("model", "depth"),
+        "dropout": ("model", "dropout"),
+        "heads": ("model", "heads"),
+        "lam_nmse": ("loss", "lam_nmse"),
+        "lam_gap": ("loss", "lam_gap"),
+        "lam_sub": ("loss", "lam_sub"),
+        "lam_peak": ("loss", "lam_peak"),
+        "gap_margin": ("loss", "gap_margin"),
+        "loss_target": ("loss", "target"),
+        "projector": ("loss", "projector"),
+        "subspace_scale": ("loss", "subspace_scale"),
+    }
+
+
 def test_digest_ignores_comments_but_not_values(tmp_path):
     a = load_spec(write(tmp_path, TINY, "a"))
     b = load_spec(write(tmp_path, "# a comment\n" + TINY, "b"))
