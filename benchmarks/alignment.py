@@ -323,8 +323,8 @@ def run(args) -> None:
         print_table(BETA_HEADER, beta_rows)
     print(
         f"scenario: N={cfg.scenario.n} M={cfg.scenario.m} combiner={args.combiner} K_max={args.k_max}; "
-        f"arch={args.arch} width={args.width} depth={args.depth} lr={args.lr} lam_sub={args.lam_sub} lam_peak={args.lam_peak} "
-        f"subspace_scale={args.subspace_scale} blend={args.blend}"
+        f"arch={args.arch} width={args.width} depth={args.depth} lr={args.lr} lam_sub={args.lam_sub} "
+        f"lam_peak={args.lam_peak} subspace_scale={args.subspace_scale} blend={args.blend}"
         f"{f' beta_min={args.beta_min}' if adaptive else ''} "
         f"beta={ {s: beta_for(args, s) for s in args.snapshots} } "
         f"seed={args.seed}; "

@@ -27,6 +27,7 @@ from core.experiment import ExperimentConfig, TrainConfig
 from core.localisation import LocalisationConfig
 from core.scenario import ScenarioConfig
 from core.train import resolve_device
+from hpo.study.pruners import Rungs
 from hpo.study.registry import PRUNER_SETTINGS
 from hpo.study.registry import SAMPLER_NAMES as SAMPLERS
 
@@ -150,6 +151,12 @@ class PrunerSpec(Config):
             if key != "name" and key in cls.model_fields and key not in PRUNER_SETTINGS[name]:
                 raise ConfigError.at(key, value, f"is not a setting of the {name!r} pruner")
         return table
+
+    @model_validator(mode="after")
+    def _mo_asha_bounds(self) -> PrunerSpec:
+        if self.name == "mo-asha":  # its own bounds (n_startup_trials >= 1) live on Rungs; check them with the file
+            Rungs(**{key: getattr(self, key) for key in PRUNER_SETTINGS["mo-asha"]})
+        return self
 
 
 def _objective_alias(name: Any) -> Any:

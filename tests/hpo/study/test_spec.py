@@ -228,3 +228,10 @@ def test_stored_tables_with_final_epochs_still_load(tmp_path):
     spec = load_spec(write(tmp_path, TINY.replace("epochs = 2", "epochs = 2\nfinal_epochs = 7")))
     assert spec.final_epochs == 7 and spec.train.epochs == 2
     assert load_spec(spec.path, table=spec.table) == spec
+
+
+def test_mo_asha_settings_are_checked_with_the_spec(tmp_path):
+    text = TINY.replace("[study]\n", '[study]\nobjective = "multi"\n')
+    path = write(tmp_path, text + '\n[pruner]\nname = "mo-asha"\nn_startup_trials = 0\n', "mo")
+    with pytest.raises(SpecError, match=r"mo.toml: .*n_startup_trials = 0: must be >= 1"):
+        load_spec(str(path))
