@@ -1,14 +1,8 @@
-"""Centre-referenced uniform linear array and its near-field steering vectors.
+"""Centre-referenced uniform linear array and its near-field steering vectors (DESIGN §2).
 
-Geometry (DESIGN §2): element n sits at x_n = (n - (N-1)/2)·d on the array axis, so the
-reference point is the array centre. A source has an angle θ from broadside (radians here,
-degrees at the interfaces) and a range r from the centre (metres).
-
-Exact spherical wavefront:   a_n(θ, r) = exp(-j·2π·(r_n - r)/λ),
-                             r_n = sqrt(r² + x_n² - 2·r·x_n·sin θ).
-Fresnel (explicit option):   r_n - r ≈ -x_n·sin θ + x_n²·cos²θ / (2r).
-
-As r → ∞ both tend to the far-field vector exp(+j·2π·x_n·sin θ/λ).
+x_n = (n − (N−1)/2)·d; θ from broadside (radians here, degrees at the interfaces), r from the centre (metres).
+Exact spherical wavefront:  a_n(θ, r) = exp(−j·2π·(r_n − r)/λ),  r_n = √(r² + x_n² − 2·r·x_n·sin θ).
+Fresnel (explicit option):  r_n − r ≈ −x_n·sin θ + x_n²·cos²θ/(2r).
 """
 
 from __future__ import annotations
