@@ -1,18 +1,7 @@
 """The one aligned covariance pipeline (DESIGN §3), shared by training, validation and inference.
 
-    R_pred  = trace_to_N(hermitize(A_angle A_angleᴴ + ρ·A_range A_rangeᴴ))      keeps its graph
-    X_ls    = (Hᴴ H + α I)⁻¹ Hᴴ Y                                               linalg.solve
-    R_samp  = trace_to_N(hermitize(X_ls X_lsᴴ / L)).detach()                    snapshots only
-    R_blend = trace_to_N(hermitize((1 - β)·R_pred + β·R_samp))
-
-β is chosen by name in BLEND_WEIGHTS (PipelineConfig.blend):
-    "fixed"     β = PipelineConfig.beta for every scene; the model's gate logit is ignored
-    "adaptive"  β(scene) = β_min + (1 − β_min)·sigmoid(g), g = gate logit + g₀ with
-                g₀ = logit((β − β_min)/(1 − β_min)): a gate logit of 0 gives the configured β, so training
-                starts where the fixed blend is and the model needs no pipeline settings to be built.
-
-`pipeline` (model in hand) and `blended_covariance` (factors in hand) are the only ways any code
-path obtains R_blend; both assemble it in `_assemble`. Neither reads R_true.
+`pipeline` (model in hand) and `blended_covariance` (factors in hand) are the only ways any code path obtains
+R_blend; both assemble it in `_assemble`, with β from BLEND_WEIGHTS by PipelineConfig.blend. Neither reads R_true.
 """
 
 from __future__ import annotations
@@ -28,8 +17,7 @@ from pydantic import Field
 from core.configs import Config, one_of
 from core.errors import ConfigError
 
-# g₀ is clamped to ±logit(1 − GATE_START_EPS) (≈ ±6.9): a configured β at or below β_min (or at 1) starts
-# the gate in the sigmoid's tail, where it can still move, instead of at an infinite logit.
+# g₀ is clamped to ±logit(1 − GATE_START_EPS) ≈ ±6.9, so the gate starts where it can still move (DESIGN §3).
 GATE_START_EPS = 1e-3
 
 
@@ -73,11 +61,10 @@ def predicted_covariance(A_angle: torch.Tensor, A_range: torch.Tensor, range_wei
 def sample_covariance(Y: torch.Tensor, H: torch.Tensor, tikhonov_alpha: float) -> torch.Tensor:
     """R_samp from snapshots Y (B, M, L) and H (B, M, N); detached, (B, N, N)."""
     with torch.no_grad():
-        n, snaps = H.shape[-1], Y.shape[-1]
         Hh = H.mH
-        gram = Hh @ H + tikhonov_alpha * torch.eye(n, dtype=H.dtype, device=H.device)
+        gram = Hh @ H + tikhonov_alpha * torch.eye(H.shape[-1], dtype=H.dtype, device=H.device)
         X = torch.linalg.solve(gram, Hh @ Y)
-        return trace_to_n(hermitize(X @ X.mH / snaps))
+        return trace_to_n(hermitize(X @ X.mH / Y.shape[-1]))
 
 
 def blend(R_pred: torch.Tensor, R_samp: torch.Tensor, beta: float | torch.Tensor) -> torch.Tensor:
@@ -93,6 +80,7 @@ def _fixed_beta(gate_logit: torch.Tensor | None, cfg: PipelineConfig) -> float:
 
 
 def _adaptive_beta(gate_logit: torch.Tensor | None, cfg: PipelineConfig) -> torch.Tensor:
+    """β = β_min + (1 − β_min)·sigmoid(gate_logit + g₀), g₀ = logit((β − β_min)/(1 − β_min)) (DESIGN §3)."""
     if gate_logit is None:
         raise ConfigError("blend='adaptive' needs the model's gate logit: pass factors (A_angle, A_range, gate_logit)")
     start = (cfg.beta - cfg.beta_min) / max(1.0 - cfg.beta_min, 1e-12)
@@ -120,10 +108,7 @@ def _assemble(factors: tuple[torch.Tensor, ...], R_samp: torch.Tensor, cfg: Pipe
 
 
 def blended_covariance(
-    factors: tuple[torch.Tensor, ...],
-    Y: torch.Tensor,
-    H: torch.Tensor,
-    cfg: PipelineConfig,
+    factors: tuple[torch.Tensor, ...], Y: torch.Tensor, H: torch.Tensor, cfg: PipelineConfig
 ) -> Covariances:
     """The pipeline for given factors = (A_angle, A_range[, gate_logit]): (B, N, K_max) complex each, and the
     gate logit (B,) real, which blend="adaptive" needs and blend="fixed" ignores."""
