@@ -1,17 +1,10 @@
-"""The whitened measurement domain (DESIGN §5): where every subspace step of inference and of the losses runs.
+"""The whitened measurement domain (DESIGN §5), where every subspace step of inference and of the losses runs.
 
-The receiver sees y = H x with H (M, N). A hybrid combiner (M < N) passes only H's M-dimensional row space,
-so an N×N covariance rebuilt from y (the Tikhonov back-projection) is biased however many snapshots there
-are. Subspace methods therefore work on what was measured, whitened so that the noise is σ²·I again:
+    W = (H Hᴴ)^(−1/2) (B, M, M),   T = W H (B, M, N) with T Tᴴ = I_M,   C = T R Tᴴ (B, M, M)
+    b = T a,   ‖b‖² = ‖P_H a‖² ≤ N,   C_classic = W (Y Yᴴ/L) W: the whitened sample covariance
 
-    W = (H Hᴴ)^(−1/2)            (M, M)
-    T = W H                      (M, N), orthonormal rows: T Tᴴ = I_M
-    C = T R Tᴴ                   (M, M) for any covariance R of the N-element array
-    b(θ, r) = T a(θ, r)          steering vectors of the measurement domain; ‖b‖² = ‖P_H a‖² ≤ N
-    C_classic = W (Y Yᴴ/L) W     what a practitioner runs MUSIC on: the whitened sample covariance
-
-For H = I (a fully digital array) T is the identity. `operator` returns None then, and every caller skips
-the transform, so MUSIC on R for H = I is the same computation, bit for bit, as before this domain existed.
+For H = I `operator` returns None and every caller skips the transform, so MUSIC on R for H = I is the same
+computation, bit for bit, as before this domain existed.
 """
 
 from __future__ import annotations

@@ -1,36 +1,20 @@
-"""Batched near-field MUSIC (DESIGN §5): model order, spectrum, peaks, sub-grid refinement, scoring.
+"""Batched near-field MUSIC (DESIGN §5): model order, spectrum, peaks, sub-grid refinement, repair.
 
-One entry point, `music(C, grid, ...)`, runs on any covariance in the whitened measurement domain
-(core.measurement): C = T R Tᴴ (B, M, M) with steering vectors b(θ, r) = T a(θ, r), T = W H (B, M, N). So
-R_blend (the learned pipeline), the classic W (Y Yᴴ/L) W, R_samp (a diagnostic) and R_true (the oracle) all
-go through the same code. For H = I, T is None and C is R itself: b = a, ‖b‖² = N, the plain MUSIC below.
+`music(C, grid, ...)` runs on any covariance C (B, M, M) of the whitened measurement domain (core.measurement),
+with steering vectors b(θ, r) = T a(θ, r), T = W H (B, M, N). For H = I, T is None and C is R itself: b = a,
+‖b‖² = N, the plain MUSIC.
 
-    eigh(C)        -> λ₁ ≥ … ≥ λ_M, U_s (top K̂ eigenvectors; K̂ from a rule or given)
-    spectrum       -> s(θ, u) = ‖U_sᴴ b(θ, 1/u)‖² / ‖b‖²  on a grid uniform in θ and in u = 1/r;
-                      the MUSIC pseudo-spectrum is 1/(1 − s) = ‖b‖²/‖E_nᴴ b‖², so peaks of s are its peaks.
-                      For H = I, ‖b‖² = N is left out (s in [0, N]), as it always was.
-    peaks          -> block-max non-maximum suppression, blocks sized from the array's resolution
-    refinement     -> Levenberg–Marquardt steps on the null spectrum ‖(I − U_s U_sᴴ) b‖² / ‖b‖² in (θ, u)
-    repair         -> scenes whose peaks leave U_s unexplained (merged close pairs) get one RAP-MUSIC re-search
-
-Why normalise by ‖b‖²: with a hybrid combiner (M < N) ‖T a‖² = ‖P_H a‖² varies over the grid, and an
-unnormalised spectrum would favour the directions H happens to pass best. The grid stays shared by every
-scene: ‖U_sᴴ b‖² = aᴴ (Tᴴ U_s U_sᴴ T) a and ‖b‖² = aᴴ (Tᴴ T) a are Hermitian forms in a, one real GEMM
-each against features of the grid's steering vectors (Grid.hermitian_features).
-
-Why NMS sized from the resolution: a near-field source draws a ridge in (θ, 1/r) that is a beamwidth
-wide and a depth of field long, and tilted; a 3×3 neighbourhood leaves several maxima on it, and a
-second maximum on one ridge steals the slot of a real source. Here the grid is cut into blocks of about
-half a resolution half-width; a point survives only if it is its block's maximum and that block beats
-every block within `reach` blocks, so the suppression radius is about one resolution half-width (the
-beamwidth in θ, the depth of field in 1/r), while sources a resolution cell apart both survive. Block
-maxima cost one pass over the spectrum; torch's max_pool2d with windows that long is ~10× slower on CPU.
+    spectrum    s(θ, u) = ‖U_sᴴ b(θ, 1/u)‖² / ‖b‖² on a grid uniform in θ and u = 1/r; MUSIC's pseudo-spectrum
+                is 1/(1 − s), so its peaks are the peaks of s. For H = I, ‖b‖² = N is left out (s in [0, N]).
+    peaks       block-max non-maximum suppression, blocks sized from the array's resolution (DESIGN §5)
+    refinement  Levenberg–Marquardt steps on the null spectrum ‖(I − U_s U_sᴴ) b‖² / ‖b‖² in (θ, u)
+    repair      core.peak_repair
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import torch
@@ -127,10 +111,7 @@ class Grid:
         return torch.cat([a.abs().square(), 2 * cross.real, -2 * cross.imag])
 
     def to(self, device) -> Grid:
-        return Grid(
-            self.array, self.theta.to(device), self.inv_r.to(device), self.steering.to(device), self.block, self.reach,
-            self.refine_steps, self.repair,
-        )  # fmt: skip
+        return replace(self, **{f: getattr(self, f).to(device) for f in ("theta", "inv_r", "steering")})
 
 
 def build_grid(scenario: ScenarioConfig, cfg: GridConfig | None = None, device=None) -> Grid:
@@ -143,11 +124,7 @@ def build_grid(scenario: ScenarioConfig, cfg: GridConfig | None = None, device=N
     u_lo, u_hi = 1 / r_max, 1 / r_min
     pad = cfg.range_widen * (u_hi - u_lo)
     u_lo, u_hi = max(u_lo - pad, u_lo / 2), u_hi + pad  # 1/r stays > 0: the grid never reaches r = ∞
-    inv_r = (
-        torch.linspace(u_lo, u_hi, cfg.n_ranges, dtype=torch.float64)
-        if cfg.n_ranges > 1
-        else torch.tensor([u_lo], dtype=torch.float64)
-    )
+    inv_r = torch.linspace(u_lo, u_hi, cfg.n_ranges, dtype=torch.float64)  # [u_lo] for one range
     tt, uu = torch.meshgrid(theta, inv_r, indexing="ij")
     A = steering(tt.reshape(-1), 1 / uu.reshape(-1), scenario.array).to(torch.complex64)
     # Blocks are sized at broadside, where the resolution cell is smallest, so close sources survive there.
@@ -214,11 +191,11 @@ def spectrum(
 
 
 def find_peaks(s: torch.Tensor, block: tuple[int, int], reach: tuple[int, int], n_peaks: int) -> tuple:
-    """Up to n_peaks peaks per scene by block-max NMS, strongest first.
+    """Up to n_peaks peaks per scene by block-max NMS (DESIGN §5), strongest first; s: (B, Gθ, Gu) real.
 
-    block: block edge in cells (θ, u); reach: how many blocks around a block it must beat (θ, u).
-
-    s: (B, Gθ, Gu) real. Returns grid indices iθ, iu (B, n_peaks) int64 and found (B, n_peaks) bool.
+    block: block edge in cells (θ, u); reach: how many blocks around a block it must beat (θ, u). Block maxima
+    cost one pass over s; torch's max_pool2d with windows that long is ~10× slower on CPU.
+    Returns grid indices iθ, iu (B, n_peaks) int64 and found (B, n_peaks) bool.
     """
     b, gt, gu = s.shape
     bt, bu = block
@@ -315,14 +292,6 @@ class MusicResult:
     eigvals: torch.Tensor  # (B, M) float64, descending eigenvalues of C (M = N for H = I)
 
 
-def _check_operator(C: torch.Tensor, T: torch.Tensor, grid: Grid) -> None:
-    """T must map the grid's N-element array onto C's M×M domain, scene by scene."""
-    b, m = C.shape[0], C.shape[-1]
-    n = grid.array.n_elements
-    if T.dim() != 3 or tuple(T.shape) != (b, m, n):
-        raise ConfigError(f"T must be (B, M, N) = ({b}, {m}, {n}) for this C and grid, got T.shape={tuple(T.shape)}")
-
-
 def music(
     C: torch.Tensor,
     grid: Grid,
@@ -344,7 +313,9 @@ def music(
     if k is None and order == "mdl" and not (isinstance(snapshots, int) and snapshots >= 1):
         raise ConfigError(f"the mdl order rule needs the snapshot count, got {snapshots=}")
     if T is not None:
-        _check_operator(C, T, grid)
+        expected = (C.shape[0], C.shape[-1], grid.array.n_elements)  # T maps the grid's array onto C's domain
+        if tuple(T.shape) != expected:
+            raise ConfigError(f"T must be (B, M, N) = {expected} for this C and grid, got T.shape={tuple(T.shape)}")
         T = T.detach().to(device=C.device, dtype=torch.complex128)
     if grid.steering.device != C.device:
         grid = grid.to(C.device)

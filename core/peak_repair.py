@@ -1,27 +1,13 @@
-"""Repair of MUSIC peaks that leave part of the signal subspace unexplained (one RAP-MUSIC step).
+"""Repair of MUSIC peaks that leave part of the signal subspace unexplained: one RAP-MUSIC step (DESIGN §5).
 
-Two sources closer than a beamwidth (more often near end-fire, where the beam widens as 1/cos θ) can merge
-into one MUSIC peak; the K-th peak then lands on a sidelobe far away. The signal subspace still holds both
-sources, so the subspace-fit residual tells the cases apart:
+    residual(Â) = ‖(I − P_Â) U_s‖_F²          P_Â the projector onto the estimated steering vectors
+    s_j(g) = ‖U_sᴴ P⊥ a(g)‖² / ‖P⊥ a(g)‖²     P⊥ = I − P_Â₋ⱼ: the estimates other than slot j projected out
 
-    residual(Â) = ‖(I − P_Â) U_s‖_F²,   P_Â the projector onto the estimated steering vectors
-
-is about 0.1 when every source is found (5–10 dB, L = 16) and grows by about 1 per missed source. A scene
-above RESIDUAL_FLAG is re-searched slot by slot, as recursively applied and projected (RAP) MUSIC does: with
-the other estimates Â₋ⱼ projected out (P⊥ = I − P_Â₋ⱼ),
-
-    s_j(g) = ‖U_sᴴ P⊥ a(g)‖² / ‖P⊥ a(g)‖²
-
-peaks at the source that Â₋ⱼ does not explain, even when it was merged in the plain spectrum. The best slot's
-replacement is kept only if it at least halves the residual, so well-fitted scenes are never touched; a
-repaired scene then gets one RAP sweep over all its slots, which moves the merged peak onto its own source.
-Peaks of s_j are refined below the grid step by a parabola on each axis and stay inside the grid.
-Everything is batched over the flagged scenes; ‖P⊥ a‖² and U_sᴴ P⊥ a come from Aᴴ a and U_sᴴ a over the grid,
-computed once per scene, so a re-search costs about K_max + 1 spectra instead of one per slot.
-
-In the measurement domain (core.measurement; T = W H given) every vector above is a measurement-domain one:
-the estimated steering vectors are b = T a(θ̂, r̂), U_s is C's, and ‖b‖² (per scene and grid point, from
-core.music) replaces N. Grid products keep the shared steering matrix: Xᴴ b = (Xᴴ T) a.
+A scene whose residual exceeds RESIDUAL_FLAG is re-searched slot by slot at the peak of s_j, refined below the grid
+step by a parabola on each axis. Everything is batched over the flagged scenes; ‖P⊥ a‖² and U_sᴴ P⊥ a come from
+Aᴴ a and U_sᴴ a over the grid, computed once per scene, so a re-search costs about K_max + 1 spectra instead of one
+per slot. In the measurement domain (T = W H given) b = T a replaces a, U_s is C's, and ‖b‖² (per scene and grid
+point, from core.music) replaces N; grid products keep the shared steering matrix: Xᴴ b = (Xᴴ T) a.
 """
 
 from __future__ import annotations
