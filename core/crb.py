@@ -48,8 +48,7 @@ def _crb_same_k(theta, r, power, noise_var, H, snapshots, array):
     A, dA_t, dA_r = steering_with_derivatives(theta, r, array, wavefront="exact")  # the model the data follow
     WH = whitener(H) @ H
     Bm, D = WH @ A, WH @ torch.cat([dA_t, dA_r], dim=-1)
-    m = Bm.shape[-2]
-    eye = torch.eye(m, dtype=Bm.dtype, device=Bm.device)
+    eye = torch.eye(Bm.shape[-2], dtype=Bm.dtype, device=Bm.device)
     P = torch.diag_embed(power.to(Bm.dtype))
     sigma2 = noise_var.to(torch.float64)[:, None, None]
     Ry = Bm @ P @ Bm.mH + sigma2 * eye
@@ -78,14 +77,11 @@ def stochastic_crb(
     """
     theta, r, power = (x.detach().to(torch.float64) for x in (theta, r, power))
     noise_var, H = noise_var.detach().to(torch.float64), H.detach().to(torch.complex128)
-    var_t = torch.full_like(theta, math.nan)
-    var_r = torch.full_like(theta, math.nan)
+    var_t, var_r = torch.full_like(theta, math.nan), torch.full_like(theta, math.nan)
     counts = mask.sum(-1)
     # Real slots first, in their original order, so each group gathers a dense (b, K) block.
     order = torch.sort((~mask).to(torch.int8), dim=-1, stable=True).indices
-    for k in counts.unique().tolist():
-        if k == 0:
-            continue
+    for k in counts[counts > 0].unique().tolist():
         rows = (counts == k).nonzero().squeeze(-1)
         idx = (rows[:, None], order[rows, :k])
         vt, vr = _crb_same_k(theta[idx], r[idx], power[idx], noise_var[rows], H[rows], snapshots, array)

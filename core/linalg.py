@@ -1,15 +1,12 @@
 """Signal-subspace projectors whose gradients stay finite when eigenvalues repeat (DESIGN §4).
 
-For a Hermitian R = U Λ Uᴴ and a per-matrix order K, the signal projector is P_s = U_s U_sᴴ over the
-K largest eigenvalues. Its exact derivative only involves the signal/noise cross pairs:
+P_s = U_s U_sᴴ over the K largest eigenvalues of a Hermitian R = U Λ Uᴴ. Its exact derivative involves only the
+signal/noise cross pairs, so ties inside either cluster never appear:
 
-    Uᴴ dP_s U = C ⊙ (Uᴴ dR U),   C_ij = C_ji = 1/(λ_i − λ_j)  for i signal, j noise; 0 otherwise.
+    Uᴴ dP_s U = C ⊙ (Uᴴ dR U),   C_ij = C_ji = 1/(λ_i − λ_j)  for i signal, j noise; 0 otherwise,
 
-Ties inside the signal or inside the noise cluster never appear, so a rank-deficient R (many zero
-eigenvalues) is harmless. Only the K / K+1 gap can close; its 1/(λ_i − λ_j) is clamped at
-`rel_gap_floor`·λ_max, which keeps the backward finite and leaves it exact wherever the gap exceeds
-the floor. Plain autograd through torch.linalg.eigh forms every pairwise 1/(λ_i − λ_j) instead and
-returns inf/NaN on repeated eigenvalues; PROJECTORS["eigh"] keeps it only to reproduce that failure.
+with the one gap that can close (K / K+1) clamped at `rel_gap_floor`·λ_max. PROJECTORS["eigh"], plain eigh
+autograd, is kept only to reproduce the inf/NaN failure.
 """
 
 from __future__ import annotations
@@ -33,8 +30,7 @@ class _StableProjector(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, R: torch.Tensor, k: torch.Tensor, rel_gap_floor: float) -> torch.Tensor:
-        R64 = R.detach().to(torch.complex128)
-        lam, U = torch.linalg.eigh(R64)  # ascending
+        lam, U = torch.linalg.eigh(R.detach().to(torch.complex128))  # ascending
         sig = _signal_mask(lam, k)
         Us = U * sig[:, None, :].to(U.dtype)
         ctx.save_for_backward(lam, U, sig)
@@ -59,9 +55,8 @@ def stable_signal_projector(
 ) -> torch.Tensor:
     """P_s = U_s U_sᴴ over the k[b] largest eigenvalues of each R[b].
 
-    R: (B, N, N) complex Hermitian; k: (B,) int64 in [0, N]. Returns (B, N, N) in R's dtype.
-    The backward uses only signal/noise cross terms with the gap clamped at rel_gap_floor·λ_max,
-    so it is finite for repeated and zero eigenvalues.
+    R: (B, N, N) complex Hermitian; k: (B,) int64 in [0, N]. Returns (B, N, N) in R's dtype. The backward is the
+    module docstring's, finite for repeated and zero eigenvalues.
     """
     return _StableProjector.apply(R, k, rel_gap_floor)
 

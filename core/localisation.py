@@ -1,16 +1,8 @@
 """The localisation metric of validation (DESIGN §6): MUSIC with the true K, scored against the per-source CRB.
 
-On a fixed subset of the validation set (its first n_scenes scenes; the set is drawn at random, so these are a
-random subset), every `every` epochs and always after the last one:
-
-    learned    MUSIC on C = T R_blend Tᴴ (the measurement domain, core.measurement), with the true K
-    classic    MUSIC on W (Y Yᴴ/L) W, the whitened sample covariance, with the true K
-    CRB        core.crb.scene_crb: the stochastic bound of each source, (B, K_max) standard deviations
-
-    angle_eff_db           10·log10(mean over sources of err_θ²/CRB_θ)   learned; 0 dB = efficient
-    range_eff_db           10·log10(mean over sources of err_r²/CRB_r)   learned
-    classic_angle_eff_db   classic_range_eff_db                          the same for the classic baseline
-    win_rate               fraction of sources whose learned angle error is below classic's (ties: one half)
+On the validation set's first n_scenes scenes (the set is drawn at random, so a random subset), every `every`
+epochs and always after the last one, KEYS are computed for MUSIC with the true K on the learned C = T R_blend Tᴴ
+and on the classic W (Y Yᴴ/L) W (core.measurement), against core.crb.scene_crb; win_rate counts ties as one half.
 
 Errors come from optimal assignment (core.metrics.matched_errors); a source MUSIC misses counts with the
 search grid's extent as its error. The classic figures and the CRB depend only on the subset, so
