@@ -1,10 +1,6 @@
 """Config, the base of every settings object (core's and the study spec's), and its one error translation.
 
-A Config is a frozen pydantic model. Each field declares its type, default and bounds (Field(ge=…), Literal[…],
-one_of(…)); a rule between fields is a model_validator that raises ConfigError. Types are strict: no bool where
-a number is declared and no "3" for 3; an int is taken where a float is declared (and stored as a float); lists
-become tuples (TOML and JSON only know lists). Unknown keys are refused at every level. Every problem becomes ONE
-ConfigError line naming the key and the value, e.g. "n_elements must be >= 2, got n_elements=1".
+The rules (strict types, unknown keys refused, lists as tuples, one ConfigError line per problem) are in DESIGN §7.
 """
 
 from __future__ import annotations

@@ -12,29 +12,7 @@ C (B, M, M) with steering vectors b = T a, T = W H; for H = I that is MUSIC on t
 Every SNR point draws the same scenes (K, angles, ranges, H, source and noise draws) at its own σ², so the
 curves compare like with like across SNR and the CRB falls monotonically with SNR.
 
-Report schema (version 2), a JSON-ready dict; every number is a float, or None where undefined:
-
-    schema           "covblend-hpo/evaluation"
-    schema_version   2
-    snr_definition   SNR = p_k/σ² per element and per source, dB
-    config           EvalConfig as a dict;  scenario, pipeline: the configs used, as dicts
-    checkpoint       path of the evaluated checkpoint (added by `hpo evaluate`)
-    rows[]           one per SNR point:
-      snr_db
-      crb                      {angle_rmse_deg, range_rmse_m}: sqrt of the mean per-source stochastic-CRB variance
-      mean_beta                mean blend weight β of the learned pipeline (Covariances.beta)
-      methods.{learned, classic, music_samp, oracle}     those of config.methods (default: all four)
-        angle_rmse_deg, range_rmse_m           true K (each scene's own K)
-        angle_rmse_ci95, range_rmse_ci95       [low, high]: 95% bootstrap interval of those RMSEs over sources
-        angle_crb_ratio, range_crb_ratio       those RMSEs over the CRB's (1 = efficient)
-        nmse_db                                learned and music_samp only: 10·log10(mean NMSE) of the N×N
-                                               R_blend / R_samp against R_true (classic's C is M×M; the oracle's is 0)
-        k_accuracy.{eigengap, mdl}             fraction of scenes with K̂ = K  (the rules of config.order_rules;
-        estimated_k.{eigengap, mdl}            {angle_rmse_deg, range_rmse_m} with K̂ from that rule   absent if none)
-
-RMSEs are over matched (estimate, truth) pairs after optimal assignment; with K̂ ≠ K, min(K̂, K) pairs
-count. Eigengap K̂ comes from each method's own C; MDL K̂ from a whitened measurement covariance, where the
-noise is white: the classic one for the data methods (learned, classic, music_samp), the true one for the oracle.
+The report's schema (version 2), and which C each order rule reads, are in docs/design.md §5.
 """
 
 from __future__ import annotations
@@ -53,9 +31,8 @@ from core.configs import Config
 from core.covariance import PipelineConfig, pipeline
 from core.crb import scene_crb
 from core.errors import ConfigError, CovblendError
-from core.losses import nmse
 from core.measurement import classic_covariance, operator, to_measurement
-from core.metrics import to_db
+from core.metrics import nmse_db
 from core.music import Grid, GridConfig, MusicResult, build_grid, mdl_order, music
 from core.scenario import ScenarioConfig, SceneBatch, generate
 
@@ -199,14 +176,12 @@ def evaluate_point(
             "range_crb_ratio": _ratio(loc["range_rmse_m"], crb["range_rmse_m"]),
         }
         if name in square:
-            methods[name]["nmse_db"] = _nan_to_none(to_db(nmse(square[name], batch.R_true).mean().item()))
+            methods[name]["nmse_db"] = _nan_to_none(nmse_db(square[name], batch.R_true))
         if not cfg.order_rules:
             continue
-        if name == "oracle":
-            k_mdl = _mdl_order(cov, k_max, snaps)
-        else:
-            k_data = _mdl_order(measured["classic"](), k_max, snaps) if k_data is None else k_data
-            k_mdl = k_data
+        if name != "oracle" and k_data is None:
+            k_data = _mdl_order(measured["classic"](), k_max, snaps)
+        k_mdl = _mdl_order(cov, k_max, snaps) if name == "oracle" else k_data
         order = {"eigengap": {}, "mdl": {"k": k_mdl}}  # music's own eigengap rule on C; MDL's K̂ from above
         by_rule = {rule: music(cov, grid, k_max, T=T, **order[rule]) for rule in cfg.order_rules}
         methods[name]["k_accuracy"] = {rule: (e.k_hat == batch.K).double().mean().item() for rule, e in by_rule.items()}
@@ -234,15 +209,14 @@ def evaluate(
     device: torch.device | str | None = None,
     on_point: Callable[[int, float], None] | None = None,
 ) -> dict:
-    """Sweep the SNR grid on fresh scenes of the model's own scenario; returns the report (schema above).
+    """Sweep the SNR grid on fresh scenes of the model's own scenario; returns the report (docs/design.md §5).
 
     model: the trained network (R_samp, H) -> (A_angle, A_range); it is put in eval mode. on_point(i, snr)
     is called after each SNR point (progress bars).
     """
     cfg = cfg or EvalConfig()
     scenario = evaluation_scenario(scenario, cfg)
-    if device is None:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = device if device is not None else next((p.device for p in model.parameters()), torch.device("cpu"))
     grid = build_grid(scenario, cfg.grid, device=device)
     model.eval()
     rows = []
@@ -274,26 +248,27 @@ def check_schema(report: dict) -> None:
             raise CovblendError(f"evaluation report: {where}{key} missing or not {kind}")
         return d[key]
 
+    def need_all(d, keys, kind, where):
+        for key in keys:
+            need(d, key, kind, where)
+
     if need(report, "schema_version", int, "") != SCHEMA_VERSION or report.get("schema") != SCHEMA_NAME:
         raise CovblendError(f"evaluation report: expected {SCHEMA_NAME} version {SCHEMA_VERSION}")
     num = (int, float, type(None))
     config = need(report, "config", dict, "")
     methods, rules = config.get("methods", METHODS), config.get("order_rules", ORDER_RULE_NAMES)
+    rmses = ("angle_rmse_deg", "range_rmse_m")
     for i, row in enumerate(need(report, "rows", list, "")):
-        need(row, "snr_db", (int, float), f"rows[{i}].")
-        need(row, "mean_beta", (int, float), f"rows[{i}].")
-        for key in ("angle_rmse_deg", "range_rmse_m"):
-            need(need(row, "crb", dict, f"rows[{i}]."), key, num, f"rows[{i}].crb.")
+        at = f"rows[{i}]."
+        need_all(row, ("snr_db", "mean_beta"), (int, float), at)
+        need_all(need(row, "crb", dict, at), rmses, num, at + "crb.")
         for name in methods:
-            m = need(need(row, "methods", dict, f"rows[{i}]."), name, dict, f"rows[{i}].methods.")
-            where = f"rows[{i}].methods.{name}."
-            keys = ("angle_rmse_deg", "range_rmse_m", "angle_crb_ratio", "range_crb_ratio")
-            for key in (*keys, "nmse_db") if name in NMSE_METHODS else keys:
-                need(m, key, num, where)
-            for key in ("angle_rmse_ci95", "range_rmse_ci95"):
-                need(m, key, (list, type(None)), where)
+            m = need(need(row, "methods", dict, at), name, dict, at + "methods.")
+            where = f"{at}methods.{name}."
+            keys = (*rmses, "angle_crb_ratio", "range_crb_ratio")
+            need_all(m, (*keys, "nmse_db") if name in NMSE_METHODS else keys, num, where)
+            need_all(m, ("angle_rmse_ci95", "range_rmse_ci95"), (list, type(None)), where)
             for rule in rules:
                 need(need(m, "k_accuracy", dict, where), rule, float, where + "k_accuracy.")
                 est = need(need(m, "estimated_k", dict, where), rule, dict, where + "estimated_k.")
-                for key in ("angle_rmse_deg", "range_rmse_m"):
-                    need(est, key, num, f"{where}estimated_k.{rule}.")
+                need_all(est, rmses, num, f"{where}estimated_k.{rule}.")

@@ -1,8 +1,7 @@
 """TrainConfig and ExperimentConfig: every setting of one training run, as one frozen, serialisable value.
 
-ExperimentConfig.to_dict() is plain nested dicts of numbers, strings, booleans and lists (JSON/TOML-able; None
-values are dropped so TOML can hold it); from_dict() builds it back, missing sections and keys taking their defaults
-(checkpoints written before a setting existed still load), and rejects unknown keys with a ConfigError naming them.
+to_dict() and from_dict() are Config's (core.configs): missing sections and keys take their defaults, so
+checkpoints written before a setting existed still load (DESIGN §7).
 """
 
 from __future__ import annotations

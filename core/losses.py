@@ -1,21 +1,8 @@
-"""Training losses (DESIGN §4, §6): NMSE on R_blend, the subspace losses where inference works.
+"""Training losses (DESIGN §4): the NMSE on R (N×N, against R_true), the subspace losses where inference works.
 
-Inference runs every subspace step in the whitened measurement domain (core.measurement): C = T R Tᴴ (M×M)
-with T = W H, and steering b = T a. The eigengap hinge and the subspace loss therefore see C too; for H = I,
-T is None and C is R itself, so the losses are exactly those of the N-element array.
-
-    NMSE       ‖R − R_true‖_F² / ‖R_true‖_F², both scaled to trace N            (on R, never on C)
-    hinge      relu(margin − (λ_K − λ_{K+1})/λ₁) at the true K, eigenvalues of C from eigvalsh
-    subspace   mean over true sources of ‖(I − P_s)·b_k‖² / ‖b_k‖², P_s the top-K projector of C,
-               b_k = T a(θ_k, r_k): MUSIC's normalised null spectrum at the truth (‖b‖² = N for H = I);
-               subspace_scale = "log" takes log10(null + 1e-6) per source, so high-SNR precision counts too
-    peak       log10 of MUSIC's first-order angle error at the truth (a Gauss–Newton step on the null spectrum)
-    total      λ_nmse·NMSE + λ_gap·hinge + λ_sub·subspace + λ_peak·peak
-
-With blend = "adaptive" the NMSE sees β detached: the gate learns from the hinge and the subspace loss only.
-
-target = "raw" puts the same losses on R_pred instead (transformed the same way); it exists only to reproduce
-the old failure.
+The hinge, subspace and peak-shift losses see the whitened measurement-domain C = T R Tᴴ (M×M), T = W H, with
+steering b = T a (core.measurement); for H = I, T is None and C is R itself, so they are exactly those of the
+N-element array. R is R_blend, or R_pred with target = "raw" (only to reproduce the old failure).
 """
 
 from __future__ import annotations
@@ -47,9 +34,7 @@ LOG_NULL_FLOOR = 1e-6
 # rewards precision no estimator can have.
 PEAK_FLOOR = math.radians(0.002) ** 2
 
-# How the per-source null spectrum ‖(I − P_s) b‖²/‖b‖² enters the subspace loss. "log" weighs every SNR alike:
-# halving the angle error lowers it by the same amount at 0 dB as at 20 dB, as the localisation efficiency
-# (err²/CRB, in dB) does; the linear null is dominated by low-SNR scenes and barely sees high-SNR precision.
+# How the per-source null ‖(I − P_s) b‖²/‖b‖² enters the subspace loss; "log" weighs every SNR alike (DESIGN §4).
 SUBSPACE_SCALES: dict[str, Callable[[Tensor], Tensor]] = {
     "linear": lambda null: null,
     "log": lambda null: torch.log10(null.clamp_min(0) + LOG_NULL_FLOOR),
@@ -173,9 +158,7 @@ def total_loss(
     C, _ = finite_or_identity(to_measurement(R, T))  # a NaN R still makes the NMSE, so the loss, NaN
     R_nmse = R
     if cfg.target == "blend" and cov.beta.requires_grad:
-        # The adaptive gate learns only from what inference sees (hinge, subspace). Through the NMSE, a rank-2·K_max
-        # R_pred beats R_samp's noise at every SNR and would pull β to β_min everywhere, also where R_samp already
-        # localises at the CRB.
+        # The adaptive gate learns only from what inference sees (hinge, subspace): see DESIGN §4 for why.
         R_nmse = blend(cov.R_pred, cov.R_samp.to(cov.R_pred.dtype), cov.beta.detach())
     projection = {"projector": cfg.projector, "rel_gap_floor": cfg.rel_gap_floor}
     sub = subspace_loss(C, batch, array, T, scale=cfg.subspace_scale, **projection)

@@ -1,12 +1,7 @@
-"""Validation metrics (DESIGN §6), per scene and aggregated, with per-SNR-bucket helpers.
+"""Validation metrics (DESIGN §6), per scene and aggregated, with per-SNR-bucket helpers (SNR = p_k/σ², dB).
 
-    nmse_db           10·log10(mean over scenes of NMSE)   (never the mean of per-scene dB)
-    eigengap_health   fraction of scenes whose gap at the true K is the largest of the first K_max gaps
-                      of λ₁ ≥ … ≥ λ_N and whose normalised gap (λ_K − λ_{K+1})/λ₁ exceeds the margin
-    mean_gap          mean normalised gap at the true K
-    matched_errors    per-truth angle/range errors (B, K_max) after optimal assignment, for ratios to each
-                      source's own CRB; efficiency_db and win_rate turn them into core.localisation's figures
-SNR is per element and per source, SNR = p_k/σ², in dB.
+matched_errors gives per-truth errors after optimal assignment, for ratios to each source's own CRB;
+efficiency_db and win_rate turn them into core.localisation's figures.
 """
 
 from __future__ import annotations
@@ -62,11 +57,8 @@ def bucket_labels(edges: tuple[float, ...] = DEFAULT_SNR_EDGES_DB) -> list[str]:
 def bucket_mean(values: Tensor, snr_db: Tensor, edges: tuple[float, ...] = DEFAULT_SNR_EDGES_DB) -> list[float]:
     """Mean of per-scene values (B,) in each SNR bucket; nan for an empty bucket."""
     idx = bucket_index(snr_db, edges)
-    out = []
-    for b in range(len(edges) - 1):
-        sel = values[idx == b]
-        out.append(sel.double().mean().item() if sel.numel() else math.nan)
-    return out
+    parts = [values[idx == b] for b in range(len(edges) - 1)]
+    return [sel.double().mean().item() if sel.numel() else math.nan for sel in parts]
 
 
 def bucket_nmse_db(R: Tensor, R_true: Tensor, snr_db: Tensor, edges=DEFAULT_SNR_EDGES_DB) -> list[float]:

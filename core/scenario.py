@@ -1,11 +1,7 @@
-"""Scenario configs and the batched, seeded generator of near-field scenes and snapshots.
+"""Scenario configs and the batched, seeded generator of near-field scenes and snapshots (DESIGN §2).
 
-Signal model (DESIGN §2), for l = 1..L:
-    x_l = A s_l + n_l,    y_l = H x_l,
-    s_l ~ CN(0, P), P = diag(p_k);   n_l ~ CN(0, σ²·I_N).
-SNR is per element and per source: SNR = p_k / σ²  (10 dB means σ² = 0.1 when p_k = 1).
-It is a power ratio, so σ² = p_k · 10^(-SNR/10); never 10^(SNR/10) applied to amplitudes.
-Ground truth: R_true = A P Aᴴ + σ²·I_N, the covariance of x (not of y).
+x_l = A s_l + n_l, y_l = H x_l, s_l ~ CN(0, P), n_l ~ CN(0, σ²·I_N); SNR = p_k/σ², a power ratio, so
+σ² = p_k·10^(−SNR/10). R_true = A P Aᴴ + σ²·I_N, the covariance of x (not of y).
 """
 
 from __future__ import annotations
@@ -199,14 +195,12 @@ def generate(
         H = torch.polar(torch.full_like(phi, 1 / math.sqrt(n)), phi)
 
     # Snapshots: x = A s + n, y = H x. A uses r = 1 in padded slots only to stay finite; its columns are zeroed.
-    A = steering(theta, torch.where(mask, r, torch.ones_like(r)), cfg.array, wavefront="exact")
-    A = A * mask[:, None, :]
+    A = steering(theta, torch.where(mask, r, torch.ones_like(r)), cfg.array, wavefront="exact") * mask[:, None, :]
     s = torch.randn(b, k_max, snaps, generator=gen, dtype=cdtype, device=device) * power.sqrt()[..., None]
     noise = torch.randn(b, n, snaps, generator=gen, dtype=cdtype, device=device) * noise_var.sqrt()[:, None, None]
     Y = H @ (A @ s + noise)
 
-    eye = torch.eye(n, dtype=cdtype, device=device)
-    R_true = (A * power[:, None, :]) @ A.mH + noise_var[:, None, None] * eye
+    R_true = (A * power[:, None, :]) @ A.mH + noise_var[:, None, None] * torch.eye(n, dtype=cdtype, device=device)
     return SceneBatch(
         Y=Y, H=H, R_true=R_true, K=k, theta=theta, r=r, mask=mask, power=power, noise_var=noise_var, snr_db=snr
     )

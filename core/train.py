@@ -1,8 +1,4 @@
-"""Training and evaluation over the one pipeline: one plain loop, phases labelled, no trainer framework.
-
-    train(cfg, on_epoch, data_cache) -> TrainResult      AdamW, optional cosine schedule, gradient clipping
-    validate(model, cfg, batch)      -> metrics dict     the same pipeline, no gradients
-    save_checkpoint / load_checkpoint                    state dict + cfg.to_dict(), torch.load(weights_only=True)
+"""Training (one plain AdamW loop, phases labelled, no trainer framework), validation and checkpoints.
 
 Every R_blend here comes from core.covariance.pipeline, the function inference uses too.
 """
@@ -21,25 +17,12 @@ from torch import nn
 
 from core.covariance import pipeline
 from core.errors import CheckpointError, ConfigError, CovblendError
-from core.experiment import ExperimentConfig, TrainConfig
+from core.experiment import ExperimentConfig
 from core.localisation import Reference, localisation_metrics, reference
 from core.losses import total_loss
 from core.metrics import validation_metrics
 from core.models import build_model
 from core.scenario import SceneBatch, generate
-
-__all__ = [
-    "EpochCallback",
-    "ExperimentConfig",
-    "NonFiniteGradientError",
-    "StepCallback",
-    "TrainConfig",
-    "TrainResult",
-    "load_checkpoint",
-    "save_checkpoint",
-    "train",
-    "validate",
-]
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 StepCallback = Callable[[int, int], None]  # (epoch, step), before each optimiser step

@@ -2,13 +2,8 @@
 
 Every model is a core.models.base.CovarianceModel: forward(R_samp (B, N, N) complex64, H (B, M, N) complex64) ->
 (A_angle, A_range, gate_logit), factors (B, N, K_max) complex64 and the adaptive blend's gate logit (B,) float32
-from the shared BlendGate. With a random per-scene combiner the model also sees the N×N Gram Hᴴ H. By module:
-
-    base            CovarianceModel, the BlendGate and the shared building blocks
-    dense           "mlp", "transformer": generic networks over Re/Im of R_samp (and of Hᴴ H)
-    structured      "structured": physics head, per slot (θ_k, r_k, p_k) on the array manifold
-    subspace_heads  "music_residual" (bounded corrections to classic MUSIC on R_samp), "eigshrink" (learned
-                    shrinkage of R_samp's top eigenvalues on its own eigenvectors)
+from the shared BlendGate. With a random per-scene combiner the model also sees the N×N Gram Hᴴ H. MODELS maps
+each name to its class; each module's docstring says what its networks do.
 """
 
 from __future__ import annotations

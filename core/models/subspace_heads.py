@@ -75,9 +75,8 @@ class MusicResidualModel(CovarianceModel):
         k_hat (B,) eigengap order, lam (B, N) descending eigenvalues, power (B, K_max) eigenvalue-based p̂."""
         if self.grid.steering.device != R_samp.device:
             self.grid = self.grid.to(R_samp.device)  # moved once, not copied on every forward
-        grid = self.grid
         full = torch.full((R_samp.shape[0],), self.k_max, dtype=torch.int64, device=R_samp.device)
-        est = music(R_samp, grid, self.k_max, k=full)
+        est = music(R_samp, self.grid, self.k_max, k=full)
         lam = est.eigvals  # (B, N) float64, descending
         u_mid = self.u_lo + 0.5 * self.u_span
         theta = torch.where(est.mask, est.theta, torch.zeros_like(est.theta))
