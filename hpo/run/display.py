@@ -97,11 +97,7 @@ class LiveDisplay(RunWatcher):
         self.epochs = epochs
         self.clock = clock
         self.progress = Progress(
-            TextColumn("[bold]trials"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
+            TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
         )
         self.status = ""  # the line under the bar: the running trial's epoch, pace and ETA; it wraps when narrow
         self.task = self.progress.add_task("", total=n_trials)
@@ -141,6 +137,11 @@ class LiveDisplay(RunWatcher):
     def _show(self) -> None:
         self.live.update(Group(self.progress, Text(self.status, overflow="fold"), self.table))
 
+    def _say(self, *parts: str) -> None:
+        """Show the non-empty `parts`, joined by " · ", as the line under the bar."""
+        self.status = " · ".join(p for p in parts if p)
+        self._show()
+
     def pace(self, left_in_trial: float | None = None, per_epoch: float | None = None) -> str:
         """'23 s/trial, ETA 4m10s' from the study's finished trials; before any, estimated from `per_epoch`.
 
@@ -171,19 +172,13 @@ class LiveDisplay(RunWatcher):
         per_epoch = (now - self.trial_start) / done
         shown = [f"{k}={metrics[k]:.2f}" for k in EPOCH_METRICS if isinstance(metrics.get(k), (int, float))]
         parts = [f"trial {trial_number}: epoch {done}/{self.epochs}", *shown, f"{duration(per_epoch)}/epoch"]
-        pace = self.pace(1 - done / self.epochs, per_epoch)
-        self.status = " · ".join(parts + ([pace] if pace else []))
-        self._show()
+        self._say(*parts, self.pace(1 - done / self.epochs, per_epoch))
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self._refresh(study)
-        pace = self.pace()
-        self.status = f"trial {trial.number}: {trial.state.name.lower()}" + (f" · {pace}" if pace else "")
-        self._show()
+        self._say(f"trial {trial.number}: {trial.state.name.lower()}", self.pace())
 
     def poll(self, study: optuna.Study, note: str) -> None:
         """A parent that only watches (hpo run --workers): re-read the study and show `note` with the pace."""
         self._refresh(study)
-        pace = self.pace()
-        self.status = note + (f" · {pace}" if pace else "")
-        self._show()
+        self._say(note, self.pace())

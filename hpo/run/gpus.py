@@ -1,13 +1,8 @@
-"""GPU placement of `hpo run --workers W --gpus 0,1,…`: which GPU each worker process sees.
+"""GPU placement of `hpo run --workers W --gpus 0,1,…`: the CUDA_VISIBLE_DEVICES of each worker process (DESIGN §7).
 
-Optuna places nothing on GPUs; its answer is CUDA_VISIBLE_DEVICES, set per process. Workers take the listed
-GPUs round-robin, so several share one GPU (`--workers 8 --gpus 0,1`: workers 0, 2, 4, 6 on GPU 0, the others
-on GPU 1), and each worker sees exactly one device, its cuda:0. Everything here is a pure function of its
-arguments; the CLI calls `check_gpus` with torch.cuda.device_count() before anything touches the database.
-
-The indices of --gpus are those torch sees in the parent. When the parent itself runs under
-CUDA_VISIBLE_DEVICES (a container, a batch scheduler), index i is the i-th entry of that list, and the worker
-gets that entry, so `CUDA_VISIBLE_DEVICES=2,3 hpo run --gpus 1` runs on physical GPU 3 as torch would.
+Round-robin: `--workers 8 --gpus 0,1` puts workers 0, 2, 4, 6 on GPU 0 and the others on GPU 1. Under the parent's
+own CUDA_VISIBLE_DEVICES=2,3, `--gpus 1` is physical GPU 3, as torch would number it. hpo.run.launch.prepare checks
+--gpus (requested_gpus) before anything touches the database.
 """
 
 from __future__ import annotations
@@ -56,9 +51,7 @@ def requested_gpus(text: str | None, device: str, device_count: Callable[[], int
     gpus = parse_gpus(text)
     if device == "cpu":
         raise CovblendError(f"--gpus={text} needs the spec's train.device to be auto or cuda, got device='cpu'")
-    if device_count is None:
-        device_count = torch.cuda.device_count
-    check_gpus(gpus, device_count())
+    check_gpus(gpus, (device_count or torch.cuda.device_count)())
     return gpus
 
 

@@ -5,6 +5,7 @@ dashboard shows."""
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import optuna
@@ -77,10 +78,8 @@ def run_trials(
             spec, study, launch.url, launch.budget, workers, timeout=timeout, seed=seed, view=view,
             objective_kwargs={"artifacts": store}, gpus=launch.gpus,
         )  # fmt: skip
-    elif view is None:
-        run_worker(spec, study, launch.budget, timeout=timeout, objective=objective)
     else:
-        with LiveDisplay(view, launch.budget, spec.train.epochs) as live:
+        with LiveDisplay(view, launch.budget, spec.train.epochs) if view is not None else nullcontext() as live:
             run_worker(spec, study, launch.budget, timeout=timeout, watcher=live, objective=objective)
 
 

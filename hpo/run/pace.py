@@ -1,8 +1,5 @@
-"""How fast a study goes: measured seconds per trial and the time left for its budget (the live display's ETA).
-
-A spec's "~10 s per trial" holds on quiet cores only; on a loaded machine the same trial can take minutes. So the
-display measures instead of quoting: seconds per epoch of the running trial, seconds per trial from the study's
-finished trials (any worker's), and from those the time the rest of the budget needs.
+"""How fast a study goes: measured seconds per trial and the time left for its budget (the live display's ETA),
+measured because a spec's quoted times hold on quiet cores only (DESIGN §7).
 """
 
 from __future__ import annotations

@@ -31,12 +31,12 @@ class RunWatcher:
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None: ...
 
 
-def _next_step(study: optuna.Study, n_trials: int, linger: bool) -> str:
+def _next_step(study: optuna.Study, n_trials: int) -> str:
     """ "run" a trial, "wait" for other workers' running trials (one may be a dead worker's), or "stop"."""
     trials = study.get_trials(deepcopy=False)
     if budget_used(trials) < n_trials or any(t.state == TrialState.WAITING for t in trials):
         return "run"
-    return "wait" if linger and any(t.state == TrialState.RUNNING for t in trials) else "stop"
+    return "wait" if any(t.state == TrialState.RUNNING for t in trials) else "stop"
 
 
 def run_worker(
@@ -47,16 +47,15 @@ def run_worker(
     timeout: float | None = None,
     watcher: RunWatcher | None = None,
     objective: Objective | None = None,
-    linger: bool = True,
     on_trial: Callable[[int | None], None] | None = None,
 ) -> Objective:
     """Run trials until the study's budget of n_trials is used or `timeout` seconds pass; returns the objective.
 
-    Several processes (on any hosts) may run this on one study; on a GuardedStorage the budget is exact. With
-    `linger`, a worker whose budget is used stays while other trials run, failing and re-running the trials of
-    workers that died, so the study ends with nothing RUNNING. One trial's failure never stops the loop; a
-    signal stops it at a safe point (hpo.run.signals.StopAtSafePoint) and raises RunInterrupted. on_trial hears
-    each trial's id as its objective starts and None when it ends; watcher hears of trials and epochs.
+    Several processes (on any hosts) may run this on one study; on a GuardedStorage the budget is exact. A worker
+    whose budget is used stays while other trials run, failing and re-running the trials of workers that died, so
+    the study ends with nothing RUNNING. One trial's failure never stops the loop; a signal stops it at a safe
+    point (hpo.run.signals.StopAtSafePoint) and raises RunInterrupted. on_trial hears each trial's id as its
+    objective starts and None when it ends; watcher hears of trials and epochs.
     """
     watcher = watcher or RunWatcher()
     objective = objective or Objective(spec)
@@ -87,7 +86,7 @@ def run_worker(
             while deadline is None or time.monotonic() < deadline:
                 stop.checkpoint()
                 orphans.check(study)  # early, so an orphan's grace period runs while this worker still has work
-                step = retry_transient(lambda: _next_step(study, n_trials, linger), "budget check")
+                step = retry_transient(lambda: _next_step(study, n_trials), "budget check")
                 if step == "stop":
                     break
                 if step == "wait":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -71,13 +72,12 @@ class StopAtSafePoint:
 class ForwardOnce:
     """Send the first SIGTERM or SIGINT on to the processes pids() names that are alive; note when it came."""
 
-    def __init__(self, pids: Callable[[], list[int]], clock: Callable[[], float]) -> None:
+    def __init__(self, pids: Callable[[], list[int]]) -> None:
         self.pids = pids
-        self.clock = clock
-        self.since: float | None = None  # clock() of the forwarded signal; None before one
+        self.since: float | None = None  # time.monotonic() of the forwarded signal; None before one
 
     def __call__(self, signum, frame) -> None:
         if self.since is None:
-            self.since = self.clock()
+            self.since = time.monotonic()
             for pid in self.pids():
                 os.kill(pid, signum)

@@ -120,16 +120,15 @@ def supervise(
     args: list[tuple],
     *,
     on_poll: Callable[[int], None] | None = None,
-    poll_s: float = POLL_S,
     on_death: Callable[[Death, bool], None] | None = None,
 ) -> tuple[list[int], bool]:
     """Start one spawned process per args tuple running target(*args) and wait for all.
 
     Returns their exit codes and whether a signal stopped them.
 
-    on_poll(alive) is called about every poll_s seconds. SIGTERM or SIGINT to this process is forwarded to
+    on_poll(alive) is called about every POLL_S seconds. SIGTERM or SIGINT to this process is forwarded to
     every worker once; workers still alive STOP_S seconds later are killed (exit code -9). on_death(death,
-    stopping) hears, once, of each worker that exited non-zero, within poll_s of its end; death.trial_id is
+    stopping) hears, once, of each worker that exited non-zero, within POLL_S of its end; death.trial_id is
     the trial it published with publish_trial, and `stopping` tells whether a signal was being forwarded.
     """
     ctx = multiprocessing.get_context("spawn")  # no forked torch or database connections
@@ -141,7 +140,8 @@ def supervise(
         for i, (a, slot) in enumerate(zip(args, slots, strict=True))
     ]
     reported: set[int] = set()
-    forward = ForwardOnce(lambda: [p.pid for p in procs if p.pid is not None and p.is_alive()], time.monotonic)
+    forward = ForwardOnce(lambda: [p.pid for p in procs if p.pid is not None and p.is_alive()])
+    poll = on_poll or (lambda alive: None)
 
     def report_deaths() -> None:
         for i, p in enumerate(procs):
@@ -162,12 +162,10 @@ def supervise(
                     if p.is_alive():
                         p.kill()
             report_deaths()
-            if on_poll is not None:
-                on_poll(sum(p.is_alive() for p in procs))
-            time.sleep(poll_s)
+            poll(sum(p.is_alive() for p in procs))
+            time.sleep(POLL_S)
         report_deaths()
-        if on_poll is not None:
-            on_poll(0)
+        poll(0)
     return [p.exitcode for p in procs], forward.since is not None
 
 

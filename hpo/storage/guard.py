@@ -1,8 +1,5 @@
-"""An RDBStorage that many workers can share: an exact global trial budget, and short database outages survived.
-
-Optuna creates a trial inside one transaction that holds the study row FOR UPDATE; GuardedStorage counts the
-budget inside that same transaction, so W workers never overshoot it however their checks interleave. The
-private Optuna names this needs are in hpo.storage.internals.
+"""An RDBStorage that many workers can share: an exact global trial budget, counted inside the transaction in which
+Optuna creates a trial (it holds the study row FOR UPDATE), and short database outages survived (DESIGN §7).
 """
 
 from __future__ import annotations
@@ -57,9 +54,9 @@ def budget_used(trials: list[FrozenTrial]) -> int:
     return count_used(rows, retried)
 
 
-def retry_transient(call: Callable, what: str, outage_s: float = OUTAGE_S):
-    """call() until it stops raising a TRANSIENT error, pausing with doubling backoff; re-raises after outage_s."""
-    deadline, pause = time.monotonic() + outage_s, BACKOFF_S[0]
+def retry_transient(call: Callable, what: str):
+    """call() until it stops raising a TRANSIENT error, pausing with doubling backoff; re-raises after OUTAGE_S."""
+    deadline, pause = time.monotonic() + OUTAGE_S, BACKOFF_S[0]
     while True:
         try:
             return call()
@@ -102,20 +99,13 @@ class GuardedStorage(RDBStorage):
         """count_used from three lean queries in the creating transaction (no params or values loaded)."""
         T, U, S = models.TrialModel, models.TrialUserAttributeModel, models.TrialSystemAttributeModel
         rows = session.execute(sa.select(T.trial_id, T.number, T.state).where(T.study_id == study_id)).all()
-        interrupted = set(
-            session.scalars(
-                sa.select(U.trial_id)
-                .join(T, T.trial_id == U.trial_id)
-                .where(T.study_id == study_id, U.key == "fail_reason", U.value_json == json.dumps(INTERRUPTED))
-            )
-        )
-        retried = set()
-        for history in session.scalars(
-            sa.select(S.value_json)
-            .join(T, T.trial_id == S.trial_id)
-            .where(T.study_id == study_id, S.key == "retry_history")
-        ):
-            retried.update(json.loads(history))
+
+        def attr(model, key: str) -> list:  # (trial_id, value_json) of the study's trials' attr `key`
+            query = sa.select(model.trial_id, model.value_json).join(T, T.trial_id == model.trial_id)
+            return session.execute(query.where(T.study_id == study_id, model.key == key)).all()
+
+        interrupted = {tid for tid, value in attr(U, "fail_reason") if value == json.dumps(INTERRUPTED)}
+        retried = {n for _, history in attr(S, "retry_history") for n in json.loads(history)}
         return count_used(((number, state, tid in interrupted) for tid, number, state in rows), retried)
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
@@ -195,10 +185,6 @@ class GuardedStorage(RDBStorage):
                 return list(conn.scalars(query))
 
         return retry_transient(read, "orphan check")
-
-    def stale_trial_ids(self, study_id: int) -> list[int]:
-        """RUNNING trials whose heartbeat is older than the grace period (Optuna's check, retried)."""
-        return self._get_stale_trial_ids(study_id)
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:

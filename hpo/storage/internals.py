@@ -1,9 +1,5 @@
-"""Every name hpo takes from Optuna's private API, in one place, and the check that they all still exist.
-
-Optuna has no public way to count a study's budget inside its trial-creating transaction, batch user attrs,
-find trials without a heartbeat row, annotate a finished trial or reach the storage under a study's cache, so
-hpo.storage uses the names below. They are tied to the pinned minor version (pyproject.toml); `check`, run by
-hpo.storage.open_storage, turns a missing one into a one-line error instead of a silent loss of cover.
+"""Every name hpo takes from Optuna's private API, in one place, and `check`, which hpo.storage.open_storage runs so
+that a missing one is a one-line error instead of a silent loss of cover (why each is needed: DESIGN §7).
 """
 
 from __future__ import annotations

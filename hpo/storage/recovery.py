@@ -1,7 +1,5 @@
-"""Trials of dead workers, found and released: heartbeat-stale trials, trials that never beat, interrupted ones.
-
-A dead worker's RUNNING trial is failed and re-queued with the same params (Optuna's
-RetryHeartbeatStaleTrialCallback, configured in hpo.storage.open_storage), so the study ends with nothing RUNNING.
+"""Trials of dead workers, found and released: heartbeat-stale trials, trials that never beat, interrupted ones
+(DESIGN §7). Re-queueing is Optuna's RetryHeartbeatStaleTrialCallback, configured in hpo.storage.open_storage.
 """
 
 from __future__ import annotations
@@ -92,6 +90,6 @@ def fail_stale(study: optuna.Study, orphans: OrphanWatch) -> None:
     """
     backend = _heartbeats(study)
     if backend is not None:
-        for trial_id in backend.stale_trial_ids(internals.study_id(study)):
+        for trial_id in backend._get_stale_trial_ids(internals.study_id(study)):  # Optuna's check, retried
             release_trial(study, trial_id, None, requeue=True)
     orphans.check(study)
