@@ -1,8 +1,7 @@
 """Where hpo writes for people: `out` (results, tables, JSON) and `err` (progress, warnings, errors), both Rich.
 
 Messages that carry names, paths or values print verbatim (no Rich markup or highlighting), each on one line
-however wide the terminal. A command's CovblendError is one `error` line and exit code EXIT_ERROR; a run stopped
-by a signal exits EXIT_INTERRUPTED after one `stopped` line.
+however wide the terminal. EXIT_* are the exit codes of hpo.cli.common.OneLineErrors (docs/design.md §7).
 """
 
 from __future__ import annotations

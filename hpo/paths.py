@@ -1,9 +1,6 @@
-"""Where commands write files: by default into out/ under the working directory, which git ignores.
-
-A command run from a clone must not leave untracked files beside the code, so files the user did not name
-(`hpo report` without --out) go to OUT_DIR, and the README's examples name files there too. OUT_DIR is created
-on demand; any other folder must already exist, so a mistyped path is an error, not a new directory tree.
-"""
+"""Where commands write files: files the user did not name go to out/, which git ignores (docs/design.md §7,
+"Files"). OUT_DIR is created on demand; any other folder must already exist, so a mistyped path is an error,
+not a new directory tree."""
 
 from __future__ import annotations
 

@@ -1,19 +1,16 @@
-"""What every `hpo` command shares: the app's one-line error rule and the options that recur.
-
-OneLineErrors is the one place errors become output: a CovblendError (bad spec, URL, study or option) or a
-bad option value is one "error: ..." line on stderr and exit code 2; a command stopped by a signal prints one
-"stopped: ..." line and exits 130.
-"""
+"""What every `hpo` command shares: the app's one-line error rule (OneLineErrors) and the options that recur."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import optuna
 import typer
 from typer.core import TyperGroup
 
-from core.errors import CovblendError
+from core.errors import ConfigError, CovblendError
+from core.evaluation import EvalConfig
 from hpo import console
 from hpo.run.signals import Stopped
 from hpo.storage import STORAGE_HELP, open_existing_study
@@ -27,10 +24,15 @@ Storage = Annotated[str | None, typer.Option("--storage", help=STORAGE_HELP)]
 Artifacts = Annotated[str | None, typer.Option("--artifacts", help=ARTIFACTS_HELP)]
 StudyName = Annotated[str, typer.Option("--study", help="Study name in storage.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+# The evaluation options of `hpo evaluate` and `hpo retrain`; SnrGrid is text for parse_snr_grid.
+SnrGrid = Annotated[str, typer.Option("--snr-grid", help="Comma-separated evaluation SNRs in dB, SNR = p_k/σ².")]
+Scenes = Annotated[int, typer.Option("--scenes", help="Evaluation scenes per SNR point.")]
+EVAL_DEFAULTS = EvalConfig()
+DEFAULT_GRID = ",".join(f"{s:g}" for s in EVAL_DEFAULTS.snr_grid_db)
 
 
 class OneLineErrors(TyperGroup):
-    """Typer's command group, with hpo's error rule (module docstring) around every command it runs."""
+    """Typer's command group, with hpo's one-line error rule (docs/design.md §7) around every command it runs."""
 
     def invoke(self, ctx):
         try:
@@ -57,3 +59,14 @@ def _naming_the_value(e: typer.BadParameter) -> str:
 def load(storage: str | None, study: str) -> optuna.Study:
     """The named existing study, opened without creating anything."""
     return open_existing_study(storage, study)[0]
+
+
+def parse_snr_grid(text: str) -> tuple[float, ...]:
+    """'-10,-5,0' -> (-10.0, -5.0, 0.0); anything else is a ConfigError naming the text."""
+    try:
+        grid = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--snr-grid must be comma-separated numbers in dB, got {text!r}") from None
+    if not all(math.isfinite(s) for s in grid):
+        raise ConfigError(f"--snr-grid values must be finite, got {text!r}")
+    return grid

@@ -1,13 +1,12 @@
 """`hpo evaluate --checkpoint PATH`: a trained model against classic MUSIC, the oracle and the CRB, per SNR.
 
-The numbers come from core.evaluation.evaluate (its docstring documents the JSON schema) and the figure from
-hpo.results.evaluation; this module parses options, shows progress and prints the Rich table.
+The numbers come from core.evaluation.evaluate (the JSON schema: docs/design.md §5, "Evaluation report") and the
+figure from hpo.results.evaluation; this module parses options, shows progress and prints the Rich table.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -17,10 +16,10 @@ from rich import box
 from rich.progress import Progress
 from rich.table import Table
 
-from core.errors import ConfigError
 from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate, evaluation_scenario
 from core.experiment import DEVICES
 from core.train import resolve_device
+from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, parse_snr_grid
 from hpo.console import err, fitting, out, say
 from hpo.paths import prepare_output
 from hpo.results.evaluation import LABELS, load_model, plot_report
@@ -28,18 +27,6 @@ from hpo.results.evaluation import LABELS, load_model, plot_report
 Device = Enum("Device", [(d, d) for d in DEVICES], type=str)  # --device: the choices of TrainConfig.device
 STYLES = {"learned": "green", "classic": "cyan", "music_samp": "blue", "oracle": "magenta", "crb": "yellow"}
 TABLE_WIDTH = 100  # the table fits a terminal this wide
-DEFAULT_GRID = ",".join(f"{s:g}" for s in EvalConfig().snr_grid_db)
-
-
-def parse_snr_grid(text: str) -> tuple[float, ...]:
-    """'-10,-5,0' -> (-10.0, -5.0, 0.0); anything else is a ConfigError naming the text."""
-    try:
-        grid = tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise ConfigError(f"--snr-grid must be comma-separated numbers in dB, got {text!r}") from None
-    if not all(math.isfinite(s) for s in grid):
-        raise ConfigError(f"--snr-grid values must be finite, got {text!r}")
-    return grid
 
 
 def short(x: float | None, digits: int = 3) -> str:
@@ -93,13 +80,11 @@ def report_table(report: dict) -> Table:
 
 def evaluate_command(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint written by training (core.train).")],
-    snr_grid: Annotated[
-        str, typer.Option("--snr-grid", help="Comma-separated SNRs in dB, SNR = p_k/σ².")
-    ] = DEFAULT_GRID,
+    snr_grid: SnrGrid = DEFAULT_GRID,
     snapshots: Annotated[int | None, typer.Option("--snapshots", help="L; default: the checkpoint's.")] = None,
     sources: Annotated[int | None, typer.Option("--sources", help="K in every scene; default U{1..K_max}.")] = None,
-    scenes: Annotated[int, typer.Option("--scenes", help="Scenes per SNR point.")] = EvalConfig().n_scenes,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the fresh evaluation scenes.")] = EvalConfig().seed,
+    scenes: Scenes = EVAL_DEFAULTS.n_scenes,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fresh evaluation scenes.")] = EVAL_DEFAULTS.seed,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report (documented schema).")] = None,
     plot_path: Annotated[Path | None, typer.Option("--plot", help="Write RMSE-vs-SNR plots (PNG).")] = None,
     device: Annotated[Device, typer.Option("--device", help="auto (cuda if present), cpu or cuda.")] = Device.auto,

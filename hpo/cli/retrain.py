@@ -16,8 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.evaluation import SNR_DEFINITION, EvalConfig
-from hpo.cli.common import Storage, StudyName
-from hpo.cli.evaluate import DEFAULT_GRID, parse_snr_grid, short
+from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, Storage, StudyName, parse_snr_grid
+from hpo.cli.evaluate import short
 from hpo.console import err, out, say, warn
 from hpo.results.retrain import RetrainWatcher, TrialSummary, retrain, top_trials, warnings_for
 from hpo.run.signals import Stopped, handling, interrupt
@@ -97,8 +97,8 @@ def retrain_command(
     spec_name: Annotated[
         str | None, typer.Option("--spec", help="Spec name or .toml path; default the one stored in the study.")
     ] = None,
-    snr_grid: Annotated[str, typer.Option("--snr-grid", help="Evaluation SNRs, dB, SNR = p_k/σ².")] = DEFAULT_GRID,
-    scenes: Annotated[int, typer.Option("--scenes", help="Evaluation scenes per SNR point.")] = EvalConfig().n_scenes,
+    snr_grid: SnrGrid = DEFAULT_GRID,
+    scenes: Scenes = EVAL_DEFAULTS.n_scenes,
 ) -> None:
     """Retrain the study's top trials over several seeds; pick the winner by mean; write its files to --out."""
     eval_cfg = EvalConfig(snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes)

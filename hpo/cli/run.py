@@ -18,7 +18,6 @@ from hpo.run.launch import Launch, prepare, run_trials, save_figures
 from hpo.run.pace import load_note
 from hpo.storage import STORAGE_ENV, mask
 from hpo.storage.artifacts import open_store
-from hpo.study.ranking import best_trial
 
 
 def run(
@@ -62,8 +61,7 @@ def run(
     if not as_json:
         out.print(f"study [bold]{launch.study.study_name}[/] from {launch.spec.path} on {mask(launch.url)}: "
                   f"budget {launch.budget}")  # fmt: skip
-        note = load_note()
-        if note:
+        if note := load_note():
             warn(note)
     if create_only:
         return
@@ -86,7 +84,7 @@ def show_summary(launch: Launch, storage: str | None, artifacts: str | None) -> 
         out.print(params_table(chosen["params"]))
     for t in summary.get("pareto_front", []):
         out.print(f"pareto trial #{t['number']}: {report.named_values(summary, t)}")
-    has_best = best_trial(launch.study) is not None
+    has_best = bool(chosen or summary.get("pareto_front"))  # what best_trial finds: report.best's first trial
     out.print("next:", style="bold")
     for line in next_steps(launch.study.study_name, launch.url, storage, artifacts, has_best):
         say(f"  {line}", out)

@@ -85,22 +85,11 @@ def rmse_vs_snr_figure(report: dict) -> go.Figure:
     for col, key in enumerate(("angle_rmse_deg", "range_rmse_m"), start=1):
         for name in CURVES:
             y = [row["methods"][name][key] for row in rows]
-            line = {"color": COLOURS[name]}
-            fig.add_trace(
-                go.Scatter(
-                    x=snr, y=y, mode="lines+markers", name=LABELS[name], line=line, showlegend=col == 1,
-                    error_y=_error_bars(rows, name, key),
-                ),
-                row=1,
-                col=col,
-            )  # fmt: skip
+            style = {"line": {"color": COLOURS[name]}, "error_y": _error_bars(rows, name, key), "showlegend": col == 1}
+            fig.add_trace(go.Scatter(x=snr, y=y, mode="lines+markers", name=LABELS[name], **style), row=1, col=col)
         crb = [row["crb"][key] for row in rows]
-        line = {"color": COLOURS["crb"], "dash": "dash"}
-        fig.add_trace(
-            go.Scatter(x=snr, y=crb, mode="lines", name="stochastic CRB", line=line, showlegend=col == 1),
-            row=1,
-            col=col,
-        )
+        style = {"line": {"color": COLOURS["crb"], "dash": "dash"}, "showlegend": col == 1}
+        fig.add_trace(go.Scatter(x=snr, y=crb, mode="lines", name="stochastic CRB", **style), row=1, col=col)
         fig.update_yaxes(type="log", row=1, col=col)
         fig.update_xaxes(title_text="SNR (dB)", row=1, col=col)
     trial = report.get("trial")

@@ -12,6 +12,8 @@ from optuna.trial import FrozenTrial
 from hpo.results.tally import tally
 from hpo.study import ranking
 
+STUDY_COUNTS = ("complete", "pruned", "nan_pruned", "failed", "running", "best")  # study_rows' Tally columns
+
 
 def trial_dict(t: FrozenTrial) -> dict:
     """Every stored fact of one trial; datetimes as ISO strings, intermediate values keyed by epoch."""
@@ -35,20 +37,9 @@ def study_rows(storage: optuna.storages.BaseStorage) -> list[dict]:
     rows = []
     for name in sorted(optuna.get_all_study_names(storage)):
         study = optuna.load_study(study_name=name, storage=storage)
-        t = tally(study)
-        rows.append(
-            {
-                "study": name,
-                "spec": study.user_attrs.get("spec"),
-                "directions": [d.name.lower() for d in study.directions],
-                "complete": t.complete,
-                "pruned": t.pruned,
-                "nan_pruned": t.nan_pruned,
-                "failed": t.failed,
-                "running": t.running,
-                "best": t.best,
-            }
-        )
+        t, directions = tally(study), [d.name.lower() for d in study.directions]
+        head = {"study": name, "spec": study.user_attrs.get("spec"), "directions": directions}
+        rows.append({**head, **{k: getattr(t, k) for k in STUDY_COUNTS}})
     return rows
 
 

@@ -213,13 +213,8 @@ def representative(records: list[dict], mean: float) -> dict:
 
 def annotate(storage: GuardedStorage, trial: FrozenTrial, summary: TrialSummary, epochs: int) -> None:
     """Store the retrain results as user attrs of the original (finished) trial, where the dashboard shows them."""
-    std = summary.std_nmse_db
-    attrs = {
-        MEAN_ATTR: summary.mean_nmse_db if math.isfinite(summary.mean_nmse_db) else None,
-        STD_ATTR: std,
-        SEEDS_ATTR: list(summary.seeds),
-        EPOCHS_ATTR: epochs,
-    }
+    mean = summary.mean_nmse_db if math.isfinite(summary.mean_nmse_db) else None
+    attrs = {MEAN_ATTR: mean, STD_ATTR: summary.std_nmse_db, SEEDS_ATTR: list(summary.seeds), EPOCHS_ATTR: epochs}
     try:
         storage.annotate_trial(internals.trial_id(trial), attrs)
     except (sa.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:  # the second wraps the first

@@ -1,14 +1,12 @@
 """The Optuna objective: one trial = configs from spec + suggested params, `epochs` of core.train.train.
 
-`[study] objective` picks the study's values from the validation metrics (VALUES). After every epoch that has
-them, a single-objective trial reports them to Optuna's pruner; a multi-objective one (trial.report raises
-there) adds them to its curve (hpo.study.pruners.CURVE_ATTR) for the study's own pruner. Eigengap health is a
-constraint in every mode (threshold - health <= 0), which Optuna 5's TPE and GP samplers read from the trial.
+The objectives (VALUES) and the health constraint: docs/design.md §7, "Objectives". A single-objective trial
+reports each epoch's values to Optuna's pruner; a multi-objective one (trial.report raises there) adds them to
+its curve (hpo.study.pruners.CURVE_ATTR) for the study's own pruner.
 
-Storage round trips are the objective's share of per-trial overhead, so user attrs go in groups: provenance in
-one write at the start, the final metrics in one at the end, and each epoch's health (and curve) together with
-that epoch's report (hpo.storage.guard.record). Attribute names are one key per value, as readers (hpo
-report/retrain/html_report, the dashboard's table) expect.
+Storage round trips are the objective's share of per-trial overhead, so user attrs go in groups: provenance at
+the start, the final metrics at the end, each epoch's health (and curve) with that epoch's report
+(hpo.storage.guard.record). One key per value, as readers (hpo report/retrain, the dashboard's table) expect.
 """
 
 from __future__ import annotations

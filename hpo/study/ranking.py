@@ -1,10 +1,8 @@
-"""Which trials are best: feasible first, then by value. Every command, display and upload decision ranks here.
+"""Which trials are best, for every command, display and upload (docs/design.md §7, "Ranking").
 
-A trial is feasible when it meets the study's constraints (the eigengap-health threshold, Optuna's convention
-`threshold - health <= 0`). Among COMPLETE trials the feasible ones come first; only when none is feasible do the
-infeasible ones stand in, flagged as such. Values are signed by the study's directions (sign * value: lower is
-better), so a maximised objective ranks the same way as a minimised one. Single objective: ordered by value.
-Multi objective: the Pareto front, ordered by its values in turn; its first trial is "the best".
+Feasible: every constraint <= 0 (Optuna's convention: threshold - health). Values are signed by the study's
+directions (sign * value: lower is better). Multi objective: the Pareto front, ordered by its values in turn;
+its first trial is "the best".
 """
 
 from __future__ import annotations

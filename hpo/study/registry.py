@@ -22,34 +22,16 @@ SAMPLERS: dict[str, Callable[[StudySpec, int | None], optuna.samplers.BaseSample
     "random": lambda s, seed: optuna.samplers.RandomSampler(seed=seed),
     "cmaes": lambda s, seed: optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=s.sampler.n_startup_trials),
 }
-# Pruner name -> (the [pruner] settings it accepts besides `name`, how it is built).
-PRUNERS: dict[str, tuple[tuple[str, ...], Callable[[StudySpec], optuna.pruners.BasePruner]]] = {
-    "median": (
-        ("n_startup_trials", "n_warmup_steps"),
-        lambda s: optuna.pruners.MedianPruner(
-            n_startup_trials=s.pruner.n_startup_trials, n_warmup_steps=s.pruner.n_warmup_steps
-        ),
-    ),
-    "hyperband": (
-        ("min_resource", "reduction_factor"),
-        lambda s: optuna.pruners.HyperbandPruner(
-            min_resource=s.pruner.min_resource, max_resource=s.train.epochs, reduction_factor=s.pruner.reduction_factor
-        ),
-    ),
-    "successive-halving": (
-        ("min_resource", "reduction_factor"),
-        lambda s: optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=s.pruner.min_resource, reduction_factor=s.pruner.reduction_factor
-        ),
-    ),
-    "mo-asha": (  # multi-objective studies (hpo.study.pruners)
-        tuple(Rungs.model_fields),
-        lambda s: ParetoRungPruner(**s.pruner.model_dump(include=set(Rungs.model_fields))),
-    ),
-    "none": ((), lambda s: optuna.pruners.NopPruner()),
+# Pruner name -> (its class, the [pruner] settings it takes besides `name`, passed to it as keywords).
+PRUNERS: dict[str, tuple[type[optuna.pruners.BasePruner], tuple[str, ...]]] = {
+    "median": (optuna.pruners.MedianPruner, ("n_startup_trials", "n_warmup_steps")),
+    "hyperband": (optuna.pruners.HyperbandPruner, ("min_resource", "reduction_factor")),
+    "successive-halving": (optuna.pruners.SuccessiveHalvingPruner, ("min_resource", "reduction_factor")),
+    "mo-asha": (ParetoRungPruner, tuple(Rungs.model_fields)),  # multi-objective studies (hpo.study.pruners)
+    "none": (optuna.pruners.NopPruner, ()),
 }
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
-PRUNER_SETTINGS: dict[str, tuple[str, ...]] = {name: settings for name, (settings, _) in PRUNERS.items()}
+PRUNER_SETTINGS: dict[str, tuple[str, ...]] = {name: settings for name, (_, settings) in PRUNERS.items()}
 
 
 def sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -58,4 +40,9 @@ def sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
 
 
 def pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    return PRUNERS[spec.pruner.name][1](spec)
+    """The spec's pruner, built from its [pruner] settings."""
+    cls, settings = PRUNERS[spec.pruner.name]
+    kwargs = {key: getattr(spec.pruner, key) for key in settings}
+    if spec.pruner.name == "hyperband":
+        kwargs["max_resource"] = spec.train.epochs  # its last rung: a trial's full training
+    return cls(**kwargs)

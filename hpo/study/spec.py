@@ -1,11 +1,8 @@
 """Study specs: studies/NAME.toml, parsed and validated into frozen configs before any storage is opened.
 
-A spec has the sections [scenario.*], [data], [train], [localisation], [fixed], [search.<param>], [sampler],
-[pruner] and [study], and may start with `extends = "OTHER"` to inherit OTHER.toml from the same folder. The
-sections are the core configs, with their defaults and bounds: [scenario] is a ScenarioConfig, [data] and [train]
-are TrainConfig's data and run settings (final_epochs, the epochs of `hpo retrain`, is the spec's own), and
-[localisation] is a LocalisationConfig. Parameters are flat names (lr, beta, arch, ...) that PARAMS maps onto
-ExperimentConfig fields. Every error is a SpecError whose one-line message names the file, the key and the value.
+The sections (SECTIONS) are the core configs with their defaults and bounds, and [fixed] / [search.<param>] set
+flat parameter names that PARAMS maps onto ExperimentConfig fields (docs/design.md §7, "One config schema").
+`extends = "OTHER"` inherits OTHER.toml from the same folder. Every error is a one-line SpecError.
 """
 
 from __future__ import annotations
