@@ -1,6 +1,6 @@
 """`hpo evaluate --checkpoint PATH`: a trained model against classic MUSIC, the oracle and the CRB, per SNR.
 
-The numbers come from core.evaluation.evaluate (the JSON schema: docs/design.md §5, "Evaluation report") and the
+The numbers come from core.evaluation.evaluate (the JSON schema: docs/design.md §5, "The evaluation report") and the
 figure from hpo.results.evaluation; this module parses options, shows progress and prints the Rich table.
 """
 

@@ -30,6 +30,8 @@ PRUNERS: dict[str, tuple[type[optuna.pruners.BasePruner], tuple[str, ...]]] = {
     "mo-asha": (ParetoRungPruner, tuple(Rungs.model_fields)),  # multi-objective studies (hpo.study.pruners)
     "none": (optuna.pruners.NopPruner, ()),
 }
+# Settings a pruner takes from elsewhere in the spec: Hyperband's last rung is a trial's full training.
+FROM_SPEC: dict[str, Callable[[StudySpec], dict]] = {"hyperband": lambda s: {"max_resource": s.train.epochs}}
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 PRUNER_SETTINGS: dict[str, tuple[str, ...]] = {name: settings for name, (_, settings) in PRUNERS.items()}
 
@@ -42,7 +44,5 @@ def sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
 def pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     """The spec's pruner, built from its [pruner] settings."""
     cls, settings = PRUNERS[spec.pruner.name]
-    kwargs = {key: getattr(spec.pruner, key) for key in settings}
-    if spec.pruner.name == "hyperband":
-        kwargs["max_resource"] = spec.train.epochs  # its last rung: a trial's full training
-    return cls(**kwargs)
+    from_spec = FROM_SPEC.get(spec.pruner.name, lambda s: {})(spec)
+    return cls(**{key: getattr(spec.pruner, key) for key in settings}, **from_spec)

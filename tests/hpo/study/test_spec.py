@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 
 from core.experiment import ExperimentConfig, TrainConfig
+from hpo.study import registry
 from hpo.study.spec import PARAMS, SpecError, load_spec, studies_dir
 
 STUDIES = Path(__file__).resolve().parents[3] / "studies"
@@ -235,3 +237,10 @@ def test_mo_asha_settings_are_checked_with_the_spec(tmp_path):
     path = write(tmp_path, text + '\n[pruner]\nname = "mo-asha"\nn_startup_trials = 0\n', "mo")
     with pytest.raises(SpecError, match=r"mo.toml: .*n_startup_trials = 0: must be >= 1"):
         load_spec(str(path))
+
+
+def test_pruners_are_built_from_their_settings_and_hyperband_spans_the_training(tmp_path):
+    text = TINY.replace("[study]", "[pruner]\nname = 'hyperband'\nmin_resource = 2\nreduction_factor = 4\n[study]")
+    built = registry.pruner(load_spec(write(tmp_path, text)))
+    assert isinstance(built, optuna.pruners.HyperbandPruner)
+    assert (built._min_resource, built._max_resource, built._reduction_factor) == (2, 2, 4)  # max: train.epochs
