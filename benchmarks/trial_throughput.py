@@ -31,7 +31,7 @@ import sqlalchemy as sa
 import torch
 from trial_timing import TimedObjective
 
-from core.scenario import ScenarioConfig, generate
+from core.scenario import generate
 from hpo.run.runner import RunWatcher, run_worker
 from hpo.storage import mask, open_storage
 from hpo.study.create import create_or_join
@@ -108,7 +108,7 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.2f}"
     )
 
-    scenario = ScenarioConfig.from_dict(spec.scenario)
+    scenario = spec.scenario
     t0 = time.perf_counter()
     generate(scenario, spec.train.n_train, seed=spec.train.seed)
     generate(scenario, spec.train.n_val, seed=spec.train.val_seed)
