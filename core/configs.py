@@ -54,7 +54,7 @@ class Config(BaseModel):
 
     def to_dict(self) -> dict:
         """Plain nested dict: tuples as lists, None dropped (TOML has no null); from_dict(to_dict()) == self."""
-        return _plain(self.model_dump())
+        return self.model_dump(mode="json", exclude_none=True)
 
     def replace(self, **changes: Any):
         """A copy with `changes`, validated like a new config."""
@@ -108,11 +108,3 @@ def _allowed(cls: type[BaseModel], loc: tuple) -> str:
             return ""
         cls = field.annotation
     return f" (allowed: {', '.join(sorted(cls.model_fields))})"
-
-
-def _plain(d):
-    if isinstance(d, dict):
-        return {k: _plain(v) for k, v in d.items() if v is not None}
-    if isinstance(d, (list, tuple)):
-        return [_plain(v) for v in d]
-    return d

@@ -134,9 +134,7 @@ def load_record(path: Path, cfg: ExperimentConfig, eval_cfg: EvalConfig) -> dict
         record = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    same = record.get("config") == cfg.to_dict() and record.get("eval_config") == json.loads(
-        json.dumps(eval_cfg.model_dump())
-    )
+    same = record.get("config") == cfg.to_dict() and record.get("eval_config") == eval_cfg.model_dump(mode="json")
     return record if same else None
 
 
@@ -145,8 +143,12 @@ def run_seed(out: Path, number: int, cfg: ExperimentConfig, eval_cfg: EvalConfig
     record_path, ckpt = seed_paths(out, number, cfg.train.seed)
     record_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    record: dict = {"trial": number, "seed": cfg.train.seed, "config": cfg.to_dict()}
-    record["eval_config"] = eval_cfg.model_dump()
+    record = {
+        "trial": number,
+        "seed": cfg.train.seed,
+        "config": cfg.to_dict(),
+        "eval_config": eval_cfg.model_dump(mode="json"),
+    }
     try:
         result = train(cfg, on_epoch=on_epoch, data_cache=cache)
     except NonFiniteGradientError as e:
