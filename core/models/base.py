@@ -42,7 +42,7 @@ def mlp(d_in: int, width: int, depth: int, d_out: int, dropout: float) -> nn.Seq
 
 
 def log_eigenvalues(lam: torch.Tensor) -> torch.Tensor:
-    """(B, N) float32: log of eigenvalues (B, N), floored at 1e-6 (scale-free for a trace-N matrix)."""
+    """(B, N) float32: log of eigenvalues or powers (B, N) of a trace-N matrix, floored at 1e-6."""
     return lam.clamp_min(1e-6).log().float()
 
 

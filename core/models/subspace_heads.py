@@ -105,7 +105,7 @@ class MusicResidualModel(CovarianceModel):
             matrix_channels(R_samp, H, self.sees_h).flatten(1),
             log_eigenvalues(e["lam"]),
             slot_feats.flatten(1),
-            e["power"].clamp_min(1e-6).log().float(),
+            log_eigenvalues(e["power"]),
         ]
         out = self.net(torch.cat(feats, dim=-1)).float().view(b, self.k_max, self.d_slot)  # float32 under autocast
         theta = e["theta"].float() + self.angle_bound(e["theta"]).float() * torch.tanh(out[..., 0])
