@@ -53,7 +53,7 @@ def leaders(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection])
     pool = feasible or done
     if len(directions) > 1:
         return front(pool, directions), bool(feasible)
-    return ([min(pool, key=lambda t: signed(t.values, directions))] if pool else []), bool(feasible)
+    return ranked(pool, directions)[:1], bool(feasible)
 
 
 def best(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]) -> FrozenTrial | None:
@@ -62,25 +62,18 @@ def best(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]) ->
     return chosen[0] if chosen else None
 
 
-def beats(
-    values: Sequence[float], feasible: bool, trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]
-) -> bool:
-    """Whether a trial with these values (and feasibility) beats every COMPLETE trial among `trials`.
-
-    Single objective: it ranks before each of them. Multi objective: none of them dominates it.
-    """
-    mine = signed(values, directions)
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
-    if len(directions) == 1:
-        return all((not feasible, mine) < (not is_feasible(t.constraints), signed(t.values, directions)) for t in done)
-    return not any(dominates(signed(t.values, directions), mine) for t in done)
-
-
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
     """best() of the study's trials: the trial `hpo best` names (on a Pareto front, the lowest first value)."""
     return best(study.get_trials(deepcopy=False), study.directions)
 
 
 def beats_best(study: optuna.Study, values: Sequence[float], feasible: bool = True) -> bool:
-    """beats() against the study's trials so far: whether a trial with these values is the new best."""
-    return beats(values, feasible, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), study.directions)
+    """Whether a trial with these values (and feasibility) beats every COMPLETE trial of the study so far.
+
+    Single objective: it ranks before each of them. Multi objective: none of them dominates it.
+    """
+    directions, mine = study.directions, signed(values, study.directions)
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(directions) == 1:
+        return all((not feasible, mine) < (not is_feasible(t.constraints), signed(t.values, directions)) for t in done)
+    return not any(dominates(signed(t.values, directions), mine) for t in done)

@@ -32,7 +32,6 @@ PRUNERS: dict[str, tuple[type[optuna.pruners.BasePruner], tuple[str, ...]]] = {
 }
 # Settings a pruner takes from elsewhere in the spec: Hyperband's last rung is a trial's full training.
 FROM_SPEC: dict[str, Callable[[StudySpec], dict]] = {"hyperband": lambda s: {"max_resource": s.train.epochs}}
-SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 PRUNER_SETTINGS: dict[str, tuple[str, ...]] = {name: settings for name, (_, settings) in PRUNERS.items()}
 
 

@@ -25,8 +25,7 @@ from core.localisation import LocalisationConfig
 from core.scenario import ScenarioConfig
 from core.train import resolve_device
 from hpo.study.pruners import Rungs
-from hpo.study.registry import PRUNER_SETTINGS
-from hpo.study.registry import SAMPLER_NAMES as SAMPLERS
+from hpo.study.registry import PRUNER_SETTINGS, SAMPLERS
 
 if sys.version_info >= (3, 11):
     import tomllib
