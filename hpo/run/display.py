@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
+from hpo.console import say
 from hpo.results.tally import Tally, tally_trials
 from hpo.run.pace import duration, eta_seconds, trial_seconds
 from hpo.run.runner import RunWatcher
@@ -71,7 +72,7 @@ def step(console: Console, text: str) -> Iterator[None]:
     """Say what a long step after the trials is doing: a spinner with a running clock on a terminal, one line
     otherwise (logs, pipes)."""
     if not console.is_terminal:
-        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        say(text, console)
         yield
         return
     spinner = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console)

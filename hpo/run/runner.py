@@ -9,7 +9,7 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo.run.signals import STOP_SIGNALS, StopAtSafePoint, Stopped, handling
+from hpo.run.signals import StopAtSafePoint, Stopped, handling
 from hpo.storage import internals
 from hpo.storage.guard import INTERRUPTED, TRANSIENT, BudgetReached, GuardedStorage, budget_used, retry_transient
 from hpo.storage.recovery import POLL_S, OrphanWatch, fail_stale, release_trial
@@ -48,8 +48,8 @@ def run_worker(
     watcher: RunWatcher | None = None,
     objective: Objective | None = None,
     on_trial: Callable[[int | None], None] | None = None,
-) -> Objective:
-    """Run trials until the study's budget of n_trials is used or `timeout` seconds pass; returns the objective.
+) -> None:
+    """Run trials until the study's budget of n_trials is used or `timeout` seconds pass.
 
     Several processes (on any hosts) may run this on one study; on a GuardedStorage the budget is exact. A worker
     whose budget is used stays while other trials run, failing and re-running the trials of workers that died, so
@@ -82,7 +82,7 @@ def run_worker(
     objective.on_epoch = on_epoch
     objective.on_step = lambda epoch, step: stop.checkpoint()
     try:
-        with handling(stop, STOP_SIGNALS):
+        with handling(stop):
             while deadline is None or time.monotonic() < deadline:
                 stop.checkpoint()
                 orphans.check(study)  # early, so an orphan's grace period runs while this worker still has work
@@ -117,4 +117,3 @@ def run_worker(
     finally:
         if guarded is not None:
             guarded.on_heartbeat = None
-    return objective

@@ -24,7 +24,7 @@ from hpo import console
 from hpo.run.display import LiveDisplay
 from hpo.run.gpus import assign, summary
 from hpo.run.runner import RunInterrupted, run_worker
-from hpo.run.signals import STOP_SIGNALS, ForwardOnce, handling
+from hpo.run.signals import ForwardOnce, handling
 from hpo.storage import open_storage, sqlite_file
 from hpo.storage.guard import INTERRUPTED, TRANSIENT, budget_used
 from hpo.storage.recovery import release_trial
@@ -153,7 +153,7 @@ def supervise(
                 stopping = forward.since is not None
                 on_death(Death(i, p.pid, p.exitcode, None if trial_id == NO_TRIAL else trial_id), stopping)
 
-    with handling(forward, STOP_SIGNALS):
+    with handling(forward):
         for p in procs:
             p.start()
         while any(p.is_alive() for p in procs):

@@ -18,13 +18,14 @@ from collections.abc import Callable
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
+from core.experiment import ExperimentConfig
 from core.localisation import KEYS as LOCALISATION_KEYS
 from core.reproducibility import deterministic
-from core.train import ExperimentConfig, NonFiniteGradientError, TrainResult, train
+from core.train import NonFiniteGradientError, TrainResult, train
 from hpo.provenance import placement, versions
 from hpo.storage import internals
 from hpo.storage.artifacts import upload_checkpoint
-from hpo.storage.guard import record
+from hpo.storage.guard import INTERRUPTED, record
 from hpo.study import ranking
 from hpo.study.pruners import CURVE_ATTR
 from hpo.study.spec import SearchParam, StudySpec
@@ -61,18 +62,13 @@ def suggest(trial: optuna.Trial, spec: StudySpec) -> dict:
 class Objective:
     """Callable objective for study.optimize. Keeps a per-process data cache shared by its trials.
 
-    on_epoch(trial_number, epoch, metrics), when given, sees every epoch (run_worker's live display uses it).
-    artifacts, when given, receives the checkpoints of trials that beat the best so far.
+    artifacts, when given, receives the checkpoints of trials that beat the best so far. on_epoch(trial_number,
+    epoch, metrics), set by run_worker for its live display, sees every epoch.
     """
 
-    def __init__(
-        self,
-        spec: StudySpec,
-        on_epoch: Callable[[int, int, dict], None] | None = None,
-        artifacts: FileSystemArtifactStore | None = None,
-    ) -> None:
+    def __init__(self, spec: StudySpec, artifacts: FileSystemArtifactStore | None = None) -> None:
         self.spec = spec
-        self.on_epoch = on_epoch
+        self.on_epoch: Callable[[int, int, dict], None] | None = None
         self.artifacts = artifacts
         self.data_cache: dict = {}  # core.train reuses generated datasets across trials through it
         self.current_trial_id: int | None = None  # the RUNNING trial of this process, for interrupt cleanup
@@ -90,7 +86,7 @@ class Objective:
         except optuna.TrialPruned:
             raise
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted")
+            trial.set_user_attr("fail_reason", INTERRUPTED)
             raise
         except Exception as e:
             # Any failure, a programming error included, is recorded, then re-raised so Optuna marks the trial
