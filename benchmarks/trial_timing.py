@@ -31,7 +31,6 @@ class TimedObjective(Objective):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.timings: list[TrialTiming] = []
-        self._spent = {"train": 0.0, "callback": 0.0}
 
     def __call__(self, trial: optuna.Trial):
         self._spent = {"train": 0.0, "callback": 0.0}
