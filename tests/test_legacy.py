@@ -12,6 +12,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -62,5 +63,7 @@ def test_legacy_study_resumes_with_new_trials(legacy_storage, tmp_path):
     spec.write_text((LEGACY / "legacy.toml").read_text().replace("n_trials = 3", "n_trials = 4"))
     result = CliRunner().invoke(app, ["run", "--study", str(spec), "--storage", legacy_storage, "--json"])
     assert result.exit_code == 0, result.output
-    listed = CliRunner().invoke(app, ["best", "--study", "legacy", "--storage", legacy_storage, "--json"])
-    assert listed.exit_code == 0, listed.output
+    trials = optuna.load_study(study_name="legacy", storage=legacy_storage).trials
+    assert len(trials) == 4 and trials[3].state == optuna.trial.TrialState.COMPLETE  # the new trial, run to the end
+    best = CliRunner().invoke(app, ["best", "--study", "legacy", "--storage", legacy_storage, "--json"])
+    assert best.exit_code == 0, best.output

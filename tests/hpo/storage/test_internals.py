@@ -19,6 +19,10 @@ def test_a_missing_private_name_is_one_line_naming_it():
     assert "RDBStorage._no_such_method" in message and "\n" not in message
 
 
-def test_open_storage_checks_before_it_opens(tmp_path):
+def test_open_storage_checks_before_it_opens(tmp_path, monkeypatch):
     storage = open_storage(f"sqlite:///{tmp_path / 'hpo.db'}")  # the check passes on the pinned version
     assert internals.backend(storage) is storage
+    monkeypatch.setattr(internals, "missing", lambda extra=(): ["RDBStorage._gone"])  # as if Optuna renamed one
+    with pytest.raises(internals.OptunaChanged, match="RDBStorage._gone"):
+        open_storage(f"sqlite:///{tmp_path / 'other.db'}")
+    assert not (tmp_path / "other.db").exists()  # refused before anything was created

@@ -240,7 +240,7 @@ def test_mo_asha_settings_are_checked_with_the_spec(tmp_path):
 
 
 def test_pruners_are_built_from_their_settings_and_hyperband_spans_the_training(tmp_path):
-    text = TINY.replace("[study]", "[pruner]\nname = 'hyperband'\nmin_resource = 2\nreduction_factor = 4\n[study]")
-    built = registry.pruner(load_spec(write(tmp_path, text)))
+    text = TINY.replace("[study]", "[pruner]\nname = 'hyperband'\nmin_resource = 1\nreduction_factor = 4\n[study]")
+    built = registry.pruner(load_spec(write(tmp_path, text.replace("epochs = 2", "epochs = 5"))))
     assert isinstance(built, optuna.pruners.HyperbandPruner)
-    assert (built._min_resource, built._max_resource, built._reduction_factor) == (2, 2, 4)  # max: train.epochs
+    assert (built._min_resource, built._max_resource, built._reduction_factor) == (1, 5, 4)  # max: train.epochs
