@@ -67,6 +67,11 @@ class Config(BaseModel):
         return create_model(name, __base__=Config, **fields)
 
 
+def every_and_last(epoch: int, epochs: int, every: int) -> bool:
+    """Whether epoch (0-based) of a run of `epochs` is an every-th one or the last: the cadence of periodic work."""
+    return (epoch + 1) % every == 0 or epoch == epochs - 1
+
+
 def one_of(names: Callable[[], Iterable[str]]) -> AfterValidator:
     """A field check: the value is one of names(), e.g. a registry's keys; names is called when a config is
     validated, so a registry that the module fills after the config class still serves."""

@@ -2,6 +2,7 @@
 
 `pipeline` (model in hand) and `blended_covariance` (factors in hand) are the only ways any code path obtains
 R_blend; both assemble it in `_assemble`, with β from BLEND_WEIGHTS by PipelineConfig.blend. Neither reads R_true.
+The calibrated rule's table is fitted by core.calibration and travels in the config (so in every checkpoint).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from core.configs import Config, one_of
 from core.errors import ConfigError
+from core.measurement import snr_estimate
 
 # g₀ is clamped to ±logit(1 − GATE_START_EPS) ≈ ±6.9, so the gate starts where it can still move (DESIGN §3).
 GATE_START_EPS = 1e-3
@@ -25,9 +27,29 @@ class PipelineConfig(Config):
     beta: float = Field(0.3, ge=0, le=1)  # β, weight of R_samp in the blend
     tikhonov_alpha: float = Field(1e-2, gt=0)  # α, ridge of the least-squares inversion of H
     range_weight: float = Field(0.3, ge=0)  # ρ, weight of A_range A_rangeᴴ in R_pred
-    # BLEND_WEIGHTS key: "fixed" β for all scenes | "adaptive" per-scene β from the model's gate
+    # BLEND_WEIGHTS key: "fixed" β for all scenes | "adaptive" per-scene β from the model's gate | "calibrated"
+    # per-scene β = beta_table[bin of the measured SNR estimate] (DESIGN §3)
     blend: Annotated[str, one_of(lambda: BLEND_WEIGHTS)] = "fixed"
     beta_min: float = Field(0.05, ge=0, le=1)  # β_min, the adaptive β's floor; adaptive β starts at beta (clamped)
+    # calibrated: inner edges of the SNR-estimate bins, dB (core.measurement.snr_estimate), one bin per
+    # evaluation SNR point and open bins at both ends
+    beta_bins_db: tuple[float, ...] = (-7.5, -2.5, 2.5, 7.5, 12.5, 17.5)
+    # calibrated: β of each bin (len(beta_bins_db) + 1), fitted by core.calibration; None: beta everywhere
+    beta_table: tuple[Annotated[float, Field(ge=0, le=1)], ...] | None = None
+
+    @property
+    def calibrated(self) -> bool:
+        """β comes from a table fitted on calibration scenes (core.calibration), which training refreshes."""
+        return self.blend == "calibrated"
+
+    @model_validator(mode="after")
+    def _a_beta_per_bin(self) -> PipelineConfig:
+        edges = self.beta_bins_db
+        if any(lo >= hi for lo, hi in zip(edges, edges[1:], strict=False)):
+            raise ConfigError.at("beta_bins_db", edges, "must increase strictly")
+        if self.beta_table is not None and len(self.beta_table) != len(edges) + 1:
+            raise ConfigError.at("beta_table", self.beta_table, f"must have len(beta_bins_db) + 1 = {len(edges) + 1} β")
+        return self
 
 
 @dataclass(frozen=True)
@@ -74,33 +96,62 @@ def blend(R_pred: torch.Tensor, R_samp: torch.Tensor, beta: float | torch.Tensor
     return trace_to_n(hermitize((1.0 - beta) * R_pred + beta * R_samp))
 
 
-def _fixed_beta(gate_logit: torch.Tensor | None, cfg: PipelineConfig) -> float:
+@dataclass(frozen=True)
+class BlendInputs:
+    """What a blend rule may read, besides the config: all of it from the snapshots and the model, none from R_true."""
+
+    gate_logit: torch.Tensor | None  # (B,) real, the model's gate logit (adaptive)
+    R_samp: torch.Tensor  # (B, N, N) complex, detached
+    H: torch.Tensor  # (B, M, N) complex
+    k_max: int  # K_max, the factors' width
+    snapshots: int  # L
+
+
+def _fixed_beta(x: BlendInputs, cfg: PipelineConfig) -> float:
     # The Python number, not a tensor: blend() then computes exactly what it computed before β could vary.
     return cfg.beta
 
 
-def _adaptive_beta(gate_logit: torch.Tensor | None, cfg: PipelineConfig) -> torch.Tensor:
+def _adaptive_beta(x: BlendInputs, cfg: PipelineConfig) -> torch.Tensor:
     """β = β_min + (1 − β_min)·sigmoid(gate_logit + g₀), g₀ = logit((β − β_min)/(1 − β_min)) (DESIGN §3)."""
-    if gate_logit is None:
+    if x.gate_logit is None:
         raise ConfigError("blend='adaptive' needs the model's gate logit: pass factors (A_angle, A_range, gate_logit)")
     start = (cfg.beta - cfg.beta_min) / max(1.0 - cfg.beta_min, 1e-12)
     start = min(max(start, GATE_START_EPS), 1.0 - GATE_START_EPS)
-    g = gate_logit + math.log(start / (1.0 - start))
+    g = x.gate_logit + math.log(start / (1.0 - start))
     # The clamp only guards rounding of β_min + (1 − β_min)·1 in float32; sigmoid already lies in [0, 1].
     return (cfg.beta_min + (1.0 - cfg.beta_min) * torch.sigmoid(g)).clamp(cfg.beta_min, 1.0)
 
 
-# β of the blend, by PipelineConfig.blend: a number for every scene, or a (B,) tensor from the gate logit (B,).
-BLEND_WEIGHTS: dict[str, Callable[[torch.Tensor | None, PipelineConfig], float | torch.Tensor]] = {
+def snr_bin(x: BlendInputs, cfg: PipelineConfig) -> torch.Tensor:
+    """(B,) int64: each scene's bin of cfg.beta_bins_db by its measured SNR estimate ŝ."""
+    s = snr_estimate(x.R_samp, x.H, x.k_max, x.snapshots)
+    return torch.bucketize(s, torch.tensor(cfg.beta_bins_db, dtype=s.dtype, device=s.device), right=True)
+
+
+def _calibrated_beta(x: BlendInputs, cfg: PipelineConfig) -> float | torch.Tensor:
+    """β = beta_table[bin(ŝ)] per scene; cfg.beta everywhere until a table has been fitted (core.calibration)."""
+    if cfg.beta_table is None:
+        return cfg.beta
+    table = torch.tensor(cfg.beta_table, dtype=x.R_samp.real.dtype, device=x.R_samp.device)
+    return table[snr_bin(x, cfg)]
+
+
+# β of the blend, by PipelineConfig.blend: a number for every scene, or a (B,) tensor, one β per scene.
+BLEND_WEIGHTS: dict[str, Callable[[BlendInputs, PipelineConfig], float | torch.Tensor]] = {
     "fixed": _fixed_beta,
     "adaptive": _adaptive_beta,
+    "calibrated": _calibrated_beta,
 }
 
 
-def _assemble(factors: tuple[torch.Tensor, ...], R_samp: torch.Tensor, cfg: PipelineConfig) -> Covariances:
+def _assemble(
+    factors: tuple[torch.Tensor, ...], R_samp: torch.Tensor, H: torch.Tensor, snapshots: int, cfg: PipelineConfig
+) -> Covariances:
     A_angle, A_range, *gate = factors
     R_pred = predicted_covariance(A_angle, A_range, cfg.range_weight)
-    beta = BLEND_WEIGHTS[cfg.blend](gate[0] if gate else None, cfg)
+    inputs = BlendInputs(gate[0] if gate else None, R_samp, H, A_angle.shape[-1], snapshots)
+    beta = BLEND_WEIGHTS[cfg.blend](inputs, cfg)
     R_blend = blend(R_pred, R_samp.to(R_pred.dtype), beta)
     if not isinstance(beta, torch.Tensor):
         beta = torch.full(R_pred.shape[:1], beta, dtype=R_pred.real.dtype, device=R_pred.device)
@@ -112,7 +163,7 @@ def blended_covariance(
 ) -> Covariances:
     """The pipeline for given factors = (A_angle, A_range[, gate_logit]): (B, N, K_max) complex each, and the
     gate logit (B,) real, which blend="adaptive" needs and blend="fixed" ignores."""
-    return _assemble(factors, sample_covariance(Y, H, cfg.tikhonov_alpha), cfg)
+    return _assemble(factors, sample_covariance(Y, H, cfg.tikhonov_alpha), H, Y.shape[-1], cfg)
 
 
 def pipeline(model: Callable, Y: torch.Tensor, H: torch.Tensor, cfg: PipelineConfig) -> Covariances:
@@ -122,4 +173,4 @@ def pipeline(model: Callable, Y: torch.Tensor, H: torch.Tensor, cfg: PipelineCon
     Training, validation and inference all call this function.
     """
     R_samp = sample_covariance(Y, H, cfg.tikhonov_alpha)
-    return _assemble(model(R_samp, H), R_samp, cfg)
+    return _assemble(model(R_samp, H), R_samp, H, Y.shape[-1], cfg)

@@ -10,6 +10,7 @@ from typing import Literal, get_args
 
 from pydantic import Field
 
+from core.calibration import CalibrationConfig
 from core.configs import Config
 from core.covariance import PipelineConfig
 from core.localisation import LocalisationConfig
@@ -45,4 +46,5 @@ class ExperimentConfig(Config):
     model: ModelConfig = ModelConfig()  # architecture and size
     loss: LossConfig = LossConfig()  # loss weights and target
     train: TrainConfig = TrainConfig()  # optimiser, budget, data, seeds, device
-    localisation: LocalisationConfig = LocalisationConfig()  # validation's MUSIC-vs-CRB metric
+    localisation: LocalisationConfig = LocalisationConfig()  # the search objective, loc_gain_db (DESIGN §6)
+    calibration: CalibrationConfig = CalibrationConfig()  # the calibrated blend's β table (DESIGN §3)

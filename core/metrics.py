@@ -1,7 +1,8 @@
 """Validation metrics (DESIGN §6), per scene and aggregated, with per-SNR-bucket helpers (SNR = p_k/σ², dB).
 
-matched_errors gives per-truth errors after optimal assignment, for ratios to each source's own CRB;
-efficiency_db and win_rate turn them into core.localisation's figures.
+matched_errors gives per-truth errors after optimal assignment; clipped_angle_errors caps them at the array's
+resolution half-width (DESIGN §6), so a gross error counts as one full miss; core.localisation and
+core.evaluation build their figures from them.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import math
 import torch
 from torch import Tensor
 
+from core.array import ArrayConfig
 from core.linalg import finite_or_identity
 from core.losses import nmse
+from core.music import resolution
 
 DEFAULT_SNR_EDGES_DB: tuple[float, ...] = (-10.0, 0.0, 10.0, 20.0)  # bucket edges, dB, SNR = p_k/σ²
 
@@ -137,22 +140,16 @@ def matched_errors(
     return torch.where(true_mask, err_t, nan), torch.where(true_mask, err_r, nan)
 
 
-def efficiency_db(err: Tensor, crb_std: Tensor) -> float:
-    """10·log10 of the mean over real sources of err²/CRB, where crb_std is the bound's standard deviation.
-
-    err, crb_std (B, K_max), nan in padded slots (skipped). 0 dB = efficient; nan when there is no source."""
-    ratio = (err.double() / crb_std.double()).square()
-    return to_db(torch.nanmean(ratio).item())
+def angle_half_width_deg(theta: Tensor, array: ArrayConfig) -> Tensor:
+    """The resolution half-width (core.music.resolution) at each angle theta (radians), in degrees; same shape."""
+    return math.degrees(resolution(array)[0]) / torch.cos(theta.double()).clamp_min(1e-3)
 
 
-def win_rate(err: Tensor, err_ref: Tensor) -> float:
-    """Fraction of real sources whose angle error is below the reference method's; a tie counts one half.
+def clipped_angle_errors(err_deg: Tensor, theta: Tensor, array: ArrayConfig) -> tuple[Tensor, Tensor]:
+    """(|err| capped at the half-width at the true angle, gross: |err| above it), each (B, K_max).
 
-    Per source rather than per scene, so a scene with three sources weighs three times one with one source:
-    the same weighting as the efficiency figures beside it. Identical methods score 0.5. err, err_ref
-    (B, K_max), nan in padded slots."""
-    real = ~err.isnan()
-    a, b = err[real].abs(), err_ref[real].abs()
-    if a.numel() == 0:
-        return math.nan
-    return ((a < b).double() + 0.5 * (a == b).double()).mean().item()
+    err_deg: matched angle errors (B, K_max), degrees, nan in padded slots (kept nan); theta: true angles, radians.
+    A gross error counts as one full half-width: it cannot dominate a mean square (DESIGN §6)."""
+    width = angle_half_width_deg(theta, array).to(err_deg.device)
+    size = err_deg.double().abs()
+    return torch.minimum(size, width).where(~size.isnan(), size), size > width

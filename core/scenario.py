@@ -124,6 +124,11 @@ class SceneBatch:
     def with_(self, **changes) -> SceneBatch:
         return replace(self, **changes)
 
+    @staticmethod
+    def cat(batches: list[SceneBatch]) -> SceneBatch:
+        """One batch of all scenes of `batches`, in order (same K_max, M, N, L)."""
+        return SceneBatch(**{f.name: torch.cat([getattr(b, f.name) for b in batches]) for f in fields(SceneBatch)})
+
 
 def _draw_angles(gen, b, k, k_max, lo, hi, sep, dtype, device) -> torch.Tensor:
     """Sorted angles, uniform over all sets that keep every pair >= sep apart (radians, (B, K_max)).

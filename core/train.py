@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from core.calibration import CalibrationSet, calibration_set, fit_table
 from core.covariance import pipeline
 from core.errors import CheckpointError, ConfigError, CovblendError
 from core.experiment import ExperimentConfig
@@ -103,43 +104,55 @@ def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> str | None:
     return None if torch.isfinite(loss) else "loss"
 
 
+def _blends(model: nn.Module, cfg: ExperimentConfig, batch: SceneBatch, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(R_blend, R_samp) of every scene of batch through covariance.pipeline, in training batches, no gradients."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(batch), cfg.train.batch_size):
+            part = batch[start : start + cfg.train.batch_size].to(device)
+            cov = pipeline(model, part.Y, part.H, cfg.pipeline)
+            out.append((cov.R_blend, cov.R_samp))
+    return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
+
+
 def validate(
     model: nn.Module, cfg: ExperimentConfig, batch: SceneBatch, loc: Reference | None = None
 ) -> dict[str, float]:
     """Validation metrics of the model's R_blend on batch, through covariance.pipeline, without gradients.
 
     Keys as core.metrics.validation_metrics: nmse_db, nmse_samp_db, eigengap_health, mean_gap, and the
-    same per SNR bucket (SNR = p_k/σ², dB) as "nmse_db@[lo,hi)" etc. With loc (core.localisation.reference of
-    this batch), also core.localisation.KEYS: angle_eff_db, range_eff_db, their classic twins and win_rate.
+    same per SNR bucket (SNR = p_k/σ², dB) as "nmse_db@[lo,hi)" etc. With loc (core.localisation.reference),
+    also core.localisation.keys(): loc_gain_db and its per-SNR-point parts, on loc's own scenes.
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    R_blend, R_samp = [], []
-    with torch.no_grad():
-        for start in range(0, len(batch), cfg.train.batch_size):
-            part = batch[start : start + cfg.train.batch_size].to(device)
-            cov = pipeline(model, part.Y, part.H, cfg.pipeline)
-            R_blend.append(cov.R_blend)
-            R_samp.append(cov.R_samp)
-    model.train(was_training)
-    R_blend, R_samp = torch.cat(R_blend), torch.cat(R_samp)
+    R_blend, R_samp = _blends(model, cfg, batch, device)
     b = batch.to(device)
     k_max, margin = cfg.scenario.scene.k_max, cfg.loss.gap_margin
     metrics = validation_metrics(R_blend, R_samp, b.R_true, b.K, b.snr_db, k_max, margin)
     if loc is not None:
-        # The subset is the batch's first scenes (core.localisation.reference), so R_blend's first rows.
-        metrics.update(localisation_metrics(R_blend[: len(loc.subset)], loc))
+        metrics.update(localisation_metrics(_blends(model, cfg, loc.scenes, device)[0], loc))
+    model.train(was_training)
     return metrics
 
 
-def _reference(cfg: ExperimentConfig, val: SceneBatch, device: torch.device, cache: dict | None) -> Reference | None:
-    """The localisation reference of the validation set (classic MUSIC, CRB), cached like the set itself."""
+def _reference(cfg: ExperimentConfig, device: torch.device, cache: dict | None) -> Reference | None:
+    """The localisation set of the validation seed and classic MUSIC's errors on it, cached like the datasets."""
     lc = cfg.localisation
     if lc.n_scenes == 0:
         return None
-    key = ("localisation", cfg.scenario, cfg.train.n_val, cfg.train.val_seed, lc.n_scenes, str(device))
-    return _cached(cache, key, lambda: reference(cfg.scenario, val, lc))
+    key = ("localisation", cfg.scenario, cfg.train.val_seed, lc.n_scenes, str(device))
+    return _cached(cache, key, lambda: reference(cfg.scenario, cfg.train.val_seed, lc, device))
+
+
+def _calibration(cfg: ExperimentConfig, device: torch.device, cache: dict | None) -> CalibrationSet | None:
+    """The calibration set (its own seed, derived from val_seed) of a calibrated blend, cached; None otherwise."""
+    if not cfg.pipeline.calibrated:
+        return None
+    cc, alpha = cfg.calibration, cfg.pipeline.tikhonov_alpha
+    key = ("calibration", cfg.scenario, cfg.train.val_seed, cc.n_scenes, alpha, str(device))
+    return _cached(cache, key, lambda: calibration_set(cfg.scenario, cc, cfg.train.val_seed, alpha, device))
 
 
 def train(
@@ -158,7 +171,8 @@ def train(
     (core.localisation.KEYS) are there on the epochs cfg.localisation.due() picks, the last one always.
     data_cache: a dict kept by the caller across runs in one process; fixed datasets (validation, and
     training when not fresh_data) are stored in it keyed by (scenario, n, seed, device) and reused, and so is
-    the localisation reference of the validation set (its classic MUSIC errors and CRB).
+    the localisation set with classic MUSIC's errors on it, and a calibrated blend's calibration set.
+    The returned TrainResult.cfg carries the calibrated blend's last β table (so does every checkpoint).
     A non-finite loss or gradient raises NonFiniteGradientError before any optimiser step; with
     skip_nonfinite=True (ablation benchmarks only) the step is skipped and counted instead.
     model: continue training this model (built by build_model for cfg) instead of a fresh one.
@@ -180,7 +194,8 @@ def train(
     # a step, and skipped steps must still advance the schedule so a run's length does not depend on them.
     schedule = (lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps))) if tc.cosine else (lambda s: 1.0)
     val = _dataset(cfg, tc.n_val, tc.val_seed, device, data_cache)
-    loc = _reference(cfg, val, device, data_cache)
+    loc = _reference(cfg, device, data_cache)
+    cal = _calibration(cfg, device, data_cache)
     shuffle = torch.Generator(device="cpu").manual_seed(tc.seed)
     history: list[dict[str, float]] = []
     nonfinite_steps = 0
@@ -224,7 +239,14 @@ def train(
             loss_sum += loss.item()
             loss_count += 1
 
-        # --- validation on the fixed set (localisation on its subset when due), then the caller's callback
+        # --- calibration: the calibrated blend refits its β table on its own scenes when due (DESIGN §3)
+        if cal is not None and cfg.calibration.due(epoch, tc.epochs):
+            model.eval()
+            cfg = cfg.replace(
+                pipeline=cfg.pipeline.replace(beta_table=fit_table(model, cfg.pipeline, cal, cfg.calibration))
+            )
+
+        # --- validation on the fixed set (localisation on its own set when due), then the caller's callback
         metrics = validate(model, cfg, val, loc if cfg.localisation.due(epoch, tc.epochs) else None)
         metrics["train_loss"] = loss_sum / loss_count if loss_count else math.nan
         metrics["nonfinite_steps"] = float(nonfinite_steps)

@@ -58,12 +58,16 @@ def test_legacy_study_lists_and_reports_its_best_trial(legacy_storage):
     assert record["best"]["user_attrs"]["retrain_seeds"] == [0]
 
 
-def test_legacy_study_resumes_with_new_trials(legacy_storage, tmp_path):
+def test_legacy_localisation_study_is_not_mixed_with_the_new_metric_but_its_database_runs_on(legacy_storage, tmp_path):
+    # The legacy study measured angle_eff_db (withdrawn, DESIGN §6); its spec's objective now means loc_gain_db.
     spec = tmp_path / "legacy.toml"
     spec.write_text((LEGACY / "legacy.toml").read_text().replace("n_trials = 3", "n_trials = 4"))
-    result = CliRunner().invoke(app, ["run", "--study", str(spec), "--storage", legacy_storage, "--json"])
+    refused = CliRunner().invoke(app, ["run", "--study", str(spec), "--storage", legacy_storage, "--json"])
+    assert refused.exit_code == 2 and "angle_eff_db" in refused.output and "loc_gain_db" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    assert len(optuna.load_study(study_name="legacy", storage=legacy_storage).trials) == 3
+    args = ["run", "--study", str(spec), "--study-name", "legacy-again", "--storage", legacy_storage, "--json"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    trials = optuna.load_study(study_name="legacy", storage=legacy_storage).trials
-    assert len(trials) == 4 and trials[3].state == optuna.trial.TrialState.COMPLETE  # the new trial, run to the end
-    best = CliRunner().invoke(app, ["best", "--study", "legacy", "--storage", legacy_storage, "--json"])
-    assert best.exit_code == 0, best.output
+    trials = optuna.load_study(study_name="legacy-again", storage=legacy_storage).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 4

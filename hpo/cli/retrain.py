@@ -1,4 +1,5 @@
-"""`hpo retrain --study NAME --out DIR`: the top trials over several seeds, a table, and the winner by mean.
+"""`hpo retrain --study NAME --out DIR`: the top trials over several seeds, a table, and the winner by the mean
+of the study's own objective on fresh validation scenes.
 
 The work is hpo.results.retrain.retrain; this module parses options, shows progress and prints the Rich table.
 """
@@ -6,6 +7,7 @@ The work is hpo.results.retrain.retrain; this module parses options, shows progr
 from __future__ import annotations
 
 import signal
+import statistics
 from pathlib import Path
 from typing import Annotated
 
@@ -20,9 +22,10 @@ from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, Storage
 from hpo.cli.evaluate import short
 from hpo.console import err, out, say, warn
 from hpo.results.retrain import RetrainWatcher, TrialSummary, retrain, top_trials, warnings_for
+from hpo.run.display import EPOCH_METRICS
 from hpo.run.signals import Stopped, handling, interrupt
 from hpo.storage import open_existing_study
-from hpo.study.spec import load_spec
+from hpo.study.spec import load_spec, metric_label
 from hpo.study.study_spec import spec_of
 
 
@@ -39,27 +42,36 @@ class SeedProgress(RetrainWatcher):
         self.progress.update(self.task, description=f"{self.label}: training")
 
     def epoch(self, epoch: int, metrics: dict) -> None:
-        nmse = metrics.get("nmse_db", float("nan"))
-        self.progress.update(self.task, description=f"{self.label}: epoch {epoch} val nmse_db={nmse:.2f}")
+        shown = " ".join(f"{k}={metrics[k]:.2f}" for k in EPOCH_METRICS if k in metrics)
+        self.progress.update(self.task, description=f"{self.label}: epoch {epoch} {shown}")
 
     def seed_finished(self, record: dict, skipped: bool) -> None:
         note = "already done" if skipped else f"val nmse_db={record['nmse_db']:.2f}"
         self.progress.update(self.task, advance=1, description=f"trial {record['trial']} seed {record['seed']}: {note}")
 
 
-def summary_table(summaries: list[TrialSummary], best: TrialSummary, epochs: int) -> Table:
-    """One row per trial: its search value, then mean ± std of the final val NMSE over seeds and health."""
+def summary_table(summaries: list[TrialSummary], best: TrialSummary, epochs: int, names: list[str]) -> Table:
+    """One row per trial: its search values, then mean ± std over seeds of the study's values (names) on fresh
+    validation scenes, the val NMSE and the health."""
     table = Table(
-        title=f"Retrained {epochs} epochs per seed; the winner (★) has the lowest mean val NMSE",
-        caption="search: the trial's value in the search (its seed, the search's epochs)",
+        title=f"Retrained {epochs} epochs per seed; the winner (★) has the best mean {', '.join(names)}",
+        caption="search: the trial's values in the search (its seed, the search's epochs, the search's scenes); "
+        + "; ".join(metric_label(n) for n in names),
     )
-    for name in ("trial", "search dB", "seeds", "val NMSE dB mean ± std", "health"):
+    for name in ("trial", "search", "seeds", *(f"{n} mean ± std" for n in names), "val NMSE dB", "health"):
         table.add_column(name, justify="right")
     for t in summaries:
-        std = "" if t.std_nmse_db is None else f" ± {t.std_nmse_db:.3f}"
-        mean = f"{t.mean_nmse_db:.3f}{std}" if not t.diverged else f"{t.diverged} seed(s) diverged"
+        if t.diverged:
+            means = [f"{t.diverged} seed(s) diverged"] * len(names)
+        else:
+            std = t.std_values or (None,) * len(names)
+            means = [
+                f"{m:.3f}" + ("" if sd is None else f" ± {sd:.3f}") for m, sd in zip(t.mean_values, std, strict=True)
+            ]
+        nmse = short(statistics.fmean(t.nmse_db), 3) if not t.diverged else "-"
+        search = ", ".join(f"{v:.3f}" for v in t.search_values)
         star = "★ " if t is best else ""
-        row = [f"{star}{t.number}", f"{t.search_value:.3f}", ",".join(map(str, t.seeds)), mean, short(t.mean_health)]
+        row = [f"{star}{t.number}", search, ",".join(map(str, t.seeds)), *means, nmse, short(t.mean_health)]
         table.add_row(*row, style="bold green" if t is best else None)
     return table
 
@@ -100,7 +112,8 @@ def retrain_command(
     snr_grid: SnrGrid = DEFAULT_GRID,
     scenes: Scenes = EVAL_DEFAULTS.n_scenes,
 ) -> None:
-    """Retrain the study's top trials over several seeds; pick the winner by mean; write its files to --out."""
+    """Retrain the study's top trials over several seeds; pick the winner by the mean of the study's objective on
+    fresh validation scenes; write its files to --out."""
     eval_cfg = EvalConfig(snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     the_study, opened = open_existing_study(storage, study)
@@ -118,11 +131,12 @@ def retrain_command(
             )  # fmt: skip
     except KeyboardInterrupt:
         raise Stopped(f"finished seeds are kept in {out_dir}; run the same command to go on") from None
-    best = result.winner
-    out.print(summary_table(result.summaries, best, result.provenance["epochs"]))
+    best, names = result.winner, result.provenance["metric_names"] or spec.study.metric_names
+    out.print(summary_table(result.summaries, best, result.provenance["epochs"], names))
     out.print(accuracy_table(result.summaries, best))
+    shown = ", ".join(f"{n} {v:.3f}" for n, v in zip(names, best.mean_values, strict=True))
     say(
-        f"winner: trial {best.number}, val nmse_db {best.mean_nmse_db:.3f} over seeds {list(best.seeds)}; "
+        f"winner: trial {best.number}, mean {shown} over seeds {list(best.seeds)} on fresh validation scenes; "
         f"checkpoint of seed {result.provenance['checkpoint_seed']} (closest to the mean)",
         out,
     )

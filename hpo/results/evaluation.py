@@ -37,6 +37,10 @@ def load_model(path: Path):
         raise CovblendError(f"cannot load checkpoint {path}: {type(e).__name__}: {e}") from None
 
 
+def _value(v: float | None) -> float:
+    return math.nan if v is None else v
+
+
 def _oracle_note(report: dict) -> str:
     worst = max((row["methods"]["oracle"]["angle_rmse_deg"] or 0.0) for row in report["rows"])
     return f"oracle (R_true) left off the axes: angle RMSE ≤ {worst:.1g}° (refinement precision)"
@@ -44,7 +48,8 @@ def _oracle_note(report: dict) -> str:
 
 def report_figure(report: dict):
     """A matplotlib Figure: angle and range RMSE vs SNR (log y) of learned, classic, the R_samp diagnostic
-    (dashed) and the CRB (dotted).
+    (dashed) and the CRB (dotted); the angle panel adds the clipped RMSE (DESIGN §6, thin dash-dot), and a third
+    panel the gross-error rate.
 
     The oracle sits at refinement precision (~1e-6°) and would stretch the axes over many decades, so it is
     left out and its largest value is named in the caption."""
@@ -55,23 +60,32 @@ def report_figure(report: dict):
 
     rows = report["rows"]
     snr = [row["snr_db"] for row in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     panels = (("angle_rmse_deg", "angle RMSE (°)", "angle"), ("range_rmse_m", "range RMSE (m)", "range"))
-    for ax, (key, unit, title) in zip(axes, panels, strict=True):
+    for ax, (key, unit, title) in zip(axes[:2], panels, strict=True):
         for name in PLOTTED:
-            y = [math.nan if (v := row["methods"][name][key]) is None else v for row in rows]
+            y = [_value(row["methods"][name][key]) for row in rows]
             diagnostic = name == "music_samp"
             ax.plot(
                 snr, y, "--" if diagnostic else "-", marker="" if diagnostic else "o", lw=1.2 if diagnostic else 2,
                 color=COLOURS[name], label=LABELS[name], zorder=3 if diagnostic else 2,  # on top: it tracks classic
             )  # fmt: skip
-        crb = [math.nan if (v := row["crb"][key]) is None else v for row in rows]
+        crb = [_value(row["crb"][key]) for row in rows]
         ax.plot(snr, crb, ":", color=COLOURS["crb"], lw=2, label="stochastic CRB")
         ax.set_yscale("log")
         ax.set_title(title)
         ax.set_xlabel("SNR (dB)")
         ax.set_ylabel(unit)
         ax.grid(True, which="both", alpha=0.3)
+    for name in ("learned", "classic"):
+        clipped = [_value(row["methods"][name].get("angle_rmse_clipped_deg")) for row in rows]
+        axes[0].plot(snr, clipped, "-.", lw=1, color=COLOURS[name], label=f"{LABELS[name]}, clipped")
+        gross = [_value(row["methods"][name].get("gross_rate")) for row in rows]
+        axes[2].plot(snr, gross, "-", marker="o", lw=2, color=COLOURS[name], label=LABELS[name])
+    axes[2].set_title("gross errors (> resolution half-width)")
+    axes[2].set_xlabel("SNR (dB)")
+    axes[2].set_ylabel("fraction of sources")
+    axes[2].grid(True, alpha=0.3)
     axes[0].legend(fontsize=8, loc="upper right")
     beta = ", ".join(f"{row['mean_beta']:.2f}" for row in rows)
     fig.suptitle(f"Localisation vs SNR, true K (mean β of the learned blend per point: {beta})", fontsize=10)

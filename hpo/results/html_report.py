@@ -17,9 +17,11 @@ from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo.results import plots
 from hpo.results.report import trial_dict
 from hpo.study import ranking
+from hpo.study.spec import metric_label
 
 TOP = 10  # rows of the top-trials table
-TABLE_ATTRS = ("nmse_samp_db", "gain_db", "eigengap_health_final")  # user attrs shown next to the value
+# user attrs shown next to the value: NMSE of R_samp and the gain over it, health, gross-error rates (DESIGN §6)
+TABLE_ATTRS = ("nmse_samp_db", "gain_db", "eigengap_health_final", "gross_rate", "classic_gross_rate")
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -29,11 +31,16 @@ th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: ta
 """
 
 
+def _first_metric(study: optuna.Study) -> str:
+    """The label of the study's first value (hpo.study.spec.metric_label); old studies without names: value."""
+    return metric_label(study.metric_names[0]) if study.metric_names else "value"
+
+
 def _target(study: optuna.Study) -> dict:
-    """Keyword arguments that make optuna.visualization plot the first objective of a multi-objective study."""
+    """Keyword arguments that make optuna.visualization plot (and name) the study's first value."""
     if len(study.directions) == 1:
-        return {"target_name": "val NMSE (dB)"}
-    return {"target": lambda t: t.values[0], "target_name": "val NMSE (dB)"}
+        return {"target_name": _first_metric(study)}
+    return {"target": lambda t: t.values[0], "target_name": _first_metric(study)}
 
 
 def study_figures(study: optuna.Study) -> dict[str, Callable[[], go.Figure]]:
@@ -43,7 +50,7 @@ def study_figures(study: optuna.Study) -> dict[str, Callable[[], go.Figure]]:
         "Optimisation history": lambda: vis.plot_optimization_history(study, **target),
         "Parameter importances (PED-ANOVA)": lambda: vis.plot_param_importances(study, **target),
         "Parallel coordinates": lambda: vis.plot_parallel_coordinate(study, **target),
-        "Intermediate values (val NMSE per epoch)": lambda: vis.plot_intermediate_values(study),
+        f"Intermediate values ({_first_metric(study)} per epoch)": lambda: vis.plot_intermediate_values(study),
         "Why trials were pruned": lambda: plots.prune_reason_figure(study),
     }
 
@@ -56,7 +63,7 @@ def top_table(study: optuna.Study, n: int = TOP) -> str:
     """HTML table of the n best COMPLETE trials (hpo.study.ranking.ranked): feasible first, then by value."""
     rows = [trial_dict(t) for t in ranking.ranked(study.get_trials(deepcopy=False), study.directions)[:n]]
     params = list(dict.fromkeys(k for r in rows for k in r["params"]))
-    head = ["#", "val NMSE (dB)", "feasible", *TABLE_ATTRS, *params]
+    head = ["#", _first_metric(study), "feasible", *TABLE_ATTRS, *params]
     lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for r in rows:
         cells = [r["number"], r["values"][0], ranking.is_feasible(r["constraints"])]

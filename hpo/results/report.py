@@ -61,14 +61,15 @@ def best(study: optuna.Study) -> dict:
 
 
 def named_values(summary: dict, trial: dict) -> str:
-    """A trial's values with their names from best()'s summary: "val_nmse_db=-12.345 angle_eff_db=3.210"."""
+    """A trial's values with their names from best()'s summary: "val_nmse_db=-12.345 loc_gain_db=1.210"."""
     names = summary.get("metric_names") or [f"value_{i}" for i in range(len(trial["values"]))]
     return " ".join(f"{n}={v:.3f}" for n, v in zip(names, trial["values"], strict=True))
 
 
 def trials(study: optuna.Study) -> list[dict]:
-    """Every trial of the study, in number order."""
-    return [trial_dict(t) for t in study.get_trials(deepcopy=False)]
+    """Every trial of the study, in number order, each with the names of its values ("metric_names")."""
+    names = study.metric_names or [f"value_{i}" for i in range(len(study.directions))]
+    return [{**trial_dict(t), "metric_names": names} for t in study.get_trials(deepcopy=False)]
 
 
 def to_json(rows: list[dict]) -> str:
@@ -76,11 +77,12 @@ def to_json(rows: list[dict]) -> str:
 
 
 def to_csv(rows: list[dict]) -> str:
-    """One row per trial; params_*, user_attrs_* and values_* columns; nested values as JSON."""
+    """One row per trial; a column per value, named by its metric, then params_*, user_attrs_* and constraints_*
+    columns; nested values as JSON."""
     flat = []
     for r in rows:
         row = {k: r[k] for k in ("number", "state", "datetime_start", "datetime_complete", "duration_s")}
-        row["values"] = json.dumps(r["values"])
+        row |= dict(zip(r["metric_names"], r["values"] or [None] * len(r["metric_names"]), strict=True))
         for group in ("params", "user_attrs", "constraints"):
             for k, v in r[group].items():
                 row[f"{group}_{k}"] = json.dumps(v) if isinstance(v, (dict, list)) else v

@@ -2,8 +2,10 @@
 
 A search trial is one seed at a short budget, so its value mixes the params' merit with seed luck. Each
 chosen trial is retrained with seeds trial_seed, trial_seed+1, ... (trial_seed: the `seed` user attr the
-objective recorded), so seed 0 of `--epochs <the search's epochs>` repeats the trial itself. Validation data
-stay the trial's (val_seed), so the spread across seeds is training noise only.
+objective recorded). The winner is the best MEAN of the study's own values (its objective: loc_gain_db, NMSE or
+both; hpo.study.ranking) over the seeds, re-measured on validation scenes the search never saw: every retrain
+validates on a seed of its own (RETRAIN_PURPOSE), apart from the search's validation and calibration scenes
+and from `hpo evaluate`'s.
 
 Layout of the output folder:
     runs/trial-NNNN/seed-S.json   one finished seed: its config, final metrics, evaluation report, wall time
@@ -33,6 +35,7 @@ from optuna.trial import FrozenTrial
 from core.errors import CovblendError
 from core.evaluation import EvalConfig, evaluate
 from core.experiment import ExperimentConfig
+from core.localisation import derived_seed
 from core.reproducibility import deterministic, git_commit
 from core.train import NonFiniteGradientError, save_checkpoint, train
 from hpo.provenance import versions
@@ -40,10 +43,12 @@ from hpo.results.evaluation import plot_report
 from hpo.storage import StorageError, internals
 from hpo.storage.guard import GuardedStorage
 from hpo.study import ranking
+from hpo.study.objective import VALUES
 from hpo.study.spec import StudySpec
 
-MEAN_ATTR, STD_ATTR = "retrain_mean_nmse_db", "retrain_std_nmse_db"  # user attrs of a retrained trial
+MEAN_PREFIX, STD_PREFIX = "retrain_mean_", "retrain_std_"  # + a metric name: user attrs of a retrained trial
 SEEDS_ATTR, EPOCHS_ATTR = "retrain_seeds", "retrain_epochs"
+RETRAIN_PURPOSE = "retrain"  # the retrain's validation seed is derived_seed(the spec's val_seed, this)
 FILES = ("checkpoint.pt", "provenance.json", "evaluation.json", "evaluation.png")
 
 
@@ -53,12 +58,13 @@ class RetrainError(CovblendError):
 
 @dataclass(frozen=True)
 class TrialSummary:
-    """One retrained trial: per-seed final validation metrics and the learned MUSIC accuracy per SNR."""
+    """One retrained trial: per-seed final values of the study's objective, NMSE, health and MUSIC accuracy."""
 
     number: int  # the study's trial number
     params: dict  # its searched params
-    search_value: float  # its value in the search (val NMSE, dB, at the search's epochs and its seed)
+    search_values: tuple[float, ...]  # its values in the search (its seed, the search's epochs)
     seeds: tuple[int, ...]  # the seeds retrained, in order
+    values: tuple[tuple[float, ...], ...]  # per seed, the study's values on fresh validation scenes; nan: diverged
     nmse_db: tuple[float, ...]  # final val NMSE per seed, dB; nan where training diverged
     health: tuple[float, ...]  # final eigengap health per seed, in [0, 1]; nan where training diverged
     angle_rmse_deg: dict[float, float | None] = field(default_factory=dict)  # SNR dB -> seed-mean, oracle K
@@ -66,17 +72,21 @@ class TrialSummary:
 
     @property
     def diverged(self) -> int:
-        return sum(not math.isfinite(v) for v in self.nmse_db)
+        return sum(not all(math.isfinite(v) for v in vs) for vs in self.values)
 
     @property
-    def mean_nmse_db(self) -> float:
-        """Mean over seeds; nan when any seed diverged, so an unstable trial cannot win."""
-        return statistics.fmean(self.nmse_db) if not self.diverged else math.nan
+    def mean_values(self) -> tuple[float, ...]:
+        """Mean over seeds of each value; nan when any seed diverged, so an unstable trial cannot win."""
+        if self.diverged:
+            return tuple(math.nan for _ in self.values[0])
+        return tuple(statistics.fmean(column) for column in zip(*self.values, strict=True))
 
     @property
-    def std_nmse_db(self) -> float | None:
-        """Sample standard deviation over seeds; None with one seed or a diverged seed."""
-        return statistics.stdev(self.nmse_db) if len(self.nmse_db) > 1 and not self.diverged else None
+    def std_values(self) -> tuple[float, ...] | None:
+        """Sample standard deviation over seeds of each value; None with one seed or a diverged seed."""
+        if len(self.values) < 2 or self.diverged:
+            return None
+        return tuple(statistics.stdev(column) for column in zip(*self.values, strict=True))
 
     @property
     def mean_health(self) -> float:
@@ -109,7 +119,9 @@ def trial_config(spec: StudySpec, trial: FrozenTrial, seed: int, epochs: int) ->
     """The trial's experiment (spec + its params) with `epochs` and training seed `seed`, on the thread count
     the trial ran with (parallel reductions round differently with another count)."""
     d = spec.experiment_dict(trial.params)
-    d["train"].update(epochs=epochs, seed=seed, threads=trial.user_attrs.get("threads", spec.train.threads))
+    threads = trial.user_attrs.get("threads", spec.train.threads)
+    val_seed = derived_seed(spec.train.val_seed, RETRAIN_PURPOSE)  # fresh validation scenes (module docstring)
+    d["train"].update(epochs=epochs, seed=seed, threads=threads, val_seed=val_seed)
     return ExperimentConfig.from_dict(d)
 
 
@@ -138,8 +150,11 @@ def load_record(path: Path, cfg: ExperimentConfig, eval_cfg: EvalConfig) -> dict
     return record if same else None
 
 
-def run_seed(out: Path, number: int, cfg: ExperimentConfig, eval_cfg: EvalConfig, cache: dict, on_epoch=None) -> dict:
-    """Train one seed, save its checkpoint, evaluate it, then write its record (last, atomically)."""
+def run_seed(
+    out: Path, number: int, cfg: ExperimentConfig, eval_cfg: EvalConfig, objective: str, cache: dict, on_epoch=None
+) -> dict:
+    """Train one seed, save its checkpoint, evaluate it, then write its record (last, atomically); "values" are
+    the study's objective's values of the final epoch (hpo.study.objective.VALUES[objective])."""
     record_path, ckpt = seed_paths(out, number, cfg.train.seed)
     record_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -153,14 +168,17 @@ def run_seed(out: Path, number: int, cfg: ExperimentConfig, eval_cfg: EvalConfig
         result = train(cfg, on_epoch=on_epoch, data_cache=cache)
     except NonFiniteGradientError as e:
         # A diverged seed is a result too: recorded, so a rerun does not try it again.
-        record.update(nmse_db=math.nan, eigengap_health=math.nan, diverged=str(e), train_s=time.perf_counter() - start)
+        failed = {"nmse_db": math.nan, "eigengap_health": math.nan, "values": None, "diverged": str(e)}
+        record.update(failed, train_s=time.perf_counter() - start)
         _write_json(record_path, record)
         return record
     train_s = time.perf_counter() - start
-    save_checkpoint(ckpt, result, cfg)
+    save_checkpoint(ckpt, result, result.cfg)  # result.cfg: with the calibrated blend's final table
     t0 = time.perf_counter()
-    report = evaluate(result.model, cfg.scenario, cfg.pipeline, eval_cfg)
+    report = evaluate(result.model, result.cfg.scenario, result.cfg.pipeline, eval_cfg)
+    values = VALUES[objective](result.final)
     record.update(
+        values=None if values is None else [float(v) for v in values],
         nmse_db=float(result.final["nmse_db"]),
         eigengap_health=float(result.final["eigengap_health"]),
         final=result.final,
@@ -187,11 +205,13 @@ def summarise(trial: FrozenTrial, records: list[dict]) -> TrialSummary:
     def mean(values: list) -> float | None:
         return statistics.fmean(values) if values and None not in values else None
 
+    nan = tuple(math.nan for _ in trial.values)
     return TrialSummary(
         number=trial.number,
         params=dict(trial.params),
-        search_value=float(trial.values[0]),
+        search_values=tuple(trial.values),
         seeds=tuple(int(r["seed"]) for r in records),
+        values=tuple(tuple(r["values"]) if r.get("values") else nan for r in records),
         nmse_db=tuple(float(r["nmse_db"]) for r in records),
         health=tuple(float(r["eigengap_health"]) for r in records),
         angle_rmse_deg={s: mean(v) for s, v in angle.items()},
@@ -199,24 +219,28 @@ def summarise(trial: FrozenTrial, records: list[dict]) -> TrialSummary:
     )
 
 
-def winner(summaries: list[TrialSummary]) -> TrialSummary:
-    """The trial with the lowest MEAN val NMSE over its seeds; a trial with a diverged seed cannot win."""
-    eligible = [s for s in summaries if math.isfinite(s.mean_nmse_db)]
+def winner(summaries: list[TrialSummary], directions: list[optuna.study.StudyDirection]) -> TrialSummary:
+    """The trial with the best MEAN of the study's values over its seeds (hpo.study.ranking.signed: on a Pareto
+    front the best first value); a trial with a diverged seed cannot win."""
+    eligible = [s for s in summaries if not s.diverged]
     if not eligible:
         raise RetrainError("every retrained trial diverged on at least one seed; no winner")
-    return min(eligible, key=lambda s: s.mean_nmse_db)
+    return min(eligible, key=lambda s: ranking.signed(s.mean_values, directions))
 
 
 def representative(records: list[dict], mean: float) -> dict:
-    """The seed whose val NMSE is closest to the mean: the checkpoint that ships is a typical run, not the
-    luckiest one."""
-    return min(records, key=lambda r: (abs(r["nmse_db"] - mean), r["seed"]))
+    """The seed whose first value is closest to the winner's mean: the checkpoint that ships is a typical run,
+    not the luckiest one."""
+    return min(records, key=lambda r: (abs(r["values"][0] - mean), r["seed"]))
 
 
-def annotate(storage: GuardedStorage, trial: FrozenTrial, summary: TrialSummary, epochs: int) -> None:
-    """Store the retrain results as user attrs of the original (finished) trial, where the dashboard shows them."""
-    mean = summary.mean_nmse_db if math.isfinite(summary.mean_nmse_db) else None
-    attrs = {MEAN_ATTR: mean, STD_ATTR: summary.std_nmse_db, SEEDS_ATTR: list(summary.seeds), EPOCHS_ATTR: epochs}
+def annotate(storage: GuardedStorage, trial: FrozenTrial, summary: TrialSummary, epochs: int, names: list[str]) -> None:
+    """Store the retrain results as user attrs of the original (finished) trial, where the dashboard shows them:
+    retrain_mean_<metric> and retrain_std_<metric> for each of the study's values (names), seeds, epochs."""
+    std = summary.std_values or (None,) * len(names)
+    attrs: dict = {SEEDS_ATTR: list(summary.seeds), EPOCHS_ATTR: epochs}
+    for name, m, sd in zip(names, summary.mean_values, std, strict=True):
+        attrs |= {MEAN_PREFIX + name: m if math.isfinite(m) else None, STD_PREFIX + name: sd}
     try:
         storage.annotate_trial(internals.trial_id(trial), attrs)
     except (sa.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:  # the second wraps the first
@@ -225,13 +249,13 @@ def annotate(storage: GuardedStorage, trial: FrozenTrial, summary: TrialSummary,
 
 def write_outputs(out: Path, best: TrialSummary, records: list[dict], provenance: dict) -> dict:
     """Copy the winner's representative checkpoint, write its evaluation JSON + plot and provenance.json."""
-    chosen = representative(records, best.mean_nmse_db)
+    chosen = representative(records, best.mean_values[0])
     _, ckpt = seed_paths(out, best.number, chosen["seed"])
     shutil.copyfile(ckpt, out / "checkpoint.pt")
     report = {**chosen["evaluation"], "checkpoint": str(out / "checkpoint.pt")}
     _write_json(out / "evaluation.json", report)
     plot_report(report, out / "evaluation.png")
-    provenance = {**provenance, "checkpoint_seed": chosen["seed"], "checkpoint_val_nmse_db": chosen["nmse_db"]}
+    provenance = {**provenance, "checkpoint_seed": chosen["seed"], "checkpoint_values": chosen["values"]}
     _write_json(out / "provenance.json", provenance)
     return provenance
 
@@ -250,8 +274,11 @@ def provenance_of(
         "trial": best.number,
         "params": best.params,
         "seeds": list(best.seeds),
-        "val_nmse_db": {"per_seed": list(best.nmse_db), "mean": best.mean_nmse_db, "std": best.std_nmse_db},
-        "search_value": best.search_value,
+        "metric_names": study.metric_names,
+        "values": {"per_seed": [list(v) for v in best.values], "mean": best.mean_values, "std": best.std_values},
+        "val_nmse_db": {"per_seed": list(best.nmse_db)},
+        "validation_seed": records[0]["config"]["train"]["val_seed"],
+        "search_values": list(best.search_values),
         "epochs": cfg["train"]["epochs"],
         "spec": spec.model_dump(mode="json"),
         "experiment_config": cfg,
@@ -278,7 +305,7 @@ class RetrainWatcher:
 @dataclass(frozen=True)
 class RetrainResult:
     summaries: list[TrialSummary]  # one per retrained trial, in search rank order
-    winner: TrialSummary  # lowest mean val NMSE
+    winner: TrialSummary  # best mean of the study's values
     provenance: dict  # as written to provenance.json
     trained: int  # seeds trained by this call
     skipped: int  # seeds found finished in the output folder
@@ -330,14 +357,15 @@ def retrain(
         skipped = record is not None
         if not skipped:
             watcher.seed_started(trial.number, seed, index, len(plan))
-            record = run_seed(out, trial.number, cfg, eval_cfg, cache, watcher.epoch)
+            record = run_seed(out, trial.number, cfg, eval_cfg, spec.study.objective, cache, watcher.epoch)
             trained += 1
         watcher.seed_finished(record, skipped)
         records[trial.number].append(record)
     summaries = [summarise(t, records[t.number]) for t in trials]
+    names = study.metric_names or spec.study.metric_names
     for trial, summary in zip(trials, summaries, strict=True):
-        annotate(storage, trial, summary, epochs)
-    best = winner(summaries)
+        annotate(storage, trial, summary, epochs, names)
+    best = winner(summaries, study.directions)
     every = [r for rs in records.values() for r in rs]
     provenance = provenance_of(spec, study, best, records[best.number], every, time.perf_counter() - start)
     provenance = write_outputs(out, best, records[best.number], provenance)

@@ -20,9 +20,10 @@ from hpo.results.tally import Tally, tally_trials
 from hpo.run.pace import duration, eta_seconds, trial_seconds
 from hpo.run.runner import RunWatcher
 from hpo.storage.guard import budget_used
+from hpo.study.spec import metric_label
 
 TALLY_REFRESH_S = 5.0  # within a trial, the counts are re-read from storage at most this often (its first epoch always)
-EPOCH_METRICS = ("nmse_db", "angle_eff_db")  # shown in the epoch text when an epoch reports them
+EPOCH_METRICS = ("nmse_db", "loc_gain_db")  # shown in the epoch text when an epoch reports them
 DEFAULT_METRIC = "nmse_db"  # the first objective of studies created before metric names were set
 
 
@@ -49,7 +50,10 @@ def tally_table(t: Tally, metric: str = DEFAULT_METRIC) -> Group:
     if t.prune_reasons:
         counts.caption = "pruned because: " + ", ".join(f"{r} {n}" for r, n in t.prune_reasons.items())
     best = Table(
-        "best trial" if t.best_feasible else "best trial (infeasible)", metric, "gain over R_samp", "eigengap health"
+        "best trial" if t.best_feasible else "best trial (infeasible)",
+        metric_label(metric),
+        "NMSE gain over R_samp",
+        "eigengap health",
     )
     if t.best_number is None:
         best.add_row("-", "-", "-", "-")

@@ -11,9 +11,11 @@ from hpo.study import registry
 from hpo.study.spec import OBJECTIVE_ALIASES, StudySpec
 from hpo.study.study_spec import store_spec
 
+METRIC_NAMES_ATTR = "study:metric_names"  # where Study.set_metric_names keeps the names (a study system attr)
+
 
 class StudyMismatchError(CovblendError):
-    """An existing study cannot be joined with this spec (different objective directions)."""
+    """An existing study cannot be joined with this spec (other metrics or objective directions)."""
 
 
 def create_or_join(
@@ -24,7 +26,14 @@ def create_or_join(
     seed = spec.sampler.seed if seed is None else seed
     existing = name in optuna.get_all_study_names(storage)
     if existing:
-        have = [d.name.lower() for d in storage.get_study_directions(storage.get_study_id_from_name(name))]
+        study_id = storage.get_study_id_from_name(name)
+        measured = storage.get_study_system_attrs(study_id).get(METRIC_NAMES_ATTR)
+        if measured is not None and measured != spec.study.metric_names:
+            raise StudyMismatchError(
+                f"study {name!r} measured {measured}, but spec {spec.path} asks for {spec.study.metric_names}: "
+                "their values do not compare; give the new study another name (--study-name)"
+            )
+        have = [d.name.lower() for d in storage.get_study_directions(study_id)]
         if have != spec.study.directions:
             raise StudyMismatchError(
                 f"study {name!r} optimises {have}, but spec {spec.path} asks for {spec.study.directions}"

@@ -19,7 +19,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
 from core.experiment import ExperimentConfig
-from core.localisation import KEYS as LOCALISATION_KEYS
+from core.localisation import keys as localisation_keys
 from core.reproducibility import deterministic
 from core.train import NonFiniteGradientError, TrainResult, train
 from hpo.provenance import placement, versions
@@ -31,19 +31,13 @@ from hpo.study.pruners import CURVE_ATTR
 from hpo.study.spec import SearchParam, StudySpec
 
 NONFINITE = "nonfinite_gradient"  # prune_reason of a trial whose loss or gradient went NaN/inf
-RANGE_TIE_WEIGHT = 1e-3  # weight of range_eff_db in the localisation value: a tie-breaker, not a trade-off
-
-
-def _localisation_value(m: dict) -> float:
-    return m["angle_eff_db"] + RANGE_TIE_WEIGHT * m["range_eff_db"]
-
 
 # The study's values from a metrics dict (core.train), by objective; an epoch without the metric has none.
-# localisation: MUSIC's angle error over the CRB (core.localisation), the range term only breaking ties.
+# localisation: loc_gain_db, learned MUSIC's MSE gain over classic MUSIC on the same scenes (core.localisation).
 VALUES: dict[str, Callable[[dict], tuple[float, ...] | None]] = {
     "nmse": lambda m: (m["nmse_db"],),
-    "localisation": lambda m: (_localisation_value(m),) if "angle_eff_db" in m else None,
-    "multi": lambda m: (m["nmse_db"], m["angle_eff_db"]) if "angle_eff_db" in m else None,
+    "localisation": lambda m: (m["loc_gain_db"],) if "loc_gain_db" in m else None,
+    "multi": lambda m: (m["nmse_db"], m["loc_gain_db"]) if "loc_gain_db" in m else None,
 }
 
 # How each search type asks the trial for a value.
@@ -155,7 +149,8 @@ class Objective:
             "eigengap_health_final": h,
             "feasible": feasible,  # eigengap health >= the study's health_threshold
             "mean_gap": float(final["mean_gap"]),
-            **{key: float(final[key]) for key in LOCALISATION_KEYS if key in final},
+            **{key: float(final[key]) for key in localisation_keys() if key in final},
+            **({"beta_table": list(result.cfg.pipeline.beta_table)} if result.cfg.pipeline.beta_table else {}),
             "train_s": round(train_s, 3),
         }
         values = values_of(final)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from core.calibration import CalibrationConfig
 from core.configs import Config, one_of
 from core.errors import ConfigError
 from core.experiment import ExperimentConfig, TrainConfig
@@ -62,14 +63,27 @@ SINGLE_PRUNERS = ("median", "hyperband", "successive-halving", "none")  # Optuna
 OBJECTIVES: dict[str, ObjectiveMode] = {
     # validation NMSE of R_blend against R_true, dB
     "nmse": ObjectiveMode(("val_nmse_db",), ("minimize",), SINGLE_PRUNERS),
-    # angle_eff_db of MUSIC on R_blend (core.localisation), plus 1e-3·range_eff_db to break ties by range
-    "localisation": ObjectiveMode(("angle_eff_db",), ("minimize",), SINGLE_PRUNERS),
+    # loc_gain_db (core.localisation): learned MUSIC's MSE gain over classic MUSIC, dB, 0 = classic
+    "localisation": ObjectiveMode(("loc_gain_db",), ("maximize",), SINGLE_PRUNERS),
     # both: the dashboard shows their Pareto front; Optuna cannot prune it, hpo.study.pruners can
-    "multi": ObjectiveMode(("val_nmse_db", "angle_eff_db"), ("minimize", "minimize"), ("mo-asha", "none")),
+    "multi": ObjectiveMode(("val_nmse_db", "loc_gain_db"), ("minimize", "maximize"), ("mo-asha", "none")),
 }
+# What each value means, for every table, plot and report that shows one (an older study's names show as they are).
+METRIC_LABELS = {
+    "val_nmse_db": "val_nmse_db (dB, lower is better)",
+    "loc_gain_db": "loc_gain_db (dB over classic MUSIC: classic = 0, higher is better)",
+}
+
+
+def metric_label(name: str) -> str:
+    """A metric's name with its unit and reference, e.g. for loc_gain_db that classic MUSIC scores 0 dB."""
+    return METRIC_LABELS.get(name, name)
+
+
 OBJECTIVE_ALIASES = {"single": "nmse"}  # the name before "localisation" existed; stored specs keep working
 SECTIONS = (
-    "extends", "scenario", "data", "train", "localisation", "fixed", "search", "sampler", "pruner", "study",
+    "extends", "scenario", "data", "train", "localisation", "calibration", "fixed", "search", "sampler", "pruner",
+    "study",
 )  # fmt: skip
 
 
@@ -183,6 +197,7 @@ class StudySpec(Config):
     train: TrainConfig  # [data] and [train]: the training settings every trial shares
     final_epochs: int  # [train] final_epochs: epochs when the best trials are retrained
     localisation: LocalisationConfig  # [localisation]
+    calibration: CalibrationConfig  # [calibration]: the calibrated blend's table
     fixed: dict  # parameter name -> value, for parameters not searched
     search: dict[str, SearchParam]  # parameter name -> its range, in file order: the search space
     sampler: SamplerSpec
@@ -196,6 +211,7 @@ class StudySpec(Config):
         train = {**self.train.to_dict(), "device": str(resolve_device(self.train.device))}
         d: dict = {"scenario": self.scenario.to_dict(), "pipeline": {}, "model": {}, "loss": {}, "train": train}
         d["localisation"] = self.localisation.to_dict()
+        d["calibration"] = self.calibration.to_dict()
         for name, value in {**self.fixed, **params}.items():
             section, key = PARAMS[name]
             d[section][key] = value
@@ -293,6 +309,7 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
         train=TrainConfig(**dict(data), **train.model_dump(exclude={"final_epochs"})),
         final_epochs=train.final_epochs,
         localisation=_section(path, "localisation", LocalisationConfig, raw.get("localisation", {})),
+        calibration=_section(path, "calibration", CalibrationConfig, raw.get("calibration", {})),
         fixed=dict(raw.get("fixed", {})),
         search={n: _section(path, f"search.{n}", SearchParam, t) for n, t in raw.get("search", {}).items()},
         sampler=_section(path, "sampler", SamplerSpec, raw.get("sampler", {})),
@@ -309,7 +326,7 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
         )
     if len(objective.directions) > 1 and spec.sampler.name == "cmaes":
         raise SpecError(f"{path}: sampler.name = 'cmaes': CMA-ES is single-objective only")
-    if "angle_eff_db" in objective.metrics and spec.localisation.n_scenes == 0:
+    if "loc_gain_db" in objective.metrics and spec.localisation.n_scenes == 0:
         raise SpecError(
             f"{path}: localisation.n_scenes = 0: objective {spec.study.objective!r} needs the localisation metric"
         )

@@ -2,7 +2,7 @@
 
 One small study is run through `hpo run` (one trial forced to NaN, then ordinary ones), `hpo dashboard` serves
 it on a free port, and the pages a person looks at are checked and photographed under test-output/browser/.
-A second, `multi` study (val NMSE and angle_eff_db, pruned by mo-asha) shows its Pareto front and named metrics.
+A second, `multi` study (val NMSE and loc_gain_db, pruned by mo-asha) shows its Pareto front and named metrics.
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ def test_multi_study_page_names_its_metrics(multi_dashboard, page, multi_dir):
     page.goto(f"{multi_dashboard}/dashboard/studies/{study._study_id}")
     page.get_by_text("Pareto Front", exact=True).first.wait_for()
     page.get_by_text("val_nmse_db").first.wait_for()
-    page.get_by_text("angle_eff_db").first.wait_for()
+    page.get_by_text("loc_gain_db").first.wait_for()
     assert "Objective 0" not in page.content()  # the DOM, plots' SVG text included
 
 

@@ -70,7 +70,7 @@ def test_report_has_one_row_per_snr_and_follows_the_schema(report):
     report = json.loads(report)
     check_schema(report)  # after a JSON round trip: no NaN, no tensors
     assert [row["snr_db"] for row in report["rows"]] == [0.0, 10.0, 20.0]
-    assert report["schema_version"] == SCHEMA_VERSION == 2 and "p_k/σ²" in report["snr_definition"]
+    assert report["schema_version"] == SCHEMA_VERSION == 3 and "p_k/σ²" in report["snr_definition"]
     assert set(report["rows"][0]["methods"]) == set(METHODS) == {"learned", "classic", "music_samp", "oracle"}
 
 
@@ -152,9 +152,9 @@ def test_check_schema_names_a_missing_entry(report, path):
         check_schema(report)
 
 
-def test_check_schema_refuses_a_version_1_report(report):
-    report = {**json.loads(report), "schema_version": 1}
-    with pytest.raises(CovblendError, match="version 2"):
+def test_check_schema_refuses_a_version_2_report(report):
+    report = {**json.loads(report), "schema_version": 2}
+    with pytest.raises(CovblendError, match="version 3"):
         check_schema(report)
 
 

@@ -1,21 +1,23 @@
-"""Validation metrics: dB of the mean NMSE, eigengap health, SNR buckets, localisation efficiency."""
+"""Validation metrics: dB of the mean NMSE, eigengap health, SNR buckets, matched and clipped angle errors."""
 
 from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from core.metrics import (
+    angle_half_width_deg,
     bucket_index,
-    efficiency_db,
+    clipped_angle_errors,
     gap_stats,
     matched_errors,
     nmse_db,
     to_db,
     validation_metrics,
-    win_rate,
 )
+from core.music import resolution
 from core.scenario import ScenarioConfig, generate
 
 SCEN = ScenarioConfig()
@@ -74,13 +76,12 @@ def test_a_missed_source_counts_with_the_miss_error():
     assert err_t.tolist() == [[99.0, 0.0]] and err_r.tolist() == [[999.0, 0.0]]
 
 
-def test_efficiency_is_ten_log10_of_the_mean_ratio_over_real_sources():
-    err = torch.tensor([[1.0, 2.0, math.nan]])
-    crb = torch.tensor([[1.0, 1.0, math.nan]])
-    assert math.isclose(efficiency_db(err, crb), 10 * math.log10((1 + 4) / 2))
-
-
-def test_win_rate_counts_sources_and_ties_count_half():
-    err = torch.tensor([[0.1, 0.5, math.nan], [0.2, math.nan, math.nan]])
-    ref = torch.tensor([[0.2, 0.4, math.nan], [-0.2, math.nan, math.nan]])
-    assert math.isclose(win_rate(err, ref), (1 + 0 + 0.5) / 3)
+def test_an_angle_error_is_capped_at_the_half_width_at_its_source_and_counted_gross_above_it():
+    theta = torch.tensor([[0.0, math.radians(60.0), 0.0]])
+    width = math.degrees(resolution(SCEN.array)[0])  # ~3.3° at broadside, twice that at 60°
+    err = torch.tensor([[10.0, -0.5 * width, math.nan]])
+    clipped, gross = clipped_angle_errors(err, theta, SCEN.array)
+    assert clipped[0, 0].item() == pytest.approx(width) and clipped[0, 1].item() == pytest.approx(0.5 * width)
+    assert math.isnan(clipped[0, 2].item())
+    assert gross.tolist() == [[True, False, False]]
+    assert angle_half_width_deg(theta, SCEN.array)[0, 1].item() == pytest.approx(2 * width)

@@ -10,7 +10,7 @@ from core.experiment import ExperimentConfig, TrainConfig
 from core.models import ModelConfig
 from core.train import save_checkpoint, train
 from hpo.cli import app
-from hpo.cli.evaluate import TABLE_WIDTH, report_table
+from hpo.cli.evaluate import TABLE_WIDTH, report_tables
 from hpo.results.evaluation import LABELS, report_figure
 
 runner = CliRunner()
@@ -50,28 +50,35 @@ def test_the_printed_table_fits_100_columns_with_nothing_cut(evaluated):
     result, _, _ = evaluated
     table = result.stdout[: result.stdout.index("report written")]
     assert max(len(line) for line in table.splitlines()) <= TABLE_WIDTH
-    assert "…" not in table and "classic" in table and "β" in table and "CRB" in table
+    assert "…" not in table and "classic" in table and "β" in table and "CRB" in table and "gross" in table
 
 
-def test_the_table_rendered_at_width_100_shows_every_cell_whole(evaluated):
+def test_the_tables_rendered_at_width_100_show_every_cell_whole(evaluated):
     _, out_json, _ = evaluated
     report = json.loads(out_json.read_text())
-    console = Console(width=100, record=True)
-    console.print(report_table(report))
-    text = console.export_text()
-    assert "…" not in text
-    row = next(line for line in text.splitlines() if line.split()[:1] == ["10"])
+    angle, rng = report_tables(report)
+    rows = []
+    for table in (angle, rng):
+        console = Console(width=100, record=True)
+        console.print(table)
+        text = console.export_text()
+        assert "…" not in text
+        rows.append(next(line for line in text.splitlines() if line.split()[:1] == ["10"]).split())
     classic = report["rows"][1]["methods"]["classic"]
-    assert f"{classic['angle_rmse_deg']:.3g}" in row.split() and f"{report['rows'][1]['mean_beta']:.2f}" in row.split()
+    assert f"{classic['angle_rmse_deg']:.3g}" in rows[0] and f"{classic['gross_rate']:.3g}" in rows[0]
+    assert f"{classic['angle_rmse_clipped_deg']:.3g}" in rows[0]
+    assert f"{report['rows'][1]['mean_beta']:.2f}" in rows[1]
 
 
 def test_the_plot_keeps_the_oracle_off_the_rmse_axes(evaluated):
     _, out_json, _ = evaluated
     report = json.loads(out_json.read_text())
     fig = report_figure(report)
-    angle, rng = fig.axes
+    angle, rng, gross = fig.axes
     labels = {line.get_label() for line in angle.get_lines()}
-    assert labels == {LABELS["learned"], LABELS["classic"], LABELS["music_samp"], "stochastic CRB"}
+    clipped = {f"{LABELS[name]}, clipped" for name in ("learned", "classic")}
+    assert labels == {LABELS["learned"], LABELS["classic"], LABELS["music_samp"], "stochastic CRB", *clipped}
+    assert {line.get_label() for line in gross.get_lines()} == {LABELS["learned"], LABELS["classic"]}
     oracle = max(row["methods"]["oracle"]["angle_rmse_deg"] for row in report["rows"])
     classic = min(row["methods"]["classic"]["angle_rmse_deg"] for row in report["rows"])
     assert oracle < angle.get_ylim()[0] < classic  # the axes stop above the oracle, below the baseline

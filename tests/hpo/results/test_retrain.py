@@ -10,9 +10,9 @@ from optuna.distributions import FloatDistribution
 
 from core.evaluation import EvalConfig
 from hpo.results.retrain import (
-    MEAN_ATTR,
+    MEAN_PREFIX,
     SEEDS_ATTR,
-    STD_ATTR,
+    STD_PREFIX,
     RetrainWatcher,
     TrialSummary,
     retrain,
@@ -47,18 +47,31 @@ def lucky_study(wide_spec, tmp_path):
     return study, storage
 
 
-def summary(number: int, nmse: tuple[float, ...]) -> TrialSummary:
-    return TrialSummary(number, {}, min(nmse), tuple(range(len(nmse))), nmse, (1.0,) * len(nmse))
+MINIMIZE, MAXIMIZE = [optuna.study.StudyDirection.MINIMIZE], [optuna.study.StudyDirection.MAXIMIZE]
+
+
+def summary(number: int, values: tuple[float, ...], nmse: tuple[float, ...] | None = None) -> TrialSummary:
+    """A retrained single-objective trial: its value per seed (and, when given, a val NMSE per seed)."""
+    n = len(values)
+    nmse = nmse or values
+    return TrialSummary(number, {}, (min(values),), tuple(range(n)), tuple((v,) for v in values), nmse, (1.0,) * n)
 
 
 def test_winner_has_the_best_mean_not_the_best_single_seed():
     lucky = summary(0, (-20.0, -2.0, -2.0))  # best single run, mean -8
     steady = summary(1, (-10.0, -10.0, -10.0))
-    assert winner([lucky, steady]).number == 1
+    assert winner([lucky, steady], MINIMIZE).number == 1
+
+
+def test_winner_follows_the_study_objective_when_nmse_says_the_opposite():
+    # A localisation study maximises loc_gain_db: trial 1 gains more over classic MUSIC, trial 0 has the lower NMSE.
+    better_nmse = summary(0, (0.2, 0.4), nmse=(-12.0, -12.0))
+    better_gain = summary(1, (1.1, 0.9), nmse=(-8.0, -8.0))
+    assert winner([better_nmse, better_gain], MAXIMIZE).number == 1
 
 
 def test_a_trial_with_a_diverged_seed_cannot_win():
-    assert winner([summary(0, (-30.0, math.nan)), summary(1, (-1.0, -1.0))]).number == 1
+    assert winner([summary(0, (-30.0, math.nan)), summary(1, (-1.0, -1.0))], MINIMIZE).number == 1
 
 
 def test_lucky_outlier_of_the_search_loses_to_the_better_mean(lucky_study, wide_spec, tmp_path):
@@ -73,8 +86,8 @@ def test_retrain_results_are_user_attrs_of_the_original_trials(lucky_study, wide
     result = retrain(study, storage, wide_spec, tmp_path / "out", top=2, seeds=2, epochs=2, eval_cfg=FAST_EVAL)
     stored = optuna.load_study(study_name="tiny", storage=storage.url).trials
     for trial, s in zip(stored, result.summaries, strict=True):
-        assert trial.user_attrs[MEAN_ATTR] == pytest.approx(s.mean_nmse_db)
-        assert trial.user_attrs[STD_ATTR] == pytest.approx(s.std_nmse_db)
+        assert trial.user_attrs[MEAN_PREFIX + "val_nmse_db"] == pytest.approx(s.mean_values[0])
+        assert trial.user_attrs[STD_PREFIX + "val_nmse_db"] == pytest.approx(s.std_values[0])
         assert trial.user_attrs[SEEDS_ATTR] == [0, 1]
 
 

@@ -8,11 +8,11 @@ import pytest
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from core.localisation import KEYS as LOCALISATION_KEYS
+from core.localisation import keys as localisation_keys
 from hpo.run.runner import run_worker
 from hpo.storage import open_storage
 from hpo.study.create import create_or_join
-from hpo.study.objective import NONFINITE, RANGE_TIE_WEIGHT
+from hpo.study.objective import NONFINITE
 from hpo.study.pruners import CURVE_ATTR
 from hpo.study.spec import load_spec
 
@@ -71,27 +71,27 @@ def test_single_is_read_as_nmse_and_names_its_metric(tiny_spec, tmp_path):
     assert study.trials[0].values[0] == study.trials[0].user_attrs["nmse_db"]
 
 
-def test_localisation_reports_angle_efficiency_on_the_epochs_that_measure_it(tiny_spec, tmp_path):
+def test_localisation_maximises_the_gain_over_classic_on_the_epochs_that_measure_it(tiny_spec, tmp_path):
     set_objective(tiny_spec, "localisation")
     tiny_spec.write_text(tiny_spec.read_text().replace("[train]\nepochs = 2", "[train]\nepochs = 3"))
-    tiny_spec.write_text(tiny_spec.read_text() + "\n[localisation]\nn_scenes = 32\nevery = 2\n")
+    tiny_spec.write_text(tiny_spec.read_text() + "\n[localisation]\nn_scenes = 8\nevery = 2\n")
     spec, study = run(tiny_spec, tmp_path, 1)
     (t,) = study.trials
-    assert study.metric_names == ["angle_eff_db"]
+    assert study.metric_names == ["loc_gain_db"] and [d.name for d in study.directions] == ["MAXIMIZE"]
     assert sorted(t.intermediate_values) == [1, 2]  # every 2nd epoch, and the last
-    expected = t.user_attrs["angle_eff_db"] + RANGE_TIE_WEIGHT * t.user_attrs["range_eff_db"]
-    assert t.state == TrialState.COMPLETE and t.values[0] == pytest.approx(expected) == t.intermediate_values[2]
-    assert set(LOCALISATION_KEYS) <= set(t.user_attrs) and "eigengap_health" in t.constraints
+    assert t.state == TrialState.COMPLETE and t.values[0] == t.user_attrs["loc_gain_db"] == t.intermediate_values[2]
+    assert set(localisation_keys()) <= set(t.user_attrs) and "eigengap_health" in t.constraints
 
 
-def test_multi_objective_returns_nmse_and_angle_efficiency_with_a_curve_for_the_pruner(tiny_spec, tmp_path):
+def test_multi_objective_returns_nmse_and_the_gain_over_classic_with_a_curve_for_the_pruner(tiny_spec, tmp_path):
     set_objective(tiny_spec, "multi")
+    tiny_spec.write_text(tiny_spec.read_text() + "\n[localisation]\nn_scenes = 8\n")
     _, study = run(tiny_spec, tmp_path, 1)
     (t,) = study.trials
-    assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
-    assert study.metric_names == ["val_nmse_db", "angle_eff_db"]
+    assert [d.name for d in study.directions] == ["MINIMIZE", "MAXIMIZE"]
+    assert study.metric_names == ["val_nmse_db", "loc_gain_db"]
     assert t.state == TrialState.COMPLETE and t.intermediate_values == {}
-    assert t.values == [t.user_attrs["nmse_db"], t.user_attrs["angle_eff_db"]]
+    assert t.values == [t.user_attrs["nmse_db"], t.user_attrs["loc_gain_db"]]
     assert t.user_attrs[CURVE_ATTR]["1"] == [round(v, 4) for v in t.values]  # epoch 1: the last, and measured
     assert "eigengap_health" in t.constraints
     assert optuna.load_study(study_name=study.study_name, storage=study._storage).best_trials
@@ -104,12 +104,12 @@ def test_multi_objective_trials_are_pruned_by_the_study_pruner(tiny_spec, tmp_pa
     set_objective(tiny_spec, "multi")
     pruner = "[pruner]\nname = 'mo-asha'\nn_startup_trials = 1\ndominated_fraction = 0.0\n"
     tiny_spec.write_text(
-        tiny_spec.read_text().replace('[pruner]\nname = "none"\n', pruner) + "[localisation]\nevery = 1\n"
+        tiny_spec.read_text().replace('[pruner]\nname = "none"\n', pruner) + "[localisation]\nn_scenes = 8\nevery = 1\n"
     )
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
-    curve = {str(epoch): [peer, peer] for epoch in range(spec.train.epochs)}
-    study.add_trial(optuna.trial.create_trial(values=[peer, peer], user_attrs={CURVE_ATTR: curve}))
+    curve = {str(epoch): [peer, -peer] for epoch in range(spec.train.epochs)}  # NMSE minimised, gain maximised
+    study.add_trial(optuna.trial.create_trial(values=[peer, -peer], user_attrs={CURVE_ATTR: curve}))
     run_worker(spec, study, 2)
     t = study.trials[-1]
     assert t.state == state
@@ -147,15 +147,15 @@ def test_grouped_write_upserts_and_refuses_a_finished_trial(storage_url):
 
 def test_a_localisation_study_runs_end_to_end(tiny_spec, storage_url):
     set_objective(tiny_spec, "localisation")
-    tiny_spec.write_text(tiny_spec.read_text() + "[localisation]\nn_scenes = 32\nevery = 1\n")
+    tiny_spec.write_text(tiny_spec.read_text() + "[localisation]\nn_scenes = 8\nevery = 1\n")
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(storage_url))
     run_worker(spec, study, 2)
     stored = optuna.load_study(study_name=study.study_name, storage=storage_url)  # stock Optuna reads it back
-    assert stored.metric_names == ["angle_eff_db"] and stored.user_attrs["objective"] == "localisation"
+    assert stored.metric_names == ["loc_gain_db"] and stored.user_attrs["objective"] == "localisation"
     assert [t.state for t in stored.trials] == [TrialState.COMPLETE] * 2
     for t in stored.trials:
         assert sorted(t.intermediate_values) == list(range(spec.train.epochs))
         assert t.values[0] == t.intermediate_values[spec.train.epochs - 1]
-        assert t.user_attrs["classic_angle_eff_db"] == stored.trials[0].user_attrs["classic_angle_eff_db"]
+        assert t.user_attrs["classic_gross_rate"] == stored.trials[0].user_attrs["classic_gross_rate"]
     assert stored.best_trial.number in (0, 1)

@@ -8,7 +8,9 @@ import pytest
 from optuna.trial import TrialState
 
 from core.evaluation import EvalConfig
-from hpo.results.retrain import retrain
+from core.scenario import generate
+from core.train import load_checkpoint, validate
+from hpo.results.retrain import retrain, seed_paths
 from hpo.run.runner import RunInterrupted, RunWatcher, run_worker
 from hpo.storage import open_storage
 from hpo.storage.guard import INTERRUPTED, budget_used
@@ -16,7 +18,7 @@ from hpo.study.create import create_or_join
 from hpo.study.spec import load_spec
 
 
-def test_retraining_a_complete_trial_at_its_epochs_repeats_its_value(tiny_spec, tmp_path):
+def test_retraining_a_complete_trial_at_its_epochs_repeats_its_model_and_ranks_it_on_fresh_scenes(tiny_spec, tmp_path):
     spec = load_spec(tiny_spec)
     storage = open_storage(f"sqlite:///{tmp_path / 'hpo.db'}")
     study, _ = create_or_join(spec, storage)
@@ -27,8 +29,13 @@ def test_retraining_a_complete_trial_at_its_epochs_repeats_its_value(tiny_spec, 
         study, storage, spec, tmp_path / "out", number=1, seeds=1, epochs=spec.train.epochs,
         eval_cfg=EvalConfig(snr_grid_db=(10.0,), n_scenes=4),
     )  # fmt: skip
-    (again,) = result.summaries[0].nmse_db
-    assert again == pytest.approx(last.value, abs=0.01)
+    # The retrain validates on scenes of its own seed; on the search's validation scenes its model repeats the trial.
+    assert result.provenance["validation_seed"] != spec.train.val_seed
+    _, ckpt = seed_paths(tmp_path / "out", 1, result.winner.seeds[0])
+    model, cfg, _ = load_checkpoint(ckpt)
+    searched = cfg.replace(train=cfg.train.replace(val_seed=spec.train.val_seed))
+    val = generate(cfg.scenario, cfg.train.n_val, spec.train.val_seed)
+    assert validate(model, searched, val)["nmse_db"] == pytest.approx(last.value, abs=0.01)
 
 
 class InterruptSecondTrial(RunWatcher):

@@ -177,8 +177,8 @@ def test_single_is_an_alias_of_nmse(tmp_path):
 
 @pytest.mark.parametrize(
     "objective, names, directions",
-    [("nmse", ["val_nmse_db"], ["minimize"]), ("localisation", ["angle_eff_db"], ["minimize"]),
-     ("multi", ["val_nmse_db", "angle_eff_db"], ["minimize", "minimize"])],
+    [("nmse", ["val_nmse_db"], ["minimize"]), ("localisation", ["loc_gain_db"], ["maximize"]),
+     ("multi", ["val_nmse_db", "loc_gain_db"], ["minimize", "maximize"])],
 )  # fmt: skip
 def test_every_objective_names_its_values(tmp_path, objective, names, directions):
     pruner = "[pruner]\nname = 'mo-asha'\n" if objective == "multi" else ""

@@ -1,0 +1,100 @@
+"""The calibrated blend (DESIGN §3): β from a table over the measured SNR, fitted on calibration scenes, falling
+back to classic MUSIC (β = 1) wherever R_pred does not help, and carried by the config into checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.array import steering
+from core.calibration import CalibrationConfig, calibration_set, fit_table
+from core.covariance import PipelineConfig, pipeline
+from core.errors import ConfigError
+from core.experiment import ExperimentConfig
+from core.measurement import classic_covariance, snr_estimate
+from core.music import build_grid, music
+from core.scenario import ScenarioConfig, generate
+from core.train import load_checkpoint, save_checkpoint, train
+
+SCEN = ScenarioConfig()
+CAL = CalibrationConfig(n_scenes=96, min_sources=10)
+CALIBRATED = PipelineConfig(blend="calibrated", beta=0.5)
+
+
+@pytest.fixture(scope="module")
+def cal():
+    return calibration_set(SCEN, CAL, seed=1, tikhonov_alpha=CALIBRATED.tikhonov_alpha)
+
+
+def _constant(A_angle):
+    """A model that returns fixed factors (B, N, K_max) for the scenes it is called on, whatever R_samp says."""
+    return lambda R_samp, H: (A_angle, torch.zeros_like(A_angle))
+
+
+def _oracle(scenes):
+    """Factors that span the true signal subspace: R_pred is the noiseless A P Aᴴ, better than R_samp anywhere."""
+    r = torch.where(scenes.mask, scenes.r, torch.ones_like(scenes.r))
+    return _constant(steering(scenes.theta, r, SCEN.array) * scenes.mask[:, None, :])
+
+
+def test_a_table_of_ones_is_classic_music_exactly():
+    scenes = generate(SCEN, 48, seed=5)
+    pipe = CALIBRATED.replace(beta_table=(1.0,) * 7)
+    cov = pipeline(_oracle(scenes), scenes.Y, scenes.H, pipe)
+    assert torch.equal(cov.beta, torch.ones(48))
+    grid = build_grid(SCEN)
+    learned = music(cov.R_blend, grid, 3, k=scenes.K)
+    classic = music(classic_covariance(scenes.Y, scenes.H), grid, 3, k=scenes.K)
+    assert torch.equal(learned.mask, classic.mask)
+    assert torch.allclose(learned.theta, classic.theta, atol=1e-6) and torch.allclose(learned.r, classic.r, rtol=1e-5)
+
+
+def test_before_its_first_table_the_calibrated_blend_uses_beta_everywhere():
+    scenes = generate(SCEN, 8, seed=6)
+    assert torch.equal(pipeline(_oracle(scenes), scenes.Y, scenes.H, CALIBRATED).beta, torch.full((8,), 0.5))
+
+
+def test_the_table_is_one_where_r_pred_does_not_help(cal):
+    # R_pred puts three strong sources where no scene has one: any β < 1 pulls MUSIC's peaks towards them.
+    b = len(cal.ref.scenes)
+    wrong = steering(torch.tensor([[-0.5, 0.0, 0.5]]).expand(b, 3), torch.full((b, 3), 20.0), SCEN.array)
+    assert fit_table(_constant(wrong), CALIBRATED, cal, CAL) == (1.0,) * 7
+
+
+def test_the_table_leans_on_r_pred_at_low_snr_where_it_helps(cal):
+    table = fit_table(_oracle(cal.ref.scenes), CALIBRATED, cal, CAL)
+    assert len(table) == 7 and min(table[:3]) < 1.0
+
+
+def test_the_snr_estimate_follows_the_snr_of_separated_sources():
+    for snr in (0.0, 10.0, 20.0):
+        scenes = generate(SCEN, 64, seed=7, snr_db=snr, num_sources=1)
+        R = scenes.Y @ scenes.Y.mH / scenes.Y.shape[-1]
+        assert abs(snr_estimate(R, scenes.H, 3, scenes.Y.shape[-1]).median().item() - snr) < 2.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [({"beta_table": (0.5, 1.0)}, "beta_table"), ({"beta_bins_db": (0.0, 0.0)}, "beta_bins_db"),
+     ({"beta_table": (2.0,) * 7}, "beta_table")],
+)  # fmt: skip
+def test_a_bad_table_names_the_setting(kwargs, needle):
+    with pytest.raises(ConfigError, match=needle):
+        PipelineConfig(blend="calibrated", **kwargs)
+
+
+def test_training_refits_the_table_and_the_checkpoint_keeps_it(tmp_path):
+    cfg = ExperimentConfig.from_dict(
+        {
+            "pipeline": {"blend": "calibrated", "beta": 0.5},
+            "model": {"arch": "mlp", "width": 16, "depth": 1},
+            "train": {"epochs": 1, "n_train": 64, "n_val": 32, "batch_size": 32, "threads": 1, "device": "cpu"},
+            "localisation": {"n_scenes": 0},
+            "calibration": {"n_scenes": 64},
+        }
+    )
+    result = train(cfg)
+    table = result.cfg.pipeline.beta_table
+    assert table is not None and len(table) == 7 and cfg.pipeline.beta_table is None
+    save_checkpoint(tmp_path / "c.pt", result, result.cfg)
+    assert load_checkpoint(tmp_path / "c.pt")[1].pipeline.beta_table == table
