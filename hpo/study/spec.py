@@ -70,8 +70,8 @@ OBJECTIVES: dict[str, ObjectiveMode] = {
 }
 # What each value means, for every table, plot and report that shows one (an older study's names show as they are).
 METRIC_LABELS = {
-    "val_nmse_db": "val_nmse_db (dB, lower is better)",
-    "loc_gain_db": "loc_gain_db (dB over classic MUSIC: classic = 0, higher is better)",
+    "val_nmse_db": "val_nmse_db (dB; lower is better)",
+    "loc_gain_db": "loc_gain_db (dB; classic MUSIC = 0)",
 }
 
 

@@ -11,6 +11,7 @@ from core.calibration import CalibrationConfig, calibration_set, fit_table
 from core.covariance import PipelineConfig, pipeline
 from core.errors import ConfigError
 from core.experiment import ExperimentConfig
+from core.localisation import LocalisationConfig, localisation_metrics, reference
 from core.measurement import classic_covariance, snr_estimate
 from core.music import build_grid, music
 from core.scenario import ScenarioConfig, generate
@@ -98,3 +99,12 @@ def test_training_refits_the_table_and_the_checkpoint_keeps_it(tmp_path):
     assert table is not None and len(table) == 7 and cfg.pipeline.beta_table is None
     save_checkpoint(tmp_path / "c.pt", result, result.cfg)
     assert load_checkpoint(tmp_path / "c.pt")[1].pipeline.beta_table == table
+
+
+def test_a_table_of_ones_scores_zero_on_the_search_objective():
+    # β = 1 everywhere: whatever the network says, the objective sees classic MUSIC (up to float rounding).
+    ref = reference(SCEN, 1, LocalisationConfig(n_scenes=12))
+    noise = torch.randn(len(ref.scenes), SCEN.n, 3, dtype=torch.complex64, generator=torch.Generator().manual_seed(1))
+    cov = pipeline(_constant(noise), ref.scenes.Y, ref.scenes.H, CALIBRATED.replace(beta_table=(1.0,) * 7))
+    gains = {k: v for k, v in localisation_metrics(cov.R_blend, ref).items() if "gain" in k}
+    assert all(abs(v) < 1e-4 for v in gains.values())

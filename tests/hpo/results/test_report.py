@@ -1,11 +1,17 @@
-"""hpo.results.report.best: feasible trials first, the Pareto front of multi-objective studies, the values' names."""
+"""hpo.results.report and the HTML report: feasible trials first, the Pareto front, every value named by its metric."""
 
 from __future__ import annotations
+
+import csv
+import io
+import json
 
 import optuna
 from optuna.trial import create_trial
 
-from hpo.results.report import best, named_values
+from hpo.results.html_report import study_figures, top_table
+from hpo.results.report import best, named_values, to_csv, to_json, trials
+from hpo.study.spec import metric_label
 
 
 def multi_study(*trials) -> optuna.Study:
@@ -33,3 +39,24 @@ def test_values_are_printed_with_their_names():
     assert named_values(summary, summary["pareto_front"][0]) == "val_nmse_db=1.000 loc_gain_db=2.500"
     unnamed = {"metric_names": None}
     assert named_values(unnamed, {"values": [1.0]}) == "value_0=1.000"
+
+
+def localisation_study() -> optuna.Study:
+    study = optuna.create_study(directions=["maximize"])
+    study.set_metric_names(["loc_gain_db"])
+    study.add_trial(create_trial(value=1.25, user_attrs={"gross_rate": 0.01}))
+    return study
+
+
+def test_export_names_each_value_by_its_metric():
+    rows = trials(localisation_study())
+    assert rows[0]["metric_names"] == ["loc_gain_db"] and json.loads(to_json(rows))[0]["values"] == [1.25]
+    (row,) = csv.DictReader(io.StringIO(to_csv(rows)))
+    assert row["loc_gain_db"] == "1.25" and "values" not in row
+
+
+def test_the_html_report_names_the_metric_and_its_reference():
+    study = localisation_study()
+    assert metric_label("loc_gain_db") in top_table(study)
+    assert f"Intermediate values ({metric_label('loc_gain_db')} per epoch)" in study_figures(study)
+    assert "NMSE" not in top_table(study).split("</tr>")[0].replace("nmse_samp_db", "")
