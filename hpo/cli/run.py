@@ -18,6 +18,7 @@ from hpo.run.launch import Launch, prepare, run_trials, save_figures
 from hpo.run.pace import load_note
 from hpo.storage import STORAGE_ENV, mask
 from hpo.storage.artifacts import open_store
+from hpo.study.spec import MAX_SEED
 
 
 def run(
@@ -30,7 +31,11 @@ def run(
         None, "--timeout", min=0, help="Stop starting new trials after this many seconds."
     ),
     seed: int | None = typer.Option(
-        None, "--seed", min=0, help="Sampler seed; overrides the seed in the spec's sampler section."
+        None,
+        "--seed",
+        min=0,
+        max=MAX_SEED,
+        help="Base sampler seed; overrides the spec's. Each process of the study samples with its own seed from it.",
     ),
     study_name: str | None = typer.Option(None, "--study-name", help="Name in storage; default the spec's name."),
     as_json: bool = typer.Option(False, "--json", help="No live display; print the final summary as JSON."),

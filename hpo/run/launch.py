@@ -80,7 +80,7 @@ def run_trials(
         )  # fmt: skip
     else:
         with LiveDisplay(view, launch.budget, spec.train.epochs) if view is not None else nullcontext() as live:
-            run_worker(spec, study, launch.budget, timeout=timeout, watcher=live, objective=objective)
+            run_worker(spec, study, launch.budget, timeout=timeout, seed=seed, watcher=live, objective=objective)
 
 
 def save_figures(study: optuna.Study, store: FileSystemArtifactStore, view: Console) -> None:

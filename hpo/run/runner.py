@@ -11,9 +11,18 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.run.signals import StopAtSafePoint, Stopped, handling
 from hpo.storage import internals
-from hpo.storage.guard import INTERRUPTED, TRANSIENT, BudgetReached, GuardedStorage, budget_used, retry_transient
+from hpo.storage.guard import (
+    INTERRUPTED,
+    TRANSIENT,
+    BudgetReached,
+    GuardedStorage,
+    budget_used,
+    record,
+    retry_transient,
+)
 from hpo.storage.recovery import POLL_S, OrphanWatch, fail_stale, release_trial
 from hpo.study.objective import Objective
+from hpo.study.seeds import reseed
 from hpo.study.spec import StudySpec
 
 
@@ -45,6 +54,7 @@ def run_worker(
     n_trials: int,
     *,
     timeout: float | None = None,
+    seed: int | None = None,
     watcher: RunWatcher | None = None,
     objective: Objective | None = None,
     on_trial: Callable[[int | None], None] | None = None,
@@ -64,6 +74,7 @@ def run_worker(
     guarded = backend if isinstance(backend, GuardedStorage) else None
     orphans = OrphanWatch()
     publish = on_trial or (lambda trial_id: None)
+    sampled_by = {} if spec is None else reseed(study, spec, seed)
     if guarded is not None:
         guarded.budget = n_trials
         # Between trials the loop below checks for dead workers' trials; during one, each heartbeat does.
@@ -71,6 +82,8 @@ def run_worker(
 
     def run_one(trial: optuna.Trial):
         publish(internals.trial_id(trial))
+        if sampled_by:
+            record(trial, sampled_by)
         return objective(trial)
 
     stop = StopAtSafePoint(busy=lambda: objective.current_trial_id is not None)

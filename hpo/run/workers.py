@@ -87,7 +87,7 @@ class WorkerJob:
     study_name: str  # the study, already created by the parent
     n_trials: int  # the study's total budget
     threads: int  # torch threads of this worker
-    seed: int | None  # base sampler seed; worker i uses seed + i (equal seeds: equal random start-up trials)
+    seed: int | None  # `hpo run --seed`; each worker claims its own seed from it (hpo.study.seeds)
     timeout: float | None  # seconds after which no new trial starts
     objective_kwargs: dict  # extra Objective arguments (e.g. the artifact store), picklable
     devices: tuple[str, ...] = ()  # CUDA_VISIBLE_DEVICES of worker i (hpo.run.gpus.assign); () leaves it alone
@@ -103,11 +103,11 @@ def worker_main(job: WorkerJob, index: int) -> None:
     try:
         spec = load_spec(job.spec)
         spec = spec.replace(train=spec.train.replace(threads=job.threads))  # train() applies it per trial
-        base = spec.sampler.seed if job.seed is None else job.seed
-        seed = None if base is None else base + index  # no seed anywhere: every worker draws its own
-        study, _ = create_or_join(spec, open_storage(job.url), job.study_name, seed)
+        study, _ = create_or_join(spec, open_storage(job.url), job.study_name, job.seed)
         objective = Objective(spec, **job.objective_kwargs)
-        run_worker(spec, study, job.n_trials, timeout=job.timeout, objective=objective, on_trial=publish_trial)
+        run_worker(
+            spec, study, job.n_trials, timeout=job.timeout, seed=job.seed, objective=objective, on_trial=publish_trial
+        )
     except RunInterrupted:
         sys.exit(console.EXIT_INTERRUPTED)
     except CovblendError as e:

@@ -27,6 +27,7 @@ OUTAGE_S = 120.0  # keep retrying a storage call on connection errors for this l
 BACKOFF_S = (0.2, 5.0)  # first and largest pause between retries; doubles in between
 # Connection-level failures worth retrying; constraint or data errors are not among them.
 TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, StorageInternalError)
+PROCESSES_ATTR = "hpo:processes"  # study system attr: how many processes have claimed a number to sample with
 UPSERTS = {"postgresql": postgresql, "sqlite": sqlite}  # dialects with INSERT ... ON CONFLICT DO UPDATE
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
 
@@ -84,12 +85,7 @@ class GuardedStorage(RDBStorage):
     def _get_prepared_new_trial(self, study_id: int, template_trial: FrozenTrial | None, session):
         if template_trial is None and self.budget is not None:
             if self.engine.dialect.name == "sqlite":
-                # SQLite ignores FOR UPDATE; a no-op write takes the database's write lock before we count.
-                session.execute(
-                    sa.update(models.StudyModel)
-                    .where(models.StudyModel.study_id == study_id)
-                    .values(study_name=models.StudyModel.study_name)
-                )
+                _lock_study(session, study_id)  # SQLite ignores Optuna's FOR UPDATE
             if self._used(study_id, session) >= self.budget:
                 raise BudgetReached(f"the study's budget of {self.budget} trials is used")
         return super()._get_prepared_new_trial(study_id, template_trial, session)
@@ -107,6 +103,22 @@ class GuardedStorage(RDBStorage):
         interrupted = {tid for tid, value in attr(U, "fail_reason") if value == json.dumps(INTERRUPTED)}
         retried = {n for _, history in attr(S, "retry_history") for n in json.loads(history)}
         return count_used(((number, state, tid in interrupted) for tid, number, state in rows), retried)
+
+    def claim_process(self, study_id: int) -> int:
+        """The next number of the study's sampling processes: 0 for the first, then 1, 2, ... whatever host or
+        process asks, each number given once. A retry after a lost commit may skip a number, never repeat one."""
+        A = models.StudySystemAttributeModel
+
+        def claim() -> int:
+            with internals.transaction(self) as session:
+                _lock_study(session, study_id)  # held to the commit, so no other claim reads the same count
+                stored = session.scalar(sa.select(A.value_json).where(A.study_id == study_id, A.key == PROCESSES_ATTR))
+                number = 0 if stored is None else json.loads(stored)
+                row = {"study_id": study_id, "key": PROCESSES_ATTR, "value_json": json.dumps(number + 1)}
+                self._upsert(session, A, [row], ("study_id", "key"))
+            return number
+
+        return retry_transient(claim, "process claim")
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
         attempts = []
@@ -198,6 +210,13 @@ class GuardedStorage(RDBStorage):
                 self.on_heartbeat()
             except Exception as e:  # the thread must live on for this trial's own heartbeats; the next beat retries
                 console.warn(f"stale-trial check after the heartbeat of trial {trial_id} failed: {e!r}")
+
+
+def _lock_study(session, study_id: int) -> None:
+    """Take the study row's lock until the transaction ends (on SQLite: the database's write lock) by a no-op
+    write, so that a count read after it cannot change before the commit."""
+    S = models.StudyModel
+    session.execute(sa.update(S).where(S.study_id == study_id).values(study_name=S.study_name))
 
 
 # Reads and idempotent writes (upserts keyed by trial and name) are safe to repeat after a lost connection.

@@ -7,7 +7,7 @@ import warnings
 import optuna
 
 from core.errors import CovblendError
-from hpo.study import registry
+from hpo.study import registry, seeds
 from hpo.study.spec import OBJECTIVE_ALIASES, StudySpec
 from hpo.study.study_spec import store_spec
 
@@ -49,6 +49,8 @@ def create_or_join(
         study.set_user_attr("spec_hash", spec.digest)
         study.set_user_attr("objective", spec.study.objective)
         study.set_user_attr("description", spec.study.description)
+        if spec.sampler.seed is None:  # the base its processes' seeds derive from (hpo.study.seeds)
+            study.set_user_attr(seeds.STUDY_SEED_ATTR, seeds.draw_seed())
     if not existing or study.metric_names is None:  # studies created before names were set get them on joining
         with warnings.catch_warnings():  # experimental since Optuna 3.2, and what the dashboard reads
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

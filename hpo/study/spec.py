@@ -33,6 +33,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 STUDIES_DIR_ENV = "HPO_STUDIES_DIR"
+MAX_SEED = 2**32 - 1  # the largest seed numpy's RandomState, and so every Optuna sampler, accepts
 
 # The ExperimentConfig fields a trial may set, by section, in the order errors list them. [fixed] and [search]
 # name them flat: by the field's name, or by its alias. The flat names are stored in trials and specs: keep them.
@@ -125,7 +126,7 @@ class SearchParam(Config):
 
 class SamplerSpec(Config):
     name: Annotated[str, one_of(lambda: SAMPLERS)] = "tpe"  # a key of hpo.study.registry.SAMPLERS
-    seed: int | None = Field(None, ge=0)  # sampler seed; `hpo run --seed` overrides it
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)  # sampler seed; `hpo run --seed` overrides it
     n_startup_trials: int = Field(10, ge=0)  # random trials before the model-based samplers take over (tpe, gp, cmaes)
 
 
