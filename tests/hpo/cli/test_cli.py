@@ -319,6 +319,15 @@ def _fragments(password: str) -> set[str]:
     return {form[i : i + 3] for form in (password, unquote(password)) for i in range(len(form) - 2)}
 
 
+def _invoke_on(url: str, via_env: bool, command: list[str], monkeypatch):
+    """`hpo COMMAND` on the storage `url`, given in $HPO_STORAGE (via_env) or with --storage."""
+    if via_env:
+        monkeypatch.setenv("HPO_STORAGE", url)
+        return invoke(*command)
+    monkeypatch.delenv("HPO_STORAGE", raising=False)
+    return invoke(*command, "--storage", url)
+
+
 @pytest.mark.parametrize("shape", URL_SHAPES)
 @pytest.mark.parametrize("password", PASSWORDS)
 def test_no_command_prints_any_part_of_a_password(password, shape, tiny_spec, tmp_path, monkeypatch):
@@ -334,15 +343,22 @@ def test_no_command_prints_any_part_of_a_password(password, shape, tiny_spec, tm
     ]
     for command in commands:
         for via_env in (False, True):
-            if via_env:
-                monkeypatch.setenv("HPO_STORAGE", url)
-                result = invoke(*command)
-            else:
-                monkeypatch.delenv("HPO_STORAGE", raising=False)
-                result = invoke(*command, "--storage", url)
+            result = _invoke_on(url, via_env, command, monkeypatch)
             assert result.exit_code == 2, (command, result.output)
             shown = [f for f in _fragments(password) if f in result.stdout + result.stderr]
             assert not shown, (command, via_env, result.stderr)
+
+
+@pytest.mark.parametrize("via_env", [False, True])
+def test_a_password_with_a_raw_at_and_no_host_is_never_shown(via_env, tiny_spec, monkeypatch):
+    """The issue's URL through the flag and $HPO_STORAGE; tests/hpo/storage/test_storage.py tries more shapes."""
+    password = "S3cr@t/pw:x#?"
+    url = f"postgresql+psycopg://ft_user:{password}"
+    for command in (["run", "--study", str(tiny_spec)], ["studies"]):
+        result = _invoke_on(url, via_env, command, monkeypatch)
+        assert result.exit_code == 2, result.output
+        (line,) = result.stderr.strip().splitlines()
+        assert not [f for f in _fragments(password) if f in result.output], line
 
 
 class MuteServer:
