@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from core.configs import Config, one_of
 from core.errors import ConfigError
@@ -203,6 +203,36 @@ class StudySpec(Config):
         return d
 
 
+class _Open(Config):
+    """A section as far as SpecNeeds looks: its other keys are checked by the section's own config."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class _StudyNeeds(_Open):
+    n_trials: Any
+
+
+class _DataNeeds(_Open):
+    n_train: Any
+    n_val: Any
+
+
+class _TrainNeeds(_Open):
+    epochs: Any
+
+
+class SpecNeeds(_Open):
+    """What a spec file must state, itself or through `extends`: what the study costs (its trials, scenes and
+    epochs) and what it searches. Defaults stand in for everything else, but a study of 50 default-sized trials
+    that search nothing is never what was meant: an empty or truncated file is refused, not run."""
+
+    study: _StudyNeeds
+    data: _DataNeeds
+    train: _TrainNeeds
+    search: dict = Field(min_length=1)
+
+
 def studies_dir() -> Path:
     """HPO_STUDIES_DIR, else ./studies when it exists, else the studies/ folder beside the installed package."""
     if os.environ.get(STUDIES_DIR_ENV):
@@ -276,7 +306,8 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
     file, which then need not exist.
     """
     path = spec_path(str(study))
-    raw = _read(path) if table is None else copy.deepcopy(table)
+    from_file = table is None  # tables stored by studies were read under the rules of their day
+    raw = _read(path) if from_file else copy.deepcopy(table)
     for name, value in raw.get("fixed", {}).items():
         if name not in PARAMS:
             raise SpecError(f"{path}: fixed.{name} = {value!r}: unknown parameter; known: {', '.join(PARAMS)}")
@@ -302,6 +333,8 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
         digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest(),
         table=raw,
     )
+    if from_file:
+        _require_needs(path, raw)
     objective = OBJECTIVES[spec.study.objective]
     if spec.pruner.name not in objective.pruners:
         raise SpecError(
@@ -316,6 +349,17 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
         )
     _check_corners(spec)
     return spec
+
+
+def _require_needs(path: Path, raw: dict) -> None:
+    """SpecNeeds of the resolved table, as one SpecError naming the first thing missing."""
+    try:
+        SpecNeeds.from_dict(raw)
+    except ConfigError as e:
+        raise SpecError(
+            f"{path}: {e.key} is missing: a study spec needs [study] n_trials, [data] n_train and n_val, [train] "
+            "epochs and at least one [search.<param>], stated in it or inherited through extends"
+        ) from e
 
 
 def _check_corners(spec: StudySpec) -> None:

@@ -108,6 +108,7 @@ def test_export_holds_every_trial_with_intermediate_values(ran, tmp_path, fmt):
 
 BAD_INPUTS = {
     "bad spec": ["run", "--study", "SPEC_BAD", "--storage", "URL"],
+    "empty spec": ["run", "--study", "SPEC_EMPTY", "--storage", "URL"],
     "unknown spec": ["run", "--study", "no-such-study", "--storage", "URL"],
     "bad url": ["run", "--study", "SPEC", "--storage", "nonsense://"],
     "unreachable db": ["run", "--study", "SPEC", "--storage", "postgresql+psycopg://u:pw@127.0.0.1:9/x"],
@@ -124,8 +125,10 @@ def test_bad_input_is_exit_2_one_line_and_creates_no_database(case, tiny_spec, t
     monkeypatch.setenv("HPO_STUDIES_DIR", str(tmp_path))
     bad = tmp_path / "bad.toml"
     bad.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 0"))
+    empty = tmp_path / "empty.toml"
+    empty.write_bytes(b"")
     db = tmp_path / "hpo.db"
-    subs = {"SPEC": str(tiny_spec), "SPEC_BAD": str(bad), "URL": f"sqlite:///{db}"}
+    subs = {"SPEC": str(tiny_spec), "SPEC_BAD": str(bad), "SPEC_EMPTY": str(empty), "URL": f"sqlite:///{db}"}
     result = CliRunner().invoke(app, [subs.get(a, a) for a in BAD_INPUTS[case]])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
