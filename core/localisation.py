@@ -31,7 +31,7 @@ KEYS: tuple[str, ...] = ("angle_eff_db", "range_eff_db", "classic_angle_eff_db",
 class LocalisationConfig(Config):
     # 256 scenes (~500 sources) every 3rd epoch and after the last: 4 MUSIC runs in a 10-epoch `quick` trial,
     # ~0.35 s each on 2 quiet CPU threads, about 12% of the trial (benchmarks/localisation_metric.py measures it).
-    n_scenes: int = Field(256, ge=0)  # validation scenes MUSIC runs on (capped at n_val); 0 turns the metric off
+    n_scenes: int = Field(256, ge=0, le=100_000)  # validation scenes MUSIC runs on (capped at n_val); 0: off
     every: int = Field(3, ge=1)  # run it after every `every`-th epoch (1 = each epoch); the last epoch always has it
 
     def due(self, epoch: int, epochs: int) -> bool:

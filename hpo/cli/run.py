@@ -18,14 +18,18 @@ from hpo.run.launch import Launch, prepare, run_trials, save_figures
 from hpo.run.pace import load_note
 from hpo.storage import STORAGE_ENV, mask
 from hpo.storage.artifacts import open_store
-from hpo.study.spec import MAX_SEED
+from hpo.study.spec import MAX_SEED, MAX_TRIALS
 
 
 def run(
     study: str = typer.Option(..., "--study", help="Spec name in studies/ (or $HPO_STUDIES_DIR), or a .toml path."),
     storage: Storage = None,
     n_trials: int | None = typer.Option(
-        None, "--n-trials", min=1, help="The study's TOTAL trial budget across runs and workers; default from the spec."
+        None,
+        "--n-trials",
+        min=1,
+        max=MAX_TRIALS,
+        help="The study's TOTAL trial budget across runs and workers; default from the spec.",
     ),
     timeout: float | None = typer.Option(
         None, "--timeout", min=0, help="Stop starting new trials after this many seconds."

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
+from optuna.trial import TrialState
 from rich.console import Console
 
 from core.errors import CovblendError
@@ -69,9 +70,11 @@ def run_trials(
     """Run trials until the budget is used: in `workers` processes (or one per GPU placement), else here.
 
     store receives best-so-far checkpoints; view (None: none) shows the live display. Raises RunInterrupted
-    when a signal stopped the run.
+    when a signal stopped the run, and CovblendError when every trial that finished during the run failed (a spec
+    the machine cannot run fails each trial alike: such a run must not exit 0).
     """
     spec, study = launch.spec, launch.study
+    finished_before = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     objective = Objective(spec, artifacts=store)
     if workers > 1 or launch.gpus:  # a GPU is given through CUDA_VISIBLE_DEVICES, so in a worker process
         run_parallel(
@@ -81,6 +84,10 @@ def run_trials(
     else:
         with LiveDisplay(view, launch.budget, spec.train.epochs) if view is not None else nullcontext() as live:
             run_worker(spec, study, launch.budget, timeout=timeout, seed=seed, watcher=live, objective=objective)
+    ran = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.number not in finished_before]
+    if ran and all(t.state == TrialState.FAIL for t in ran):
+        reason = " ".join(str(ran[0].user_attrs.get("fail_reason", "no fail_reason recorded")).split())
+        raise CovblendError(f"all {len(ran)} trials of this run failed; trial #{ran[0].number}: {reason[:300]}")
 
 
 def save_figures(study: optuna.Study, store: FileSystemArtifactStore, view: Console) -> None:

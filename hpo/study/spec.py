@@ -20,7 +20,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from core.configs import Config, one_of
 from core.errors import ConfigError
-from core.experiment import ExperimentConfig, TrainConfig
+from core.experiment import MAX_EPOCHS, ExperimentConfig, TrainConfig
 from core.localisation import LocalisationConfig
 from core.scenario import ScenarioConfig
 from core.train import resolve_device
@@ -33,6 +33,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 STUDIES_DIR_ENV = "HPO_STUDIES_DIR"
+MAX_TRIALS = 100_000  # a study's budget; more rows than the dashboard and the samplers handle well
 MAX_SEED = 2**32 - 1  # the largest seed numpy's RandomState, and so every Optuna sampler, accepts
 
 # The ExperimentConfig fields a trial may set, by section, in the order errors list them. [fixed] and [search]
@@ -83,7 +84,9 @@ DataSection = TrainConfig.part("data", ("n_train", "n_val", "seed", "val_seed", 
 
 
 class TrainSection(TrainConfig.part("train", ("epochs", "threads", "device"))):
-    final_epochs: int = Field(50, ge=1)  # epochs when the study's best trials are retrained (hpo retrain)
+    final_epochs: int = Field(
+        50, ge=1, le=MAX_EPOCHS
+    )  # epochs when the study's best trials are retrained (hpo retrain)
 
 
 class SearchParam(Config):
@@ -163,7 +166,7 @@ def _objective_alias(name: Any) -> Any:
 class StudySettings(Config):
     # a key of OBJECTIVES ("single" is read as "nmse"); health is a constraint in all
     objective: Annotated[str, BeforeValidator(_objective_alias), one_of(lambda: OBJECTIVES)] = "nmse"
-    n_trials: int = Field(50, ge=1)  # the study's total budget of trials, across runs and workers
+    n_trials: int = Field(50, ge=1, le=MAX_TRIALS)  # the study's total budget of trials, across runs and workers
     health_threshold: float = Field(0.5, ge=0, le=1)  # eigengap health a trial must reach to count as feasible
     description: str = ""  # one line shown by `hpo studies`
 

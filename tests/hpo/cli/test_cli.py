@@ -136,6 +136,18 @@ def test_bad_input_is_exit_2_one_line_and_creates_no_database(case, tiny_spec, t
     assert not db.exists()
 
 
+def test_a_run_whose_every_trial_failed_is_an_error(tiny_spec, tmp_path, monkeypatch):
+    def cannot_allocate(self, cfg, on_epoch):  # what a spec sized beyond the machine did to every trial
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8000000000000 bytes")
+
+    monkeypatch.setattr("hpo.study.objective.Objective.train", cannot_allocate)
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    result = invoke("run", "--study", str(tiny_spec), "--storage", url, "--n-trials", "2", "--json")
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: all 2 trials of this run failed") and "can't allocate memory" in line
+
+
 def test_unknown_study_leaves_an_existing_database_unchanged(ran, tmp_path):
     db = Path(ran.removeprefix("sqlite:///"))
     before = db.read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import optuna
@@ -272,3 +273,27 @@ def test_a_child_inherits_what_a_study_needs_from_its_parent(tmp_path):
     spec = load_spec(write(tmp_path, 'extends = "base"\n[study]\ndescription = "child"\n', "child"))
     inherited = (spec.study.n_trials, spec.train.n_train, spec.train.epochs, tuple(spec.search))
     assert inherited == (3, 64, 2, ("lr", "beta"))
+
+
+@pytest.mark.parametrize(
+    "section, key, value, limit",
+    [
+        ("data", "n_train", 10**12, 1_000_000),
+        ("data", "n_val", 10**9, 1_000_000),
+        ("train", "epochs", 10**6, 10_000),
+        ("train", "final_epochs", 10**6, 10_000),
+        ("train", "threads", 10_000, 256),
+        ("study", "n_trials", 10**9, 100_000),
+        ("localisation", "n_scenes", 10**9, 100_000),
+        ("fixed", "batch_size", 10**8, 65_536),
+    ],
+)
+def test_a_value_beyond_what_a_machine_holds_is_refused_naming_the_limit(tmp_path, section, key, value, limit):
+    header, line = f"[{section}]", f"{key} = {value}"
+    text = re.sub(rf"^{key} = .*$", line, TINY, flags=re.M) if f"\n{key} = " in TINY else TINY
+    if line not in text:
+        text = text.replace(header, f"{header}\n{line}") if header in text else f"{text}\n{header}\n{line}\n"
+    with pytest.raises(SpecError) as e:
+        load_spec(write(tmp_path, text))
+    (line,) = str(e.value).splitlines()
+    assert f"must be <= {limit}" in line and key in line and str(value) in line
