@@ -16,6 +16,7 @@ from hpo.run.display import params_table
 from hpo.run.gpus import GPUS_ENV
 from hpo.run.launch import Launch, prepare, run_trials, save_figures
 from hpo.run.pace import load_note
+from hpo.run.workers import WORKERS_PER_CORE, check_workers
 from hpo.storage import STORAGE_ENV, mask
 from hpo.storage.artifacts import open_store
 from hpo.study.spec import MAX_SEED, MAX_TRIALS
@@ -50,6 +51,9 @@ def run(
         min=1,
         help="Worker processes on this host sharing the study, each with cores // W torch threads.",
     ),
+    uncapped: bool = typer.Option(
+        False, "--no-worker-cap", help=f"Allow --workers above {WORKERS_PER_CORE} per core of this host."
+    ),
     create_only: bool = typer.Option(False, "--create-only", help="Create (or join) the study, run no trial."),
     gpus: str | None = typer.Option(
         None,
@@ -64,6 +68,7 @@ def run(
 
     It is marked FAIL (interrupted) and the run exits 130; a second signal stops at once.
     """
+    check_workers(workers, uncapped=uncapped)
     launch = prepare(study, storage, n_trials, seed, study_name, gpus)
     for note in launch.notes:
         warn(note)

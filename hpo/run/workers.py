@@ -32,6 +32,7 @@ from hpo.study.create import create_or_join
 from hpo.study.objective import Objective
 from hpo.study.spec import StudySpec, load_spec
 
+WORKERS_PER_CORE = 4  # beyond this many per core, workers only queue for the CPU and multiply the memory used
 STOP_S = 10.0  # a worker that has not stopped this long after the forwarded signal is killed
 POLL_S = 0.5  # the parent refreshes its aggregated view this often
 KILLED = "killed"  # fail_reason of the trial of a worker that died without cleaning up (SIGKILL, a crash)
@@ -76,6 +77,18 @@ class Death:
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
     """Torch threads for each of `workers` processes sharing `cores` (default: this machine's)."""
     return max(1, (cores or os.cpu_count() or 1) // workers)
+
+
+def check_workers(workers: int, cores: int | None = None, *, uncapped: bool = False) -> None:
+    """Refuse more workers than WORKERS_PER_CORE per core of this host (`cores`: its count) unless `uncapped`
+    (`hpo run --no-worker-cap`): 10,000 processes are a typo, not a plan."""
+    cores = cores or os.cpu_count() or 1
+    limit = WORKERS_PER_CORE * cores
+    if workers > limit and not uncapped:
+        raise CovblendError(
+            f"--workers must be <= {limit} ({WORKERS_PER_CORE} per core of this host's {cores}), "
+            f"got --workers={workers}; --no-worker-cap allows more"
+        )
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,8 @@ def supervise(
     every worker once; workers still alive STOP_S seconds later are killed (exit code -9). on_death(death,
     stopping) hears, once, of each worker that exited non-zero, within POLL_S of its end; death.trial_id is
     the trial it published with publish_trial, and `stopping` tells whether a signal was being forwarded.
+    A worker that cannot be started (OSError: a process limit, memory) stops the started ones as a signal
+    would, then raises CovblendError naming it: no worker outlives its parent.
     """
     ctx = multiprocessing.get_context("spawn")  # no forked torch or database connections
     # lock=False: a worker SIGKILLed while holding a lock would leave the parent blocked on its next read.
@@ -153,9 +168,15 @@ def supervise(
                 stopping = forward.since is not None
                 on_death(Death(i, p.pid, p.exitcode, None if trial_id == NO_TRIAL else trial_id), stopping)
 
+    refused: tuple[int, OSError] | None = None
     with handling(forward):
-        for p in procs:
-            p.start()
+        for i, p in enumerate(procs):
+            try:
+                p.start()
+            except OSError as e:  # a process limit (EAGAIN), memory: stop those started, as a signal would
+                refused = (i, e)
+                forward(signal.SIGTERM, None)
+                break
         while any(p.is_alive() for p in procs):
             if forward.since is not None and time.monotonic() - forward.since > STOP_S:
                 for p in procs:
@@ -166,6 +187,11 @@ def supervise(
             time.sleep(POLL_S)
         report_deaths()
         poll(0)
+    if refused is not None:
+        index, error = refused
+        raise CovblendError(
+            f"could not start worker {index} of {len(procs)}: {error}; the {index} started workers were stopped"
+        )
     return [p.exitcode for p in procs], forward.since is not None
 
 

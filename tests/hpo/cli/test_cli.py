@@ -113,6 +113,7 @@ BAD_INPUTS = {
     "bad url": ["run", "--study", "SPEC", "--storage", "nonsense://"],
     "unreachable db": ["run", "--study", "SPEC", "--storage", "postgresql+psycopg://u:pw@127.0.0.1:9/x"],
     "negative n-trials": ["run", "--study", "SPEC", "--storage", "URL", "--n-trials", "-1"],
+    "too many workers": ["run", "--study", "SPEC", "--storage", "URL", "--workers", "10000"],
     "unknown study (best)": ["best", "--study", "absent", "--storage", "URL"],
     "unknown study (export)": ["export", "--study", "absent", "--storage", "URL"],
     "bad format": ["export", "--study", "absent", "--storage", "URL", "--format", "xml"],
