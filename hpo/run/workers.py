@@ -25,7 +25,7 @@ from hpo.run.display import LiveDisplay
 from hpo.run.gpus import assign, summary
 from hpo.run.runner import RunInterrupted, run_worker
 from hpo.run.signals import ForwardOnce, handling
-from hpo.storage import open_storage, sqlite_file
+from hpo.storage import in_memory, mask, open_storage, sqlite_file
 from hpo.storage.guard import INTERRUPTED, TRANSIENT, budget_used
 from hpo.storage.recovery import release_trial
 from hpo.study.create import create_or_join
@@ -79,9 +79,17 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or os.cpu_count() or 1) // workers)
 
 
-def check_workers(workers: int, cores: int | None = None, *, uncapped: bool = False) -> None:
+def check_workers(
+    workers: int, url: str = "", cores: int | None = None, *, gpus: bool = False, uncapped: bool = False
+) -> None:
     """Refuse more workers than WORKERS_PER_CORE per core of this host (`cores`: its count) unless `uncapped`
-    (`hpo run --no-worker-cap`): 10,000 processes are a typo, not a plan."""
+    (`hpo run --no-worker-cap`): 10,000 processes are a typo, not a plan. Refuse worker processes (several, or
+    one per GPU placement with `gpus`) on an in-memory database `url`: each would have its own, and lose it."""
+    if (workers > 1 or gpus) and url and in_memory(url):
+        raise CovblendError(
+            f"--storage {mask(url)} is private to each process: --workers {workers} would lose every result; "
+            "use a SQLite file or PostgreSQL"
+        )
     cores = cores or os.cpu_count() or 1
     limit = WORKERS_PER_CORE * cores
     if workers > limit and not uncapped:

@@ -148,12 +148,19 @@ def parse_url(url: str) -> sa.engine.URL:
         raise StorageError(f"cannot parse storage URL {shown}: expected e.g. sqlite:///hpo.db") from e
 
 
+def in_memory(url: str) -> bool:
+    """Whether the URL names an in-memory SQLite database (sqlite://, sqlite:///:memory:, mode=memory): each
+    process that opens it gets its own, which dies with it."""
+    parsed = parse_url(url)
+    memory = parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
+    return parsed.get_backend_name() == "sqlite" and memory
+
+
 def sqlite_file(url: str) -> Path | None:
     """The database file of a sqlite URL, None for other backends or in-memory SQLite."""
-    parsed = parse_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    if parse_url(url).get_backend_name() != "sqlite" or in_memory(url):
         return None
-    return Path(parsed.database)
+    return Path(parse_url(url).database)
 
 
 def _brief(e: BaseException, url: str) -> str:

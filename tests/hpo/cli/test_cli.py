@@ -114,6 +114,8 @@ BAD_INPUTS = {
     "unreachable db": ["run", "--study", "SPEC", "--storage", "postgresql+psycopg://u:pw@127.0.0.1:9/x"],
     "negative n-trials": ["run", "--study", "SPEC", "--storage", "URL", "--n-trials", "-1"],
     "too many workers": ["run", "--study", "SPEC", "--storage", "URL", "--workers", "10000"],
+    "workers on :memory:": ["run", "--study", "SPEC", "--storage", "sqlite:///:memory:", "--workers", "2"],
+    "workers on sqlite://": ["run", "--study", "SPEC", "--storage", "sqlite://", "--workers", "2"],
     "unknown study (best)": ["best", "--study", "absent", "--storage", "URL"],
     "unknown study (export)": ["export", "--study", "absent", "--storage", "URL"],
     "bad format": ["export", "--study", "absent", "--storage", "URL", "--format", "xml"],
