@@ -22,7 +22,7 @@ from hpo.run.gpus import requested_gpus
 from hpo.run.runner import run_worker
 from hpo.run.workers import run_parallel
 from hpo.storage import open_storage, resolve_url
-from hpo.study.create import create_or_join
+from hpo.study.create import check_study_name, create_or_join
 from hpo.study.objective import Objective
 from hpo.study.spec import StudySpec, load_spec
 
@@ -51,6 +51,7 @@ def prepare(
     spec = load_spec(spec_name)  # validated before anything touches storage
     gpu_ids = requested_gpus(gpus, spec.train.device)  # so are the GPUs: a bad --gpus writes nothing
     resolve_device(spec.train.device)  # device = "cuda" without one is an error here, not a FAIL per trial
+    check_study_name(study_name or spec.name)
     url = resolve_url(storage)
     opened = open_storage(url)
     optuna.logging.set_verbosity(logging.ERROR)  # the live table and fail_reason attrs say it better

@@ -200,6 +200,9 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
         raise StorageError(f"no database at {mask(url)}: file {path} does not exist")
     if path is not None and create and not path.parent.is_dir():
         raise StorageError(f"cannot create {mask(url)}: folder {path.parent} does not exist")
+    if path is not None and create and not all(os.access(p, os.W_OK) for p in (path, path.parent) if p.exists()):
+        # SQLite writes the file and a journal beside it; without this, the first write fails deep in Optuna
+        raise StorageError(f"cannot write {mask(url)}: {path} or its folder is read-only")
     exact = parsed.render_as_string(hide_password=False)  # the password re-encoded, so Optuna parses it back whole
     try:
         kwargs = engine_kwargs(parsed)  # names the driver, so an unknown one fails here

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 
 import optuna
 
-from core.errors import CovblendError
+from core.errors import ConfigError, CovblendError
 from hpo.study import registry, seeds
 from hpo.study.spec import OBJECTIVE_ALIASES, StudySpec
 from hpo.study.study_spec import store_spec
+
+MAX_NAME = 512  # characters of Optuna's studies.study_name column (VARCHAR(512) on PostgreSQL)
+# Unicode categories a name must not hold: controls (newline, escape), format characters (right-to-left overrides,
+# zero-width spaces) and line or paragraph separators, which would let a name rewrite the terminal it is shown on.
+HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+
+
+class StudyNameError(ConfigError):
+    """A study name that storage cannot hold or a terminal would not show as it is."""
+
+
+def check_study_name(name: str) -> None:
+    """Raise StudyNameError unless `name` has 1 to MAX_NAME characters, none of them HIDDEN; run it before
+    anything is written (a name the database refuses would otherwise fail after the tables exist)."""
+    if not 1 <= len(name) <= MAX_NAME:
+        raise StudyNameError(f"study name must have 1 to {MAX_NAME} characters, got {len(name)}: {ascii(name[:40])}…")
+    hidden = [c for c in name if unicodedata.category(c) in HIDDEN]
+    if hidden:
+        raise StudyNameError(f"study name must not hold control or invisible characters, got {ascii(name)}")
 
 
 class StudyMismatchError(CovblendError):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
@@ -114,6 +115,11 @@ BAD_INPUTS = {
     "unreachable db": ["run", "--study", "SPEC", "--storage", "postgresql+psycopg://u:pw@127.0.0.1:9/x"],
     "negative n-trials": ["run", "--study", "SPEC", "--storage", "URL", "--n-trials", "-1"],
     "too many workers": ["run", "--study", "SPEC", "--storage", "URL", "--workers", "10000"],
+    "seed beyond 2**32": ["run", "--study", "SPEC", "--storage", "URL", "--seed", "1180591620717411303424"],
+    "600-character name": ["run", "--study", "SPEC", "--storage", "URL", "--study-name", "x" * 600],
+    "newline in name": ["run", "--study", "SPEC", "--storage", "URL", "--study-name", "a\nb"],
+    "right-to-left name": ["run", "--study", "SPEC", "--storage", "URL", "--study-name", "evil\u202etxt.exe"],
+    "zero-width name": ["run", "--study", "SPEC", "--storage", "URL", "--study-name", "qu\u200bick"],
     "workers on :memory:": ["run", "--study", "SPEC", "--storage", "sqlite:///:memory:", "--workers", "2"],
     "workers on sqlite://": ["run", "--study", "SPEC", "--storage", "sqlite://", "--workers", "2"],
     "unknown study (best)": ["best", "--study", "absent", "--storage", "URL"],
@@ -149,6 +155,53 @@ def test_a_run_whose_every_trial_failed_is_an_error(tiny_spec, tmp_path, monkeyp
     assert result.exit_code == 2, result.output
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: all 2 trials of this run failed") and "can't allocate memory" in line
+
+
+def test_a_600_character_study_name_on_postgres_is_one_line_and_writes_nothing(tiny_spec, fresh_postgres_url):
+    result = invoke("run", "--study", str(tiny_spec), "--storage", fresh_postgres_url, "--study-name", "x" * 600)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "512" in line
+    engine = sqlalchemy.create_engine(fresh_postgres_url)
+    with engine.connect() as conn:
+        assert not sqlalchemy.inspect(conn).get_table_names()  # not even Optuna's tables
+    engine.dispose()
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """Make a file read-only for this process, root included (chattr +i), and writable again afterwards."""
+    made = []
+
+    def make(path: Path) -> None:
+        if os.geteuid() != 0:
+            path.chmod(0o444)
+        elif subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i is not supported here, and root writes a mode 444 file anyway")
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+        path.chmod(0o644)
+
+
+def test_a_read_only_database_is_one_line_and_unchanged(ran, read_only):
+    db = Path(ran.removeprefix("sqlite:///"))
+    before = db.read_bytes()
+    read_only(db)
+    result = invoke("run", "--study", str(db.parent / "tiny.toml"), "--storage", ran, "--n-trials", "3")
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "read-only" in line
+    assert db.read_bytes() == before
+
+
+def test_evaluate_into_a_directory_fails_before_evaluating(tmp_path):
+    result = invoke("evaluate", "--checkpoint", str(tmp_path / "absent.pt"), "--json", str(tmp_path))
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"error: cannot write {tmp_path}: it is a directory"
 
 
 def test_unknown_study_leaves_an_existing_database_unchanged(ran, tmp_path):
