@@ -18,7 +18,7 @@ from hpo.run.launch import Launch, prepare, run_trials, save_figures
 from hpo.run.pace import load_note
 from hpo.run.workers import WORKERS_PER_CORE, check_workers
 from hpo.storage import STORAGE_ENV, mask, resolve_url
-from hpo.storage.artifacts import open_store
+from hpo.storage.artifacts import check_store, open_store
 from hpo.study.spec import MAX_SEED, MAX_TRIALS
 
 
@@ -69,6 +69,7 @@ def run(
     It is marked FAIL (interrupted) and the run exits 130; a second signal stops at once.
     """
     check_workers(workers, resolve_url(storage), gpus=bool(gpus), uncapped=uncapped)
+    check_store(artifacts)  # before the study is created: a bad --artifacts must leave no study behind
     launch = prepare(study, storage, n_trials, seed, study_name, gpus)
     for note in launch.notes:
         warn(note)

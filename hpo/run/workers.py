@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import optuna
 import torch
+from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from core.errors import CovblendError
@@ -226,6 +227,12 @@ class Reaper:
             console.warn(f"could not fail trial id {death.trial_id} of {death.describe()}: {e}")
 
 
+def finished(trials: list[FrozenTrial]) -> int:
+    """The trials that used their budget and are done: budget_used less those still RUNNING or WAITING. A dead
+    worker's FAIL, re-queued, gives its budget to the WAITING retry, which nobody here will run."""
+    return budget_used(trials) - sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
+
+
 def run_parallel(
     spec: StudySpec,
     study: optuna.Study,
@@ -269,8 +276,7 @@ def run_parallel(
     if not any(codes):
         return
     dead = "; ".join(d.describe() for d in reaper.deaths)
-    # Reached means finished: a dead worker's re-queued trial counts in the budget but nobody here will run it.
-    done = budget_used([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+    done = finished(study.get_trials(deepcopy=False))
     if done < n_trials:
         raise CovblendError(f"{dead}; the study finished {done} of its {n_trials} trials")
     console.warn(f"{dead}; the other workers finished the study's {n_trials} trials")

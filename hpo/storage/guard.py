@@ -82,6 +82,12 @@ class GuardedStorage(RDBStorage):
     # every live worker is inside a long trial.
     on_heartbeat: Callable[[], None] | None = None
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Trial id -> number, learnt at each trial's first heartbeat, so that a skipped beat names the trial as
+        # every display does (#number): the database may be unreachable just when that message is written.
+        self._numbers: dict[int, int] = {}
+
     def _get_prepared_new_trial(self, study_id: int, template_trial: FrozenTrial | None, session):
         if template_trial is None and self.budget is not None:
             if self.engine.dialect.name == "sqlite":
@@ -201,9 +207,12 @@ class GuardedStorage(RDBStorage):
     def record_heartbeat(self, trial_id: int) -> None:
         try:
             super().record_heartbeat(trial_id)
+            if trial_id not in self._numbers:
+                self._numbers[trial_id] = self.get_trial_number_from_id(trial_id)
         except TRANSIENT as e:
             # Optuna's heartbeat thread dies on an exception; skip this beat, the next one retries.
-            console.warn(f"heartbeat of trial {trial_id} skipped: {type(e).__name__}")
+            name = f"#{self._numbers[trial_id]}" if trial_id in self._numbers else f"id {trial_id}"
+            console.warn(f"heartbeat of trial {name} skipped: {type(e).__name__}")
             return
         if self.on_heartbeat is not None:
             try:

@@ -115,6 +115,7 @@ BAD_INPUTS = {
     "unreachable db": ["run", "--study", "SPEC", "--storage", "postgresql+psycopg://u:pw@127.0.0.1:9/x"],
     "negative n-trials": ["run", "--study", "SPEC", "--storage", "URL", "--n-trials", "-1"],
     "too many workers": ["run", "--study", "SPEC", "--storage", "URL", "--workers", "10000"],
+    "artifacts is a file": ["run", "--study", "SPEC", "--storage", "URL", "--artifacts", "SPEC"],
     "seed beyond 2**32": ["run", "--study", "SPEC", "--storage", "URL", "--seed", "1180591620717411303424"],
     "600-character name": ["run", "--study", "SPEC", "--storage", "URL", "--study-name", "x" * 600],
     "newline in name": ["run", "--study", "SPEC", "--storage", "URL", "--study-name", "a\nb"],

@@ -15,9 +15,10 @@ from optuna.trial import TrialState
 
 from benchmarks.probe import probe_main
 from core.errors import CovblendError
-from hpo.run.workers import WORKERS_PER_CORE, check_workers, supervise, threads_per_worker
+from hpo.run.workers import KILLED, WORKERS_PER_CORE, check_workers, finished, supervise, threads_per_worker
 from hpo.storage import open_storage
 from hpo.storage.guard import BudgetReached
+from hpo.storage.recovery import release_trial
 
 HPO = str(Path(sys.executable).parent / "hpo")
 
@@ -54,6 +55,17 @@ def test_a_worker_that_cannot_be_started_stops_the_started_ones(monkeypatch):
     (line,) = str(e.value).splitlines()
     assert line.startswith("could not start worker 2 of 4: ") and "2 started workers were stopped" in line
     assert [p.is_alive() for p in started] == [False, False]
+
+
+def test_killed_trials_whose_retries_wait_are_not_counted_as_finished(tmp_path):
+    study = optuna.create_study(study_name="s", storage=open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
+    for _ in range(2):  # both workers killed inside their first trials
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        release_trial(study, trial._trial_id, KILLED, requeue=True)
+    done = study.ask()
+    study.tell(done, 0.5)
+    assert finished(study.trials) == 1  # the told one; the killed ones wait as retries
 
 
 def test_a_fresh_trial_beyond_the_budget_is_refused(tmp_path):
