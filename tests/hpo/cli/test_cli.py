@@ -205,6 +205,17 @@ def test_evaluate_into_a_directory_fails_before_evaluating(tmp_path):
     assert line == f"error: cannot write {tmp_path}: it is a directory"
 
 
+def test_studies_shows_a_name_made_elsewhere_escaped(tmp_path):
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    for name in ("evil\u202etxt.exe", "two\nlines", "[bold]marked[/bold]"):  # as another tool may create them
+        optuna.create_study(study_name=name, storage=url)
+    result = invoke("studies", "--storage", url)
+    assert result.exit_code == 0, result.output
+    # The table squeezes names to its 80 columns here: their escaped starts show, the raw characters never.
+    assert "\u202e" not in result.stdout and "evil\\" in result.stdout and "two\\n" in result.stdout
+    assert "[bold" in result.stdout  # shown, not read as markup
+
+
 def test_unknown_study_leaves_an_existing_database_unchanged(ran, tmp_path):
     db = Path(ran.removeprefix("sqlite:///"))
     before = db.read_bytes()
