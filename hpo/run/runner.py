@@ -7,8 +7,10 @@ import time
 from collections.abc import Callable
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo import console
 from hpo.run.signals import StopAtSafePoint, Stopped, handling
 from hpo.storage import internals
 from hpo.storage.guard import (
@@ -20,7 +22,7 @@ from hpo.storage.guard import (
     record,
     retry_transient,
 )
-from hpo.storage.recovery import POLL_S, OrphanWatch, fail_stale, release_trial
+from hpo.storage.recovery import POLL_S, OrphanWatch, fail_stale, keep_result, kept_result, release_trial
 from hpo.study.objective import Objective
 from hpo.study.seeds import reseed
 from hpo.study.spec import StudySpec
@@ -80,11 +82,18 @@ def run_worker(
         # Between trials the loop below checks for dead workers' trials; during one, each heartbeat does.
         guarded.on_heartbeat = lambda: fail_stale(study, orphans)
 
+    computed: dict[int, list[float]] = {}  # this loop's trial id -> its values, until Optuna has told them
+
     def run_one(trial: optuna.Trial):
         publish(internals.trial_id(trial))
+        kept = kept_result(study, trial)
+        if kept is not None:  # it re-runs a trial whose values were computed after all: no second training
+            return kept[0] if len(kept) == 1 else kept
         if sampled_by:
             record(trial, sampled_by)
-        return objective(trial)
+        values = objective(trial)
+        computed[internals.trial_id(trial)] = list(values) if isinstance(values, (list, tuple)) else [values]
+        return values
 
     stop = StopAtSafePoint(busy=lambda: objective.current_trial_id is not None)
 
@@ -121,6 +130,19 @@ def run_worker(
                     # The database went away around a trial's ask or tell. A trial left RUNNING loses its heartbeat
                     # and is re-queued by the stale check; the loop's next check waits out the outage.
                     time.sleep(POLL_S)
+                except (ValueError, AssertionError, UpdateFinishedTrialError):
+                    # Optuna could not tell a computed result: another process failed the trial meanwhile (its
+                    # heartbeat went stale in an outage longer than the grace period) and queued a retry. Optuna 5
+                    # raises ValueError("Cannot tell a FAIL trial"), which its own `finally` turns into an
+                    # AssertionError; keep_result confirms the trial is FAIL before either is taken for this.
+                    number = next((keep_result(study, tid, v) for tid, v in computed.items()), None)
+                    if number is None:
+                        raise
+                    console.warn(
+                        f"trial #{number} was failed by another process while its result was computed "
+                        f"({computed.popitem()[1]}): kept for its re-run"
+                    )
+                computed.clear()
                 objective.current_trial_id = None
                 publish(None)
     except KeyboardInterrupt as e:

@@ -14,11 +14,12 @@ from urllib.parse import quote, unquote, unquote_plus
 
 import optuna
 import sqlalchemy as sa
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RDBStorage
 
 from core.errors import CovblendError
 from hpo.storage import internals
 from hpo.storage.guard import RETRIED, GuardedStorage
+from hpo.storage.recovery import CleanRetry
 
 STORAGE_ENV = "HPO_STORAGE"
 DEFAULT_URL = "sqlite:///hpo.db"
@@ -214,7 +215,7 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
                 dict(
                     heartbeat_interval=_seconds("HPO_HEARTBEAT_S", HEARTBEAT_S),
                     grace_period=_seconds("HPO_GRACE_S", GRACE_S),
-                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+                    heartbeat_stale_trial_callback=CleanRetry(max_retry=MAX_RETRY),
                 )
                 if heartbeat
                 else {}
