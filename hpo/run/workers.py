@@ -27,7 +27,7 @@ from hpo.run.gpus import assign, summary
 from hpo.run.runner import RunInterrupted, run_worker
 from hpo.run.signals import ForwardOnce, handling
 from hpo.storage import in_memory, mask, open_storage, sqlite_file
-from hpo.storage.guard import INTERRUPTED, TRANSIENT, budget_used
+from hpo.storage.guard import INTERRUPTED, TRANSIENT, StorageUnavailable, budget_used
 from hpo.storage.recovery import release_trial
 from hpo.study.create import create_or_join
 from hpo.study.objective import Objective
@@ -223,7 +223,7 @@ class Reaper:
         reason = INTERRUPTED if stopping else KILLED
         try:
             release_trial(self.study, death.trial_id, reason, requeue=not stopping)
-        except TRANSIENT as e:  # the storage retried for minutes; the heartbeat's stale check will fail it later
+        except (*TRANSIENT, StorageUnavailable) as e:  # retried for minutes; a later stale check will fail it
             console.warn(f"could not fail trial id {death.trial_id} of {death.describe()}: {e}")
 
 

@@ -18,6 +18,7 @@ from optuna.storages import RDBStorage
 
 from core.errors import CovblendError
 from hpo.storage import internals
+from hpo.storage.deadline import CALL_S
 from hpo.storage.guard import RETRIED, GuardedStorage
 from hpo.storage.recovery import CleanRetry
 
@@ -220,6 +221,7 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
                 if heartbeat
                 else {}
             )
+            hb["call_timeout"] = _seconds("HPO_CALL_TIMEOUT_S", CALL_S)
             return GuardedStorage(exact, engine_kwargs=kwargs, skip_table_creation=not create, **hb)
     except ImportError as e:
         raise StorageError(f"no database driver for {mask(url)}: {mask(url, str(e))}") from e

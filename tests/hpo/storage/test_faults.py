@@ -24,8 +24,8 @@ from benchmarks.probe import probe_main
 from hpo.run import workers
 from hpo.run.runner import run_worker
 from hpo.run.workers import KILLED, Reaper, publish_trial, supervise
-from hpo.storage import open_storage
-from hpo.storage.guard import INTERRUPTED, budget_used
+from hpo.storage import guard, open_storage
+from hpo.storage.guard import INTERRUPTED, StorageUnavailable, budget_used
 from tests.conftest import service_unavailable
 from tests.pgserver import PrivatePostgres
 
@@ -295,6 +295,25 @@ def private_postgres():
     server = PrivatePostgres().start()
     yield server
     server.stop()
+
+
+@pytest.mark.timeout(300)  # the guard against the old hang; the bound under test is a few seconds
+def test_a_frozen_server_is_a_one_line_error_after_the_outage_limit(private_postgres, monkeypatch):
+    monkeypatch.setenv("HPO_CALL_TIMEOUT_S", "2")
+    monkeypatch.setenv("HPO_CONNECT_TIMEOUT_S", "2")
+    monkeypatch.setattr(guard, "OUTAGE_S", 6.0)
+    storage = open_storage(private_postgres.url)
+    study = optuna.create_study(study_name="frozen", storage=storage)
+    study.ask()
+    private_postgres.freeze()
+    try:
+        with pytest.raises(StorageUnavailable) as e:
+            storage.get_all_trials(study._study_id)  # a pooled connection, whose server no longer answers
+    finally:
+        private_postgres.thaw()
+    (line,) = str(e.value).splitlines()
+    assert line.startswith("the database did not answer for 6 s (storage ")
+    assert len(storage.get_all_trials(study._study_id)) == 1  # thawed, the same storage works again
 
 
 def test_workers_ride_out_a_database_restart(private_postgres):
