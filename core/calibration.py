@@ -33,7 +33,7 @@ from core.scenario import ScenarioConfig, generate
 class CalibrationConfig(Config):
     # calibration scenes, drawn over the scenario's SNR range: ~290 sources per bin; with 512 the bins' noise
     # let β < 1 through where it lost 3-4% in angle on fresh scenes
-    n_scenes: int = Field(1024, ge=1)
+    n_scenes: int = Field(1024, ge=1, le=100_000)
     every: int = Field(5, ge=1)  # refresh the table after every `every`-th epoch and after the last one
     # candidate β below 1 per bin; 1 (classic) is always a candidate
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], ...] = Field((0.7, 0.85, 0.93), min_length=1)

@@ -22,6 +22,13 @@ def say(text: str, console: Console = err) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
+def shown(text: str) -> str:
+    """`text` with each character a terminal would act on rather than show (newlines and other controls,
+    right-to-left overrides, zero-width spaces: whatever str.isprintable refuses) written as its escape, e.g.
+    \\u202e; for names hpo did not choose, such as studies created by other tools."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def warn(text: str) -> None:
     say(f"warning: {text}")
 

@@ -19,7 +19,8 @@ def default_output(name: str) -> Path:
 def prepare_output(target: Path) -> Path:
     """`target`, ready to be written: its folder created when it is OUT_DIR, else checked to exist.
 
-    Raises CovblendError naming the path when the folder is missing (or cannot be created).
+    Raises CovblendError naming the path when the folder is missing (or cannot be created), or when the target
+    is a directory: callers check before their work, so it fails at once, not after it.
     """
     folder = target.parent
     if folder.resolve() == OUT_DIR.resolve():
@@ -29,4 +30,6 @@ def prepare_output(target: Path) -> Path:
             raise CovblendError(f"cannot create output folder {folder}: {e.strerror}") from None
     if not folder.is_dir():
         raise CovblendError(f"cannot write {target}: directory {folder} does not exist")
+    if target.is_dir():
+        raise CovblendError(f"cannot write {target}: it is a directory")
     return target

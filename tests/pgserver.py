@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -74,6 +75,28 @@ class PrivatePostgres:
 
     def resume(self) -> None:
         self._pg_ctl("start")
+
+    def _cluster(self) -> list[int]:
+        """The postmaster's pid and its children's (the backends serving connections)."""
+        master = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                    children.append(int(stat.parent.name))
+            except (OSError, IndexError, ValueError):
+                continue  # ended while we looked
+        return [master, *children]
+
+    def freeze(self) -> None:
+        """SIGSTOP the whole cluster: connections stay open and the kernel acknowledges packets, but nothing
+        answers (a hung host, as a client sees it)."""
+        for pid in self._cluster():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self._cluster():
+            os.kill(pid, signal.SIGCONT)
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():

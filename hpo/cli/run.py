@@ -16,21 +16,31 @@ from hpo.run.display import params_table
 from hpo.run.gpus import GPUS_ENV
 from hpo.run.launch import Launch, prepare, run_trials, save_figures
 from hpo.run.pace import load_note
-from hpo.storage import STORAGE_ENV, mask
-from hpo.storage.artifacts import open_store
+from hpo.run.workers import WORKERS_PER_CORE, check_workers
+from hpo.storage import STORAGE_ENV, mask, resolve_url
+from hpo.storage.artifacts import check_store, open_store
+from hpo.study.spec import MAX_SEED, MAX_TRIALS
 
 
 def run(
     study: str = typer.Option(..., "--study", help="Spec name in studies/ (or $HPO_STUDIES_DIR), or a .toml path."),
     storage: Storage = None,
     n_trials: int | None = typer.Option(
-        None, "--n-trials", min=1, help="The study's TOTAL trial budget across runs and workers; default from the spec."
+        None,
+        "--n-trials",
+        min=1,
+        max=MAX_TRIALS,
+        help="The study's TOTAL trial budget across runs and workers; default from the spec.",
     ),
     timeout: float | None = typer.Option(
         None, "--timeout", min=0, help="Stop starting new trials after this many seconds."
     ),
     seed: int | None = typer.Option(
-        None, "--seed", min=0, help="Sampler seed; overrides the seed in the spec's sampler section."
+        None,
+        "--seed",
+        min=0,
+        max=MAX_SEED,
+        help="Base sampler seed; overrides the spec's. Each process of the study samples with its own seed from it.",
     ),
     study_name: str | None = typer.Option(None, "--study-name", help="Name in storage; default the spec's name."),
     as_json: bool = typer.Option(False, "--json", help="No live display; print the final summary as JSON."),
@@ -40,6 +50,9 @@ def run(
         "--workers",
         min=1,
         help="Worker processes on this host sharing the study, each with cores // W torch threads.",
+    ),
+    uncapped: bool = typer.Option(
+        False, "--no-worker-cap", help=f"Allow --workers above {WORKERS_PER_CORE} per core of this host."
     ),
     create_only: bool = typer.Option(False, "--create-only", help="Create (or join) the study, run no trial."),
     gpus: str | None = typer.Option(
@@ -55,6 +68,8 @@ def run(
 
     It is marked FAIL (interrupted) and the run exits 130; a second signal stops at once.
     """
+    check_workers(workers, resolve_url(storage), gpus=bool(gpus), uncapped=uncapped)
+    check_store(artifacts)  # before the study is created: a bad --artifacts must leave no study behind
     launch = prepare(study, storage, n_trials, seed, study_name, gpus)
     for note in launch.notes:
         warn(note)

@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from core.errors import CovblendError
 from hpo.cli.common import Artifacts, AsJson, Storage, StudyName, load
-from hpo.console import data, out, say
+from hpo.console import data, out, say, shown
 from hpo.paths import default_output, prepare_output
 from hpo.results import report
 from hpo.results.html_report import write_report
@@ -31,7 +32,8 @@ def studies(storage: Storage = None, as_json: AsJson = False) -> None:
         return
     table = Table(*rows[0].keys()) if rows else Table("study")
     for r in rows:
-        table.add_row(*(fmt(v) if not isinstance(v, list) else ",".join(v) for v in r.values()))
+        cells = (fmt(v) if not isinstance(v, list) else ",".join(v) for v in r.values())
+        table.add_row(*(Text(shown(cell)) for cell in cells))  # Text: no markup read from a name
     out.print(table)
 
 

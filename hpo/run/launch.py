@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
+from optuna.trial import TrialState
 from rich.console import Console
 
 from core.errors import CovblendError
@@ -21,7 +22,7 @@ from hpo.run.gpus import requested_gpus
 from hpo.run.runner import run_worker
 from hpo.run.workers import run_parallel
 from hpo.storage import open_storage, resolve_url
-from hpo.study.create import create_or_join
+from hpo.study.create import check_study_name, create_or_join
 from hpo.study.objective import Objective
 from hpo.study.spec import StudySpec, load_spec
 
@@ -50,6 +51,7 @@ def prepare(
     spec = load_spec(spec_name)  # validated before anything touches storage
     gpu_ids = requested_gpus(gpus, spec.train.device)  # so are the GPUs: a bad --gpus writes nothing
     resolve_device(spec.train.device)  # device = "cuda" without one is an error here, not a FAIL per trial
+    check_study_name(study_name or spec.name)
     url = resolve_url(storage)
     opened = open_storage(url)
     optuna.logging.set_verbosity(logging.ERROR)  # the live table and fail_reason attrs say it better
@@ -69,9 +71,11 @@ def run_trials(
     """Run trials until the budget is used: in `workers` processes (or one per GPU placement), else here.
 
     store receives best-so-far checkpoints; view (None: none) shows the live display. Raises RunInterrupted
-    when a signal stopped the run.
+    when a signal stopped the run, and CovblendError when every trial that finished during the run failed (a spec
+    the machine cannot run fails each trial alike: such a run must not exit 0).
     """
     spec, study = launch.spec, launch.study
+    finished_before = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     objective = Objective(spec, artifacts=store)
     if workers > 1 or launch.gpus:  # a GPU is given through CUDA_VISIBLE_DEVICES, so in a worker process
         run_parallel(
@@ -80,7 +84,11 @@ def run_trials(
         )  # fmt: skip
     else:
         with LiveDisplay(view, launch.budget, spec.train.epochs) if view is not None else nullcontext() as live:
-            run_worker(spec, study, launch.budget, timeout=timeout, watcher=live, objective=objective)
+            run_worker(spec, study, launch.budget, timeout=timeout, seed=seed, watcher=live, objective=objective)
+    ran = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.number not in finished_before]
+    if ran and all(t.state == TrialState.FAIL for t in ran):
+        reason = " ".join(str(ran[0].user_attrs.get("fail_reason", "no fail_reason recorded")).split())
+        raise CovblendError(f"all {len(ran)} trials of this run failed; trial #{ran[0].number}: {reason[:300]}")
 
 
 def save_figures(study: optuna.Study, store: FileSystemArtifactStore, view: Console) -> None:

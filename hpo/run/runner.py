@@ -7,13 +7,24 @@ import time
 from collections.abc import Callable
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo import console
 from hpo.run.signals import StopAtSafePoint, Stopped, handling
 from hpo.storage import internals
-from hpo.storage.guard import INTERRUPTED, TRANSIENT, BudgetReached, GuardedStorage, budget_used, retry_transient
-from hpo.storage.recovery import POLL_S, OrphanWatch, fail_stale, release_trial
+from hpo.storage.guard import (
+    INTERRUPTED,
+    TRANSIENT,
+    BudgetReached,
+    GuardedStorage,
+    budget_used,
+    record,
+    retry_transient,
+)
+from hpo.storage.recovery import POLL_S, OrphanWatch, fail_stale, keep_result, kept_result, release_trial
 from hpo.study.objective import Objective
+from hpo.study.seeds import reseed
 from hpo.study.spec import StudySpec
 
 
@@ -45,6 +56,7 @@ def run_worker(
     n_trials: int,
     *,
     timeout: float | None = None,
+    seed: int | None = None,
     watcher: RunWatcher | None = None,
     objective: Objective | None = None,
     on_trial: Callable[[int | None], None] | None = None,
@@ -64,14 +76,24 @@ def run_worker(
     guarded = backend if isinstance(backend, GuardedStorage) else None
     orphans = OrphanWatch()
     publish = on_trial or (lambda trial_id: None)
+    sampled_by = {} if spec is None else reseed(study, spec, seed)
     if guarded is not None:
         guarded.budget = n_trials
         # Between trials the loop below checks for dead workers' trials; during one, each heartbeat does.
         guarded.on_heartbeat = lambda: fail_stale(study, orphans)
 
+    computed: dict[int, list[float]] = {}  # this loop's trial id -> its values, until Optuna has told them
+
     def run_one(trial: optuna.Trial):
         publish(internals.trial_id(trial))
-        return objective(trial)
+        kept = kept_result(study, trial)
+        if kept is not None:  # it re-runs a trial whose values were computed after all: no second training
+            return kept[0] if len(kept) == 1 else kept
+        if sampled_by:
+            record(trial, sampled_by)
+        values = objective(trial)
+        computed[internals.trial_id(trial)] = list(values) if isinstance(values, (list, tuple)) else [values]
+        return values
 
     stop = StopAtSafePoint(busy=lambda: objective.current_trial_id is not None)
 
@@ -108,6 +130,19 @@ def run_worker(
                     # The database went away around a trial's ask or tell. A trial left RUNNING loses its heartbeat
                     # and is re-queued by the stale check; the loop's next check waits out the outage.
                     time.sleep(POLL_S)
+                except (ValueError, AssertionError, UpdateFinishedTrialError):
+                    # Optuna could not tell a computed result: another process failed the trial meanwhile (its
+                    # heartbeat went stale in an outage longer than the grace period) and queued a retry. Optuna 5
+                    # raises ValueError("Cannot tell a FAIL trial"), which its own `finally` turns into an
+                    # AssertionError; keep_result confirms the trial is FAIL before either is taken for this.
+                    number = next((keep_result(study, tid, v) for tid, v in computed.items()), None)
+                    if number is None:
+                        raise
+                    console.warn(
+                        f"trial #{number} was failed by another process while its result was computed "
+                        f"({computed.popitem()[1]}): kept for its re-run"
+                    )
+                computed.clear()
                 objective.current_trial_id = None
                 publish(None)
     except KeyboardInterrupt as e:

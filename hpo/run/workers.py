@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import optuna
 import torch
+from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from core.errors import CovblendError
@@ -25,13 +26,14 @@ from hpo.run.display import LiveDisplay
 from hpo.run.gpus import assign, summary
 from hpo.run.runner import RunInterrupted, run_worker
 from hpo.run.signals import ForwardOnce, handling
-from hpo.storage import open_storage, sqlite_file
-from hpo.storage.guard import INTERRUPTED, TRANSIENT, budget_used
+from hpo.storage import in_memory, mask, open_storage, sqlite_file
+from hpo.storage.guard import INTERRUPTED, TRANSIENT, StorageUnavailable, budget_used
 from hpo.storage.recovery import release_trial
 from hpo.study.create import create_or_join
 from hpo.study.objective import Objective
 from hpo.study.spec import StudySpec, load_spec
 
+WORKERS_PER_CORE = 4  # beyond this many per core, workers only queue for the CPU and multiply the memory used
 STOP_S = 10.0  # a worker that has not stopped this long after the forwarded signal is killed
 POLL_S = 0.5  # the parent refreshes its aggregated view this often
 KILLED = "killed"  # fail_reason of the trial of a worker that died without cleaning up (SIGKILL, a crash)
@@ -78,6 +80,26 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or os.cpu_count() or 1) // workers)
 
 
+def check_workers(
+    workers: int, url: str = "", cores: int | None = None, *, gpus: bool = False, uncapped: bool = False
+) -> None:
+    """Refuse more workers than WORKERS_PER_CORE per core of this host (`cores`: its count) unless `uncapped`
+    (`hpo run --no-worker-cap`): 10,000 processes are a typo, not a plan. Refuse worker processes (several, or
+    one per GPU placement with `gpus`) on an in-memory database `url`: each would have its own, and lose it."""
+    if (workers > 1 or gpus) and url and in_memory(url):
+        raise CovblendError(
+            f"--storage {mask(url)} is private to each process: --workers {workers} would lose every result; "
+            "use a SQLite file or PostgreSQL"
+        )
+    cores = cores or os.cpu_count() or 1
+    limit = WORKERS_PER_CORE * cores
+    if workers > limit and not uncapped:
+        raise CovblendError(
+            f"--workers must be <= {limit} ({WORKERS_PER_CORE} per core of this host's {cores}), "
+            f"got --workers={workers}; --no-worker-cap allows more"
+        )
+
+
 @dataclass(frozen=True)
 class WorkerJob:
     """What one spawned worker needs; plain values so it pickles."""
@@ -87,7 +109,7 @@ class WorkerJob:
     study_name: str  # the study, already created by the parent
     n_trials: int  # the study's total budget
     threads: int  # torch threads of this worker
-    seed: int | None  # base sampler seed; worker i uses seed + i (equal seeds: equal random start-up trials)
+    seed: int | None  # `hpo run --seed`; each worker claims its own seed from it (hpo.study.seeds)
     timeout: float | None  # seconds after which no new trial starts
     objective_kwargs: dict  # extra Objective arguments (e.g. the artifact store), picklable
     devices: tuple[str, ...] = ()  # CUDA_VISIBLE_DEVICES of worker i (hpo.run.gpus.assign); () leaves it alone
@@ -103,11 +125,11 @@ def worker_main(job: WorkerJob, index: int) -> None:
     try:
         spec = load_spec(job.spec)
         spec = spec.replace(train=spec.train.replace(threads=job.threads))  # train() applies it per trial
-        base = spec.sampler.seed if job.seed is None else job.seed
-        seed = None if base is None else base + index  # no seed anywhere: every worker draws its own
-        study, _ = create_or_join(spec, open_storage(job.url), job.study_name, seed)
+        study, _ = create_or_join(spec, open_storage(job.url), job.study_name, job.seed)
         objective = Objective(spec, **job.objective_kwargs)
-        run_worker(spec, study, job.n_trials, timeout=job.timeout, objective=objective, on_trial=publish_trial)
+        run_worker(
+            spec, study, job.n_trials, timeout=job.timeout, seed=job.seed, objective=objective, on_trial=publish_trial
+        )
     except RunInterrupted:
         sys.exit(console.EXIT_INTERRUPTED)
     except CovblendError as e:
@@ -130,6 +152,8 @@ def supervise(
     every worker once; workers still alive STOP_S seconds later are killed (exit code -9). on_death(death,
     stopping) hears, once, of each worker that exited non-zero, within POLL_S of its end; death.trial_id is
     the trial it published with publish_trial, and `stopping` tells whether a signal was being forwarded.
+    A worker that cannot be started (OSError: a process limit, memory) stops the started ones as a signal
+    would, then raises CovblendError naming it: no worker outlives its parent.
     """
     ctx = multiprocessing.get_context("spawn")  # no forked torch or database connections
     # lock=False: a worker SIGKILLed while holding a lock would leave the parent blocked on its next read.
@@ -153,9 +177,15 @@ def supervise(
                 stopping = forward.since is not None
                 on_death(Death(i, p.pid, p.exitcode, None if trial_id == NO_TRIAL else trial_id), stopping)
 
+    refused: tuple[int, OSError] | None = None
     with handling(forward):
-        for p in procs:
-            p.start()
+        for i, p in enumerate(procs):
+            try:
+                p.start()
+            except OSError as e:  # a process limit (EAGAIN), memory: stop those started, as a signal would
+                refused = (i, e)
+                forward(signal.SIGTERM, None)
+                break
         while any(p.is_alive() for p in procs):
             if forward.since is not None and time.monotonic() - forward.since > STOP_S:
                 for p in procs:
@@ -166,6 +196,11 @@ def supervise(
             time.sleep(POLL_S)
         report_deaths()
         poll(0)
+    if refused is not None:
+        index, error = refused
+        raise CovblendError(
+            f"could not start worker {index} of {len(procs)}: {error}; the {index} started workers were stopped"
+        )
     return [p.exitcode for p in procs], forward.since is not None
 
 
@@ -188,8 +223,14 @@ class Reaper:
         reason = INTERRUPTED if stopping else KILLED
         try:
             release_trial(self.study, death.trial_id, reason, requeue=not stopping)
-        except TRANSIENT as e:  # the storage retried for minutes; the heartbeat's stale check will fail it later
+        except (*TRANSIENT, StorageUnavailable) as e:  # retried for minutes; a later stale check will fail it
             console.warn(f"could not fail trial id {death.trial_id} of {death.describe()}: {e}")
+
+
+def finished(trials: list[FrozenTrial]) -> int:
+    """The trials that used their budget and are done: budget_used less those still RUNNING or WAITING. A dead
+    worker's FAIL, re-queued, gives its budget to the WAITING retry, which nobody here will run."""
+    return budget_used(trials) - sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
 
 
 def run_parallel(
@@ -235,8 +276,7 @@ def run_parallel(
     if not any(codes):
         return
     dead = "; ".join(d.describe() for d in reaper.deaths)
-    # Reached means finished: a dead worker's re-queued trial counts in the budget but nobody here will run it.
-    done = budget_used([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+    done = finished(study.get_trials(deepcopy=False))
     if done < n_trials:
         raise CovblendError(f"{dead}; the study finished {done} of its {n_trials} trials")
     console.warn(f"{dead}; the other workers finished the study's {n_trials} trials")

@@ -14,11 +14,13 @@ from urllib.parse import quote, unquote, unquote_plus
 
 import optuna
 import sqlalchemy as sa
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RDBStorage
 
 from core.errors import CovblendError
 from hpo.storage import internals
+from hpo.storage.deadline import CALL_S
 from hpo.storage.guard import RETRIED, GuardedStorage
+from hpo.storage.recovery import CleanRetry
 
 STORAGE_ENV = "HPO_STORAGE"
 DEFAULT_URL = "sqlite:///hpo.db"
@@ -56,27 +58,45 @@ def resolve_url(cli_value: str | None = None) -> str:
     return cli_value or os.environ.get(STORAGE_ENV) or DEFAULT_URL
 
 
-def _password_spans(url: str) -> list[tuple[int, int]]:
-    """Where passwords sit in the URL's text, merged and in order, found without parsing it (so an unparsable
-    URL is covered too).
+# A password= query value runs to the next parameter (&key= or ;key=) or the end: it may hold '@', '&' or '#'.
+_SECRET_QUERY = re.compile(rf"[?&;](?:{'|'.join(SECRET_QUERY_KEYS)})=(.*?)(?=[&;][A-Za-z_][\w.-]*=|$)", re.I | re.S)
+# What may follow the user info: host (or [IPv6]), a numeric port, a /database and a ?query without '@'.
+_PLAIN_AFTER_USER = re.compile(r"(\[[0-9A-Fa-f:.]*\]|[^/?#:@\[\]\s]*)(:\d*)?(/[^?#:@\s]*)?(\?[^#@\s]*)?")
 
-    The user info runs from "://" (or the start) to the LAST '@', so a password holding '@', ':' or '/' is taken
-    whole; its password part starts after the first ':'. A password= query value counts as well.
+
+def _layout(url: str) -> tuple[int, int, int, bool]:
+    """Where a URL's parts sit, found without parsing it (so an unparsable URL is covered too): (start, at, end,
+    plain). start: after "://" (0 without one); end: where the first password= query parameter begins (else the
+    URL's end); at: the LAST '@' between them (-1: none), which ends the user info, so a password holding '@', ':'
+    or '/' is taken whole; plain: whether the text from the user info to `end` reads as
+    host[:port][/database][?query] and nothing else. When it does not ("u:S3cr@t/pw:x#?", a raw '@' in a
+    password and no host after it), nobody can tell where the password ends.
     """
     start = url.find("://") + 3 if "://" in url else 0
-    spans = []
-    at = url.rfind("@", start)
-    colon = url.find(":", start, at)
-    if at >= 0 and colon >= 0 and not url.startswith("sqlite"):  # a SQLite path may hold ':' and '@'
-        spans.append((colon + 1, at))
-    for key in SECRET_QUERY_KEYS:
-        spans += [m.span(1) for m in re.finditer(rf"[?&;]{key}=([^&;#]*)", url, flags=re.IGNORECASE)]
+    query = _SECRET_QUERY.search(url, start)
+    end = query.start() if query else len(url)
+    at = url.rfind("@", start, end)
+    return start, at, end, _PLAIN_AFTER_USER.fullmatch(url, at + 1 if at >= 0 else start, end) is not None
+
+
+def _password_spans(url: str) -> list[tuple[int, int]]:
+    """Where passwords sit in the URL's text (_layout), merged and in order. A password runs from the first ':'
+    of the user info to its '@', and to the URL's end when what follows is not plainly a host: then it may be
+    the password's own tail. password= query values count as well."""
+    start, at, end, plain = _layout(url)
+    spans = [m.span(1) for m in _SECRET_QUERY.finditer(url, start)]
+    colon = url.find(":", start, at if at >= 0 else end)
+    if colon >= 0 and not url.startswith("sqlite"):  # a SQLite path may hold ':' and '@'
+        if not plain:
+            spans.append((colon + 1, len(url)))
+        elif at >= 0:
+            spans.append((colon + 1, at))
     merged: list[tuple[int, int]] = []
-    for begin, end in sorted(spans):
+    for begin, stop in sorted(spans):
         if merged and begin <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            merged[-1] = (merged[-1][0], max(stop, merged[-1][1]))
         else:
-            merged.append((begin, end))
+            merged.append((begin, stop))
     return merged
 
 
@@ -105,16 +125,22 @@ def mask(url: str, text: str | None = None) -> str:
 
 
 def parse_url(url: str) -> sa.engine.URL:
-    """The URL as SQLAlchemy takes it; user info is split at the last '@', like _password_spans."""
+    """The URL as SQLAlchemy takes it; the user info ends at the last '@' before any password= query (_layout).
+    A URL whose host cannot be told from its password is refused rather than guessed."""
     try:
         scheme, sep, rest = url.partition("://")
         if not sep or not _SCHEME.fullmatch(scheme):
             raise ValueError("no scheme")
-        if scheme.startswith("sqlite") or "@" not in rest:  # a file path may hold an '@'; it is no user info
+        start, at, _, plain = _layout(url)
+        if scheme.startswith("sqlite") or at < 0:  # a file path may hold an '@'; it is no user info
             return sa.engine.make_url(url)
-        info, host = rest.rsplit("@", 1)
-        user, has_password, password = info.partition(":")
-        parsed = sa.engine.make_url(f"{scheme}://{host}")
+        if not plain:
+            raise StorageError(
+                f"cannot parse storage URL {mask(url)}: where the password ends is unclear; percent-encode the "
+                "password (urllib.parse.quote(password, safe=''))"
+            )
+        user, has_password, password = url[start:at].partition(":")
+        parsed = sa.engine.make_url(f"{scheme}://{url[at + 1 :]}")
         return parsed.set(username=unquote(user) or None, password=unquote(password) if has_password else None)
     except (sa.exc.ArgumentError, ValueError) as e:
         # Without an '@' nothing marks a password, and "postgresql://user:secret" may well hold one: scheme only.
@@ -124,12 +150,19 @@ def parse_url(url: str) -> sa.engine.URL:
         raise StorageError(f"cannot parse storage URL {shown}: expected e.g. sqlite:///hpo.db") from e
 
 
+def in_memory(url: str) -> bool:
+    """Whether the URL names an in-memory SQLite database (sqlite://, sqlite:///:memory:, mode=memory): each
+    process that opens it gets its own, which dies with it."""
+    parsed = parse_url(url)
+    memory = parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
+    return parsed.get_backend_name() == "sqlite" and memory
+
+
 def sqlite_file(url: str) -> Path | None:
     """The database file of a sqlite URL, None for other backends or in-memory SQLite."""
-    parsed = parse_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    if parse_url(url).get_backend_name() != "sqlite" or in_memory(url):
         return None
-    return Path(parsed.database)
+    return Path(parse_url(url).database)
 
 
 def _brief(e: BaseException, url: str) -> str:
@@ -169,6 +202,9 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
         raise StorageError(f"no database at {mask(url)}: file {path} does not exist")
     if path is not None and create and not path.parent.is_dir():
         raise StorageError(f"cannot create {mask(url)}: folder {path.parent} does not exist")
+    if path is not None and create and not all(os.access(p, os.W_OK) for p in (path, path.parent) if p.exists()):
+        # SQLite writes the file and a journal beside it; without this, the first write fails deep in Optuna
+        raise StorageError(f"cannot write {mask(url)}: {path} or its folder is read-only")
     exact = parsed.render_as_string(hide_password=False)  # the password re-encoded, so Optuna parses it back whole
     try:
         kwargs = engine_kwargs(parsed)  # names the driver, so an unknown one fails here
@@ -180,11 +216,12 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
                 dict(
                     heartbeat_interval=_seconds("HPO_HEARTBEAT_S", HEARTBEAT_S),
                     grace_period=_seconds("HPO_GRACE_S", GRACE_S),
-                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+                    heartbeat_stale_trial_callback=CleanRetry(max_retry=MAX_RETRY),
                 )
                 if heartbeat
                 else {}
             )
+            hb["call_timeout"] = _seconds("HPO_CALL_TIMEOUT_S", CALL_S)
             return GuardedStorage(exact, engine_kwargs=kwargs, skip_table_creation=not create, **hb)
     except ImportError as e:
         raise StorageError(f"no database driver for {mask(url)}: {mask(url, str(e))}") from e

@@ -31,6 +31,15 @@ def resolve_dir(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get(ENV) or DEFAULT_DIR)
 
 
+def check_store(path: str | Path | None = None) -> None:
+    """Raise CovblendError unless open_store(path) can make or use its folder (it or its nearest existing parent is
+    a directory); creates nothing, so `hpo run` checks it before the study exists."""
+    folder = resolve_dir(path)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise CovblendError(f"artifact directory {folder}: {existing} is a file (--artifacts / ${ENV})")
+
+
 def open_store(path: str | Path | None = None, *, create: bool = True) -> FileSystemArtifactStore:
     """The store in resolve_dir(path); created when missing (create=True) or a CovblendError naming it."""
     folder = resolve_dir(path)

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from core.errors import CovblendError
 from hpo import console
 from hpo.storage import internals
+from hpo.storage.deadline import CALL_S, Watchdog
 from hpo.storage.internals import models
 
 INTERRUPTED = "interrupted"  # fail_reason of a trial stopped by Ctrl-C or SIGTERM
@@ -27,8 +28,13 @@ OUTAGE_S = 120.0  # keep retrying a storage call on connection errors for this l
 BACKOFF_S = (0.2, 5.0)  # first and largest pause between retries; doubles in between
 # Connection-level failures worth retrying; constraint or data errors are not among them.
 TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, StorageInternalError)
+PROCESSES_ATTR = "hpo:processes"  # study system attr: how many processes have claimed a number to sample with
 UPSERTS = {"postgresql": postgresql, "sqlite": sqlite}  # dialects with INSERT ... ON CONFLICT DO UPDATE
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
+
+
+class StorageUnavailable(CovblendError):
+    """The database did not answer for the whole outage limit (OUTAGE_S) of a call; one line."""
 
 
 class BudgetReached(CovblendError):
@@ -55,14 +61,17 @@ def budget_used(trials: list[FrozenTrial]) -> int:
 
 
 def retry_transient(call: Callable, what: str):
-    """call() until it stops raising a TRANSIENT error, pausing with doubling backoff; re-raises after OUTAGE_S."""
+    """call() until it stops raising a TRANSIENT error, pausing with doubling backoff; after OUTAGE_S, raises
+    StorageUnavailable (one line: the driver's error stays its cause)."""
     deadline, pause = time.monotonic() + OUTAGE_S, BACKOFF_S[0]
     while True:
         try:
             return call()
         except TRANSIENT as e:
             if time.monotonic() + pause > deadline:
-                raise
+                raise StorageUnavailable(
+                    f"the database did not answer for {OUTAGE_S:.0f} s (storage {what}, last {type(e).__name__})"
+                ) from e
             console.warn(f"storage {what} failed ({type(e).__name__}); retrying in {pause:.1f} s")
             time.sleep(pause)
             pause = min(2 * pause, BACKOFF_S[1])
@@ -81,15 +90,19 @@ class GuardedStorage(RDBStorage):
     # every live worker is inside a long trial.
     on_heartbeat: Callable[[], None] | None = None
 
+    def __init__(self, *args, call_timeout: float = CALL_S, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.watchdog = Watchdog(call_timeout)  # every call's deadline (hpo.storage.deadline)
+        sa.event.listen(self.engine, "connect", self.watchdog.watch)
+        self.engine.dispose()  # the connections Optuna opened to set up are unknown to the watchdog: new ones
+        # Trial id -> number, learnt at each trial's first heartbeat, so that a skipped beat names the trial as
+        # every display does (#number): the database may be unreachable just when that message is written.
+        self._numbers: dict[int, int] = {}
+
     def _get_prepared_new_trial(self, study_id: int, template_trial: FrozenTrial | None, session):
         if template_trial is None and self.budget is not None:
             if self.engine.dialect.name == "sqlite":
-                # SQLite ignores FOR UPDATE; a no-op write takes the database's write lock before we count.
-                session.execute(
-                    sa.update(models.StudyModel)
-                    .where(models.StudyModel.study_id == study_id)
-                    .values(study_name=models.StudyModel.study_name)
-                )
+                _lock_study(session, study_id)  # SQLite ignores Optuna's FOR UPDATE
             if self._used(study_id, session) >= self.budget:
                 raise BudgetReached(f"the study's budget of {self.budget} trials is used")
         return super()._get_prepared_new_trial(study_id, template_trial, session)
@@ -108,6 +121,22 @@ class GuardedStorage(RDBStorage):
         retried = {n for _, history in attr(S, "retry_history") for n in json.loads(history)}
         return count_used(((number, state, tid in interrupted) for tid, number, state in rows), retried)
 
+    def claim_process(self, study_id: int) -> int:
+        """The next number of the study's sampling processes: 0 for the first, then 1, 2, ... whatever host or
+        process asks, each number given once. A retry after a lost commit may skip a number, never repeat one."""
+        A = models.StudySystemAttributeModel
+
+        def claim() -> int:
+            with internals.transaction(self) as session:
+                _lock_study(session, study_id)  # held to the commit, so no other claim reads the same count
+                stored = session.scalar(sa.select(A.value_json).where(A.study_id == study_id, A.key == PROCESSES_ATTR))
+                number = 0 if stored is None else json.loads(stored)
+                row = {"study_id": study_id, "key": PROCESSES_ATTR, "value_json": json.dumps(number + 1)}
+                self._upsert(session, A, [row], ("study_id", "key"))
+            return number
+
+        return self.retry(claim, "process claim")
+
     def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
         attempts = []
 
@@ -121,7 +150,7 @@ class GuardedStorage(RDBStorage):
                     return True
                 raise
 
-        return retry_transient(call, "set_trial_state_values")
+        return self.retry(call, "set_trial_state_values")
 
     def set_trial_user_attrs(
         self, trial_id: int, attrs: dict[str, Any], report: tuple[int, float] | None = None
@@ -129,12 +158,12 @@ class GuardedStorage(RDBStorage):
         """Several user attrs, and optionally one intermediate value report=(step, value), in one transaction,
         where Optuna spends one on each: on PostgreSQL that was most of the objective's per-trial storage time.
         Idempotent (upserts), so retried like the other writes."""
-        retry_transient(lambda: self._write_user_attrs(trial_id, attrs, report, running=True), "set_trial_user_attrs")
+        self.retry(lambda: self._write_user_attrs(trial_id, attrs, report, running=True), "set_trial_user_attrs")
 
     def annotate_trial(self, trial_id: int, attrs: dict[str, Any]) -> None:
         """User attrs on a trial whatever its state: `hpo retrain` keeps its results on finished trials, where the
         dashboard shows them and Optuna's API refuses to write (UpdateFinishedTrialError). Retried (upserts)."""
-        retry_transient(lambda: self._write_user_attrs(trial_id, attrs, None, running=False), "annotate_trial")
+        self.retry(lambda: self._write_user_attrs(trial_id, attrs, None, running=False), "annotate_trial")
 
     def _write_user_attrs(
         self, trial_id: int, attrs: dict[str, Any], report: tuple[int, float] | None, running: bool
@@ -184,20 +213,40 @@ class GuardedStorage(RDBStorage):
             with self.engine.connect() as conn:
                 return list(conn.scalars(query))
 
-        return retry_transient(read, "orphan check")
+        return self.retry(read, "orphan check")
+
+    def retry(self, call: Callable, what: str):
+        """retry_transient(call), each attempt under the watchdog's deadline."""
+
+        def attempt():
+            with self.watchdog.bounded():
+                return call()
+
+        return retry_transient(attempt, what)
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:
-            super().record_heartbeat(trial_id)
+            with self.watchdog.bounded():
+                super().record_heartbeat(trial_id)
+                if trial_id not in self._numbers:
+                    self._numbers[trial_id] = self.get_trial_number_from_id(trial_id)
         except TRANSIENT as e:
             # Optuna's heartbeat thread dies on an exception; skip this beat, the next one retries.
-            console.warn(f"heartbeat of trial {trial_id} skipped: {type(e).__name__}")
+            name = f"#{self._numbers[trial_id]}" if trial_id in self._numbers else f"id {trial_id}"
+            console.warn(f"heartbeat of trial {name} skipped: {type(e).__name__}")
             return
         if self.on_heartbeat is not None:
             try:
                 self.on_heartbeat()
             except Exception as e:  # the thread must live on for this trial's own heartbeats; the next beat retries
                 console.warn(f"stale-trial check after the heartbeat of trial {trial_id} failed: {e!r}")
+
+
+def _lock_study(session, study_id: int) -> None:
+    """Take the study row's lock until the transaction ends (on SQLite: the database's write lock) by a no-op
+    write, so that a count read after it cannot change before the commit."""
+    S = models.StudyModel
+    session.execute(sa.update(S).where(S.study_id == study_id).values(study_name=S.study_name))
 
 
 # Reads and idempotent writes (upserts keyed by trial and name) are safe to repeat after a lost connection.
@@ -234,7 +283,7 @@ def _retrying(name: str) -> Callable:
 
     @functools.wraps(base)
     def method(self, *args, **kwargs):
-        return retry_transient(lambda: base(self, *args, **kwargs), name)
+        return self.retry(lambda: base(self, *args, **kwargs), name)
 
     return method
 

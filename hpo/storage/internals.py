@@ -19,6 +19,7 @@ RDB_METHODS = ("_get_prepared_new_trial", "_get_stale_trial_ids")
 # The table layout hpo reads and writes: model -> columns.
 TABLES = {
     "StudyModel": ("study_id", "study_name"),
+    "StudySystemAttributeModel": ("study_id", "key", "value_json"),
     "TrialModel": ("trial_id", "study_id", "number", "state"),
     "TrialUserAttributeModel": ("trial_id", "key", "value_json"),
     "TrialSystemAttributeModel": ("trial_id", "key", "value_json"),

@@ -1,5 +1,6 @@
 """Trials of dead workers, found and released: heartbeat-stale trials, trials that never beat, interrupted ones
-(DESIGN §7). Re-queueing is Optuna's RetryHeartbeatStaleTrialCallback, configured in hpo.storage.open_storage.
+(DESIGN §7). Re-queueing is Optuna's RetryHeartbeatStaleTrialCallback, less the failed run's leftovers
+(CleanRetry, configured in hpo.storage.open_storage); a result its owner computed after all is kept for the retry.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import time
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import TrialState
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
 
 from hpo.storage import internals
-from hpo.storage.guard import GuardedStorage
+from hpo.storage.guard import GuardedStorage, record
 
+KEPT_ATTR = "kept_result"  # user attr of a FAIL trial: the values its owner computed after another process failed it
+CONSTRAINTS = "constraints"  # Optuna's system attrs of a trial's constraints: "constraints", "constraints:<key>"
 POLL_S = 1.0  # the orphan query runs at most this often; a worker with nothing to do also waits this long
 
 
@@ -37,11 +41,50 @@ def release_trial(study: optuna.Study, trial_id: int, reason: str | None, requeu
         return False  # another process finished or failed it between our read and our write
     callback = backend.get_heartbeat_stale_trial_callback() if requeue else None
     if callback is not None:
-        failed = copy.deepcopy(backend.get_trial(trial_id))
-        # The callback copies user attrs into the retry, which has not failed.
-        failed.user_attrs.pop("fail_reason", None)
-        callback(study, failed)
+        callback(study, backend.get_trial(trial_id))
     return True
+
+
+class CleanRetry(RetryHeartbeatStaleTrialCallback):
+    """Optuna's re-queueing of a stale trial (same params, at most max_retry times), without what the failed run
+    left: its constraints, which trial.set_constraint would keep (it ignores a key already set) over the retry's
+    own, and its user attrs (a checkpoint link, metrics; the retry records its own)."""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        clean = copy.deepcopy(trial)
+        clean.system_attrs = {k: v for k, v in trial.system_attrs.items() if not k.startswith(CONSTRAINTS)}
+        clean.user_attrs = {}
+        super().__call__(study, clean)
+
+
+def keep_result(study: optuna.Study, trial_id: int, values: list[float]) -> int | None:
+    """Keep `values`, computed for a trial another process failed meanwhile (its heartbeat went stale in an outage
+    longer than the grace period), on that FAIL trial for its retry (kept_result); returns its number, or None
+    when the trial is not FAIL or the storage cannot write to a finished trial."""
+    backend = internals.backend(internals.storage_of(study))
+    trial = backend.get_trial(trial_id)
+    if not isinstance(backend, GuardedStorage) or trial.state != TrialState.FAIL:
+        return None
+    backend.annotate_trial(trial_id, {KEPT_ATTR: list(values)})
+    return trial.number
+
+
+def kept_result(study: optuna.Study, trial: optuna.Trial) -> list[float] | None:
+    """The values kept for `trial` when it re-runs a trial whose result was kept (keep_result), else None. The
+    kept run's constraints and user attrs (metrics, checkpoint link) become the retry's, as they belong to it."""
+    history = internals.cached(trial).system_attrs.get("retry_history")
+    if not history:
+        return None
+    backend = internals.backend(internals.storage_of(study))
+    failed = backend.get_trial(backend.get_trial_id_from_study_id_trial_number(internals.study_id(study), history[-1]))
+    values = failed.user_attrs.get(KEPT_ATTR)
+    if values is None:
+        return None
+    for key, value in failed.system_attrs.items():
+        if key.startswith(CONSTRAINTS):
+            backend.set_trial_system_attr(internals.trial_id(trial), key, value)
+    record(trial, {k: v for k, v in failed.user_attrs.items() if k not in (KEPT_ATTR, "fail_reason")})
+    return values
 
 
 def _heartbeats(study: optuna.Study) -> GuardedStorage | None:

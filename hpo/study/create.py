@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 
 import optuna
 
-from core.errors import CovblendError
-from hpo.study import registry
+from core.errors import ConfigError, CovblendError
+from hpo.study import registry, seeds
 from hpo.study.spec import OBJECTIVE_ALIASES, StudySpec
 from hpo.study.study_spec import store_spec
 
 METRIC_NAMES_ATTR = "study:metric_names"  # where Study.set_metric_names keeps the names (a study system attr)
+MAX_NAME = 512  # characters of Optuna's studies.study_name column (VARCHAR(512) on PostgreSQL)
+# Unicode categories a name must not hold: controls (newline, escape), format characters (right-to-left overrides,
+# zero-width spaces) and line or paragraph separators, which would let a name rewrite the terminal it is shown on.
+HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+
+
+class StudyNameError(ConfigError):
+    """A study name that storage cannot hold or a terminal would not show as it is."""
+
+
+def check_study_name(name: str) -> None:
+    """Raise StudyNameError unless `name` has 1 to MAX_NAME characters, none of them HIDDEN; run it before
+    anything is written (a name the database refuses would otherwise fail after the tables exist)."""
+    if not 1 <= len(name) <= MAX_NAME:
+        raise StudyNameError(f"study name must have 1 to {MAX_NAME} characters, got {len(name)}: {ascii(name[:40])}…")
+    hidden = [c for c in name if unicodedata.category(c) in HIDDEN]
+    if hidden:
+        raise StudyNameError(f"study name must not hold control or invisible characters, got {ascii(name)}")
 
 
 class StudyMismatchError(CovblendError):
@@ -58,6 +77,8 @@ def create_or_join(
         study.set_user_attr("spec_hash", spec.digest)
         study.set_user_attr("objective", spec.study.objective)
         study.set_user_attr("description", spec.study.description)
+        if spec.sampler.seed is None:  # the base its processes' seeds derive from (hpo.study.seeds)
+            study.set_user_attr(seeds.STUDY_SEED_ATTR, seeds.draw_seed())
     if not existing or study.metric_names is None:  # studies created before names were set get them on joining
         with warnings.catch_warnings():  # experimental since Optuna 3.2, and what the dashboard reads
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

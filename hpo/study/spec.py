@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from core.calibration import CalibrationConfig
 from core.configs import Config, one_of
 from core.errors import ConfigError
-from core.experiment import ExperimentConfig, TrainConfig
+from core.experiment import MAX_EPOCHS, ExperimentConfig, TrainConfig
 from core.localisation import LocalisationConfig
 from core.scenario import ScenarioConfig
 from core.train import resolve_device
@@ -34,6 +34,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 STUDIES_DIR_ENV = "HPO_STUDIES_DIR"
+MAX_TRIALS = 100_000  # a study's budget; more rows than the dashboard and the samplers handle well
+MAX_SEED = 2**32 - 1  # the largest seed numpy's RandomState, and so every Optuna sampler, accepts
 
 # The ExperimentConfig fields a trial may set, by section, in the order errors list them. [fixed] and [search]
 # name them flat: by the field's name, or by its alias. The flat names are stored in trials and specs: keep them.
@@ -96,7 +98,9 @@ DataSection = TrainConfig.part("data", ("n_train", "n_val", "seed", "val_seed", 
 
 
 class TrainSection(TrainConfig.part("train", ("epochs", "threads", "device"))):
-    final_epochs: int = Field(50, ge=1)  # epochs when the study's best trials are retrained (hpo retrain)
+    final_epochs: int = Field(
+        50, ge=1, le=MAX_EPOCHS
+    )  # epochs when the study's best trials are retrained (hpo retrain)
 
 
 class SearchParam(Config):
@@ -139,7 +143,7 @@ class SearchParam(Config):
 
 class SamplerSpec(Config):
     name: Annotated[str, one_of(lambda: SAMPLERS)] = "tpe"  # a key of hpo.study.registry.SAMPLERS
-    seed: int | None = Field(None, ge=0)  # sampler seed; `hpo run --seed` overrides it
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)  # sampler seed; `hpo run --seed` overrides it
     n_startup_trials: int = Field(10, ge=0)  # random trials before the model-based samplers take over (tpe, gp, cmaes)
 
 
@@ -176,7 +180,7 @@ def _objective_alias(name: Any) -> Any:
 class StudySettings(Config):
     # a key of OBJECTIVES ("single" is read as "nmse"); health is a constraint in all
     objective: Annotated[str, BeforeValidator(_objective_alias), one_of(lambda: OBJECTIVES)] = "nmse"
-    n_trials: int = Field(50, ge=1)  # the study's total budget of trials, across runs and workers
+    n_trials: int = Field(50, ge=1, le=MAX_TRIALS)  # the study's total budget of trials, across runs and workers
     health_threshold: float = Field(0.5, ge=0, le=1)  # eigengap health a trial must reach to count as feasible
     description: str = ""  # one line shown by `hpo studies`
 
@@ -216,6 +220,36 @@ class StudySpec(Config):
             section, key = PARAMS[name]
             d[section][key] = value
         return d
+
+
+class _Open(Config):
+    """A section as far as SpecNeeds looks: its other keys are checked by the section's own config."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class _StudyNeeds(_Open):
+    n_trials: Any
+
+
+class _DataNeeds(_Open):
+    n_train: Any
+    n_val: Any
+
+
+class _TrainNeeds(_Open):
+    epochs: Any
+
+
+class SpecNeeds(_Open):
+    """What a spec file must state, itself or through `extends`: what the study costs (its trials, scenes and
+    epochs) and what it searches. Defaults stand in for everything else, but a study of 50 default-sized trials
+    that search nothing is never what was meant: an empty or truncated file is refused, not run."""
+
+    study: _StudyNeeds
+    data: _DataNeeds
+    train: _TrainNeeds
+    search: dict = Field(min_length=1)
 
 
 def studies_dir() -> Path:
@@ -291,7 +325,8 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
     file, which then need not exist.
     """
     path = spec_path(str(study))
-    raw = _read(path) if table is None else copy.deepcopy(table)
+    from_file = table is None  # tables stored by studies were read under the rules of their day
+    raw = _read(path) if from_file else copy.deepcopy(table)
     for name, value in raw.get("fixed", {}).items():
         if name not in PARAMS:
             raise SpecError(f"{path}: fixed.{name} = {value!r}: unknown parameter; known: {', '.join(PARAMS)}")
@@ -318,6 +353,8 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
         digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest(),
         table=raw,
     )
+    if from_file:
+        _require_needs(path, raw)
     objective = OBJECTIVES[spec.study.objective]
     if spec.pruner.name not in objective.pruners:
         raise SpecError(
@@ -332,6 +369,17 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
         )
     _check_corners(spec)
     return spec
+
+
+def _require_needs(path: Path, raw: dict) -> None:
+    """SpecNeeds of the resolved table, as one SpecError naming the first thing missing."""
+    try:
+        SpecNeeds.from_dict(raw)
+    except ConfigError as e:
+        raise SpecError(
+            f"{path}: {e.key} is missing: a study spec needs [study] n_trials, [data] n_train and n_val, [train] "
+            "epochs and at least one [search.<param>], stated in it or inherited through extends"
+        ) from e
 
 
 def _check_corners(spec: StudySpec) -> None:

@@ -21,3 +21,8 @@ def test_a_missing_folder_elsewhere_is_an_error_not_a_new_tree(tmp_path, monkeyp
     with pytest.raises(CovblendError, match="cannot write typo/report.html: directory typo does not exist"):
         prepare_output(Path("typo/report.html"))
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_directory_is_no_output_file(tmp_path):
+    with pytest.raises(CovblendError, match=f"cannot write {tmp_path}: it is a directory"):
+        prepare_output(tmp_path)

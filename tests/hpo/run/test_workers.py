@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import multiprocessing
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -11,9 +14,11 @@ import pytest
 from optuna.trial import TrialState
 
 from benchmarks.probe import probe_main
-from hpo.run.workers import supervise, threads_per_worker
+from core.errors import CovblendError
+from hpo.run.workers import KILLED, WORKERS_PER_CORE, check_workers, finished, supervise, threads_per_worker
 from hpo.storage import open_storage
 from hpo.storage.guard import BudgetReached
+from hpo.storage.recovery import release_trial
 
 HPO = str(Path(sys.executable).parent / "hpo")
 
@@ -22,6 +27,45 @@ def test_each_worker_gets_its_share_of_the_cores():
     assert threads_per_worker(2, cores=2) == 1
     assert threads_per_worker(4, cores=16) == 4
     assert threads_per_worker(3, cores=2) == 1  # never zero threads
+
+
+def test_workers_beyond_what_the_cores_hold_need_the_override():
+    check_workers(WORKERS_PER_CORE * 2, cores=2)
+    with pytest.raises(CovblendError, match=r"--workers must be <= 8 .*got --workers=9; --no-worker-cap"):
+        check_workers(9, cores=2)
+    check_workers(9, cores=2, uncapped=True)
+
+
+def test_a_worker_that_cannot_be_started_stops_the_started_ones(monkeypatch):
+    """The third spawn fails as fork does under a process limit (EAGAIN); root is exempt from RLIMIT_NPROC, so
+    the refusal is injected at the spawn itself."""
+    spawn = multiprocessing.get_context("spawn").Process
+    started = []
+    real = spawn._Popen
+
+    def popen(process):
+        if len(started) == 2:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        started.append(process)
+        return real(process)
+
+    monkeypatch.setattr(spawn, "_Popen", staticmethod(popen))
+    with pytest.raises(CovblendError) as e:
+        supervise(time.sleep, [(600,)] * 4)
+    (line,) = str(e.value).splitlines()
+    assert line.startswith("could not start worker 2 of 4: ") and "2 started workers were stopped" in line
+    assert [p.is_alive() for p in started] == [False, False]
+
+
+def test_killed_trials_whose_retries_wait_are_not_counted_as_finished(tmp_path):
+    study = optuna.create_study(study_name="s", storage=open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
+    for _ in range(2):  # both workers killed inside their first trials
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        release_trial(study, trial._trial_id, KILLED, requeue=True)
+    done = study.ask()
+    study.tell(done, 0.5)
+    assert finished(study.trials) == 1  # the told one; the killed ones wait as retries
 
 
 def test_a_fresh_trial_beyond_the_budget_is_refused(tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
@@ -23,8 +24,8 @@ from benchmarks.probe import probe_main
 from hpo.run import workers
 from hpo.run.runner import run_worker
 from hpo.run.workers import KILLED, Reaper, publish_trial, supervise
-from hpo.storage import open_storage
-from hpo.storage.guard import INTERRUPTED, budget_used
+from hpo.storage import guard, open_storage
+from hpo.storage.guard import INTERRUPTED, StorageUnavailable, budget_used
 from tests.conftest import service_unavailable
 from tests.pgserver import PrivatePostgres
 
@@ -244,7 +245,23 @@ def test_hpo_run_outlives_a_killed_worker_when_the_others_finish(killed, tiny_sp
         assert retries[dead[0].number].state == TrialState.COMPLETE
     else:  # nobody left to finish: the budget is not reached, and the retries stay queued for the next run
         assert proc.returncode == 2 and "error: worker" in err
+        assert "the study finished 0 of its 4 trials" in err  # not the 2 killed ones, which wait as retries
         assert sorted(t.state.name for t in retries.values()) == ["WAITING", "WAITING"]
+
+
+def test_a_skipped_heartbeat_names_the_trial_by_its_number(fresh_postgres_url, postgres_url, capfd):
+    storage = open_storage(fresh_postgres_url)
+    study = optuna.create_study(study_name="beat", storage=storage)
+    study.ask()
+    trial = study.ask()  # number 1, id 2
+    storage.record_heartbeat(trial._trial_id)
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # the database goes away under the running trial
+        name = sqlalchemy.engine.make_url(fresh_postgres_url).database
+        conn.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+    storage.record_heartbeat(trial._trial_id)
+    assert "heartbeat of trial #1 skipped" in capfd.readouterr().err
 
 
 def test_a_trial_left_without_a_heartbeat_is_failed_and_retried(fresh_postgres_url, monkeypatch):
@@ -278,6 +295,25 @@ def private_postgres():
     server = PrivatePostgres().start()
     yield server
     server.stop()
+
+
+@pytest.mark.timeout(300)  # the guard against the old hang; the bound under test is a few seconds
+def test_a_frozen_server_is_a_one_line_error_after_the_outage_limit(private_postgres, monkeypatch):
+    monkeypatch.setenv("HPO_CALL_TIMEOUT_S", "2")
+    monkeypatch.setenv("HPO_CONNECT_TIMEOUT_S", "2")
+    monkeypatch.setattr(guard, "OUTAGE_S", 6.0)
+    storage = open_storage(private_postgres.url)
+    study = optuna.create_study(study_name="frozen", storage=storage)
+    study.ask()
+    private_postgres.freeze()
+    try:
+        with pytest.raises(StorageUnavailable) as e:
+            storage.get_all_trials(study._study_id)  # a pooled connection, whose server no longer answers
+    finally:
+        private_postgres.thaw()
+    (line,) = str(e.value).splitlines()
+    assert line.startswith("the database did not answer for 6 s (storage ")
+    assert len(storage.get_all_trials(study._study_id)) == 1  # thawed, the same storage works again
 
 
 def test_workers_ride_out_a_database_restart(private_postgres):

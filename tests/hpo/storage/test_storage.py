@@ -53,6 +53,46 @@ def test_a_password_with_at_colon_and_slash_is_taken_whole():
     assert parse_url("postgresql+psycopg://alice:p%40ss@db/hpo").password == "p@ss"
 
 
+def _fragments(password: str) -> set[str]:
+    """Every 3-character piece of the password; any longer piece of it holds one."""
+    return {password[i : i + 3] for i in range(len(password) - 2)}
+
+
+# (url, its password): a raw '@', '/', ':', '#', '?' or '&' in a password, with or without a host after it.
+ADVERSARIAL = [
+    ("postgresql+psycopg://ft_user:S3cr@t/pw:x#?", "S3cr@t/pw:x#?"),
+    ("postgresql+psycopg://ft_user@db/hpo?password=S3cr@t/pw:x#?", "S3cr@t/pw:x#?"),
+    ("postgresql+psycopg://ft_user@db/hpo?password=Zq7@RETx&sslmode=require", "Zq7@RETx"),
+    ("postgresql+psycopg://ft_user@db/hpo?sslmode=require&PASSWORD=Kq&W#3@x", "Kq&W#3@x"),
+    ("postgresql+psycopg://ft_user:Wx#9?k@db/hpo", "Wx#9?k"),
+    ("postgresql+psycopg://ft_user:Qz7RETx", "Qz7RETx"),
+    ("postgresql+psycopg://ft_user:S3cr@t:99x/db", "S3cr@t:99x"),
+    ("postgresql+psycopg://:Pq@/x:y@", "Pq@/x:y@"),
+    ("mysql+pymysql://root:Jk@Lm/no@pe:x@db:3306/x", "Jk@Lm/no@pe:x"),
+    ("postgresql+psycopg://ft_user:Vb9 Nm\nKl@[::1]:5432/db", "Vb9 Nm\nKl"),
+]
+
+
+@pytest.mark.parametrize("url, password", ADVERSARIAL)
+def test_no_piece_of_an_adversarial_password_is_shown(url, password):
+    shown = mask(url)
+    assert "***" in shown and not [f for f in _fragments(password) if f in shown], shown
+    try:
+        parse_url(url)
+    except StorageError as e:  # the message masks the URL the same way
+        assert not [f for f in _fragments(password) if f in str(e)], str(e)
+
+
+def test_a_raw_at_in_a_password_query_value_is_no_host():
+    parsed = parse_url("postgresql+psycopg://ft_user@db.example/hpo?password=Zq7@RETx&sslmode=require")
+    assert (parsed.host, parsed.query["password"], parsed.query["sslmode"]) == ("db.example", "Zq7@RETx", "require")
+
+
+def test_a_url_whose_host_cannot_be_told_from_its_password_is_refused():
+    with pytest.raises(StorageError, match="percent-encode"):
+        parse_url("postgresql+psycopg://ft_user:S3cr@t/pw:x#?")
+
+
 def test_a_driver_message_quoting_part_of_the_password_is_withheld():
     url = "postgresql+psycopg://alice:Zq7RETx@db/hpo"
     assert mask(url, "auth failed for Zq7RETx") == "auth failed for ***"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import optuna
@@ -205,9 +206,11 @@ def test_a_child_spec_with_another_pruner_drops_the_parents_settings(tmp_path):
 
 
 def test_data_and_train_default_to_train_config(tmp_path):
-    spec = load_spec(write(tmp_path, "[fixed]\narch = 'mlp'\n"))
-    assert spec.train == TrainConfig()  # one set of defaults: n_train, n_val, seeds, fresh_data, threads, ...
-    d = spec.experiment_dict({})
+    needed = "[study]\nn_trials = 1\n[data]\nn_train = 16384\nn_val = 2048\n[train]\nepochs = 10\n"
+    search = "[search.lr]\ntype = 'float'\nlow = 1e-3\nhigh = 1e-2\n"
+    spec = load_spec(write(tmp_path, f"{needed}[fixed]\narch = 'mlp'\n{search}"))
+    assert spec.train == TrainConfig()  # one set of defaults: seeds, fresh_data, threads, ...
+    d = spec.experiment_dict({"lr": TrainConfig().lr})
     assert ExperimentConfig.from_dict(d).train == TrainConfig(device=d["train"]["device"])  # "auto", resolved
 
 
@@ -244,3 +247,54 @@ def test_pruners_are_built_from_their_settings_and_hyperband_spans_the_training(
     built = registry.pruner(load_spec(write(tmp_path, text.replace("epochs = 2", "epochs = 5"))))
     assert isinstance(built, optuna.pruners.HyperbandPruner)
     assert (built._min_resource, built._max_resource, built._reduction_factor) == (1, 5, 4)  # max: train.epochs
+
+
+@pytest.mark.parametrize(
+    "cut, missing",
+    [
+        (lambda text: "", "study"),
+        (lambda text: text[:1000], "study"),  # quick.toml's first 1000 bytes: its comments
+        (lambda text: text.split("[data]")[0], "data"),
+        (lambda text: text.replace("epochs = 10\n", ""), "train.epochs"),
+        (lambda text: text.replace("n_val = 1024\n", ""), "data.n_val"),
+        (lambda text: text.split("[search.")[0], "search"),
+    ],
+)
+def test_a_spec_without_what_a_study_needs_is_refused_naming_it(tmp_path, cut, missing):
+    text = cut((STUDIES / "quick.toml").read_text())
+    with pytest.raises(SpecError) as e:
+        load_spec(write(tmp_path, text, "quick"))
+    (line,) = str(e.value).splitlines()
+    assert line.startswith(f"{tmp_path / 'quick.toml'}: {missing} is missing")
+
+
+def test_a_child_inherits_what_a_study_needs_from_its_parent(tmp_path):
+    write(tmp_path, TINY, "base")
+    spec = load_spec(write(tmp_path, 'extends = "base"\n[study]\ndescription = "child"\n', "child"))
+    inherited = (spec.study.n_trials, spec.train.n_train, spec.train.epochs, tuple(spec.search))
+    assert inherited == (3, 64, 2, ("lr", "beta"))
+
+
+@pytest.mark.parametrize(
+    "section, key, value, limit",
+    [
+        ("data", "n_train", 10**12, 1_000_000),
+        ("data", "n_val", 10**9, 1_000_000),
+        ("train", "epochs", 10**6, 10_000),
+        ("train", "final_epochs", 10**6, 10_000),
+        ("train", "threads", 10_000, 256),
+        ("study", "n_trials", 10**9, 100_000),
+        ("localisation", "n_scenes", 10**9, 10_000),
+        ("calibration", "n_scenes", 10**9, 100_000),
+        ("fixed", "batch_size", 10**8, 65_536),
+    ],
+)
+def test_a_value_beyond_what_a_machine_holds_is_refused_naming_the_limit(tmp_path, section, key, value, limit):
+    header, line = f"[{section}]", f"{key} = {value}"
+    text = re.sub(rf"^{key} = .*$", line, TINY, flags=re.M) if f"\n{key} = " in TINY else TINY
+    if line not in text:
+        text = text.replace(header, f"{header}\n{line}") if header in text else f"{text}\n{header}\n{line}\n"
+    with pytest.raises(SpecError) as e:
+        load_spec(write(tmp_path, text))
+    (line,) = str(e.value).splitlines()
+    assert f"must be <= {limit}" in line and key in line and str(value) in line

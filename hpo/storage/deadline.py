@@ -1,0 +1,92 @@
+"""Every storage call has a deadline (DESIGN §7).
+
+A database server that stops answering in the middle of a call (frozen by SIGSTOP, a host that hangs while its
+kernel still acknowledges packets, so TCP keepalives see nothing wrong) would hold the caller for ever: the
+driver waits on its socket without a limit. A Watchdog, one per GuardedStorage, knows every DB-API connection of
+its engine; a call that has not returned `seconds` after it started has the sockets of those connections shut
+down from the watchdog's thread, so the waiting driver fails at once with a connection error. The call is then
+retried like any outage (hpo.storage.guard.retry_transient), on new connections whose opening is bounded by the
+connect timeout, until the outage limit ends it with one line. SQLite has no socket: its lock wait is bounded by
+its own busy timeout instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+CALL_S = 30  # a call that has not returned after this many seconds is cut ($HPO_CALL_TIMEOUT_S)
+TICK_S = 0.2  # how often the watchdog looks at the calls under way
+
+
+def _fileno(dbapi_connection) -> int | None:
+    """The socket of a DB-API connection: psycopg and psycopg2 name it, PyMySQL keeps it; None for SQLite."""
+    if callable(getattr(dbapi_connection, "fileno", None)):
+        return dbapi_connection.fileno()
+    sock = getattr(dbapi_connection, "_sock", None)
+    return sock.fileno() if sock is not None else None
+
+
+class Watchdog:
+    """Cuts the connections of calls that outlive `seconds`; `bounded()` marks one call of the calling thread."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.connections: weakref.WeakSet = weakref.WeakSet()  # the engine's live DB-API connections
+        self._deadlines: dict[int, float] = {}  # thread id -> when its call under way is cut
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, dbapi_connection, connection_record=None) -> None:
+        """SQLAlchemy's pool "connect" event: a new connection of the engine (one without a socket, SQLite's,
+        has nothing to cut)."""
+        if _fileno(dbapi_connection) is not None:
+            self.connections.add(dbapi_connection)
+
+    @contextmanager
+    def bounded(self) -> Iterator[None]:
+        """The block is one attempt of a storage call by this thread; one nested in it has its own deadline, and
+        the outer one's comes back after it."""
+        key = threading.get_ident()
+        with self._lock:
+            outer = self._deadlines.get(key)
+            self._deadlines[key] = time.monotonic() + self.seconds
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="hpo-storage-watchdog", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                if outer is None:
+                    self._deadlines.pop(key, None)
+                else:
+                    self._deadlines[key] = outer
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(TICK_S)
+            now = time.monotonic()
+            with self._lock:
+                late = [key for key, deadline in self._deadlines.items() if deadline <= now]
+                for key in late:
+                    self._deadlines[key] = float("inf")  # cut once; the retry that follows arms its own
+            if late:
+                self.cut()
+
+    def cut(self) -> None:
+        """Shut down every connection's socket: whatever waits on one fails now, and the pool replaces it."""
+        for connection in list(self.connections):
+            fd = _fileno(connection)
+            if fd is None or fd < 0:
+                continue
+            try:
+                with socket.socket(fileno=os.dup(fd)) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed meanwhile: nothing waits on it
