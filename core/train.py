@@ -168,7 +168,7 @@ def train(
 
     on_epoch(epoch, metrics) runs after each epoch (0-based) with validate()'s metrics plus "train_loss"
     and "nonfinite_steps"; whatever it raises (e.g. optuna.TrialPruned) propagates. The localisation keys
-    (core.localisation.KEYS) are there on the epochs cfg.localisation.due() picks, the last one always.
+    (core.localisation.keys()) are there on the epochs cfg.localisation.due() picks, the last one always.
     data_cache: a dict kept by the caller across runs in one process; fixed datasets (validation, and
     training when not fresh_data) are stored in it keyed by (scenario, n, seed, device) and reused, and so is
     the localisation set with classic MUSIC's errors on it, and a calibrated blend's calibration set.
