@@ -242,9 +242,8 @@ def train(
         # --- calibration: the calibrated blend refits its β table on its own scenes when due (DESIGN §3)
         if cal is not None and cfg.calibration.due(epoch, tc.epochs):
             model.eval()
-            cfg = cfg.replace(
-                pipeline=cfg.pipeline.replace(beta_table=fit_table(model, cfg.pipeline, cal, cfg.calibration))
-            )
+            table = fit_table(model, cfg.pipeline, cal, cfg.calibration, final=epoch == tc.epochs - 1)
+            cfg = cfg.replace(pipeline=cfg.pipeline.replace(beta_table=table))
 
         # --- validation on the fixed set (localisation on its own set when due), then the caller's callback
         metrics = validate(model, cfg, val, loc if cfg.localisation.due(epoch, tc.epochs) else None)
