@@ -94,8 +94,9 @@ class GuardedStorage(RDBStorage):
     def __init__(self, *args, call_timeout: float = CALL_S, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.watchdog = Watchdog(call_timeout)  # every call's deadline (hpo.storage.deadline)
-        sa.event.listen(self.engine, "connect", self.watchdog.watch)
-        self.engine.dispose()  # the connections Optuna opened to set up are unknown to the watchdog: new ones
+        if self.engine.dialect.name != "sqlite":  # no socket to cut; and disposing would drop an in-memory database
+            sa.event.listen(self.engine, "connect", self.watchdog.watch)
+            self.engine.dispose()  # the connections Optuna opened to set up are unknown to the watchdog: new ones
         # Trial id -> number, learnt at each trial's first heartbeat, so that a skipped beat names the trial as
         # every display does (#number): the database may be unreachable just when that message is written.
         self._numbers: dict[int, int] = {}
