@@ -13,11 +13,13 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo import console
 from hpo.run.signals import StopAtSafePoint, Stopped, handling
 from hpo.storage import internals
+from hpo.storage.deadline import impatient
 from hpo.storage.guard import (
     INTERRUPTED,
     TRANSIENT,
     BudgetReached,
     GuardedStorage,
+    StorageUnavailable,
     budget_used,
     record,
     retry_transient,
@@ -26,6 +28,8 @@ from hpo.storage.recovery import POLL_S, OrphanWatch, fail_stale, keep_result, k
 from hpo.study.objective import Objective
 from hpo.study.seeds import reseed
 from hpo.study.spec import StudySpec
+
+RELEASE_S = 5.0  # after a stop signal, how long marking the running trial FAIL may wait for the database
 
 
 class RunInterrupted(Stopped):
@@ -95,7 +99,9 @@ def run_worker(
         computed[internals.trial_id(trial)] = list(values) if isinstance(values, (list, tuple)) else [values]
         return values
 
-    stop = StopAtSafePoint(busy=lambda: objective.current_trial_id is not None)
+    # Told to stop, this worker's storage calls wait RELEASE_S at most: a database that does not answer must not
+    # hold the exit (Optuna's FAIL of the trial, then ours) for the minutes an outage is otherwise ridden out.
+    stop = StopAtSafePoint(busy=lambda: objective.current_trial_id is not None, on_stop=lambda: impatient(RELEASE_S))
 
     def on_epoch(trial_number: int, epoch: int, metrics: dict) -> None:
         stop.checkpoint()
@@ -145,10 +151,21 @@ def run_worker(
                 computed.clear()
                 objective.current_trial_id = None
                 publish(None)
-    except KeyboardInterrupt as e:
+    except (KeyboardInterrupt, Exception) as e:
+        # A stop under way may surface as another error: Optuna fails the trial itself on KeyboardInterrupt, and
+        # when the database does not answer that write, its `finally` loses the interrupt (UnboundLocalError).
+        if not isinstance(e, KeyboardInterrupt) and not stop.stopping:
+            raise
         if objective.current_trial_id is not None:
-            release_trial(study, objective.current_trial_id, INTERRUPTED, requeue=False)
+            try:
+                release_trial(study, objective.current_trial_id, INTERRUPTED, requeue=False)
+            except StorageUnavailable:
+                raise RunInterrupted(
+                    "interrupted: the running trial could not be marked FAIL (the database does not answer); "
+                    "its heartbeat goes stale and another worker re-runs it"
+                ) from e
         raise RunInterrupted(f"interrupted: the running trial was marked FAIL (fail_reason={INTERRUPTED!r})") from e
     finally:
+        impatient(None)
         if guarded is not None:
             guarded.on_heartbeat = None

@@ -55,18 +55,25 @@ class StopAtSafePoint:
     signal, it raises at once.
     """
 
-    def __init__(self, busy: Callable[[], bool]) -> None:
+    def __init__(self, busy: Callable[[], bool], on_stop: Callable[[], None] = lambda: None) -> None:
         self.busy = busy
+        self.on_stop = on_stop  # called as the stop begins (run_worker shortens its storage calls' patience)
         self.requested = False
+        self.stopping = False  # Interrupted was raised: whatever follows is the stop
 
     def __call__(self, signum, frame) -> None:
         if self.requested or not self.busy():
-            raise Interrupted()
+            self._interrupt()
         self.requested = True
 
     def checkpoint(self) -> None:
         if self.requested:
-            raise Interrupted()
+            self._interrupt()
+
+    def _interrupt(self) -> None:
+        self.stopping = True
+        self.on_stop()
+        raise Interrupted()
 
 
 class ForwardOnce:

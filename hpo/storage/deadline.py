@@ -24,6 +24,22 @@ CALL_S = 30  # a call that has not returned after this many seconds is cut ($HPO
 TICK_S = 0.2  # how often the watchdog looks at the calls under way
 
 
+_limit = threading.local()  # this thread's patience, once impatient() set it
+
+
+def impatient(seconds: float | None) -> None:
+    """From now on, this thread's storage calls give up after `seconds` (None: the defaults again): each
+    attempt's deadline and the retries of an outage (hpo.storage.guard.retry_transient) alike. A worker told to
+    stop sets it, so a database that does not answer delays the exit by seconds, not minutes."""
+    _limit.seconds = seconds
+
+
+def limit(default: float) -> float:
+    """`default`, or this thread's impatient() limit when it is shorter."""
+    seconds = getattr(_limit, "seconds", None)
+    return default if seconds is None else min(default, seconds)
+
+
 def _fileno(dbapi_connection) -> int | None:
     """The socket of a DB-API connection: psycopg and psycopg2 name it, PyMySQL keeps it; None for SQLite."""
     if callable(getattr(dbapi_connection, "fileno", None)):
@@ -55,7 +71,7 @@ class Watchdog:
         key = threading.get_ident()
         with self._lock:
             outer = self._deadlines.get(key)
-            self._deadlines[key] = time.monotonic() + self.seconds
+            self._deadlines[key] = time.monotonic() + limit(self.seconds)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="hpo-storage-watchdog", daemon=True)
                 self._thread.start()

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from core.errors import CovblendError
 from hpo import console
 from hpo.storage import internals
-from hpo.storage.deadline import CALL_S, Watchdog
+from hpo.storage.deadline import CALL_S, Watchdog, limit
 from hpo.storage.internals import models
 
 INTERRUPTED = "interrupted"  # fail_reason of a trial stopped by Ctrl-C or SIGTERM
@@ -63,14 +63,15 @@ def budget_used(trials: list[FrozenTrial]) -> int:
 def retry_transient(call: Callable, what: str):
     """call() until it stops raising a TRANSIENT error, pausing with doubling backoff; after OUTAGE_S, raises
     StorageUnavailable (one line: the driver's error stays its cause)."""
-    deadline, pause = time.monotonic() + OUTAGE_S, BACKOFF_S[0]
+    outage = limit(OUTAGE_S)  # shorter under hpo.storage.deadline.patience
+    deadline, pause = time.monotonic() + outage, BACKOFF_S[0]
     while True:
         try:
             return call()
         except TRANSIENT as e:
             if time.monotonic() + pause > deadline:
                 raise StorageUnavailable(
-                    f"the database did not answer for {OUTAGE_S:.0f} s (storage {what}, last {type(e).__name__})"
+                    f"the database did not answer for {outage:.0f} s (storage {what}, last {type(e).__name__})"
                 ) from e
             console.warn(f"storage {what} failed ({type(e).__name__}); retrying in {pause:.1f} s")
             time.sleep(pause)
@@ -93,8 +94,9 @@ class GuardedStorage(RDBStorage):
     def __init__(self, *args, call_timeout: float = CALL_S, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.watchdog = Watchdog(call_timeout)  # every call's deadline (hpo.storage.deadline)
-        sa.event.listen(self.engine, "connect", self.watchdog.watch)
-        self.engine.dispose()  # the connections Optuna opened to set up are unknown to the watchdog: new ones
+        if self.engine.dialect.name != "sqlite":  # no socket to cut; and disposing would drop an in-memory database
+            sa.event.listen(self.engine, "connect", self.watchdog.watch)
+            self.engine.dispose()  # the connections Optuna opened to set up are unknown to the watchdog: new ones
         # Trial id -> number, learnt at each trial's first heartbeat, so that a skipped beat names the trial as
         # every display does (#number): the database may be unreachable just when that message is written.
         self._numbers: dict[int, int] = {}

@@ -68,6 +68,7 @@ MULTI = "browser-pareto"
 MULTI_SPEC = """
 [study]
 objective = "multi"
+n_trials = 10
 health_threshold = 0.0
 [data]
 n_train = 256
@@ -76,7 +77,7 @@ n_val = 64
 epochs = 4
 threads = 1
 [localisation]
-n_scenes = 32
+n_scenes = 8
 every = 1
 [fixed]
 arch = "mlp"

@@ -166,3 +166,9 @@ def test_unknown_study_names_the_known_ones(storage_url):
     optuna.create_study(study_name="present", storage=storage)
     with pytest.raises(StorageError, match="no study named 'absent'.*present"):
         require_study(storage, storage_url, "absent")
+
+
+def test_an_in_memory_database_keeps_its_tables_for_one_process():
+    storage = open_storage("sqlite:///:memory:")
+    optuna.create_study(study_name="s", storage=storage)
+    assert optuna.get_all_study_names(storage) == ["s"]
