@@ -77,7 +77,7 @@ n_val = 64
 epochs = 4
 threads = 1
 [localisation]
-n_scenes = 8
+n_scenes = 32
 every = 1
 [fixed]
 arch = "mlp"
