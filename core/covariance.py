@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated
 
 import torch
@@ -17,7 +18,7 @@ from pydantic import Field, model_validator
 
 from core.configs import Config, one_of
 from core.errors import ConfigError
-from core.measurement import snr_estimate
+from core.measurement import EigenSplit, eigen_split
 
 # g₀ is clamped to ±logit(1 − GATE_START_EPS) ≈ ±6.9, so the gate starts where it can still move (DESIGN §3).
 GATE_START_EPS = 1e-3
@@ -27,6 +28,9 @@ class PipelineConfig(Config):
     beta: float = Field(0.3, ge=0, le=1)  # β, weight of R_samp in the blend
     tikhonov_alpha: float = Field(1e-2, gt=0)  # α, ridge of the least-squares inversion of H
     range_weight: float = Field(0.3, ge=0)  # ρ, weight of A_range A_rangeᴴ in R_pred
+    # R_pred gets the white noise floor the snapshots show (MDL's split of C's eigenvalues): R_pred = (1 − f)·S + f·I
+    # with f the noise's share of the trace; the factors' rank (≤ 2·K_max) cannot hold σ²I themselves (DESIGN §3)
+    noise_floor: bool = False
     # BLEND_WEIGHTS key: "fixed" β for all scenes | "adaptive" per-scene β from the model's gate | "calibrated"
     # per-scene β = beta_table[bin of the measured SNR estimate] (DESIGN §3)
     blend: Annotated[str, one_of(lambda: BLEND_WEIGHTS)] = "fixed"
@@ -74,10 +78,17 @@ def trace_to_n(R: torch.Tensor) -> torch.Tensor:
     return R * (n / tr)[..., None, None]
 
 
-def predicted_covariance(A_angle: torch.Tensor, A_range: torch.Tensor, range_weight: float) -> torch.Tensor:
-    """R_pred from factors (B, N, K_max) complex each; differentiable in both."""
-    R = A_angle @ A_angle.mH + range_weight * (A_range @ A_range.mH)
-    return trace_to_n(hermitize(R))
+def predicted_covariance(
+    A_angle: torch.Tensor, A_range: torch.Tensor, range_weight: float, noise_share: torch.Tensor | None = None
+) -> torch.Tensor:
+    """R_pred from factors (B, N, K_max) complex each; differentiable in both.
+
+    noise_share (B,) real in [0, 1], detached: R_pred = (1 − f)·trace_to_N(S) + f·I, still of trace N."""
+    R = trace_to_n(hermitize(A_angle @ A_angle.mH + range_weight * (A_range @ A_range.mH)))
+    if noise_share is None:
+        return R
+    f = noise_share.to(R.real.dtype)[:, None, None]
+    return (1 - f) * R + f * torch.eye(R.shape[-1], dtype=R.dtype, device=R.device)
 
 
 def sample_covariance(Y: torch.Tensor, H: torch.Tensor, tikhonov_alpha: float) -> torch.Tensor:
@@ -106,6 +117,11 @@ class BlendInputs:
     k_max: int  # K_max, the factors' width
     snapshots: int  # L
 
+    @cached_property
+    def split(self) -> EigenSplit:
+        """MDL's signal/noise split of R_samp in the measurement domain, computed once per batch when asked for."""
+        return eigen_split(self.R_samp, self.H, self.k_max, self.snapshots)
+
 
 def _fixed_beta(x: BlendInputs, cfg: PipelineConfig) -> float:
     # The Python number, not a tensor: blend() then computes exactly what it computed before β could vary.
@@ -125,7 +141,7 @@ def _adaptive_beta(x: BlendInputs, cfg: PipelineConfig) -> torch.Tensor:
 
 def snr_bin(x: BlendInputs, cfg: PipelineConfig) -> torch.Tensor:
     """(B,) int64: each scene's bin of cfg.beta_bins_db by its measured SNR estimate ŝ."""
-    s = snr_estimate(x.R_samp, x.H, x.k_max, x.snapshots)
+    s = x.split.snr_db
     return torch.bucketize(s, torch.tensor(cfg.beta_bins_db, dtype=s.dtype, device=s.device), right=True)
 
 
@@ -149,8 +165,9 @@ def _assemble(
     factors: tuple[torch.Tensor, ...], R_samp: torch.Tensor, H: torch.Tensor, snapshots: int, cfg: PipelineConfig
 ) -> Covariances:
     A_angle, A_range, *gate = factors
-    R_pred = predicted_covariance(A_angle, A_range, cfg.range_weight)
     inputs = BlendInputs(gate[0] if gate else None, R_samp, H, A_angle.shape[-1], snapshots)
+    floor = inputs.split.noise_share if cfg.noise_floor else None
+    R_pred = predicted_covariance(A_angle, A_range, cfg.range_weight, floor)
     beta = BLEND_WEIGHTS[cfg.blend](inputs, cfg)
     R_blend = blend(R_pred, R_samp.to(R_pred.dtype), beta)
     if not isinstance(beta, torch.Tensor):

@@ -63,6 +63,11 @@ class Reference:
     miss: tuple[float, float]  # (degrees, metres): the error of a source MUSIC missed, the grid's extent
     baseline: tuple[torch.Tensor, ...]  # the baseline's errors(): (clipped angle, range error, gross)
 
+    def head(self, n: int) -> Reference:
+        """The Reference of the first n scenes."""
+        T = None if self.T is None else self.T[:n]
+        return replace(self, scenes=self.scenes[:n], T=T, baseline=tuple(x[:n] for x in self.baseline))
+
     def errors(self, C: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(|angle error| capped at the half-width, degrees; range error, metres; gross) (B, K_max) of MUSIC with
         the true K on a measurement-domain C (B, M, M); nan (False) in padded slots."""

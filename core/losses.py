@@ -54,6 +54,7 @@ class LossConfig(Config):
     # SUBSPACE_SCALES key: "linear" null spectrum | "log" log10(null + floor)
     subspace_scale: Annotated[str, one_of(lambda: SUBSPACE_SCALES)] = "linear"
     lam_peak: float = Field(0.0, ge=0)  # weight of the peak-shift loss (MUSIC's first-order angle error); 0 skips it
+    lam_pred: float = Field(0.0, ge=0)  # weight of R_pred's own NMSE against R_true (the anchor, DESIGN §4); 0 skips it
 
 
 def nmse(R: Tensor, R_true: Tensor) -> Tensor:
@@ -148,10 +149,15 @@ def peak_shift_loss(C: Tensor, batch: SceneBatch, array: ArrayConfig, T: Tensor 
 def total_loss(
     cov: Covariances, batch: SceneBatch, cfg: LossConfig, array: ArrayConfig
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """λ_nmse·NMSE + λ_gap·hinge + λ_sub·subspace, batch means; R = R_blend (or R_pred for target "raw").
+    """λ_nmse·NMSE + λ_gap·hinge + λ_sub·subspace (+ λ_peak·peak + λ_pred·anchor), batch means; R = R_blend (or
+    R_pred for target "raw").
 
     NMSE on R; hinge and subspace loss on C = T R Tᴴ, T = operator(batch.H) once per batch (R for H = I).
-    Returns (scalar loss, {"nmse", "gap", "sub", "peak"} detached batch means).
+    The anchor is R_pred's own NMSE: through R_blend, R_pred gets its gradient scaled by 1 − β, none at all where
+    the calibrated table says β = 1, and the NMSE of R_blend pulls it towards (R_true − β R_samp)/(1 − β), an
+    overshoot past R_true; the anchor makes R_pred an estimate of R_true in every scene, the partner the table
+    blends (DESIGN §4).
+    Returns (scalar loss, {"nmse", "gap", "sub", "peak", "pred"} detached batch means).
     """
     R = getattr(cov, TARGETS[cfg.target])
     T = operator(batch.H)
@@ -172,8 +178,11 @@ def total_loss(
         "gap": eigengap_hinge(C, batch.K, cfg.gap_margin).mean(),
         "sub": sub.mean(),
         "peak": peak,
+        "pred": nmse(cov.R_pred, batch.R_true).mean() if cfg.lam_pred > 0 else torch.zeros((), device=C.device),
     }
     total = cfg.lam_nmse * parts["nmse"] + cfg.lam_gap * parts["gap"] + cfg.lam_sub * parts["sub"]
     if cfg.lam_peak > 0:  # skipped otherwise, so runs without it compute exactly what they computed before
         total = total + cfg.lam_peak * parts["peak"]
+    if cfg.lam_pred > 0:
+        total = total + cfg.lam_pred * parts["pred"]
     return total, {name: v.detach() for name, v in parts.items()}

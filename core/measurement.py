@@ -9,6 +9,8 @@ computation, bit for bit, as before this domain existed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from core.music import mdl_order
@@ -50,13 +52,22 @@ def classic_covariance(Y: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
     return W @ S @ W
 
 
-def snr_estimate(R: torch.Tensor, H: torch.Tensor, k_max: int, snapshots: int) -> torch.Tensor:
-    """ŝ (B,) float64, dB: the per-source SNR read off the eigenvalues of C = T R Tᴴ (R (B, N, N), H (B, M, N)).
+@dataclass(frozen=True)
+class EigenSplit:
+    """MDL's signal/noise split of C = T R Tᴴ's eigenvalues, per scene; every field (B,) and detached."""
 
-    K̂ from MDL (C's noise is white), σ̂² the mean of the M − K̂ smallest eigenvalues, and ŝ =
-    10·log10(mean over the K̂ largest of (λ_k − σ̂²) / (M·σ̂²)): a source of power p adds about p·‖T a‖² ≈ p·M
-    to its eigenvalue, so ŝ ≈ p/σ² for separated sources. Scale-free (trace normalisation does not move it). A
-    feature for the calibrated blend (core.covariance), not an estimator: its bias is calibrated away.
+    k: torch.Tensor  # K̂ int64, MDL (C's noise is white)
+    snr_db: torch.Tensor  # ŝ float64, dB: the per-source SNR the split implies
+    noise_share: torch.Tensor  # float64 in [0, 1]: σ̂² over the mean eigenvalue, the noise's share of the trace
+
+
+def eigen_split(R: torch.Tensor, H: torch.Tensor, k_max: int, snapshots: int) -> EigenSplit:
+    """Split C = T R Tᴴ (R (B, N, N), H (B, M, N)) into K̂ signal eigenvalues and a white noise floor.
+
+    K̂ from MDL, σ̂² the mean of the M − K̂ smallest eigenvalues, and ŝ = 10·log10(mean over the K̂ largest of
+    (λ_k − σ̂²) / (M·σ̂²)): a source of power p adds about p·‖T a‖² ≈ p·M to its eigenvalue, so ŝ ≈ p/σ² for
+    separated sources. Scale-free (trace normalisation moves neither ŝ nor the noise share). Features for the
+    pipeline (core.covariance), not estimators: the calibrated blend calibrates ŝ's bias away.
     """
     with torch.no_grad():
         lam = torch.linalg.eigvalsh(to_measurement(R, operator(H)).to(torch.complex128)).flip(-1).clamp_min(0)
@@ -65,4 +76,11 @@ def snr_estimate(R: torch.Tensor, H: torch.Tensor, k_max: int, snapshots: int) -
         signal = torch.arange(m, device=lam.device)[None, :] < k[:, None]
         noise = (lam * ~signal).sum(-1) / (m - k)
         power = ((lam - noise[:, None]) * signal).sum(-1) / k
-        return 10 * torch.log10(power.clamp_min(1e-12) / (m * noise).clamp_min(1e-12))
+        snr_db = 10 * torch.log10(power.clamp_min(1e-12) / (m * noise).clamp_min(1e-12))
+        share = (noise / lam.mean(-1).clamp_min(1e-30)).clamp(0, 1)
+        return EigenSplit(k=k, snr_db=snr_db, noise_share=share)
+
+
+def snr_estimate(R: torch.Tensor, H: torch.Tensor, k_max: int, snapshots: int) -> torch.Tensor:
+    """ŝ (B,) float64, dB, of eigen_split."""
+    return eigen_split(R, H, k_max, snapshots).snr_db

@@ -41,9 +41,12 @@ MAX_SEED = 2**32 - 1  # the largest seed numpy's RandomState, and so every Optun
 # name them flat: by the field's name, or by its alias. The flat names are stored in trials and specs: keep them.
 PARAM_FIELDS: dict[str, tuple[str, ...]] = {
     "train": ("lr", "weight_decay", "batch_size", "grad_clip", "cosine", "amp", "tf32"),
-    "pipeline": ("beta", "blend", "beta_min", "tikhonov_alpha", "range_weight"),
+    "pipeline": ("beta", "blend", "beta_min", "tikhonov_alpha", "range_weight", "noise_floor"),
     "model": ("arch", "width", "depth", "dropout", "heads"),
-    "loss": ("lam_nmse", "lam_gap", "lam_sub", "lam_peak", "gap_margin", "target", "projector", "subspace_scale"),
+    "loss": (
+        *("lam_nmse", "lam_gap", "lam_sub", "lam_peak", "lam_pred"),
+        *("gap_margin", "target", "projector", "subspace_scale"),
+    ),
 }
 ALIASES = {"tikhonov_alpha": "alpha", "range_weight": "rho", "target": "loss_target"}  # field -> flat name
 # Flat parameter name -> (ExperimentConfig section, field).

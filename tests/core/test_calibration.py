@@ -12,7 +12,7 @@ from core.covariance import PipelineConfig, pipeline
 from core.errors import ConfigError
 from core.experiment import ExperimentConfig
 from core.localisation import LocalisationConfig, localisation_metrics, reference
-from core.measurement import classic_covariance, snr_estimate
+from core.measurement import classic_covariance, eigen_split, snr_estimate
 from core.music import build_grid, music
 from core.scenario import ScenarioConfig, generate
 from core.train import load_checkpoint, save_checkpoint, train
@@ -108,3 +108,50 @@ def test_a_table_of_ones_scores_zero_on_the_search_objective():
     cov = pipeline(_constant(noise), ref.scenes.Y, ref.scenes.H, CALIBRATED.replace(beta_table=(1.0,) * 7))
     gains = {k: v for k, v in localisation_metrics(cov.R_blend, ref).items() if "gain" in k}
     assert all(abs(v) < 1e-4 for v in gains.values())
+
+
+def test_the_noise_share_of_an_exact_covariance_is_its_noise_floor():
+    scenes = generate(SCEN, 64, seed=7)
+    split = eigen_split(scenes.R_true, scenes.H, 3, 10_000)
+    assert torch.equal(split.k.cpu(), scenes.K.cpu())
+    tr = torch.diagonal(scenes.R_true, dim1=-2, dim2=-1).sum(-1).real.double()
+    assert torch.allclose(split.noise_share, scenes.noise_var.double() * SCEN.n / tr, rtol=1e-4)
+
+
+def test_a_beta_that_helps_a_bin_on_average_but_hurts_one_snr_in_it_is_refused():
+    # Two bins split at an SNR estimate of 0 dB. R_pred is the truth for scenes from 0 dB up and a wrong subspace
+    # below, so the high bin gains on most of its scenes and loses on those whose ŝ rose above their true SNR.
+    pipe = CALIBRATED.replace(beta_bins_db=(0.0,))
+    cfg = CalibrationConfig(n_scenes=600, min_sources=10)
+    cal = calibration_set(SCEN, cfg, seed=3, tikhonov_alpha=pipe.tikhonov_alpha)
+    scenes = cal.ref.scenes
+    good = _oracle(scenes)(None, None)[0]
+    b = len(scenes)
+    wrong = steering(torch.tensor([[-0.5, 0.0, 0.5]]).expand(b, 3), torch.full((b, 3), 20.0), SCEN.array)
+    mixed = _constant(torch.where((scenes.snr_db >= 0)[:, None, None], good, wrong))
+    s_hat = eigen_split(pipeline(mixed, scenes.Y, scenes.H, pipe).R_samp, scenes.H, 3, scenes.Y.shape[-1]).snr_db
+    strays = (s_hat >= 0) & (scenes.snr_db < 0)
+    assert scenes.mask[strays].sum() >= cfg.min_sources  # the high bin serves enough low-SNR sources to check
+    assert fit_table(mixed, pipe, cal, cfg)[1] == 1.0
+
+
+def test_a_thin_open_end_bin_is_fitted_with_its_inner_neighbour(cal):
+    scenes = cal.ref.scenes
+    s_hat = eigen_split(pipeline(_oracle(scenes), scenes.Y, scenes.H, CALIBRATED).R_samp, scenes.H, 3, 16).snr_db
+    assert scenes.mask[s_hat < CALIBRATED.beta_bins_db[0]].sum() < CAL.min_sources  # ŝ reads high: bin 0 is thin
+    table = fit_table(_oracle(scenes), CALIBRATED, cal, CAL)
+    assert table[0] < 1.0 and table[1] < 1.0
+
+
+def test_refits_during_training_use_the_head_of_the_set_and_the_last_one_all_of_it(cal):
+    full, seen = _oracle(cal.ref.scenes)(None, None)[0], []
+
+    def model(R_samp, H):
+        seen.append(len(R_samp))
+        return full[: len(R_samp)], torch.zeros_like(full[: len(R_samp)])
+
+    head = CAL.replace(refit_scenes=48)
+    during = fit_table(model, CALIBRATED, cal, head, final=False)
+    assert seen == [48] and during == fit_table(model, CALIBRATED, cal.head(48), head, final=False)
+    fit_table(model, CALIBRATED, cal, head, final=True)
+    assert seen[-1] == len(cal.ref.scenes)

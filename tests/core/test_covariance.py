@@ -3,6 +3,7 @@ import torch
 
 from core.covariance import PipelineConfig, blended_covariance, hermitize, pipeline, sample_covariance, trace_to_n
 from core.errors import ConfigError
+from core.measurement import eigen_split
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
 
 PIPE = PipelineConfig()
@@ -167,3 +168,20 @@ def test_fixed_blend_ignores_the_gate_logit(batch):
 def test_adaptive_blend_without_a_gate_logit_is_a_config_error(batch):
     with pytest.raises(ConfigError, match="gate logit"):
         blended_covariance(_factors(32), batch.Y, batch.H, ADAPTIVE)
+
+
+def test_the_noise_floor_adds_the_measured_noise_share_of_the_trace(batch):
+    floored = blended_covariance(_factors(32), batch.Y, batch.H, PipelineConfig(noise_floor=True))
+    bare = blended_covariance(_factors(32), batch.Y, batch.H, PIPE)
+    f = eigen_split(bare.R_samp, batch.H, 3, batch.Y.shape[-1]).noise_share.float()[:, None, None]
+    assert (f > 0).all() and (f < 1).all()
+    eye = torch.eye(16, dtype=bare.R_pred.dtype)
+    assert torch.allclose(floored.R_pred, (1 - f) * bare.R_pred + f * eye, atol=1e-5)
+    tr = torch.diagonal(floored.R_pred, dim1=-2, dim2=-1).sum(-1).real
+    assert torch.allclose(tr, torch.full((32,), 16.0), atol=1e-4)
+    assert torch.linalg.eigvalsh(floored.R_pred.detach()).min() > -1e-5
+
+
+def test_without_the_noise_floor_r_pred_keeps_the_factors_rank(batch):
+    cov = blended_covariance(_factors(32), batch.Y, batch.H, PIPE)
+    assert (torch.linalg.matrix_rank(cov.R_pred.detach()) <= 6).all()

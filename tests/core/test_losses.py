@@ -205,3 +205,22 @@ def test_peak_shift_loss_is_at_its_floor_for_the_truth_and_reaches_the_gate(hybr
     loss.backward()
     assert parts["peak"] > math.log10(PEAK_FLOOR) + 1  # random factors localise far worse than the truth
     assert torch.isfinite(gate.grad).all() and gate.grad.abs().max() > 0
+
+
+def test_the_anchor_trains_r_pred_where_the_blend_is_classic(batch):
+    classic = PipelineConfig(beta=1.0)  # R_blend = R_samp: the blended losses give R_pred no gradient
+    for lam_pred, learns in ((0.0, False), (1.0, True)):
+        A, A_range = _random_factors(len(batch))
+        cov = blended_covariance((A, A_range), batch.Y, batch.H, classic)
+        loss, parts = total_loss(cov, batch, LossConfig(lam_pred=lam_pred), SCEN.array)
+        loss.backward()
+        assert (A.grad is not None and A.grad.abs().max() > 0) == learns
+        if learns:
+            assert parts["pred"] == pytest.approx(nmse(cov.R_pred, batch.R_true).mean().item())
+
+
+def test_the_anchor_adds_its_weighted_nmse_of_r_pred(batch):
+    cov = blended_covariance(_random_factors(len(batch)), batch.Y, batch.H, PipelineConfig())
+    without, _ = total_loss(cov, batch, LossConfig(), SCEN.array)
+    with_anchor, parts = total_loss(cov, batch, LossConfig(lam_pred=2.0), SCEN.array)
+    assert with_anchor.item() == pytest.approx(without.item() + 2.0 * parts["pred"].item(), rel=1e-5)
