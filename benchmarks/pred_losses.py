@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import time
+from pathlib import Path
 
 import torch
 
@@ -31,7 +32,7 @@ from core.experiment import ExperimentConfig
 from core.metrics import nmse_db
 from core.reproducibility import deterministic
 from core.scenario import generate
-from core.train import train
+from core.train import save_checkpoint, train
 from hpo.study.spec import PARAMS, load_spec
 
 
@@ -69,6 +70,7 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=None, help="training scenes per epoch (default: the spec's)")
     ap.add_argument("--scenes", type=int, default=300, help="fresh scenes per SNR point")
     ap.add_argument("--seed", type=int, default=EvalConfig().seed, help="seed of the fresh scenes")
+    ap.add_argument("--save", type=Path, default=None, help="write each variant's checkpoint to DIR/LABEL.pt")
     args = ap.parse_args()
     deterministic()
     spec = load_spec(args.study)
@@ -94,6 +96,9 @@ def main() -> None:
         start = time.perf_counter()
         result = train(ExperimentConfig.from_dict(d), data_cache=cache)
         trained = time.perf_counter() - start
+        if args.save is not None:  # for `hpo evaluate --checkpoint DIR/LABEL.pt` on more scenes and seeds
+            args.save.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(args.save / f"{label}.pt", result, result.cfg)
         report = evaluate(result.model, result.cfg.scenario, result.cfg.pipeline, eval_cfg)
         nmse = _nmse_rows(result.model, result.cfg, eval_cfg)
         print(

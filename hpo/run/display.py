@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -86,8 +87,8 @@ def step(console: Console, text: str) -> Iterator[None]:
         spinner.update(task, total=1, completed=1)  # the spinner stops
 
 
-class LiveDisplay(RunWatcher):
-    """A progress bar over the study's budget, the current trial's epoch with its pace and ETA, and the tables.
+class StudyWatch(RunWatcher):
+    """The study's counts and pace as a run sees them; LiveDisplay and LogLines render them.
 
     The counts come from the study (every worker's trials), re-read when a trial starts or ends, at the first
     epoch of each trial (the trial exists only once study.optimize has created it) and then at most every
@@ -101,51 +102,37 @@ class LiveDisplay(RunWatcher):
         self.n_trials = n_trials
         self.epochs = epochs
         self.clock = clock
-        self.progress = Progress(
-            TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-        )
-        self.status = ""  # the line under the bar: the running trial's epoch, pace and ETA; it wraps when narrow
-        self.task = self.progress.add_task("", total=n_trials)
         self.study: optuna.Study | None = None
         self.metric = DEFAULT_METRIC
         self.tally: Tally | None = None
+        self.used = 0  # trials of the budget used (finished, running or failed)
         self.per_trial: float | None = None  # median seconds of the study's finished trials
         self.not_started = n_trials  # trials of the budget nobody has started
-        self.trial_start = clock()
+        self.started = clock()
+        self.trial_start = self.started
         self.refreshed = -math.inf  # clock() of the last read of the study
-        self.table = Group()
-        self.live = Live(console=console, refresh_per_second=4, transient=False)
 
-    def __enter__(self) -> LiveDisplay:
-        self.live.__enter__()
+    def __enter__(self) -> StudyWatch:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.live.__exit__(*exc)
-        if not self.console.is_terminal:  # Rich ends a non-terminal Live without a newline
-            self.console.line()
+        return None
 
-    def _refresh(self, study: optuna.Study) -> None:
-        """Re-read the study: progress, counts, measured s/trial."""
+    def _refresh(self, study: optuna.Study) -> list[FrozenTrial]:
+        """Re-read the study: progress, counts, measured s/trial; returns its trials."""
         if self.study is not study:
             self.study, self.metric = study, metric_name(study)
         trials = study.get_trials(deepcopy=False)
-        used = budget_used(trials)
+        self.used = budget_used(trials)
         self.tally = tally_trials(trials, study.directions)
         self.per_trial = trial_seconds(trials)
-        self.not_started = max(0, self.n_trials - used) + self.tally.waiting
+        self.not_started = max(0, self.n_trials - self.used) + self.tally.waiting
         self.refreshed = self.clock()
-        self.progress.update(self.task, completed=min(used, self.n_trials))
-        self.table = tally_table(self.tally, self.metric)
-        self._show()
+        self._counted()
+        return trials
 
-    def _show(self) -> None:
-        self.live.update(Group(self.progress, Text(self.status, overflow="fold"), self.table))
-
-    def _say(self, *parts: str) -> None:
-        """Show the non-empty `parts`, joined by " · ", as the line under the bar."""
-        self.status = " · ".join(p for p in parts if p)
-        self._show()
+    def _counted(self) -> None:
+        """Called after every re-read of the study."""
 
     def pace(self, left_in_trial: float | None = None, per_epoch: float | None = None) -> str:
         """'23 s/trial, ETA 4m10s' from the study's finished trials; before any, estimated from `per_epoch`.
@@ -169,6 +156,44 @@ class LiveDisplay(RunWatcher):
         self.trial_start = self.clock()
         self._refresh(study)
 
+
+class LiveDisplay(StudyWatch):
+    """A progress bar over the study's budget, the current trial's epoch with its pace and ETA, and the tables."""
+
+    def __init__(
+        self, console: Console, n_trials: int, epochs: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(console, n_trials, epochs, clock)
+        self.progress = Progress(
+            TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        )
+        self.status = ""  # the line under the bar: the running trial's epoch, pace and ETA; it wraps when narrow
+        self.task = self.progress.add_task("", total=n_trials)
+        self.table = Group()
+        self.live = Live(console=console, refresh_per_second=4, transient=False)
+
+    def __enter__(self) -> LiveDisplay:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.live.__exit__(*exc)
+        if not self.console.is_terminal:  # Rich ends a non-terminal Live without a newline
+            self.console.line()
+
+    def _counted(self) -> None:
+        self.progress.update(self.task, completed=min(self.used, self.n_trials))
+        self.table = tally_table(self.tally, self.metric)
+        self._show()
+
+    def _show(self) -> None:
+        self.live.update(Group(self.progress, Text(self.status, overflow="fold"), self.table))
+
+    def _say(self, *parts: str) -> None:
+        """Show the non-empty `parts`, joined by " · ", as the line under the bar."""
+        self.status = " · ".join(p for p in parts if p)
+        self._show()
+
     def epoch(self, trial_number: int, epoch: int, metrics: dict) -> None:
         """After epoch `epoch` (0-based) of trial `trial_number`: the epoch text, and the counts when due."""
         now, done = self.clock(), epoch + 1
@@ -183,7 +208,94 @@ class LiveDisplay(RunWatcher):
         self._refresh(study)
         self._say(f"trial {trial.number}: {trial.state.name.lower()}", self.pace())
 
-    def poll(self, study: optuna.Study, note: str) -> None:
+    def poll(self, study: optuna.Study, note: str, alive: int | None = None) -> None:
         """A parent that only watches (hpo run --workers): re-read the study and show `note` with the pace."""
         self._refresh(study)
         self._say(note, self.pace())
+
+
+class LogLines(StudyWatch):
+    """What `hpo run` says where stdout is not a terminal (docker compose logs, CI, `| tee`): one plain line per
+    finished trial (its number, state, value with the metric's name and reference, duration, the study's
+    progress and ETA) and one per worker start and stop; no control characters, nothing per epoch."""
+
+    def __init__(
+        self,
+        console: Console,
+        n_trials: int,
+        epochs: int,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        watching: bool = False,
+    ) -> None:
+        super().__init__(console, n_trials, epochs, clock)
+        self.watching = watching  # a parent watching its workers (poll), not a worker itself
+        self.reported: set[int] = set()  # trial numbers already given a line
+        self.alive = 0  # workers seen alive at the last poll (hpo run --workers)
+        self.workers = 0  # workers seen alive at once, at most
+
+    def __enter__(self) -> LogLines:
+        if not self.watching:
+            self._line(f"worker started: pid {os.getpid()}, {self.n_trials} trials in the study's budget")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.watching:
+            stopped = "stopped by a signal" if exc and exc[0] is not None else "stopped"
+            self._line(f"worker {stopped}: pid {os.getpid()}, {duration(self.clock() - self.started)}")
+
+    def _line(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def _trial_line(self, trial: FrozenTrial) -> str:
+        if trial.values is not None:
+            names = (self.study.metric_names if self.study is not None else None) or [self.metric]
+            value = ", ".join(_valued(n, v) for n, v in zip(names, trial.values, strict=False))
+        elif trial.intermediate_values:
+            last = max(trial.intermediate_values)
+            value = f"last reported {self.metric}={trial.intermediate_values[last]:+.3f} at epoch {last + 1}"
+        else:
+            value = str(trial.user_attrs.get("fail_reason", trial.system_attrs.get("fail_reason", "no value")))
+        took = f"in {duration(trial.duration.total_seconds())}" if trial.duration is not None else ""
+        best = ""
+        if self.tally is not None and self.tally.best_number is not None and self.tally.best is not None:
+            best = f"best #{self.tally.best_number} {self.tally.best:+.3f}"
+        progress = f"{min(self.used, self.n_trials)}/{self.n_trials} trials, {duration(self.clock() - self.started)}"
+        parts = [f"trial {trial.number} {trial.state.name}: {value}", took, best, progress, self.pace()]
+        return " · ".join(p for p in parts if p)
+
+    def _report_finished(self, trials: list[FrozenTrial]) -> None:
+        for t in trials:
+            if t.state.is_finished() and t.number not in self.reported:
+                self.reported.add(t.number)
+                self._line(self._trial_line(t))
+
+    def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._refresh(study)
+        self.reported.add(trial.number)
+        self._line(self._trial_line(trial))
+
+    def poll(self, study: optuna.Study, note: str, alive: int | None = None) -> None:
+        """A parent that only watches (hpo run --workers): a line per worker that started or stopped since the
+        last poll, and one per trial any worker finished."""
+        if alive is not None:
+            for n in range(self.alive + 1, alive + 1):
+                self.workers = max(self.workers, n)
+                self._line(f"worker started: {n}/{self.workers} alive · {note}")
+            for n in range(self.alive - 1, alive - 1, -1):
+                self._line(f"worker stopped: {n}/{self.workers} alive")
+            self.alive = alive
+        self._report_finished(self._refresh(study))
+
+
+def _valued(name: str, value: float) -> str:
+    """'loc_gain_db=+0.588 (dB; classic MUSIC = 0)': the value with its metric's unit and reference."""
+    reference = metric_label(name)[len(name) :].strip()
+    return f"{name}={value:+.3f}" + (f" {reference}" if reference else "")
+
+
+def run_view(console: Console, n_trials: int, epochs: int, *, watching: bool = False) -> LiveDisplay | LogLines:
+    """The live display on a terminal, plain log lines elsewhere; `watching`: a parent of --workers."""
+    if console.is_terminal:
+        return LiveDisplay(console, n_trials, epochs)
+    return LogLines(console, n_trials, epochs, watching=watching)

@@ -17,7 +17,7 @@ from core.errors import CovblendError
 from core.train import resolve_device
 from hpo import console
 from hpo.results.plots import QUICK_EVAL, save_study_plots
-from hpo.run.display import LiveDisplay, step
+from hpo.run.display import run_view, step
 from hpo.run.gpus import requested_gpus
 from hpo.run.runner import run_worker
 from hpo.run.workers import run_parallel
@@ -83,7 +83,7 @@ def run_trials(
             objective_kwargs={"artifacts": store}, gpus=launch.gpus,
         )  # fmt: skip
     else:
-        with LiveDisplay(view, launch.budget, spec.train.epochs) if view is not None else nullcontext() as live:
+        with run_view(view, launch.budget, spec.train.epochs) if view is not None else nullcontext() as live:
             run_worker(spec, study, launch.budget, timeout=timeout, seed=seed, watcher=live, objective=objective)
     ran = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.number not in finished_before]
     if ran and all(t.state == TrialState.FAIL for t in ran):

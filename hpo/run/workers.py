@@ -22,7 +22,7 @@ from rich.console import Console
 
 from core.errors import CovblendError
 from hpo import console
-from hpo.run.display import LiveDisplay
+from hpo.run.display import run_view
 from hpo.run.gpus import assign, summary
 from hpo.run.runner import RunInterrupted, run_worker
 from hpo.run.signals import ForwardOnce, handling
@@ -265,10 +265,10 @@ def run_parallel(
     if view is None:
         codes, interrupted = supervise(worker_main, args, on_death=reaper)
     else:
-        with LiveDisplay(view, n_trials, spec.train.epochs) as live:
+        with run_view(view, n_trials, spec.train.epochs, watching=True) as live:
 
             def on_poll(alive: int) -> None:
-                live.poll(study, f"{alive}/{workers} workers x {threads} threads{place}")
+                live.poll(study, f"{alive}/{workers} workers x {threads} threads{place}", alive)
 
             codes, interrupted = supervise(worker_main, args, on_poll=on_poll, on_death=reaper)
     if interrupted:

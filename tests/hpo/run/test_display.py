@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import optuna
 from optuna.study import StudyDirection
@@ -11,7 +15,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from hpo.results.tally import final_health, gain_over_samp, tally_trials
-from hpo.run.display import LiveDisplay, step, tally_table
+from hpo.run.display import LiveDisplay, LogLines, step, tally_table
 from hpo.run.runner import run_worker
 from hpo.storage import open_storage
 from hpo.study.create import create_or_join
@@ -143,3 +147,47 @@ def test_a_watching_parent_shows_its_note_with_the_pace_of_all_workers():
     # 20 s/trial; 2 not started + 2 running counted half done, 2 at a time: 20 * 3 / 2.
     assert live.status == "2/2 workers x 1 threads · 20 s/trial, ETA 30 s"
     assert live.tally.running == 2
+
+
+HPO = str(Path(sys.executable).parent / "hpo")
+
+
+def test_off_a_terminal_hpo_run_prints_a_plain_line_per_trial_and_worker(tiny_spec, tmp_path):
+    log = tmp_path / "run.log"
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    with log.open("w") as out:  # stdout to a file, as docker compose logs and CI see it
+        proc = subprocess.run(
+            [HPO, "run", "--study", str(tiny_spec), "--storage", url], stdout=out, stderr=subprocess.PIPE, text=True
+        )
+    assert proc.returncode == 0, proc.stderr
+    text = log.read_text()
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", text)  # no escape sequences, carriage returns or tabs
+    lines = text.splitlines()
+    trials = [line for line in lines if line.startswith("trial ")]
+    assert [line.split()[1] for line in trials] == ["0", "1", "2"]
+    for line in trials:
+        assert "COMPLETE: val_nmse_db=" in line or "COMPLETE: loc_gain_db=" in line
+        assert re.search(r" · in [^·]+ · best #\d ", line) and "/3 trials, " in line
+    assert "(dB; classic MUSIC = 0)" in trials[0] or "(dB; lower is better)" in trials[0]
+    assert sum(line.startswith("worker started: pid ") for line in lines) == 1
+    assert sum(line.startswith("worker stopped: pid ") for line in lines) == 1
+
+
+def test_a_watching_parent_logs_each_worker_start_and_stop_and_each_finished_trial_once():
+    study = optuna.create_study()
+    study.set_metric_names(["loc_gain_db"])
+    c = console()
+    lines = LogLines(c, 4, 2, Clock(), watching=True)
+    with lines:
+        lines.poll(study, "2/2 workers x 1 threads", 2)
+        study.add_trial(trial(TrialState.COMPLETE, 0.5, seconds=10))
+        lines.poll(study, "2/2 workers x 1 threads", 2)
+        lines.poll(study, "1/2 workers x 1 threads", 1)
+        lines.poll(study, "0/2 workers x 1 threads", 0)
+    out = c.file.getvalue().splitlines()
+    assert out[:2] == [
+        "worker started: 1/1 alive · 2/2 workers x 1 threads",
+        "worker started: 2/2 alive · 2/2 workers x 1 threads",
+    ]
+    assert out[2].startswith("trial 0 COMPLETE: loc_gain_db=+0.500 (dB; classic MUSIC = 0) · in 10 s · best #0 +0.500")
+    assert out[3:] == ["worker stopped: 1/2 alive", "worker stopped: 0/2 alive"]
