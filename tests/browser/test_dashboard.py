@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 HPO = str(Path(sys.executable).parent / "hpo")
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
+DOCS = Path(__file__).resolve().parents[2] / "docs"  # the README's pictures, photographed from the current code
 STUDY = "browser-see"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -239,7 +240,7 @@ def test_study_page_shows_the_saved_figures(dashboard, page, study_dir):
     page.get_by_text("Why trials were pruned").first.wait_for()
     page.wait_for_timeout(500)  # plotly animates its first draw
     top = {"x": 0, "y": 0, "width": 1400, "height": 1720}  # history, importances and the saved figures
-    page.screenshot(path=SHOTS / "dashboard.png", full_page=True, clip=top)
+    page.screenshot(path=DOCS / "dashboard.png", full_page=True, clip=top)
 
 
 def test_report_opens_offline_and_its_plots_render(page, study_dir):
@@ -277,7 +278,7 @@ def test_multi_study_page_draws_the_pareto_front(multi_dashboard, page, multi_di
     assert graph.locator(".scatterlayer path.point").count() == n_complete
     page.wait_for_timeout(500)  # plotly animates its first draw
     card = page.locator(".MuiCard-root", has=graph)
-    card.screenshot(path=SHOTS / "pareto.png")
+    card.screenshot(path=DOCS / "pareto.png")
 
 
 def test_multi_trial_page_shows_health_and_fits_the_window(multi_dashboard, page, multi_dir):
