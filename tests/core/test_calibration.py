@@ -8,11 +8,11 @@ import torch
 
 from core.array import steering
 from core.calibration import CalibrationConfig, calibration_set, fit_table
-from core.covariance import PipelineConfig, pipeline
+from core.covariance import PipelineConfig, pipeline, sample_covariance
 from core.errors import ConfigError
 from core.experiment import ExperimentConfig
 from core.localisation import LocalisationConfig, localisation_metrics, reference
-from core.measurement import classic_covariance, eigen_split, snr_estimate
+from core.measurement import classic_covariance, eigen_split, operator, snr_estimate, to_measurement
 from core.music import build_grid, music
 from core.scenario import ScenarioConfig, generate
 from core.train import load_checkpoint, save_checkpoint, train
@@ -155,3 +155,18 @@ def test_refits_during_training_use_the_head_of_the_set_and_the_last_one_all_of_
     assert seen == [48] and during == fit_table(model, CALIBRATED, cal.head(48), head, final=False)
     fit_table(model, CALIBRATED, cal, head, final=True)
     assert seen[-1] == len(cal.ref.scenes)
+
+
+def test_on_a_hybrid_array_beta_one_is_classic_music_only_as_the_ridge_vanishes():
+    # T X = W·HHᴴ(HHᴴ + αI)⁻¹·Y: the ridge bends the measurement domain by α over HHᴴ's eigenvalues (down to
+    # ~0.09 for M/N = 1/2), so MUSIC on C(R_samp) departs from classic's W (Y Yᴴ/L) W unless α is small.
+    scen = ScenarioConfig(measurement=SCEN.measurement.replace(combiner="random_phase", n_rf=8))
+    scenes = generate(scen, 32, seed=4, snr_db=20.0)
+    T = operator(scenes.H)
+    signal = lambda C: torch.linalg.eigh(C)[1][..., -1:]  # one source's signal subspace  # noqa: E731
+    classic = signal(classic_covariance(scenes.Y, scenes.H))
+    gap = {}
+    for alpha in (1e-2, 1e-4):
+        ours = signal(to_measurement(sample_covariance(scenes.Y, scenes.H, alpha), T))
+        gap[alpha] = (1 - (classic.mH @ ours).abs().squeeze()).max().item()  # 1 − |cos| of the two subspaces
+    assert gap[1e-4] < 1e-5 < 1e-3 < gap[1e-2]
