@@ -29,16 +29,45 @@ GRACE_S = 120  # ... and is declared stale (FAIL, then retried) after this long 
 MAX_RETRY = 2  # retries of a stale trial before it stays FAIL
 SQLITE_TIMEOUT_S = 60  # wait this long on a locked SQLite file before "database is locked"
 CONNECT_TIMEOUT_S = 10  # give up on a database server that has not answered this long ($HPO_CONNECT_TIMEOUT_S)
-# Per DB-API driver (URL "backend+driver"), the connect() arguments that bound one connection attempt to t seconds.
-# Without them a server that accepts TCP but never answers hangs the caller: psycopg waits 130 s, PyMySQL for
-# ever. PyMySQL reads the server's greeting under read_timeout, so on MySQL/MariaDB t bounds every read too.
-CONNECT_ARGS: dict[str, Callable[[int], dict]] = {
-    "psycopg": lambda t: {"connect_timeout": t},
-    "psycopg2": lambda t: {"connect_timeout": t},
-    "pg8000": lambda t: {"timeout": t},
-    "pymysql": lambda t: {"connect_timeout": t, "read_timeout": t, "write_timeout": t},
-    "mysqldb": lambda t: {"connect_timeout": t, "read_timeout": t, "write_timeout": t},
-    "pysqlite": lambda t: {"timeout": SQLITE_TIMEOUT_S},  # a file: no server to wait for, only its lock
+KEEPALIVE_PROBES = 3  # unanswered TCP keepalive probes after which a peer counts as dead
+
+
+def _libpq(connect_s: int, call_s: int) -> dict:
+    """libpq's connect() arguments (psycopg, psycopg2): `connect_s` bounds the connection attempt. The server ends
+    a statement that outlives the call deadline (statement_timeout), so one whose client the watchdog cut off
+    does not run on, holding its locks. TCP keepalives, probed every call_s / 3 seconds after call_s idle, on
+    both sides: the client notices a dead server host without the watchdog, and the server a dead client host
+    (and drops its locks) in about 2 x call_s rather than the kernel's 2 hours; tcp_user_timeout drops a
+    connection whose sent data has gone unacknowledged for call_s."""
+    idle, every = call_s, max(1, call_s // 3)
+    server = {
+        "statement_timeout": f"{call_s}s",
+        "tcp_keepalives_idle": idle,
+        "tcp_keepalives_interval": every,
+        "tcp_keepalives_count": KEEPALIVE_PROBES,
+    }
+    return {
+        "connect_timeout": connect_s,
+        "options": " ".join(f"-c {name}={value}" for name, value in server.items()),
+        "keepalives": 1,
+        "keepalives_idle": idle,
+        "keepalives_interval": every,
+        "keepalives_count": KEEPALIVE_PROBES,
+        "tcp_user_timeout": call_s * 1000,
+    }
+
+
+# Per DB-API driver (URL "backend+driver"), its connect() arguments for (connect_s, call_s): connect_s bounds one
+# connection attempt. Without it a server that accepts TCP but never answers hangs the caller: psycopg waits
+# 130 s, PyMySQL for ever. PyMySQL reads the server's greeting under read_timeout, so on MySQL/MariaDB connect_s
+# bounds every read and write too. call_s is the storage calls' deadline (hpo.storage.deadline).
+CONNECT_ARGS: dict[str, Callable[[int, int], dict]] = {
+    "psycopg": _libpq,
+    "psycopg2": _libpq,
+    "pg8000": lambda connect_s, call_s: {"timeout": connect_s},
+    "pymysql": lambda connect_s, call_s: dict.fromkeys(("connect_timeout", "read_timeout", "write_timeout"), connect_s),
+    "mysqldb": lambda connect_s, call_s: dict.fromkeys(("connect_timeout", "read_timeout", "write_timeout"), connect_s),
+    "pysqlite": lambda connect_s, call_s: {"timeout": SQLITE_TIMEOUT_S},  # a file: no server, only its lock to wait
 }
 # Query parameters some drivers read a password from (e.g. postgresql://u@host/db?password=...).
 SECRET_QUERY_KEYS = ("password", "passwd", "pwd")
@@ -179,12 +208,17 @@ def _seconds(env: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-def engine_kwargs(parsed: sa.engine.URL) -> dict:
-    """create_engine arguments for this URL: pool_pre_ping, and the driver's connect timeout."""
+def engine_kwargs(parsed: sa.engine.URL, call_s: int = CALL_S) -> dict:
+    """create_engine arguments for this URL: pool_pre_ping, and its driver's CONNECT_ARGS for the connect timeout
+    and the calls' deadline `call_s`. A driver argument the URL's query sets itself is left to the URL; libpq's
+    `options` get ours in front of the URL's, where a -c setting of the URL's own comes later and wins."""
     connect = CONNECT_ARGS.get(parsed.get_driver_name())
     kwargs: dict = {"pool_pre_ping": True}
     if connect is not None:
-        kwargs["connect_args"] = connect(_seconds("HPO_CONNECT_TIMEOUT_S", CONNECT_TIMEOUT_S))
+        ours = connect(_seconds("HPO_CONNECT_TIMEOUT_S", CONNECT_TIMEOUT_S), call_s)
+        if "options" in ours and "options" in parsed.query:
+            ours["options"] += f" {parsed.query['options']}"
+        kwargs["connect_args"] = {k: v for k, v in ours.items() if k == "options" or k not in parsed.query}
     return kwargs
 
 
@@ -207,7 +241,8 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
         raise StorageError(f"cannot write {mask(url)}: {path} or its folder is read-only")
     exact = parsed.render_as_string(hide_password=False)  # the password re-encoded, so Optuna parses it back whole
     try:
-        kwargs = engine_kwargs(parsed)  # names the driver, so an unknown one fails here
+        call_s = _seconds("HPO_CALL_TIMEOUT_S", CALL_S)
+        kwargs = engine_kwargs(parsed, call_s)  # names the driver, so an unknown one fails here
         if not create:
             _require_tables(exact, kwargs, url)
         with warnings.catch_warnings():
@@ -221,8 +256,9 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
                 if heartbeat
                 else {}
             )
-            hb["call_timeout"] = _seconds("HPO_CALL_TIMEOUT_S", CALL_S)
-            return GuardedStorage(exact, engine_kwargs=kwargs, skip_table_creation=not create, **hb)
+            return GuardedStorage(
+                exact, engine_kwargs=kwargs, skip_table_creation=not create, call_timeout=call_s, **hb
+            )
     except ImportError as e:
         raise StorageError(f"no database driver for {mask(url)}: {mask(url, str(e))}") from e
     except (sa.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError) as e:

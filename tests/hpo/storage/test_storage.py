@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import optuna
 import pytest
+import sqlalchemy as sa
 
 from hpo.storage import (
     DEFAULT_URL,
     STORAGE_ENV,
     StorageError,
     engine_kwargs,
+    guard,
     mask,
     open_storage,
     parse_url,
     require_study,
     resolve_url,
 )
+from hpo.storage.deadline import Watchdog
+from hpo.storage.guard import StorageUnavailable
 
 
 def test_url_precedence(monkeypatch):
@@ -112,6 +116,49 @@ def test_a_driver_message_quoting_part_of_the_password_is_withheld():
 def test_every_server_backend_bounds_its_connect(url, key, monkeypatch):
     monkeypatch.setenv("HPO_CONNECT_TIMEOUT_S", "7")
     assert engine_kwargs(parse_url(url))["connect_args"][key] == 7
+
+
+def test_a_postgres_session_ends_a_statement_at_the_call_deadline(fresh_postgres_url, monkeypatch):
+    monkeypatch.setenv("HPO_CALL_TIMEOUT_S", "1")
+    monkeypatch.setattr(guard, "OUTAGE_S", 2.0)
+    storage = open_storage(fresh_postgres_url)
+    with storage.engine.connect() as conn:  # not through the storage's calls: no watchdog, only the server's limit
+        shown = {
+            name: conn.execute(sa.text(f"SHOW {name}")).scalar()
+            for name in ("statement_timeout", "tcp_keepalives_idle")
+        }
+        assert shown == {"statement_timeout": "1s", "tcp_keepalives_idle": "1"}
+        with pytest.raises(guard.TRANSIENT) as e:  # what the storage retries, as an outage
+            conn.execute(sa.text("SELECT pg_sleep(5)"))
+    assert "statement timeout" in str(e.value.orig)
+
+    def sleep() -> None:
+        with storage.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_sleep(5)"))
+
+    with pytest.raises(StorageUnavailable) as e:  # retried for the outage limit, then one line
+        storage.retry(sleep, "pg_sleep")
+    (line,) = str(e.value).splitlines()
+    assert line.startswith("the database did not answer for 2 s (storage pg_sleep, last OperationalError)")
+
+
+def test_the_urls_own_driver_settings_win():
+    url = "postgresql+psycopg://u@h/db?options=-c%20statement_timeout%3D0&keepalives=0"
+    args = engine_kwargs(parse_url(url), call_s=30)["connect_args"]
+    assert args["options"].startswith("-c statement_timeout=30s ") and args["options"].endswith("statement_timeout=0")
+    assert "keepalives" not in args and args["keepalives_idle"] == 30  # keepalives=0 comes from the URL
+
+
+def test_the_watchdog_passes_over_a_closed_connection(postgres_url):
+    engine = sa.create_engine(postgres_url)
+    dog = Watchdog(1.0)
+    sa.event.listen(engine, "connect", dog.watch)
+    with engine.connect() as conn:
+        (raw,) = dog.connections
+        conn.execute(sa.text("SELECT 1"))
+    raw.close()  # what the pool does to a connection it drops while the watchdog still knows it
+    dog.cut()  # psycopg's fileno() raised on it, and the watchdog's thread died with a traceback
+    engine.dispose()
 
 
 def test_a_bad_connect_timeout_is_one_line(monkeypatch):
