@@ -89,8 +89,11 @@ def resolve_url(cli_value: str | None = None) -> str:
 
 # A password= query value runs to the next parameter (&key= or ;key=) or the end: it may hold '@', '&' or '#'.
 _SECRET_QUERY = re.compile(rf"[?&;](?:{'|'.join(SECRET_QUERY_KEYS)})=(.*?)(?=[&;][A-Za-z_][\w.-]*=|$)", re.I | re.S)
-# What may follow the user info: host (or [IPv6]), a numeric port, a /database and a ?query without '@'.
-_PLAIN_AFTER_USER = re.compile(r"(\[[0-9A-Fa-f:.]*\]|[^/?#:@\[\]\s]*)(:\d*)?(/[^?#:@\s]*)?(\?[^#@\s]*)?")
+# What may follow the user info: host (or [IPv6]), a numeric port, a /database and a ?query without '@'. After a
+# user:password the /database is required: "u:ab@cd" may be password "ab@cd" with its host left out.
+_HOST_PORT, _DATABASE, _QUERY = r"(\[[0-9A-Fa-f:.]*\]|[^/?#:@\[\]\s]*)(:\d*)?", r"/[^?#:@\s]*", r"(\?[^#@\s]*)?"
+_PLAIN_AFTER_USER = re.compile(f"{_HOST_PORT}({_DATABASE})?{_QUERY}")
+_PLAIN_AFTER_PASSWORD = re.compile(f"{_HOST_PORT}{_DATABASE}{_QUERY}")
 
 
 def _layout(url: str) -> tuple[int, int, int, bool]:
@@ -98,14 +101,16 @@ def _layout(url: str) -> tuple[int, int, int, bool]:
     plain). start: after "://" (0 without one); end: where the first password= query parameter begins (else the
     URL's end); at: the LAST '@' between them (-1: none), which ends the user info, so a password holding '@', ':'
     or '/' is taken whole; plain: whether the text from the user info to `end` reads as
-    host[:port][/database][?query] and nothing else. When it does not ("u:S3cr@t/pw:x#?", a raw '@' in a
-    password and no host after it), nobody can tell where the password ends.
+    host[:port][/database][?query] and nothing else, the /database required after a password. When it does not
+    ("u:S3cr@t/pw:x#?" or "u:ab@cd": a raw '@' in a password, and perhaps no host after it), nobody can tell
+    where the password ends.
     """
     start = url.find("://") + 3 if "://" in url else 0
     query = _SECRET_QUERY.search(url, start)
     end = query.start() if query else len(url)
     at = url.rfind("@", start, end)
-    return start, at, end, _PLAIN_AFTER_USER.fullmatch(url, at + 1 if at >= 0 else start, end) is not None
+    after = _PLAIN_AFTER_PASSWORD if ":" in url[start : max(at, start)] else _PLAIN_AFTER_USER
+    return start, at, end, after.fullmatch(url, at + 1 if at >= 0 else start, end) is not None
 
 
 def _password_spans(url: str) -> list[tuple[int, int]]:
@@ -165,8 +170,9 @@ def parse_url(url: str) -> sa.engine.URL:
             return sa.engine.make_url(url)
         if not plain:
             raise StorageError(
-                f"cannot parse storage URL {mask(url)}: where the password ends is unclear; percent-encode the "
-                "password (urllib.parse.quote(password, safe=''))"
+                f"cannot parse storage URL {mask(url)}: where the password ends is unclear; write "
+                "USER:PASSWORD@HOST[:PORT]/DATABASE with the password percent-encoded (urllib.parse.quote(password, "
+                "safe=''))"
             )
         user, has_password, password = url[start:at].partition(":")
         parsed = sa.engine.make_url(f"{scheme}://{url[at + 1 :]}")

@@ -433,9 +433,9 @@ def test_no_command_prints_any_part_of_a_password(password, shape, tiny_spec, tm
 
 
 @pytest.mark.parametrize("via_env", [False, True])
-def test_a_password_with_a_raw_at_and_no_host_is_never_shown(via_env, tiny_spec, monkeypatch):
+@pytest.mark.parametrize("password", ["S3cr@t/pw:x#?", "Zq7@RETx"])  # the second reads as password Zq7, host RETx too
+def test_a_password_with_a_raw_at_and_no_host_is_never_shown(password, via_env, tiny_spec, monkeypatch):
     """The issue's URL through the flag and $HPO_STORAGE; tests/hpo/storage/test_storage.py tries more shapes."""
-    password = "S3cr@t/pw:x#?"
     url = f"postgresql+psycopg://ft_user:{password}"
     for command in (["run", "--study", str(tiny_spec)], ["studies"]):
         result = _invoke_on(url, via_env, command, monkeypatch)

@@ -74,6 +74,8 @@ ADVERSARIAL = [
     ("postgresql+psycopg://:Pq@/x:y@", "Pq@/x:y@"),
     ("mysql+pymysql://root:Jk@Lm/no@pe:x@db:3306/x", "Jk@Lm/no@pe:x"),
     ("postgresql+psycopg://ft_user:Vb9 Nm\nKl@[::1]:5432/db", "Vb9 Nm\nKl"),
+    ("postgresql+psycopg://ft_user:Zq7@RETx", "Zq7@RETx"),  # or password Zq7 on host RETx: nobody can tell
+    ("postgresql+psycopg://ft_user:Zq7@RETx:5432", "Zq7@RETx:5432"),
 ]
 
 
@@ -92,9 +94,18 @@ def test_a_raw_at_in_a_password_query_value_is_no_host():
     assert (parsed.host, parsed.query["password"], parsed.query["sslmode"]) == ("db.example", "Zq7@RETx", "require")
 
 
-def test_a_url_whose_host_cannot_be_told_from_its_password_is_refused():
-    with pytest.raises(StorageError, match="percent-encode"):
-        parse_url("postgresql+psycopg://ft_user:S3cr@t/pw:x#?")
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg://ft_user:S3cr@t/pw:x#?", "postgresql+psycopg://u:ab@cd", "mysql+pymysql://u:ab@cd:3306"],
+)
+def test_a_url_whose_host_cannot_be_told_from_its_password_is_refused(url):
+    with pytest.raises(StorageError, match="percent-encoded"):
+        parse_url(url)
+
+
+def test_a_password_followed_by_host_and_database_is_no_riddle():
+    assert mask("postgresql+psycopg://u:ab@cd/db") == "postgresql+psycopg://u:***@cd/db"
+    assert mask("postgresql+psycopg://u@cd") == "postgresql+psycopg://u@cd"  # no password: nothing to hide
 
 
 def test_a_driver_message_quoting_part_of_the_password_is_withheld():
