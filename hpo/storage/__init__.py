@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ DEFAULT_URL = "sqlite:///hpo.db"
 HEARTBEAT_S = 30  # a running trial writes a heartbeat this often ($HPO_HEARTBEAT_S overrides, in seconds)
 GRACE_S = 120  # ... and is declared stale (FAIL, then retried) after this long without one ($HPO_GRACE_S)
 MAX_RETRY = 2  # retries of a stale trial before it stays FAIL
+CREATE_TRIES = 5  # attempts to open a fresh database whose tables other processes are creating at the same moment
 SQLITE_TIMEOUT_S = 60  # wait this long on a locked SQLite file before "database is locked"
 CONNECT_TIMEOUT_S = 10  # give up on a database server that has not answered this long ($HPO_CONNECT_TIMEOUT_S)
 KEEPALIVE_PROBES = 3  # unanswered TCP keepalive probes after which a peer counts as dead
@@ -262,13 +264,31 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
                 if heartbeat
                 else {}
             )
-            return GuardedStorage(
-                exact, engine_kwargs=kwargs, skip_table_creation=not create, call_timeout=call_s, **hb
-            )
+            for attempt in range(1, CREATE_TRIES + 1):
+                try:
+                    return GuardedStorage(
+                        exact, engine_kwargs=kwargs, skip_table_creation=not create, call_timeout=call_s, **hb
+                    )
+                except sa.exc.SQLAlchemyError as e:
+                    if not (create and _created_meanwhile(e)) or attempt == CREATE_TRIES:
+                        raise
+                    time.sleep(0.1 * attempt)  # the other process's tables are committed by now, or soon
     except ImportError as e:
         raise StorageError(f"no database driver for {mask(url)}: {mask(url, str(e))}") from e
     except (sa.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError) as e:
-        raise StorageError(f"cannot open storage {mask(url)}: {_brief(e, url)}") from e
+        hint = "; other processes create its tables: create the study first (hpo run --create-only)"
+        raise StorageError(
+            f"cannot open storage {mask(url)}: {_brief(e, url)}{hint if _created_meanwhile(e) else ''}"
+        ) from e
+
+
+def _created_meanwhile(e: BaseException) -> bool:
+    """Whether `e`, from creating Optuna's tables in a fresh database, says another process was creating them at
+    the same moment: a table, type or version row that exists already (PostgreSQL: a duplicate key in
+    pg_type; SQLite: "table ... already exists" or a UNIQUE alembic_version)."""
+    return isinstance(e, sa.exc.IntegrityError) or (
+        isinstance(e, sa.exc.SQLAlchemyError) and "already exists" in str(getattr(e, "orig", e))
+    )
 
 
 def _require_tables(exact: str, kwargs: dict, url: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import optuna
 import pytest
 import sqlalchemy as sa
@@ -170,6 +172,29 @@ def test_the_watchdog_passes_over_a_closed_connection(postgres_url):
     raw.close()  # what the pool does to a connection it drops while the watchdog still knows it
     dog.cut()  # psycopg's fileno() raised on it, and the watchdog's thread died with a traceback
     engine.dispose()
+
+
+def open_at_once(url: str, barrier, answers) -> None:
+    """A process that opens `url` the moment its siblings do, and says how it went."""
+    barrier.wait()
+    try:
+        open_storage(url)
+        answers.put("opened")
+    except StorageError as e:
+        answers.put(str(e))
+
+
+def test_processes_opening_a_fresh_database_at_once_all_open_it(storage_url):
+    """Hosts started together on an empty database: each creates Optuna's tables, and all but one used to fail
+    ("table studies already exists", a duplicate key in PostgreSQL's pg_type)."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, answers = ctx.Barrier(4), ctx.Queue()
+    processes = [ctx.Process(target=open_at_once, args=(storage_url, barrier, answers)) for _ in range(4)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=120)
+    assert [answers.get(timeout=1) for _ in processes] == ["opened"] * 4
 
 
 def test_a_bad_connect_timeout_is_one_line(monkeypatch):
