@@ -199,7 +199,8 @@ def supervise(
                     p.start()
                 except OSError as e:  # a process limit (EAGAIN), memory: stop those started, as a signal would
                     refused = (i, e)
-                    forward(signal.SIGTERM, None)
+                    if forward.since is None:  # (a signal that came first is being forwarded already)
+                        forward(signal.SIGTERM, None)
                     break
             while any(p.is_alive() for p in procs):
                 if forward.since is not None and time.monotonic() - forward.since > STOP_S:
