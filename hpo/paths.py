@@ -22,6 +22,27 @@ def prepare_output(target: Path) -> Path:
     Raises CovblendError naming the path when the folder is missing (or cannot be created), or when the target
     is a directory: callers check before their work, so it fails at once, not after it.
     """
+    _parent_ready(target)
+    if target.is_dir():
+        raise CovblendError(f"cannot write {target}: it is a directory")
+    return target
+
+
+def prepare_folder(target: Path) -> Path:
+    """`target`, a folder a command fills (`hpo retrain --out`), created: its parent must exist, as an output
+    file's folder must (prepare_output), and it must not be a file. Raises CovblendError naming the path."""
+    _parent_ready(target)
+    if target.exists() and not target.is_dir():
+        raise CovblendError(f"cannot write into {target}: it is a file")
+    try:
+        target.mkdir(exist_ok=True)
+    except OSError as e:
+        raise CovblendError(f"cannot create {target}: {e.strerror}") from None
+    return target
+
+
+def _parent_ready(target: Path) -> None:
+    """Create target's folder when it is OUT_DIR; else raise CovblendError unless it exists."""
     folder = target.parent
     if folder.resolve() == OUT_DIR.resolve():
         try:
@@ -30,6 +51,3 @@ def prepare_output(target: Path) -> Path:
             raise CovblendError(f"cannot create output folder {folder}: {e.strerror}") from None
     if not folder.is_dir():
         raise CovblendError(f"cannot write {target}: directory {folder} does not exist")
-    if target.is_dir():
-        raise CovblendError(f"cannot write {target}: it is a directory")
-    return target

@@ -21,7 +21,7 @@ from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, Storage, StudyName, parse_snr_grid
 from hpo.cli.evaluate import short
 from hpo.console import err, out, say, warn
-from hpo.results.retrain import RetrainWatcher, TrialSummary, retrain, top_trials, warnings_for
+from hpo.results.retrain import MAX_SEEDS, RetrainWatcher, TrialSummary, retrain, top_trials, warnings_for
 from hpo.run.display import EPOCH_METRICS
 from hpo.run.signals import Stopped, handling, interrupt
 from hpo.storage import open_existing_study
@@ -99,7 +99,7 @@ def retrain_command(
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder; rerun with the same one to resume.")],
     top: Annotated[int, typer.Option("--top", min=1, help="Retrain this many best COMPLETE trials.")] = 3,
     seeds: Annotated[
-        int, typer.Option("--seeds", min=1, help="Seeds per trial: the trial's seed and the next ones.")
+        int, typer.Option("--seeds", min=1, max=MAX_SEEDS, help="Seeds per trial: the trial's seed and the next ones.")
     ] = 3,
     epochs: Annotated[
         int | None, typer.Option("--epochs", min=1, help="Epochs per seed; default the spec's final_epochs.")

@@ -98,5 +98,6 @@ def html_report(
     artifacts: Artifacts = None,
 ) -> None:
     """One offline HTML page: history, importances, parallel coordinates, pruning, top 10, RMSE vs SNR."""
-    write_report(load(storage, study), open_store(artifacts), prepare_output(Path(out_path)))
+    target = prepare_output(Path(out_path))  # before the store: a bad --out creates no artifact folder
+    write_report(load(storage, study), open_store(artifacts), target)
     say(f"wrote {out_path}")

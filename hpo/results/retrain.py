@@ -38,6 +38,7 @@ from core.experiment import ExperimentConfig
 from core.localisation import derived_seed
 from core.reproducibility import deterministic, git_commit
 from core.train import NonFiniteGradientError, save_checkpoint, train
+from hpo.paths import prepare_folder
 from hpo.provenance import versions
 from hpo.results.evaluation import plot_report
 from hpo.storage import StorageError, internals
@@ -48,6 +49,7 @@ from hpo.study.spec import StudySpec
 
 MEAN_PREFIX, STD_PREFIX = "retrain_mean_", "retrain_std_"  # + a metric name: user attrs of a retrained trial
 SEEDS_ATTR, EPOCHS_ATTR = "retrain_seeds", "retrain_epochs"
+MAX_SEEDS = 100  # seeds per trial; each is a full training run, so more is a typo rather than a plan
 RETRAIN_PURPOSE = "retrain"  # the retrain's validation seed is derived_seed(the spec's val_seed, this)
 FILES = ("checkpoint.pt", "provenance.json", "evaluation.json", "evaluation.png")
 
@@ -346,13 +348,12 @@ def retrain(
     watcher = watcher or RetrainWatcher()
     deterministic()
     trials = top_trials(study, top, number)
-    out.mkdir(parents=True, exist_ok=True)
-    plan = [(t, s) for t in trials for s in seeds_of(t, spec, seeds)]
+    plan = [(t, s, trial_config(spec, t, s, epochs)) for t in trials for s in seeds_of(t, spec, seeds)]
+    prepare_folder(out)  # after every config is valid: a bad --epochs leaves no folder behind
     records: dict[int, list[dict]] = {t.number: [] for t in trials}
     cache: dict = {}  # validation (and fixed training) scenes, shared by every seed of this call
     start, trained = time.perf_counter(), 0
-    for index, (trial, seed) in enumerate(plan):
-        cfg = trial_config(spec, trial, seed, epochs)
+    for index, (trial, seed, cfg) in enumerate(plan):
         record = load_record(seed_paths(out, trial.number, seed)[0], cfg, eval_cfg)
         skipped = record is not None
         if not skipped:

@@ -51,7 +51,7 @@ def prepare(
     spec = load_spec(spec_name)  # validated before anything touches storage
     gpu_ids = requested_gpus(gpus, spec.train.device)  # so are the GPUs: a bad --gpus writes nothing
     resolve_device(spec.train.device)  # device = "cuda" without one is an error here, not a FAIL per trial
-    check_study_name(study_name or spec.name)
+    check_study_name(spec.name if study_name is None else study_name)  # --study-name '' is no default
     url = resolve_url(storage)
     opened = open_storage(url)
     optuna.logging.set_verbosity(logging.ERROR)  # the live table and fail_reason attrs say it better

@@ -24,7 +24,15 @@ from hpo.storage.guard import (
     record,
     retry_transient,
 )
-from hpo.storage.recovery import POLL_S, OrphanWatch, fail_stale, keep_result, kept_result, release_trial
+from hpo.storage.recovery import (
+    POLL_S,
+    OrphanWatch,
+    fail_stale,
+    grace_s,
+    keep_result,
+    kept_result,
+    release_trial,
+)
 from hpo.study.objective import Objective
 from hpo.study.seeds import reseed
 from hpo.study.spec import StudySpec
@@ -34,6 +42,19 @@ RELEASE_S = 5.0  # after a stop signal, how long marking the running trial FAIL 
 
 class RunInterrupted(Stopped):
     """The run was stopped by Ctrl-C or SIGTERM; its running trial was marked FAIL."""
+
+
+def left_running(study: optuna.Study, trials: int) -> str:
+    """What becomes of `trials` running trials of `study` that a stop could not mark FAIL (a second signal, a
+    database that does not answer): the tail of its line."""
+    if trials == 0:
+        return "no trial was running"
+    grace = grace_s(study)
+    after = "HPO_GRACE_S" if grace is None else f"HPO_GRACE_S ({grace:g} s)"
+    what, it = ("the running trial", "it is") if trials == 1 else (f"the {trials} running trials", "they are")
+    return (
+        f"{what} could not be marked FAIL; after {after} without a heartbeat, {it} failed and re-run by another worker"
+    )
 
 
 class RunWatcher:
@@ -101,7 +122,11 @@ def run_worker(
 
     # Told to stop, this worker's storage calls wait RELEASE_S at most: a database that does not answer must not
     # hold the exit (Optuna's FAIL of the trial, then ours) for the minutes an outage is otherwise ridden out.
-    stop = StopAtSafePoint(busy=lambda: objective.current_trial_id is not None, on_stop=lambda: impatient(RELEASE_S))
+    stop = StopAtSafePoint(
+        busy=lambda: objective.current_trial_id is not None,
+        on_stop=lambda: impatient(RELEASE_S),
+        abandoned=lambda: f"interrupted again: {left_running(study, int(stop.busy()))}",
+    )
 
     def on_epoch(trial_number: int, epoch: int, metrics: dict) -> None:
         stop.checkpoint()
@@ -160,10 +185,7 @@ def run_worker(
             try:
                 release_trial(study, objective.current_trial_id, INTERRUPTED, requeue=False)
             except StorageUnavailable:
-                raise RunInterrupted(
-                    "interrupted: the running trial could not be marked FAIL (the database does not answer); "
-                    "its heartbeat goes stale and another worker re-runs it"
-                ) from e
+                raise RunInterrupted(f"interrupted; the database does not answer: {left_running(study, 1)}") from e
         raise RunInterrupted(f"interrupted: the running trial was marked FAIL (fail_reason={INTERRUPTED!r})") from e
     finally:
         impatient(None)

@@ -2,19 +2,23 @@
 
 Three answers, each installed with `handling` and put back when its block ends:
     StopAtSafePoint  run_worker: the running trial stops at its next safe point and is marked FAIL
-    ForwardOnce      a parent of worker processes (hpo.run.workers.supervise): the signal goes to each worker once
+    Forward          a parent of worker processes (hpo.run.workers.supervise): the signal goes to each worker once
     interrupt        `hpo retrain`: SIGTERM stops like Ctrl-C
+The first two end the process at once on a second signal (exit_now).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import NoReturn
 
 from core.errors import CovblendError
+from hpo import console
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -38,6 +42,25 @@ def handling(handler: Callable, signals: Sequence[signal.Signals] = STOP_SIGNALS
             signal.signal(s, handler_before)
 
 
+def exit_now(message: str) -> NoReturn:
+    """Write "stopped: MESSAGE" on stderr and end this process at once with EXIT_INTERRUPTED.
+
+    The answer to a second signal during a stop. Whatever the process waits on (a database that does not answer,
+    psycopg cancelling a query on it, a heartbeat thread's join), an exception would wait for it too in the
+    `finally` and `except` blocks it passes, so no Python cleanup runs. The line goes straight to file descriptor
+    2: the signal may have interrupted a write to sys.stderr, whose buffer would refuse a second, reentrant one.
+    """
+    try:
+        sys.stdout.flush()  # what the run printed so far (a --json run prints at its end only)
+    except (OSError, RuntimeError, ValueError):
+        pass  # closed, or interrupted in the middle of a write: nothing more of it comes
+    if os.isatty(1):
+        os.write(1, b"\x1b[?25h")  # a live display hides the cursor until it ends, which it no longer will
+    below = "\n" if os.isatty(2) else ""  # a live display leaves the cursor at the end of its last line
+    os.write(2, f"{below}stopped: {message}\n".encode(errors="replace"))
+    os._exit(console.EXIT_INTERRUPTED)
+
+
 def interrupt(signum, frame) -> None:
     """Raise Interrupted (a KeyboardInterrupt) wherever the signal lands."""
     raise Interrupted()
@@ -51,18 +74,28 @@ class StopAtSafePoint:
     stopping. So while a trial runs (busy() is true), a signal only sets `requested`, and `checkpoint` raises
     at the next safe point: before the trial's next optimiser step (core.train's on_step) or at its epoch
     boundary (before the epoch's storage writes), whichever comes first. The wait is therefore at most one
-    optimiser step, or one validation pass when the signal lands in one. Between trials, and on a second
-    signal, it raises at once.
+    optimiser step, or one validation pass when the signal lands in one. Between trials it raises at once.
+
+    A second signal ends the process at once (exit_now) with the line abandoned() returns: the stop that the
+    first one began writes to the database, which may not answer, and the user asked twice.
     """
 
-    def __init__(self, busy: Callable[[], bool], on_stop: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        busy: Callable[[], bool],
+        on_stop: Callable[[], None] = lambda: None,
+        abandoned: Callable[[], str] = lambda: "interrupted again",
+    ) -> None:
         self.busy = busy
         self.on_stop = on_stop  # called as the stop begins (run_worker shortens its storage calls' patience)
+        self.abandoned = abandoned  # the line of a second signal: what the stop it cut short leaves undone
         self.requested = False
         self.stopping = False  # Interrupted was raised: whatever follows is the stop
 
     def __call__(self, signum, frame) -> None:
-        if self.requested or not self.busy():
+        if self.requested or self.stopping:
+            exit_now(self.abandoned())
+        if not self.busy():
             self._interrupt()
         self.requested = True
 
@@ -76,15 +109,29 @@ class StopAtSafePoint:
         raise Interrupted()
 
 
-class ForwardOnce:
-    """Send the first SIGTERM or SIGINT on to the processes pids() names that are alive; note when it came."""
+class Forward:
+    """Send the first SIGTERM or SIGINT on to the processes pids() names that are alive, note when it came and
+    call on_stop. A second one kills those processes (SIGKILL) and ends this one at once (exit_now) with the line
+    abandoned() returns: no worker outlives its parent, and the parent waits on nothing, its database included."""
 
-    def __init__(self, pids: Callable[[], list[int]]) -> None:
+    def __init__(
+        self,
+        pids: Callable[[], list[int]],
+        on_stop: Callable[[], None],
+        abandoned: Callable[[], str],
+    ) -> None:
         self.pids = pids
+        self.on_stop = on_stop
+        self.abandoned = abandoned
         self.since: float | None = None  # time.monotonic() of the forwarded signal; None before one
 
     def __call__(self, signum, frame) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
+        if self.since is not None:
+            line = self.abandoned()  # before the kill: it may count what the workers were doing
             for pid in self.pids():
-                os.kill(pid, signum)
+                os.kill(pid, signal.SIGKILL)
+            exit_now(line)
+        self.since = time.monotonic()
+        self.on_stop()
+        for pid in self.pids():
+            os.kill(pid, signum)

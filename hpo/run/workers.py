@@ -24,9 +24,10 @@ from core.errors import CovblendError
 from hpo import console
 from hpo.run.display import run_view
 from hpo.run.gpus import assign, summary
-from hpo.run.runner import RunInterrupted, run_worker
-from hpo.run.signals import ForwardOnce, handling
+from hpo.run.runner import RELEASE_S, RunInterrupted, left_running, run_worker
+from hpo.run.signals import Forward, handling
 from hpo.storage import in_memory, mask, open_storage, sqlite_file
+from hpo.storage.deadline import impatient
 from hpo.storage.guard import INTERRUPTED, TRANSIENT, StorageUnavailable, budget_used
 from hpo.storage.recovery import release_trial
 from hpo.study.create import create_or_join
@@ -143,13 +144,17 @@ def supervise(
     *,
     on_poll: Callable[[int], None] | None = None,
     on_death: Callable[[Death, bool], None] | None = None,
+    abandoned: Callable[[int], str] = lambda running: "interrupted again: the workers were killed",
 ) -> tuple[list[int], bool]:
     """Start one spawned process per args tuple running target(*args) and wait for all.
 
     Returns their exit codes and whether a signal stopped them.
 
     on_poll(alive) is called about every POLL_S seconds. SIGTERM or SIGINT to this process is forwarded to
-    every worker once; workers still alive STOP_S seconds later are killed (exit code -9). on_death(death,
+    every worker once; workers still alive STOP_S seconds later are killed (exit code -9). From the signal on,
+    this process's storage calls wait RELEASE_S at most, as a worker's do. A second signal kills the workers and
+    ends this process at once with the line abandoned(running) returns, `running` the number of trials they were
+    running (hpo.run.signals.Forward). on_death(death,
     stopping) hears, once, of each worker that exited non-zero, within POLL_S of its end; death.trial_id is
     the trial it published with publish_trial, and `stopping` tells whether a signal was being forwarded.
     A worker that cannot be started (OSError: a process limit, memory) stops the started ones as a signal
@@ -164,7 +169,16 @@ def supervise(
         for i, (a, slot) in enumerate(zip(args, slots, strict=True))
     ]
     reported: set[int] = set()
-    forward = ForwardOnce(lambda: [p.pid for p in procs if p.pid is not None and p.is_alive()])
+
+    def alive() -> list[tuple]:
+        """(process, trial slot) of each started worker still alive."""
+        return [(p, slot) for p, slot in zip(procs, slots, strict=True) if p.pid is not None and p.is_alive()]
+
+    forward = Forward(
+        lambda: [p.pid for p, _ in alive()],
+        on_stop=lambda: impatient(RELEASE_S),  # the Reaper's writes: a database that does not answer holds the exit
+        abandoned=lambda: abandoned(sum(slot.value != NO_TRIAL for _, slot in alive())),
+    )
     poll = on_poll or (lambda alive: None)
 
     def report_deaths() -> None:
@@ -179,23 +193,27 @@ def supervise(
 
     refused: tuple[int, OSError] | None = None
     with handling(forward):
-        for i, p in enumerate(procs):
-            try:
-                p.start()
-            except OSError as e:  # a process limit (EAGAIN), memory: stop those started, as a signal would
-                refused = (i, e)
-                forward(signal.SIGTERM, None)
-                break
-        while any(p.is_alive() for p in procs):
-            if forward.since is not None and time.monotonic() - forward.since > STOP_S:
-                for p in procs:
-                    if p.is_alive():
-                        p.kill()
+        try:
+            for i, p in enumerate(procs):
+                try:
+                    p.start()
+                except OSError as e:  # a process limit (EAGAIN), memory: stop those started, as a signal would
+                    refused = (i, e)
+                    if forward.since is None:  # (a signal that came first is being forwarded already)
+                        forward(signal.SIGTERM, None)
+                    break
+            while any(p.is_alive() for p in procs):
+                if forward.since is not None and time.monotonic() - forward.since > STOP_S:
+                    for p in procs:
+                        if p.is_alive():
+                            p.kill()
+                report_deaths()
+                poll(sum(p.is_alive() for p in procs))
+                time.sleep(POLL_S)
             report_deaths()
-            poll(sum(p.is_alive() for p in procs))
-            time.sleep(POLL_S)
-        report_deaths()
-        poll(0)
+            poll(0)
+        finally:
+            impatient(None)
     if refused is not None:
         index, error = refused
         raise CovblendError(
@@ -215,6 +233,7 @@ class Reaper:
 
     study: optuna.Study
     deaths: list[Death] = field(default_factory=list)  # every death heard, in order
+    unreleased: list[Death] = field(default_factory=list)  # those whose trial it could not fail
 
     def __call__(self, death: Death, stopping: bool) -> None:
         self.deaths.append(death)
@@ -224,6 +243,7 @@ class Reaper:
         try:
             release_trial(self.study, death.trial_id, reason, requeue=not stopping)
         except (*TRANSIENT, StorageUnavailable) as e:  # retried for minutes; a later stale check will fail it
+            self.unreleased.append(death)
             console.warn(f"could not fail trial id {death.trial_id} of {death.describe()}: {e}")
 
 
@@ -262,15 +282,22 @@ def run_parallel(
         str(spec.path), url, study.study_name, n_trials, threads, seed, timeout, objective_kwargs or {}, devices
     )
     reaper, args = Reaper(study), [(job, i) for i in range(workers)]
+
+    def abandoned(running: int) -> str:
+        return f"interrupted again: {left_running(study, running)}"
+
     if view is None:
-        codes, interrupted = supervise(worker_main, args, on_death=reaper)
+        codes, interrupted = supervise(worker_main, args, on_death=reaper, abandoned=abandoned)
     else:
         with run_view(view, n_trials, spec.train.epochs, watching=True) as live:
 
             def on_poll(alive: int) -> None:
                 live.poll(study, f"{alive}/{workers} workers x {threads} threads{place}", alive)
 
-            codes, interrupted = supervise(worker_main, args, on_poll=on_poll, on_death=reaper)
+            codes, interrupted = supervise(worker_main, args, on_poll=on_poll, on_death=reaper, abandoned=abandoned)
+    if interrupted and reaper.unreleased:
+        left = left_running(study, len(reaper.unreleased))
+        raise RunInterrupted(f"interrupted; the database does not answer: {left}")
     if interrupted:
         raise RunInterrupted(f"interrupted: the workers' running trials were marked FAIL (fail_reason={INTERRUPTED!r})")
     if not any(codes):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -27,18 +28,48 @@ DEFAULT_URL = "sqlite:///hpo.db"
 HEARTBEAT_S = 30  # a running trial writes a heartbeat this often ($HPO_HEARTBEAT_S overrides, in seconds)
 GRACE_S = 120  # ... and is declared stale (FAIL, then retried) after this long without one ($HPO_GRACE_S)
 MAX_RETRY = 2  # retries of a stale trial before it stays FAIL
+CREATE_TRIES = 5  # attempts to open a fresh database whose tables other processes are creating at the same moment
 SQLITE_TIMEOUT_S = 60  # wait this long on a locked SQLite file before "database is locked"
 CONNECT_TIMEOUT_S = 10  # give up on a database server that has not answered this long ($HPO_CONNECT_TIMEOUT_S)
-# Per DB-API driver (URL "backend+driver"), the connect() arguments that bound one connection attempt to t seconds.
-# Without them a server that accepts TCP but never answers hangs the caller: psycopg waits 130 s, PyMySQL for
-# ever. PyMySQL reads the server's greeting under read_timeout, so on MySQL/MariaDB t bounds every read too.
-CONNECT_ARGS: dict[str, Callable[[int], dict]] = {
-    "psycopg": lambda t: {"connect_timeout": t},
-    "psycopg2": lambda t: {"connect_timeout": t},
-    "pg8000": lambda t: {"timeout": t},
-    "pymysql": lambda t: {"connect_timeout": t, "read_timeout": t, "write_timeout": t},
-    "mysqldb": lambda t: {"connect_timeout": t, "read_timeout": t, "write_timeout": t},
-    "pysqlite": lambda t: {"timeout": SQLITE_TIMEOUT_S},  # a file: no server to wait for, only its lock
+KEEPALIVE_PROBES = 3  # unanswered TCP keepalive probes after which a peer counts as dead
+
+
+def _libpq(connect_s: int, call_s: int) -> dict:
+    """libpq's connect() arguments (psycopg, psycopg2): `connect_s` bounds the connection attempt. The server ends
+    a statement that outlives the call deadline (statement_timeout), so one whose client the watchdog cut off
+    does not run on, holding its locks. TCP keepalives, probed every call_s / 3 seconds after call_s idle, on
+    both sides: the client notices a dead server host without the watchdog, and the server a dead client host
+    (and drops its locks) in about 2 x call_s rather than the kernel's 2 hours; tcp_user_timeout drops a
+    connection whose sent data has gone unacknowledged for call_s."""
+    idle, every = call_s, max(1, call_s // 3)
+    server = {
+        "statement_timeout": f"{call_s}s",
+        "tcp_keepalives_idle": idle,
+        "tcp_keepalives_interval": every,
+        "tcp_keepalives_count": KEEPALIVE_PROBES,
+    }
+    return {
+        "connect_timeout": connect_s,
+        "options": " ".join(f"-c {name}={value}" for name, value in server.items()),
+        "keepalives": 1,
+        "keepalives_idle": idle,
+        "keepalives_interval": every,
+        "keepalives_count": KEEPALIVE_PROBES,
+        "tcp_user_timeout": call_s * 1000,
+    }
+
+
+# Per DB-API driver (URL "backend+driver"), its connect() arguments for (connect_s, call_s): connect_s bounds one
+# connection attempt. Without it a server that accepts TCP but never answers hangs the caller: psycopg waits
+# 130 s, PyMySQL for ever. PyMySQL reads the server's greeting under read_timeout, so on MySQL/MariaDB connect_s
+# bounds every read and write too. call_s is the storage calls' deadline (hpo.storage.deadline).
+CONNECT_ARGS: dict[str, Callable[[int, int], dict]] = {
+    "psycopg": _libpq,
+    "psycopg2": _libpq,
+    "pg8000": lambda connect_s, call_s: {"timeout": connect_s},
+    "pymysql": lambda connect_s, call_s: dict.fromkeys(("connect_timeout", "read_timeout", "write_timeout"), connect_s),
+    "mysqldb": lambda connect_s, call_s: dict.fromkeys(("connect_timeout", "read_timeout", "write_timeout"), connect_s),
+    "pysqlite": lambda connect_s, call_s: {"timeout": SQLITE_TIMEOUT_S},  # a file: no server, only its lock to wait
 }
 # Query parameters some drivers read a password from (e.g. postgresql://u@host/db?password=...).
 SECRET_QUERY_KEYS = ("password", "passwd", "pwd")
@@ -60,8 +91,11 @@ def resolve_url(cli_value: str | None = None) -> str:
 
 # A password= query value runs to the next parameter (&key= or ;key=) or the end: it may hold '@', '&' or '#'.
 _SECRET_QUERY = re.compile(rf"[?&;](?:{'|'.join(SECRET_QUERY_KEYS)})=(.*?)(?=[&;][A-Za-z_][\w.-]*=|$)", re.I | re.S)
-# What may follow the user info: host (or [IPv6]), a numeric port, a /database and a ?query without '@'.
-_PLAIN_AFTER_USER = re.compile(r"(\[[0-9A-Fa-f:.]*\]|[^/?#:@\[\]\s]*)(:\d*)?(/[^?#:@\s]*)?(\?[^#@\s]*)?")
+# What may follow the user info: host (or [IPv6]), a numeric port, a /database and a ?query without '@'. After a
+# user:password the /database is required: "u:ab@cd" may be password "ab@cd" with its host left out.
+_HOST_PORT, _DATABASE, _QUERY = r"(\[[0-9A-Fa-f:.]*\]|[^/?#:@\[\]\s]*)(:\d*)?", r"/[^?#:@\s]*", r"(\?[^#@\s]*)?"
+_PLAIN_AFTER_USER = re.compile(f"{_HOST_PORT}({_DATABASE})?{_QUERY}")
+_PLAIN_AFTER_PASSWORD = re.compile(f"{_HOST_PORT}{_DATABASE}{_QUERY}")
 
 
 def _layout(url: str) -> tuple[int, int, int, bool]:
@@ -69,14 +103,16 @@ def _layout(url: str) -> tuple[int, int, int, bool]:
     plain). start: after "://" (0 without one); end: where the first password= query parameter begins (else the
     URL's end); at: the LAST '@' between them (-1: none), which ends the user info, so a password holding '@', ':'
     or '/' is taken whole; plain: whether the text from the user info to `end` reads as
-    host[:port][/database][?query] and nothing else. When it does not ("u:S3cr@t/pw:x#?", a raw '@' in a
-    password and no host after it), nobody can tell where the password ends.
+    host[:port][/database][?query] and nothing else, the /database required after a password. When it does not
+    ("u:S3cr@t/pw:x#?" or "u:ab@cd": a raw '@' in a password, and perhaps no host after it), nobody can tell
+    where the password ends.
     """
     start = url.find("://") + 3 if "://" in url else 0
     query = _SECRET_QUERY.search(url, start)
     end = query.start() if query else len(url)
     at = url.rfind("@", start, end)
-    return start, at, end, _PLAIN_AFTER_USER.fullmatch(url, at + 1 if at >= 0 else start, end) is not None
+    after = _PLAIN_AFTER_PASSWORD if ":" in url[start : max(at, start)] else _PLAIN_AFTER_USER
+    return start, at, end, after.fullmatch(url, at + 1 if at >= 0 else start, end) is not None
 
 
 def _password_spans(url: str) -> list[tuple[int, int]]:
@@ -136,8 +172,9 @@ def parse_url(url: str) -> sa.engine.URL:
             return sa.engine.make_url(url)
         if not plain:
             raise StorageError(
-                f"cannot parse storage URL {mask(url)}: where the password ends is unclear; percent-encode the "
-                "password (urllib.parse.quote(password, safe=''))"
+                f"cannot parse storage URL {mask(url)}: where the password ends is unclear; write "
+                "USER:PASSWORD@HOST[:PORT]/DATABASE with the password percent-encoded (urllib.parse.quote(password, "
+                "safe=''))"
             )
         user, has_password, password = url[start:at].partition(":")
         parsed = sa.engine.make_url(f"{scheme}://{url[at + 1 :]}")
@@ -179,12 +216,17 @@ def _seconds(env: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-def engine_kwargs(parsed: sa.engine.URL) -> dict:
-    """create_engine arguments for this URL: pool_pre_ping, and the driver's connect timeout."""
+def engine_kwargs(parsed: sa.engine.URL, call_s: int = CALL_S) -> dict:
+    """create_engine arguments for this URL: pool_pre_ping, and its driver's CONNECT_ARGS for the connect timeout
+    and the calls' deadline `call_s`. A driver argument the URL's query sets itself is left to the URL; libpq's
+    `options` get ours in front of the URL's, where a -c setting of the URL's own comes later and wins."""
     connect = CONNECT_ARGS.get(parsed.get_driver_name())
     kwargs: dict = {"pool_pre_ping": True}
     if connect is not None:
-        kwargs["connect_args"] = connect(_seconds("HPO_CONNECT_TIMEOUT_S", CONNECT_TIMEOUT_S))
+        ours = connect(_seconds("HPO_CONNECT_TIMEOUT_S", CONNECT_TIMEOUT_S), call_s)
+        if "options" in ours and "options" in parsed.query:
+            ours["options"] += f" {parsed.query['options']}"
+        kwargs["connect_args"] = {k: v for k, v in ours.items() if k == "options" or k not in parsed.query}
     return kwargs
 
 
@@ -207,7 +249,8 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
         raise StorageError(f"cannot write {mask(url)}: {path} or its folder is read-only")
     exact = parsed.render_as_string(hide_password=False)  # the password re-encoded, so Optuna parses it back whole
     try:
-        kwargs = engine_kwargs(parsed)  # names the driver, so an unknown one fails here
+        call_s = _seconds("HPO_CALL_TIMEOUT_S", CALL_S)
+        kwargs = engine_kwargs(parsed, call_s)  # names the driver, so an unknown one fails here
         if not create:
             _require_tables(exact, kwargs, url)
         with warnings.catch_warnings():
@@ -221,12 +264,31 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
                 if heartbeat
                 else {}
             )
-            hb["call_timeout"] = _seconds("HPO_CALL_TIMEOUT_S", CALL_S)
-            return GuardedStorage(exact, engine_kwargs=kwargs, skip_table_creation=not create, **hb)
+            for attempt in range(1, CREATE_TRIES + 1):
+                try:
+                    return GuardedStorage(
+                        exact, engine_kwargs=kwargs, skip_table_creation=not create, call_timeout=call_s, **hb
+                    )
+                except sa.exc.SQLAlchemyError as e:
+                    if not (create and _created_meanwhile(e)) or attempt == CREATE_TRIES:
+                        raise
+                    time.sleep(0.1 * attempt)  # the other process's tables are committed by now, or soon
     except ImportError as e:
         raise StorageError(f"no database driver for {mask(url)}: {mask(url, str(e))}") from e
     except (sa.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError) as e:
-        raise StorageError(f"cannot open storage {mask(url)}: {_brief(e, url)}") from e
+        hint = "; other processes create its tables: create the study first (hpo run --create-only)"
+        raise StorageError(
+            f"cannot open storage {mask(url)}: {_brief(e, url)}{hint if _created_meanwhile(e) else ''}"
+        ) from e
+
+
+def _created_meanwhile(e: BaseException) -> bool:
+    """Whether `e`, from creating Optuna's tables in a fresh database, says another process was creating them at
+    the same moment: a table, type or version row that exists already (PostgreSQL: a duplicate key in
+    pg_type; SQLite: "table ... already exists" or a UNIQUE alembic_version)."""
+    return isinstance(e, sa.exc.IntegrityError) or (
+        isinstance(e, sa.exc.SQLAlchemyError) and "already exists" in str(getattr(e, "orig", e))
+    )
 
 
 def _require_tables(exact: str, kwargs: dict, url: str) -> None:

@@ -41,11 +41,16 @@ def limit(default: float) -> float:
 
 
 def _fileno(dbapi_connection) -> int | None:
-    """The socket of a DB-API connection: psycopg and psycopg2 name it, PyMySQL keeps it; None for SQLite."""
-    if callable(getattr(dbapi_connection, "fileno", None)):
-        return dbapi_connection.fileno()
-    sock = getattr(dbapi_connection, "_sock", None)
-    return sock.fileno() if sock is not None else None
+    """The socket of a DB-API connection: psycopg and psycopg2 name it, PyMySQL keeps it; None for SQLite and for
+    a closed connection (psycopg's fileno() raises its OperationalError then, which would end the watchdog's
+    thread with a traceback on stderr)."""
+    try:
+        if callable(getattr(dbapi_connection, "fileno", None)):
+            return dbapi_connection.fileno()
+        sock = getattr(dbapi_connection, "_sock", None)
+        return sock.fileno() if sock is not None else None
+    except Exception:  # each driver has its own error for a closed connection
+        return None
 
 
 class Watchdog:

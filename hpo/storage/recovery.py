@@ -87,6 +87,15 @@ def kept_result(study: optuna.Study, trial: optuna.Trial) -> list[float] | None:
     return values
 
 
+def grace_s(study: optuna.Study) -> float | None:
+    """How long a RUNNING trial of `study` may go without a heartbeat before another process fails and re-runs
+    it; None when its storage writes no heartbeats."""
+    backend = _heartbeats(study)
+    if backend is None:
+        return None
+    return backend.grace_period or 2 * backend.get_heartbeat_interval()  # Optuna's own default
+
+
 def _heartbeats(study: optuna.Study) -> GuardedStorage | None:
     """The study's GuardedStorage when it writes heartbeats, else None (a trial without one proves nothing)."""
     backend = internals.backend(internals.storage_of(study))
@@ -117,8 +126,7 @@ class OrphanWatch:
             if backend is None or now - self.checked < POLL_S:
                 return []
             self.checked = now
-            grace = backend.grace_period or 2 * backend.get_heartbeat_interval()  # Optuna's own default
-            ids = backend.orphan_trial_ids(internals.study_id(study))
+            ids, grace = backend.orphan_trial_ids(internals.study_id(study)), grace_s(study)
             self.first_seen = {i: self.first_seen.get(i, now) for i in ids}
             orphaned = [i for i, seen in self.first_seen.items() if now - seen > grace]
             return [i for i in orphaned if release_trial(study, i, None, True)]

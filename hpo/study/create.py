@@ -24,13 +24,16 @@ class StudyNameError(ConfigError):
 
 
 def check_study_name(name: str) -> None:
-    """Raise StudyNameError unless `name` has 1 to MAX_NAME characters, none of them HIDDEN; run it before
-    anything is written (a name the database refuses would otherwise fail after the tables exist)."""
+    """Raise StudyNameError unless `name` has 1 to MAX_NAME characters, none of them HIDDEN, and neither begins
+    nor ends with whitespace (a blank name, or "quick " beside "quick", cannot be told apart in a table); run it
+    before anything is written (a name the database refuses would otherwise fail after the tables exist)."""
     if not 1 <= len(name) <= MAX_NAME:
         raise StudyNameError(f"study name must have 1 to {MAX_NAME} characters, got {len(name)}: {ascii(name[:40])}…")
     hidden = [c for c in name if unicodedata.category(c) in HIDDEN]
     if hidden:
         raise StudyNameError(f"study name must not hold control or invisible characters, got {ascii(name)}")
+    if name != name.strip():
+        raise StudyNameError(f"study name must not begin or end with whitespace, got {ascii(name)}")
 
 
 class StudyMismatchError(CovblendError):
@@ -41,7 +44,7 @@ def create_or_join(
     spec: StudySpec, storage: optuna.storages.BaseStorage, study_name: str | None = None, seed: int | None = None
 ) -> tuple[optuna.Study, list[str]]:
     """The study `study_name` (default: the spec's name), created if missing; returns it and any warnings."""
-    name = study_name or spec.name
+    name = spec.name if study_name is None else study_name
     seed = spec.sampler.seed if seed is None else seed
     existing = name in optuna.get_all_study_names(storage)
     if existing:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import sqlalchemy
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
@@ -107,45 +106,6 @@ def test_export_holds_every_trial_with_intermediate_values(ran, tmp_path, fmt):
     assert [r["state"] for r in rows] == ["COMPLETE", "COMPLETE"]
 
 
-BAD_INPUTS = {
-    "bad spec": ["run", "--study", "SPEC_BAD", "--storage", "URL"],
-    "empty spec": ["run", "--study", "SPEC_EMPTY", "--storage", "URL"],
-    "unknown spec": ["run", "--study", "no-such-study", "--storage", "URL"],
-    "bad url": ["run", "--study", "SPEC", "--storage", "nonsense://"],
-    "unreachable db": ["run", "--study", "SPEC", "--storage", "postgresql+psycopg://u:pw@127.0.0.1:9/x"],
-    "negative n-trials": ["run", "--study", "SPEC", "--storage", "URL", "--n-trials", "-1"],
-    "too many workers": ["run", "--study", "SPEC", "--storage", "URL", "--workers", "10000"],
-    "artifacts is a file": ["run", "--study", "SPEC", "--storage", "URL", "--artifacts", "SPEC"],
-    "seed beyond 2**32": ["run", "--study", "SPEC", "--storage", "URL", "--seed", "1180591620717411303424"],
-    "600-character name": ["run", "--study", "SPEC", "--storage", "URL", "--study-name", "x" * 600],
-    "newline in name": ["run", "--study", "SPEC", "--storage", "URL", "--study-name", "a\nb"],
-    "right-to-left name": ["run", "--study", "SPEC", "--storage", "URL", "--study-name", "evil\u202etxt.exe"],
-    "zero-width name": ["run", "--study", "SPEC", "--storage", "URL", "--study-name", "qu\u200bick"],
-    "workers on :memory:": ["run", "--study", "SPEC", "--storage", "sqlite:///:memory:", "--workers", "2"],
-    "workers on sqlite://": ["run", "--study", "SPEC", "--storage", "sqlite://", "--workers", "2"],
-    "unknown study (best)": ["best", "--study", "absent", "--storage", "URL"],
-    "unknown study (export)": ["export", "--study", "absent", "--storage", "URL"],
-    "bad format": ["export", "--study", "absent", "--storage", "URL", "--format", "xml"],
-    "missing db (studies)": ["studies", "--storage", "URL"],
-}
-
-
-@pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_is_exit_2_one_line_and_creates_no_database(case, tiny_spec, tmp_path, monkeypatch):
-    monkeypatch.setenv("HPO_STUDIES_DIR", str(tmp_path))
-    bad = tmp_path / "bad.toml"
-    bad.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 0"))
-    empty = tmp_path / "empty.toml"
-    empty.write_bytes(b"")
-    db = tmp_path / "hpo.db"
-    subs = {"SPEC": str(tiny_spec), "SPEC_BAD": str(bad), "SPEC_EMPTY": str(empty), "URL": f"sqlite:///{db}"}
-    result = CliRunner().invoke(app, [subs.get(a, a) for a in BAD_INPUTS[case]])
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "pw@" not in lines[0]
-    assert not db.exists()
-
-
 def test_a_run_whose_every_trial_failed_is_an_error(tiny_spec, tmp_path, monkeypatch):
     def cannot_allocate(self, cfg, on_epoch):  # what a spec sized beyond the machine did to every trial
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8000000000000 bytes")
@@ -156,53 +116,6 @@ def test_a_run_whose_every_trial_failed_is_an_error(tiny_spec, tmp_path, monkeyp
     assert result.exit_code == 2, result.output
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: all 2 trials of this run failed") and "can't allocate memory" in line
-
-
-def test_a_600_character_study_name_on_postgres_is_one_line_and_writes_nothing(tiny_spec, fresh_postgres_url):
-    result = invoke("run", "--study", str(tiny_spec), "--storage", fresh_postgres_url, "--study-name", "x" * 600)
-    assert result.exit_code == 2, result.output
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: ") and "512" in line
-    engine = sqlalchemy.create_engine(fresh_postgres_url)
-    with engine.connect() as conn:
-        assert not sqlalchemy.inspect(conn).get_table_names()  # not even Optuna's tables
-    engine.dispose()
-
-
-@pytest.fixture
-def read_only(tmp_path):
-    """Make a file read-only for this process, root included (chattr +i), and writable again afterwards."""
-    made = []
-
-    def make(path: Path) -> None:
-        if os.geteuid() != 0:
-            path.chmod(0o444)
-        elif subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
-            pytest.skip("chattr +i is not supported here, and root writes a mode 444 file anyway")
-        made.append(path)
-
-    yield make
-    for path in made:
-        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
-        path.chmod(0o644)
-
-
-def test_a_read_only_database_is_one_line_and_unchanged(ran, read_only):
-    db = Path(ran.removeprefix("sqlite:///"))
-    before = db.read_bytes()
-    read_only(db)
-    result = invoke("run", "--study", str(db.parent / "tiny.toml"), "--storage", ran, "--n-trials", "3")
-    assert result.exit_code == 2, result.output
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: ") and "read-only" in line
-    assert db.read_bytes() == before
-
-
-def test_evaluate_into_a_directory_fails_before_evaluating(tmp_path):
-    result = invoke("evaluate", "--checkpoint", str(tmp_path / "absent.pt"), "--json", str(tmp_path))
-    assert result.exit_code == 2
-    (line,) = result.stderr.strip().splitlines()
-    assert line == f"error: cannot write {tmp_path}: it is a directory"
 
 
 def test_studies_shows_a_name_made_elsewhere_escaped(tmp_path):
@@ -433,9 +346,9 @@ def test_no_command_prints_any_part_of_a_password(password, shape, tiny_spec, tm
 
 
 @pytest.mark.parametrize("via_env", [False, True])
-def test_a_password_with_a_raw_at_and_no_host_is_never_shown(via_env, tiny_spec, monkeypatch):
+@pytest.mark.parametrize("password", ["S3cr@t/pw:x#?", "Zq7@RETx"])  # the second reads as password Zq7, host RETx too
+def test_a_password_with_a_raw_at_and_no_host_is_never_shown(password, via_env, tiny_spec, monkeypatch):
     """The issue's URL through the flag and $HPO_STORAGE; tests/hpo/storage/test_storage.py tries more shapes."""
-    password = "S3cr@t/pw:x#?"
     url = f"postgresql+psycopg://ft_user:{password}"
     for command in (["run", "--study", str(tiny_spec)], ["studies"]):
         result = _invoke_on(url, via_env, command, monkeypatch)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import optuna
 import pytest
+import sqlalchemy as sa
 
 from hpo.storage import (
     DEFAULT_URL,
     STORAGE_ENV,
     StorageError,
     engine_kwargs,
+    guard,
     mask,
     open_storage,
     parse_url,
     require_study,
     resolve_url,
 )
+from hpo.storage.deadline import Watchdog
+from hpo.storage.guard import StorageUnavailable
 
 
 def test_url_precedence(monkeypatch):
@@ -70,6 +76,8 @@ ADVERSARIAL = [
     ("postgresql+psycopg://:Pq@/x:y@", "Pq@/x:y@"),
     ("mysql+pymysql://root:Jk@Lm/no@pe:x@db:3306/x", "Jk@Lm/no@pe:x"),
     ("postgresql+psycopg://ft_user:Vb9 Nm\nKl@[::1]:5432/db", "Vb9 Nm\nKl"),
+    ("postgresql+psycopg://ft_user:Zq7@RETx", "Zq7@RETx"),  # or password Zq7 on host RETx: nobody can tell
+    ("postgresql+psycopg://ft_user:Zq7@RETx:5432", "Zq7@RETx:5432"),
 ]
 
 
@@ -88,9 +96,18 @@ def test_a_raw_at_in_a_password_query_value_is_no_host():
     assert (parsed.host, parsed.query["password"], parsed.query["sslmode"]) == ("db.example", "Zq7@RETx", "require")
 
 
-def test_a_url_whose_host_cannot_be_told_from_its_password_is_refused():
-    with pytest.raises(StorageError, match="percent-encode"):
-        parse_url("postgresql+psycopg://ft_user:S3cr@t/pw:x#?")
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg://ft_user:S3cr@t/pw:x#?", "postgresql+psycopg://u:ab@cd", "mysql+pymysql://u:ab@cd:3306"],
+)
+def test_a_url_whose_host_cannot_be_told_from_its_password_is_refused(url):
+    with pytest.raises(StorageError, match="percent-encoded"):
+        parse_url(url)
+
+
+def test_a_password_followed_by_host_and_database_is_no_riddle():
+    assert mask("postgresql+psycopg://u:ab@cd/db") == "postgresql+psycopg://u:***@cd/db"
+    assert mask("postgresql+psycopg://u@cd") == "postgresql+psycopg://u@cd"  # no password: nothing to hide
 
 
 def test_a_driver_message_quoting_part_of_the_password_is_withheld():
@@ -112,6 +129,72 @@ def test_a_driver_message_quoting_part_of_the_password_is_withheld():
 def test_every_server_backend_bounds_its_connect(url, key, monkeypatch):
     monkeypatch.setenv("HPO_CONNECT_TIMEOUT_S", "7")
     assert engine_kwargs(parse_url(url))["connect_args"][key] == 7
+
+
+def test_a_postgres_session_ends_a_statement_at_the_call_deadline(fresh_postgres_url, monkeypatch):
+    monkeypatch.setenv("HPO_CALL_TIMEOUT_S", "1")
+    monkeypatch.setattr(guard, "OUTAGE_S", 2.0)
+    storage = open_storage(fresh_postgres_url)
+    with storage.engine.connect() as conn:  # not through the storage's calls: no watchdog, only the server's limit
+        shown = {
+            name: conn.execute(sa.text(f"SHOW {name}")).scalar()
+            for name in ("statement_timeout", "tcp_keepalives_idle")
+        }
+        assert shown == {"statement_timeout": "1s", "tcp_keepalives_idle": "1"}
+        with pytest.raises(guard.TRANSIENT) as e:  # what the storage retries, as an outage
+            conn.execute(sa.text("SELECT pg_sleep(5)"))
+    assert "statement timeout" in str(e.value.orig)
+
+    def sleep() -> None:
+        with storage.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_sleep(5)"))
+
+    with pytest.raises(StorageUnavailable) as e:  # retried for the outage limit, then one line
+        storage.retry(sleep, "pg_sleep")
+    (line,) = str(e.value).splitlines()
+    assert line.startswith("the database did not answer for 2 s (storage pg_sleep, last OperationalError)")
+
+
+def test_the_urls_own_driver_settings_win():
+    url = "postgresql+psycopg://u@h/db?options=-c%20statement_timeout%3D0&keepalives=0"
+    args = engine_kwargs(parse_url(url), call_s=30)["connect_args"]
+    assert args["options"].startswith("-c statement_timeout=30s ") and args["options"].endswith("statement_timeout=0")
+    assert "keepalives" not in args and args["keepalives_idle"] == 30  # keepalives=0 comes from the URL
+
+
+def test_the_watchdog_passes_over_a_closed_connection(postgres_url):
+    engine = sa.create_engine(postgres_url)
+    dog = Watchdog(1.0)
+    sa.event.listen(engine, "connect", dog.watch)
+    with engine.connect() as conn:
+        (raw,) = dog.connections
+        conn.execute(sa.text("SELECT 1"))
+    raw.close()  # what the pool does to a connection it drops while the watchdog still knows it
+    dog.cut()  # psycopg's fileno() raised on it, and the watchdog's thread died with a traceback
+    engine.dispose()
+
+
+def open_at_once(url: str, barrier, answers) -> None:
+    """A process that opens `url` the moment its siblings do, and says how it went."""
+    barrier.wait()
+    try:
+        open_storage(url)
+        answers.put("opened")
+    except StorageError as e:
+        answers.put(str(e))
+
+
+def test_processes_opening_a_fresh_database_at_once_all_open_it(storage_url):
+    """Hosts started together on an empty database: each creates Optuna's tables, and all but one used to fail
+    ("table studies already exists", a duplicate key in PostgreSQL's pg_type)."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, answers = ctx.Barrier(4), ctx.Queue()
+    processes = [ctx.Process(target=open_at_once, args=(storage_url, barrier, answers)) for _ in range(4)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=120)
+    assert [answers.get(timeout=1) for _ in processes] == ["opened"] * 4
 
 
 def test_a_bad_connect_timeout_is_one_line(monkeypatch):
