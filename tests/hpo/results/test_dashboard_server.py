@@ -1,8 +1,14 @@
-"""hpo.results.dashboard.fit_window: the layout rule goes into HTML pages only, with a Content-Length that fits."""
+"""hpo.results.dashboard: the layout rule goes into HTML pages only, with a Content-Length that fits; Ctrl-C
+during a request stops the server."""
 
 from __future__ import annotations
 
-from hpo.results.dashboard import FIT_WINDOW_CSS, fit_window
+import threading
+import urllib.request
+
+import pytest
+
+from hpo.results.dashboard import FIT_WINDOW_CSS, fit_window, make_dashboard_server
 
 
 def upstream(content_type: str, body: bytes):
@@ -37,3 +43,24 @@ def test_other_responses_pass_untouched():
     _, headers, body = call(fit_window(upstream("application/json", json)))
     assert body == json
     assert headers["Content-Length"] == str(len(json))
+
+
+def test_ctrl_c_inside_a_request_stops_the_server_without_a_traceback(capfd):
+    def interrupted(environ, start_response):
+        raise KeyboardInterrupt  # what SIGINT does when it lands while the dashboard answers a request
+
+    server = make_dashboard_server(interrupted, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    client = threading.Thread(target=_get, args=(url,))
+    client.start()
+    with server, pytest.raises(KeyboardInterrupt):
+        server.handle_request()
+    client.join(timeout=30)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def _get(url: str) -> None:
+    try:
+        urllib.request.urlopen(url, timeout=30).read()
+    except OSError:  # the server closed the connection: there is no response to a stopped server
+        pass
