@@ -19,7 +19,7 @@ from rich.text import Text
 from hpo.console import say
 from hpo.results.tally import Tally, tally_trials
 from hpo.run.pace import duration, eta_seconds, trial_seconds
-from hpo.run.runner import RunWatcher
+from hpo.run.runner import RunInterrupted, RunWatcher
 from hpo.storage.guard import budget_used
 from hpo.study.spec import metric_label
 
@@ -241,7 +241,9 @@ class LogLines(StudyWatch):
 
     def __exit__(self, *exc) -> None:
         if not self.watching:
-            stopped = "stopped by a signal" if exc and exc[0] is not None else "stopped"
+            kind = exc[0] if exc else None
+            interrupted = kind is not None and issubclass(kind, (KeyboardInterrupt, RunInterrupted))
+            stopped = "stopped by a signal" if interrupted else "stopped on an error" if kind is not None else "stopped"
             self._line(f"worker {stopped}: pid {os.getpid()}, {duration(self.clock() - self.started)}")
 
     def _line(self, text: str) -> None:

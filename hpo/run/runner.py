@@ -19,8 +19,10 @@ from hpo.storage.guard import (
     TRANSIENT,
     BudgetReached,
     GuardedStorage,
+    StorageFull,
     StorageUnavailable,
     budget_used,
+    disk_full,
     record,
     retry_transient,
 )
@@ -108,15 +110,22 @@ def run_worker(
         guarded.on_heartbeat = lambda: fail_stale(study, orphans)
 
     computed: dict[int, list[float]] = {}  # this loop's trial id -> its values, until Optuna has told them
+    fatal: list[StorageFull] = []  # a full disk met inside the trial: the loop stops after Optuna has told its FAIL
 
     def run_one(trial: optuna.Trial):
         publish(internals.trial_id(trial))
         kept = kept_result(study, trial)
         if kept is not None:  # it re-runs a trial whose values were computed after all: no second training
             return kept[0] if len(kept) == 1 else kept
-        if sampled_by:
-            record(trial, sampled_by)
-        values = objective(trial)
+        try:
+            if sampled_by:
+                record(trial, sampled_by)
+            values = objective(trial)
+        except Exception as e:
+            # Optuna records what the objective raises as the trial's FAIL and goes on (catch); a full disk must
+            # stop the worker instead, or every later trial fails the same way at once and burns the budget.
+            fatal[:] = [full] if (full := disk_full(e)) is not None else []
+            raise
         computed[internals.trial_id(trial)] = list(values) if isinstance(values, (list, tuple)) else [values]
         return values
 
@@ -161,11 +170,14 @@ def run_worker(
                     # The database went away around a trial's ask or tell. A trial left RUNNING loses its heartbeat
                     # and is re-queued by the stale check; the loop's next check waits out the outage.
                     time.sleep(POLL_S)
-                except (ValueError, AssertionError, UpdateFinishedTrialError):
+                except (ValueError, AssertionError, UpdateFinishedTrialError) as e:
                     # Optuna could not tell a computed result: another process failed the trial meanwhile (its
                     # heartbeat went stale in an outage longer than the grace period) and queued a retry. Optuna 5
                     # raises ValueError("Cannot tell a FAIL trial"), which its own `finally` turns into an
                     # AssertionError; keep_result confirms the trial is FAIL before either is taken for this.
+                    full = disk_full(e)  # Optuna's `finally` turns a tell the full disk refused into an AssertionError
+                    if full is not None:
+                        raise StorageFull(f"{full}: {left_running(study, 1)}") from None
                     number = next((keep_result(study, tid, v) for tid, v in computed.items()), None)
                     if number is None:
                         raise
@@ -173,6 +185,8 @@ def run_worker(
                         f"trial #{number} was failed by another process while its result was computed "
                         f"({computed.popitem()[1]}): kept for its re-run"
                     )
+                if fatal:
+                    raise StorageFull(f"{fatal[0]}: the trial it was running is FAIL; no further trial was started")
                 computed.clear()
                 objective.current_trial_id = None
                 publish(None)

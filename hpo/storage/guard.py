@@ -33,8 +33,33 @@ UPSERTS = {"postgresql": postgresql, "sqlite": sqlite}  # dialects with INSERT .
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
 
 
+# What a full disk says through each driver: SQLite (SQLITE_FULL), PostgreSQL (SQLSTATE 53100, "could not extend
+# file ...: No space left on device"), MySQL/MariaDB ("The table ... is full", errno 28).
+DISK_FULL = ("database or disk is full", "no space left on device", "disk full", "is full")
+
+
 class StorageUnavailable(CovblendError):
     """The database did not answer for the whole outage limit (OUTAGE_S) of a call; one line."""
+
+
+class StorageFull(CovblendError):
+    """The database's disk is full: no retry can help, so it is one line at once, not minutes of retries."""
+
+
+def disk_full(e: BaseException | None) -> StorageFull | None:
+    """The StorageFull in e's chain (its causes and contexts), or a new one when a driver error there says the
+    disk is full; None otherwise."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, StorageFull):
+            return e
+        text = str(e).lower()
+        if isinstance(e, (*TRANSIENT, OSError)) and any(s in text for s in DISK_FULL):
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            return StorageFull(f"the database's disk is full ({first}); free space, then run again")
+        e = e.__cause__ or e.__context__
+    return None
 
 
 class BudgetReached(CovblendError):
@@ -69,6 +94,9 @@ def retry_transient(call: Callable, what: str):
         try:
             return call()
         except TRANSIENT as e:
+            full = disk_full(e)
+            if full is not None:
+                raise full from e
             if time.monotonic() + pause > deadline:
                 raise StorageUnavailable(
                     f"the database did not answer for {outage:.0f} s (storage {what}, last {type(e).__name__})"

@@ -439,3 +439,32 @@ def test_mariadb_holds_the_budget_with_parallel_workers(mariadb_url):
     codes, _ = supervise(probe_main, [(mariadb_url, "maria", 20, 2)] * 2)
     assert codes == [0, 0]
     _assert_clean(optuna.load_study(study_name="maria", storage=mariadb_url).trials, 20)
+
+
+def test_a_full_disk_is_one_line_at_once_not_minutes_of_retries(tiny_spec, tmp_path):
+    from typer.testing import CliRunner
+
+    from hpo.cli import app
+
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    spec = tiny_spec.read_text().replace("n_trials = 3", "n_trials = 50")
+    tiny_spec.write_text(spec)
+    created = CliRunner().invoke(app, ["run", "--study", str(tiny_spec), "--storage", url, "--create-only"])
+    assert created.exit_code == 0, created.output
+
+    def cap(dbapi_connection, record) -> None:
+        # SQLite refuses to grow a database past max_page_count with SQLITE_FULL, as it does on a full disk
+        pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages + 4}")
+
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", cap)
+    try:
+        result = CliRunner().invoke(app, ["run", "--study", str(tiny_spec), "--storage", url])
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", cap)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "retrying" not in result.stderr
+    assert len(errors) == 1 and "disk is full" in errors[0] and "no further trial was started" in errors[0]
+    states = [t.state for t in optuna.load_study(study_name="tiny", storage=url).trials]
+    assert states.count(TrialState.FAIL) == 1 and states[-1] == TrialState.FAIL  # before: the budget burnt as FAILs
