@@ -138,7 +138,7 @@ def fit_table(
             continue
         # the bin as a whole, and each true-SNR cell of it with enough sources: ŝ is noisy, so a bin holds scenes
         # of neighbouring SNRs too, and a β that helps the bin on average must not hurt any SNR it serves
-        cells = [real & (true_bin == c)[:, None] for c in range(len(pipe.beta_bins_db) + 1)]
+        cells = [real & (true_bin == c)[:, None] for c in range(last + 1)]
         checks = [real, *(cell for cell in cells if int(cell.sum()) >= cfg.min_sources)]
         for beta in sorted(errors, reverse=True):  # larger β first: a tie keeps the larger one
             if any(harms(beta, where) for where in checks):

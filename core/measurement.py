@@ -79,8 +79,3 @@ def eigen_split(R: torch.Tensor, H: torch.Tensor, k_max: int, snapshots: int) ->
         snr_db = 10 * torch.log10(power.clamp_min(1e-12) / (m * noise).clamp_min(1e-12))
         share = (noise / lam.mean(-1).clamp_min(1e-30)).clamp(0, 1)
         return EigenSplit(k=k, snr_db=snr_db, noise_share=share)
-
-
-def snr_estimate(R: torch.Tensor, H: torch.Tensor, k_max: int, snapshots: int) -> torch.Tensor:
-    """ŝ (B,) float64, dB, of eigen_split."""
-    return eigen_split(R, H, k_max, snapshots).snr_db

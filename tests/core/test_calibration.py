@@ -12,7 +12,7 @@ from core.covariance import PipelineConfig, pipeline, sample_covariance
 from core.errors import ConfigError
 from core.experiment import ExperimentConfig
 from core.localisation import LocalisationConfig, localisation_metrics, reference
-from core.measurement import classic_covariance, eigen_split, operator, snr_estimate, to_measurement
+from core.measurement import classic_covariance, eigen_split, operator, to_measurement
 from core.music import build_grid, music
 from core.scenario import ScenarioConfig, generate
 from core.train import load_checkpoint, save_checkpoint, train
@@ -71,7 +71,7 @@ def test_the_snr_estimate_follows_the_snr_of_separated_sources():
     for snr in (0.0, 10.0, 20.0):
         scenes = generate(SCEN, 64, seed=7, snr_db=snr, num_sources=1)
         R = scenes.Y @ scenes.Y.mH / scenes.Y.shape[-1]
-        assert abs(snr_estimate(R, scenes.H, 3, scenes.Y.shape[-1]).median().item() - snr) < 2.0
+        assert abs(eigen_split(R, scenes.H, 3, scenes.Y.shape[-1]).snr_db.median().item() - snr) < 2.0
 
 
 @pytest.mark.parametrize(
