@@ -58,6 +58,20 @@ def mdl_order(eigvals: torch.Tensor, k_max: int, snapshots: int) -> torch.Tensor
 ORDER_RULES = {"eigengap": eigengap_order, "mdl": mdl_order}
 
 
+def model_order(
+    eigvals: torch.Tensor, k_max: int, k: torch.Tensor | None, order: str, snapshots: int | None
+) -> torch.Tensor:
+    """The model order (B,) int64 in [1, K_max] an estimator uses: k when given (e.g. the truth), otherwise
+    ORDER_RULES[order] on eigvals (B, M) real, descending. MDL needs the snapshot count L."""
+    if order not in ORDER_RULES:
+        raise ConfigError(f"order must be one of {sorted(ORDER_RULES)}, got {order=}")
+    if k is None and order == "mdl" and not (isinstance(snapshots, int) and snapshots >= 1):
+        raise ConfigError(f"the mdl order rule needs the snapshot count, got {snapshots=}")
+    if k is None:
+        k = ORDER_RULES[order](eigvals, k_max, snapshots)
+    return k.clamp(1, k_max)
+
+
 # ---------------------------------------------------------------- grid
 
 
@@ -308,10 +322,6 @@ def music(
     the array covariance R (B, N, N) itself. k: (B,) model order to use (the truth, for true-K results);
     otherwise `order` picks it from C's eigenvalues ("eigengap" or "mdl"; MDL needs the snapshot count L).
     """
-    if order not in ORDER_RULES:
-        raise ConfigError(f"order must be one of {sorted(ORDER_RULES)}, got {order=}")
-    if k is None and order == "mdl" and not (isinstance(snapshots, int) and snapshots >= 1):
-        raise ConfigError(f"the mdl order rule needs the snapshot count, got {snapshots=}")
     if T is not None:
         expected = (C.shape[0], C.shape[-1], grid.array.n_elements)  # T maps the grid's array onto C's domain
         if tuple(T.shape) != expected:
@@ -321,9 +331,7 @@ def music(
         grid = grid.to(C.device)
     lam, U = torch.linalg.eigh(C.detach().to(torch.complex128))
     lam, U = lam.flip(-1), U.flip(-1)
-    if k is None:
-        k = ORDER_RULES[order](lam, k_max, snapshots)
-    k = k.to(C.device).clamp(1, k_max)
+    k = model_order(lam, k_max, k, order, snapshots).to(C.device)
     slots = torch.arange(k_max, device=C.device)[None, :] < k[:, None]
     U_s = U[..., :k_max] * slots[:, None, :]
     norms = None if T is None else steering_norms(T, grid)  # ‖b‖² on the grid: spectrum and repair share it

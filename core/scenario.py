@@ -2,6 +2,11 @@
 
 x_l = A s_l + n_l, y_l = H x_l, s_l ~ CN(0, P), n_l ~ CN(0, σ²·I_N); SNR = p_k/σ², a power ratio, so
 σ² = p_k·10^(−SNR/10). R_true = A P Aᴴ + σ²·I_N, the covariance of x (not of y).
+
+P = D^½ Γ D^½ with D = diag(p_k) and Γ = (1 − c)·I + c·u uᴴ, u_k = e^{jφ_k}: c = 0 uncorrelated sources,
+c = 1 coherent ones (one waveform, rank-1 P). s_l = D^½ (√(1−c)·z_l + √c·u·w_l) with z_l, w_l white has
+exactly that covariance, and for c = 0 it is the uncorrelated draw itself, so c = 0 scenes are bit for bit
+those of a scenario without the setting. L (snapshots) may be below K: R_samp then has rank ≤ L.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Annotated, Literal, get_args
 
 import torch
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from core.array import ArrayConfig, steering
 from core.configs import Config
@@ -27,10 +32,16 @@ def _ordered(pair: tuple[float, float]) -> tuple[float, float]:
     return pair
 
 
+def _as_pair(value):
+    """A single number as the range (value, value)."""
+    return (value, value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
 Ordered = AfterValidator(_ordered)
 Db = Annotated[float, Field(ge=-100, le=100)]  # an SNR, dB
 Degrees = Annotated[float, Field(ge=-90, le=90)]  # an angle from broadside
 Metres = Annotated[float, Field(gt=0)]  # a range from the array centre
+Share = Annotated[float, Field(ge=0, le=1)]  # a source correlation c
 
 
 class MeasurementConfig(Config):
@@ -45,7 +56,9 @@ class SceneConfig(Config):
     angle_deg: Annotated[tuple[Degrees, Degrees], Ordered] = (-60.0, 60.0)  # θ range from broadside, degrees
     min_separation_deg: float = Field(6.0, ge=0)  # Δθ_min between sources of one scene, degrees
     range_m: Annotated[tuple[Metres, Metres], Ordered] | None = None  # r range, m; None = Fresnel..Fraunhofer
-    source_power: float = Field(1.0, gt=0)  # p_k, equal for all sources (uncorrelated)
+    source_power: float = Field(1.0, gt=0)  # p_k, equal for all sources
+    # c: source correlation, a value or a (low, high) range drawn per scene; 0 uncorrelated, 1 coherent
+    correlation: Annotated[tuple[Share, Share], BeforeValidator(_as_pair), Ordered] = (0.0, 0.0)
 
     @model_validator(mode="after")
     def _room_for_k_max_sources(self) -> SceneConfig:
@@ -109,6 +122,7 @@ class SceneBatch:
     r: torch.Tensor  # (B, K_max) float, metres
     mask: torch.Tensor  # (B, K_max) bool, True for real sources
     power: torch.Tensor  # (B, K_max) float, p_k (0 in padded slots)
+    source_cov: torch.Tensor  # (B, K_max, K_max) complex, P = D^½ Γ D^½ (0 in padded rows and columns)
     noise_var: torch.Tensor  # (B,) float, σ²
     snr_db: torch.Tensor  # (B,) float, 10·log10(p_k/σ²)
 
@@ -158,7 +172,9 @@ def generate(
     """Draw n_scenes reproducible scenes and their snapshots.
 
     The same (cfg, n_scenes, seed, device) always gives identical tensors. snr_db and
-    num_sources, when given, fix the SNR (dB) or K of every scene (evaluation sweeps).
+    num_sources, when given, fix the SNR (dB) or K of every scene (evaluation sweeps). The
+    correlation's draws (c when a range, the phases u, the common waveform w) come after all
+    others, so they change no other draw, and c = 0 draws nothing.
     """
     if not isinstance(n_scenes, int) or n_scenes < 1:
         raise ConfigError(f"n_scenes must be a positive integer, got {n_scenes=}")
@@ -201,11 +217,39 @@ def generate(
 
     # Snapshots: x = A s + n, y = H x. A uses r = 1 in padded slots only to stay finite; its columns are zeroed.
     A = steering(theta, torch.where(mask, r, torch.ones_like(r)), cfg.array, wavefront="exact") * mask[:, None, :]
-    s = torch.randn(b, k_max, snaps, generator=gen, dtype=cdtype, device=device) * power.sqrt()[..., None]
+    z = torch.randn(b, k_max, snaps, generator=gen, dtype=cdtype, device=device)
     noise = torch.randn(b, n, snaps, generator=gen, dtype=cdtype, device=device) * noise_var.sqrt()[:, None, None]
+    P = torch.diag_embed(power.to(cdtype))
+    c_lo, c_hi = cfg.scene.correlation
+    if c_hi > 0:
+        c = torch.full((b,), c_lo, **kw)
+        if c_hi > c_lo:
+            c = c_lo + torch.rand(b, generator=gen, **kw) * (c_hi - c_lo)
+        u = torch.polar(mask.to(dtype), 2 * math.pi * torch.rand(b, k_max, generator=gen, **kw))  # 0 in padded slots
+        w = torch.randn(b, 1, snaps, generator=gen, dtype=cdtype, device=device)  # the shared waveform
+        z = (1 - c).sqrt()[:, None, None] * z + c.sqrt()[:, None, None] * u[..., None] * w
+        gamma = (1 - c)[:, None, None] * torch.eye(k_max, **kw) + c[:, None, None] * (
+            u[:, :, None] * u[:, None, :].conj()
+        )
+        P = power.sqrt()[:, :, None] * gamma * power.sqrt()[:, None, :]
+    s = z * power.sqrt()[..., None]
     Y = H @ (A @ s + noise)
 
-    R_true = (A * power[:, None, :]) @ A.mH + noise_var[:, None, None] * torch.eye(n, dtype=cdtype, device=device)
+    if c_hi > 0:
+        R_true = A @ P @ A.mH
+    else:  # the diagonal P as a column scaling: the uncorrelated scenes' R_true, bit for bit
+        R_true = (A * power[:, None, :]) @ A.mH
+    R_true = R_true + noise_var[:, None, None] * torch.eye(n, dtype=cdtype, device=device)
     return SceneBatch(
-        Y=Y, H=H, R_true=R_true, K=k, theta=theta, r=r, mask=mask, power=power, noise_var=noise_var, snr_db=snr
+        Y=Y,
+        H=H,
+        R_true=R_true,
+        K=k,
+        theta=theta,
+        r=r,
+        mask=mask,
+        power=power,
+        source_cov=P,
+        noise_var=noise_var,
+        snr_db=snr,
     )

@@ -26,7 +26,10 @@ from hpo.results.evaluation import LABELS, load_model, plot_report
 from hpo.study.spec import metric_label
 
 Device = Enum("Device", [(d, d) for d in DEVICES], type=str)  # --device: the choices of TrainConfig.device
-STYLES = {"learned": "green", "classic": "cyan", "music_samp": "blue", "oracle": "magenta", "crb": "yellow"}
+STYLES = {
+    "learned": "green", "classic": "cyan", "dml": "bright_magenta", "music_samp": "blue", "oracle": "magenta",
+    "crb": "yellow",
+}  # fmt: skip
 TABLE_WIDTH = 100  # the table fits a terminal this wide
 
 
@@ -51,18 +54,23 @@ def report_tables(report: dict) -> tuple[Table, Table]:
     """Two tables, one row per SNR, each within TABLE_WIDTH columns; the oracle and the R_samp diagnostic are in
     the JSON report.
 
-    angle: learned and classic angle RMSE, plain and clipped at the resolution half-width, their gross-error
-    rates, and the CRB. range, order and blend: learned and classic range RMSE and eigengap K̂ accuracy, the
-    learned NMSE and mean β, the MDL K̂ accuracy of the snapshots, and the CRB."""
-    who = f"learned = MUSIC on {LABELS['learned']}; classic = {LABELS['classic']}, the baseline. {SNR_DEFINITION}"
+    angle: learned, classic MUSIC and classic DML angle RMSE, plain and clipped at the resolution half-width,
+    their gross-error rates, and the CRB. range, order and blend: their range RMSE, learned and classic eigengap
+    K̂ accuracy, the learned NMSE and mean β, the MDL K̂ accuracy of the snapshots, and the CRB. A report without
+    DML (EvalConfig.methods) shows "–" in its cells."""
+    who = (
+        f"learned = MUSIC on {LABELS['learned']}; classic = {LABELS['classic']}, the baseline; DML = "
+        f"{LABELS['dml']} on the same snapshots, the classic method for coherent sources and L < K. {SNR_DEFINITION}"
+    )
     angle = _table(
-        "Angle vs SNR, true K: learned vs classic MUSIC and the CRB",
+        "Angle vs SNR, true K: learned vs classic MUSIC, classic DML and the CRB",
         "θ: RMSE in °; θc: RMSE with each error capped at the resolution half-width; gross: fraction of sources "
         f"off by more than it. {who}",
         (
             ("SNR", STYLES["crb"], ("dB",)),
             ("learned", STYLES["learned"], ("θ °", "θc °", "gross")),
             ("classic", STYLES["classic"], ("θ °", "θc °", "gross")),
+            ("DML", STYLES["dml"], ("θ °", "θc °", "gross")),
             ("CRB", STYLES["crb"], ("θ °",)),
         ),
     )
@@ -75,22 +83,24 @@ def report_tables(report: dict) -> tuple[Table, Table]:
             ("learned", STYLES["learned"], ("r m", "K", "NMSE", "β")),
             ("classic", STYLES["classic"], ("r m", "K")),
             ("", None, ("MDL",)),
+            ("DML", STYLES["dml"], ("r m",)),
             ("CRB", STYLES["crb"], ("r m",)),
         ),
     )
     for row in report["rows"]:
         learned, classic, crb = row["methods"]["learned"], row["methods"]["classic"], row["crb"]
+        dml = row["methods"].get("dml", {})
         snr = f"{row['snr_db']:g}"
         angle.add_row(
             snr, *(short(learned[k]) for k in ANGLE_CELLS), *(short(classic[k]) for k in ANGLE_CELLS),
-            short(crb["angle_rmse_deg"]),
+            *(short(dml.get(k)) for k in ANGLE_CELLS), short(crb["angle_rmse_deg"]),
         )  # fmt: skip
         rng.add_row(
             snr, short(learned["range_rmse_m"]), f"{learned['k_accuracy']['eigengap']:.2f}",
             short(learned["nmse_db"]), f"{row['mean_beta']:.2f}", short(classic["range_rmse_m"]),
             f"{classic['k_accuracy']['eigengap']:.2f}",
             f"{classic['k_accuracy']['mdl']:.2f}",  # MDL K̂ comes from the snapshots for every data method
-            short(crb["range_rmse_m"]),
+            short(dml.get("range_rmse_m")), short(crb["range_rmse_m"]),
         )  # fmt: skip
     return angle, rng
 
@@ -106,7 +116,7 @@ def evaluate_command(
     plot_path: Annotated[Path | None, typer.Option("--plot", help="Write RMSE-vs-SNR plots (PNG).")] = None,
     device: Annotated[Device, typer.Option("--device", help="auto (cuda if present), cpu or cuda.")] = Device.auto,
 ) -> None:
-    """Evaluate a trained checkpoint: learned MUSIC vs classic MUSIC, the oracle and the CRB, per SNR."""
+    """Evaluate a trained checkpoint: learned MUSIC vs classic MUSIC, classic DML, the oracle and the CRB, per SNR."""
     cfg = EvalConfig(
         snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes, snapshots=snapshots, num_sources=sources, seed=seed
     )
@@ -126,6 +136,12 @@ def evaluate_command(
         fitting(TABLE_WIDTH).print(table)
     if report["loc_gain_db"] is not None:
         say(f"{metric_label('loc_gain_db')}: {report['loc_gain_db']:+.2f} on these fresh scenes", out)
+    if report.get("loc_gain_vs_best_classic_db") is not None:
+        say(
+            f"the same against the better of classic MUSIC and DML per point: "
+            f"{report['loc_gain_vs_best_classic_db']:+.2f} dB",
+            out,
+        )
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
         say(f"report written to {json_path}", out)

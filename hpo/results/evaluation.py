@@ -17,11 +17,13 @@ from core.train import load_checkpoint
 LABELS = {
     "learned": "learned (R_blend)",
     "classic": "classic MUSIC (W·YYᴴ/L·W)",
+    "dml": "classic DML (alternating projection)",
     "music_samp": "R_samp (diagnostic)",
     "oracle": "oracle (R_true)",
 }
-COLOURS = {"learned": "#2ca02c", "classic": "#1f77b4", "music_samp": "#ff7f0e", "crb": "#000000"}  # plots
-PLOTTED: tuple[str, ...] = ("learned", "classic", "music_samp")  # the oracle (~1e-6°) would stretch log axes
+COLOURS = {"learned": "#2ca02c", "classic": "#1f77b4", "dml": "#9467bd", "music_samp": "#ff7f0e", "crb": "#000000"}
+PLOTTED: tuple[str, ...] = ("learned", "classic", "dml", "music_samp")  # the oracle (~1e-6°) would stretch log axes
+BASELINES: tuple[str, ...] = ("learned", "classic", "dml")  # the clipped-RMSE and gross-error curves
 
 
 def load_model(path: Path):
@@ -47,9 +49,9 @@ def _oracle_note(report: dict) -> str:
 
 
 def report_figure(report: dict):
-    """A matplotlib Figure: angle and range RMSE vs SNR (log y) of learned, classic, the R_samp diagnostic
-    (dashed) and the CRB (dotted); the angle panel adds the clipped RMSE (DESIGN §6, thin dash-dot), and a third
-    panel the gross-error rate.
+    """A matplotlib Figure: angle and range RMSE vs SNR (log y) of learned, classic MUSIC, classic DML, the R_samp
+    diagnostic (dashed) and the CRB (dotted), each method where the report has it; the angle panel adds the
+    clipped RMSE (DESIGN §6, thin dash-dot), and a third panel the gross-error rate.
 
     The oracle sits at refinement precision (~1e-6°) and would stretch the axes over many decades, so it is
     left out and its largest value is named in the caption."""
@@ -60,10 +62,11 @@ def report_figure(report: dict):
 
     rows = report["rows"]
     snr = [row["snr_db"] for row in rows]
+    present = set(rows[0]["methods"]) if rows else set()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     panels = (("angle_rmse_deg", "angle RMSE (°)", "angle"), ("range_rmse_m", "range RMSE (m)", "range"))
     for ax, (key, unit, title) in zip(axes[:2], panels, strict=True):
-        for name in PLOTTED:
+        for name in (name for name in PLOTTED if name in present):
             y = [_value(row["methods"][name][key]) for row in rows]
             diagnostic = name == "music_samp"
             ax.plot(
@@ -77,7 +80,7 @@ def report_figure(report: dict):
         ax.set_xlabel("SNR (dB)")
         ax.set_ylabel(unit)
         ax.grid(True, which="both", alpha=0.3)
-    for name in ("learned", "classic"):
+    for name in (name for name in BASELINES if name in present):
         clipped = [_value(row["methods"][name].get("angle_rmse_clipped_deg")) for row in rows]
         axes[0].plot(snr, clipped, "-.", lw=1, color=COLOURS[name], label=f"{LABELS[name]}, clipped")
         gross = [_value(row["methods"][name].get("gross_rate")) for row in rows]

@@ -26,8 +26,8 @@ def _hermitian_basis(k):
     return basis
 
 
-def _brute_force_crb(theta, r, power, noise_var, H, snapshots):
-    """Slepian–Bangs FIM of R_y = H(A P Aᴴ + σ² I)Hᴴ by central differences; P full Hermitian, σ² unknown.
+def _brute_force_crb(theta, r, P0, noise_var, H, snapshots):
+    """Slepian–Bangs FIM of R_y = H(A P Aᴴ + σ² I)Hᴴ by central differences at P = P0; P full Hermitian, σ² unknown.
 
     Returns the std bounds (θ in degrees, r in metres) of one scene, each (K,).
     """
@@ -38,7 +38,6 @@ def _brute_force_crb(theta, r, power, noise_var, H, snapshots):
         A = steering(th, rr, ARRAY)
         return H @ (A @ P @ A.mH + s2 * eye) @ H.mH
 
-    P0 = torch.diag(power).to(torch.complex128)
     point = (theta, r, P0, noise_var)
     # One direction per unknown: each θ_k, each r_k, each Hermitian basis matrix of P, and σ².
     directions = []
@@ -76,18 +75,42 @@ def test_crb_matches_a_brute_force_slepian_bangs_fim(m):
     power = torch.tensor([[1.0, 0.5, 0.0], [2.0, 0.0, 0.0], [1.0, 1.5, 0.7]], **F64)
     noise_var = torch.tensor([2.0, 0.5, 3.0], **F64)
     H = torch.stack([torch.eye(8, dtype=torch.complex128) if m == 8 else _random_phase(m, 8, s) for s in range(3)])
-    bound = stochastic_crb(theta, r, power, noise_var, H, 50, ARRAY, mask)
+    P = torch.diag_embed(power).to(torch.complex128)
+    bound = stochastic_crb(theta, r, P, noise_var, H, 50, ARRAY, mask)
     for b in range(3):
         k = int(mask[b].sum())
-        ang, rng = _brute_force_crb(theta[b, :k], r[b, :k], power[b, :k], noise_var[b], H[b], 50)
+        ang, rng = _brute_force_crb(theta[b, :k], r[b, :k], P[b, :k, :k], noise_var[b], H[b], 50)
         assert torch.allclose(bound.angle_deg[b, :k], ang, rtol=1e-3, atol=0)
         assert torch.allclose(bound.range_m[b, :k], rng, rtol=1e-3, atol=0)
         assert bound.angle_deg[b, k:].isnan().all() and bound.range_m[b, k:].isnan().all()
 
 
+@pytest.mark.parametrize("c", [0.9, 1.0], ids=["correlated", "coherent"])
+def test_crb_with_correlated_sources_matches_the_brute_force_fim(c):
+    # The scenes' own P = D^½ Γ D^½ (full for c = 0.9, rank 1 for c = 1), padded slots placed first in one
+    # scene so the per-K gather of P's rows and columns is exercised.
+    cfg = ScenarioConfig(array=ARRAY, scene=SceneConfig(k_max=3, correlation=c, min_separation_deg=10.0))
+    batch = generate(cfg, 6, seed=11, snr_db=0.0, dtype=torch.float64)
+    bound = scene_crb(batch, ARRAY)
+    assert (torch.linalg.matrix_rank(batch.source_cov[batch.K == 3]) == (1 if c == 1 else 3)).all()
+    for b in range(6):
+        k = int(batch.K[b])
+        P = batch.source_cov[b, :k, :k]
+        ang, rng = _brute_force_crb(batch.theta[b, :k], batch.r[b, :k], P, batch.noise_var[b], batch.H[b], 16)
+        assert torch.allclose(bound.angle_deg[b, :k], ang, rtol=1e-3, atol=0)
+        assert torch.allclose(bound.range_m[b, :k], rng, rtol=1e-3, atol=0)
+
+
+def test_coherent_sources_have_a_larger_bound_than_uncorrelated_ones():
+    cfgs = [ScenarioConfig(scene=SceneConfig(correlation=c)) for c in (0.0, 1.0)]
+    white, coherent = (scene_crb(generate(cfg, 64, seed=5, snr_db=0.0, dtype=torch.float64), cfg.array) for cfg in cfgs)
+    two = generate(cfgs[0], 64, seed=5, dtype=torch.float64).K > 1
+    assert coherent.angle_deg[two].square().nanmean() > white.angle_deg[two].square().nanmean()
+
+
 def test_crb_variance_scales_as_one_over_snapshots():
     batch = generate(ScenarioConfig(), 16, seed=3, dtype=torch.float64)
-    args = (batch.theta, batch.r, batch.power, batch.noise_var, batch.H)
+    args = (batch.theta, batch.r, batch.source_cov, batch.noise_var, batch.H)
     few = stochastic_crb(*args, 10, ScenarioConfig().array, batch.mask)
     many = stochastic_crb(*args, 40, ScenarioConfig().array, batch.mask)
     valid = batch.mask

@@ -71,7 +71,7 @@ def test_report_has_one_row_per_snr_and_follows_the_schema(report):
     check_schema(report)  # after a JSON round trip: no NaN, no tensors
     assert [row["snr_db"] for row in report["rows"]] == [0.0, 10.0, 20.0]
     assert report["schema_version"] == SCHEMA_VERSION == 3 and "p_k/σ²" in report["snr_definition"]
-    assert set(report["rows"][0]["methods"]) == set(METHODS) == {"learned", "classic", "music_samp", "oracle"}
+    assert set(report["rows"][0]["methods"]) == set(METHODS) == {"learned", "classic", "dml", "music_samp", "oracle"}
 
 
 def test_nmse_is_reported_only_for_the_n_by_n_covariances(report):

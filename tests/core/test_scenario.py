@@ -1,3 +1,4 @@
+import hashlib
 import math
 import sys
 
@@ -23,6 +24,70 @@ def test_same_seed_gives_identical_tensors_and_another_seed_does_not():
     a, b, c = generate(CFG, 64, seed=3), generate(CFG, 64, seed=3), generate(CFG, 64, seed=4)
     assert torch.equal(a.Y, b.Y) and torch.equal(a.R_true, b.R_true) and torch.equal(a.theta, b.theta)
     assert not torch.equal(a.Y, c.Y)
+
+
+def _digest(batch) -> str:
+    """sha256 of the fields a scene had before the correlation setting, in their order."""
+    h = hashlib.sha256()
+    for name in ("Y", "H", "R_true", "K", "theta", "r", "mask", "power", "noise_var", "snr_db"):
+        h.update(getattr(batch, name).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_uncorrelated_scenes_are_those_of_before_the_correlation_setting_bit_for_bit():
+    # Digests taken with the generator of commit 73aaffd, which had no correlation setting.
+    hybrid = ScenarioConfig(measurement=MeasurementConfig(combiner="random_phase", n_rf=8, snapshots=5))
+    assert _digest(generate(ScenarioConfig(scene=SceneConfig(correlation=0.0)), 64, seed=3)) == "66028e9c6cc983db"
+    assert _digest(generate(hybrid, 32, seed=9, snr_db=5.0, dtype=torch.float64)) == "cbf862a8e1eb2248"
+
+
+def test_coherent_sources_have_a_rank_one_p_and_a_rank_one_noiseless_signal_subspace():
+    cfg = ScenarioConfig(measurement=MeasurementConfig(snapshots=40), scene=SceneConfig(correlation=1.0))
+    b = generate(cfg, 64, seed=2, num_sources=3, snr_db=100.0, dtype=torch.float64)
+    assert (torch.linalg.matrix_rank(b.source_cov) == 1).all()
+    R_samp = b.Y @ b.Y.mH / 40  # σ² = 1e-10: noiseless up to rounding
+    lam = torch.linalg.eigvalsh(R_samp).flip(-1)
+    assert (lam[:, 1] < 1e-6 * lam[:, 0]).all()  # one waveform: rank 1, whatever K is
+    white = generate(
+        ScenarioConfig(measurement=MeasurementConfig(snapshots=40)),
+        64,
+        seed=2,
+        num_sources=3,
+        snr_db=100.0,
+        dtype=torch.float64,
+    )
+    lam = torch.linalg.eigvalsh(white.Y @ white.Y.mH / 40).flip(-1)
+    assert (lam[:, 2] > 1e-3 * lam[:, 0]).all()
+
+
+@pytest.mark.parametrize("c", [0.5, 0.9])
+def test_correlated_snapshots_have_covariance_p(c):
+    # E[s sᴴ] = P = D^½ ((1 − c) I + c u uᴴ) D^½: the snapshots' covariance converges to R_true = A P Aᴴ + σ² I.
+    cfg = ScenarioConfig(measurement=MeasurementConfig(snapshots=20000), scene=SceneConfig(correlation=c))
+    b = generate(cfg, 4, seed=1, num_sources=3, snr_db=10.0, dtype=torch.float64)
+    R = b.Y @ b.Y.mH / 20000
+    err = (R - b.R_true).norm(dim=(-2, -1)) / b.R_true.norm(dim=(-2, -1))
+    assert (err < 0.05).all()
+    gamma = b.source_cov / b.source_cov.diagonal(dim1=-2, dim2=-1).real.sqrt()[:, :, None]
+    gamma = gamma / b.source_cov.diagonal(dim1=-2, dim2=-1).real.sqrt()[:, None, :]
+    off = ~torch.eye(3, dtype=torch.bool)
+    assert torch.allclose(gamma.abs()[:, off], torch.full((4, 6), c, dtype=torch.float64))
+
+
+def test_a_correlation_range_draws_c_per_scene_and_changes_no_other_draw():
+    ranged = generate(ScenarioConfig(scene=SceneConfig(correlation=(0.9, 1.0))), 256, seed=4)
+    white = generate(CFG, 256, seed=4)
+    assert torch.equal(ranged.theta, white.theta) and torch.equal(ranged.r, white.r)
+    assert torch.equal(ranged.snr_db, white.snr_db) and not torch.equal(ranged.Y, white.Y)
+    two = ranged.K > 1
+    c = ranged.source_cov[two, 0, 1].abs() / ranged.power[two, 0]
+    assert c.min() >= 0.9 - 1e-6 and c.max() <= 1.0 + 1e-6 and c.std() > 0.01
+
+
+def test_fewer_snapshots_than_sources_give_a_sample_covariance_of_rank_l():
+    cfg = ScenarioConfig(measurement=MeasurementConfig(snapshots=2))
+    b = generate(cfg, 32, seed=0, num_sources=3, dtype=torch.float64)
+    assert (torch.linalg.matrix_rank(b.Y @ b.Y.mH / 2) == 2).all()
 
 
 def test_scenes_respect_angle_range_separation_and_range_interval():
@@ -111,6 +176,8 @@ def test_generates_on_cuda():
         (lambda: SceneConfig(range_m=(0.0, 10.0)), "range_m"),
         (lambda: SceneConfig(range_m=(5.0, math.inf)), "range_m"),
         (lambda: SceneConfig(snr_db=(20.0, -10.0)), "snr_db"),
+        (lambda: SceneConfig(correlation=1.5), "correlation"),
+        (lambda: SceneConfig(correlation=(1.0, 0.9)), "correlation"),
         (lambda: ScenarioConfig.from_dict({"scene": {"kmax": 3}}), "kmax"),
         (lambda: ScenarioConfig.from_dict({"antenna": {}}), "antenna"),
         (lambda: generate(CFG, 4, seed=0, num_sources=4), "num_sources"),

@@ -76,9 +76,10 @@ def test_the_plot_keeps_the_oracle_off_the_rmse_axes(evaluated):
     fig = report_figure(report)
     angle, rng, gross = fig.axes
     labels = {line.get_label() for line in angle.get_lines()}
-    clipped = {f"{LABELS[name]}, clipped" for name in ("learned", "classic")}
-    assert labels == {LABELS["learned"], LABELS["classic"], LABELS["music_samp"], "stochastic CRB", *clipped}
-    assert {line.get_label() for line in gross.get_lines()} == {LABELS["learned"], LABELS["classic"]}
+    clipped = {f"{LABELS[name]}, clipped" for name in ("learned", "classic", "dml")}
+    methods = {LABELS[name] for name in ("learned", "classic", "dml", "music_samp")}
+    assert labels == {*methods, "stochastic CRB", *clipped}
+    assert {line.get_label() for line in gross.get_lines()} == {LABELS[n] for n in ("learned", "classic", "dml")}
     oracle = max(row["methods"]["oracle"]["angle_rmse_deg"] for row in report["rows"])
     classic = min(row["methods"]["classic"]["angle_rmse_deg"] for row in report["rows"])
     assert oracle < angle.get_ylim()[0] < classic  # the axes stop above the oracle, below the baseline
