@@ -15,7 +15,7 @@ at a time with the others fixed, where adding b to span(Q) adds
     f(b) = bᴴ Π⊥ C Π⊥ b / bᴴ Π⊥ b,   Π⊥ = I − Q (QᴴQ)⁻¹ Qᴴ,
 
 to the trace. Both forms are Hermitian forms aᴴ G a in the array's steering vector, so the whole grid costs one
-real GEMM against the grid's hermitian_features (as core.music's spectrum does). Sources start greedily, then
+real GEMM against the grid's hermitian_features (as core.music's spectrum does). Sources start greedily from beamformer peaks and from MUSIC's estimate, then
 `sweeps` rounds re-place each one, then joint Newton steps move them all off the grid.
 """
 
@@ -26,10 +26,10 @@ import math
 import torch
 
 from core.array import steering
-from core.music import Grid, MusicResult, find_peaks, hermitian_coefficients, model_order, steering_norms
+from core.music import Grid, MusicResult, find_peaks, hermitian_coefficients, model_order, music, steering_norms
 
-STARTS = 3  # alternating projections from this many beamformer peaks; the best criterion on the grid wins
-SWEEPS = 5  # alternating-projection rounds after the greedy start; each re-places every source on the grid
+STARTS = 2  # alternating projections from this many beamformer peaks; the best criterion on the grid wins
+SWEEPS = 4  # alternating-projection rounds after the greedy start; each re-places every source on the grid
 POLISH_STEPS = 8  # joint Newton steps off the grid
 FD_STEP = 0.05  # finite-difference step, in grid steps: the criterion is smooth on the scale of the resolution
 MAX_STEP = 3.0  # the largest Newton move of one coordinate, in grid steps
@@ -54,7 +54,7 @@ def _grid_gain(C, proj, grid, T, norms) -> torch.Tensor:
     X = proj if T is None else proj @ T  # Π⊥ T: (B, M, N)
     num = hermitian_coefficients(X.mH @ C @ X) @ grid.hermitian_features
     den = hermitian_coefficients(X.mH @ X) @ grid.hermitian_features
-    return torch.where(den > RESOLVED * norms, num / den.clamp_min(1e-30), torch.full_like(num, -math.inf))
+    return (num / den.clamp_min(1e-30)).masked_fill_(den <= RESOLVED * norms, -math.inf)
 
 
 def _vectors(theta, inv_r, grid, T) -> torch.Tensor:
@@ -159,11 +159,10 @@ def dml(
         a = a_grid[:, index].mT[..., None]
         return (a if T is None else T @ a)[..., 0]
 
-    def alternate(first):  # AP from source 0 at grid point first (B,): the grid indices (B, K_max) and used
-        cols = torch.zeros(b, m, k_max, dtype=torch.complex128, device=C.device)
-        index = torch.zeros(b, k_max, dtype=torch.int64, device=C.device)
-        used = torch.zeros(b, k_max, dtype=torch.bool, device=C.device)
-        index[:, 0], cols[..., 0], used[:, 0] = first, column(first), True
+    def alternate(start, placed):  # AP from the grid points start (B, K_max) where placed (B, K_max): indices, used
+        a = a_grid[:, start].permute(1, 0, 2)  # (B, N, K_max)
+        cols = torch.where(placed[:, None, :], a if T is None else T @ a, 0)
+        index, used = torch.where(placed, start, 0), placed.clone()
 
         def place(j):
             g = gain(cols, used & (slot != j))
@@ -173,8 +172,14 @@ def dml(
             cols[..., j] = torch.where(ok[:, None], column(best), cols[..., j])
             used[:, j] = used[:, j] | ok
 
-        for j in range(1, k_max):  # greedy: each source where it adds most to what the earlier ones explain
+        for j in range(k_max):  # greedy: each missing source where it adds most to what the others explain
+            if not bool((wanted[:, j] & ~used[:, j]).any()):
+                continue
+            keep = used[:, j].clone()
+            before_index, before_col = index[:, j].clone(), cols[..., j].clone()
             place(j)
+            index[:, j] = torch.where(keep, before_index, index[:, j])
+            cols[..., j] = torch.where(keep[:, None], before_col, cols[..., j])
         for _ in range(SWEEPS):
             before = index.clone()
             for j in range(k_max):
@@ -184,13 +189,22 @@ def dml(
         return index, used
 
     # Starts: source 0 at each of the STARTS strongest beamformer peaks (NMS as in MUSIC), so that a coherent mix
-    # whose strongest peak lies between its sources still has starts at the sources themselves.
+    # whose strongest peak lies between its sources still has starts at the sources themselves; and MUSIC's own
+    # estimate, so that where MUSIC is right (uncorrelated sources, high SNR) DML's criterion is at least as high.
     first = gain(torch.zeros(b, m, k_max, dtype=torch.complex128, device=C.device), wanted & False)
     it, iu, found = find_peaks(first.view(b, *grid.shape), grid.block, grid.reach, STARTS)
     peaks = torch.where(found, it * gu + iu, first.argmax(-1, keepdim=True))
+    one = slot[None, :] == 0
+    starts = [(peaks[:, s : s + 1].expand(b, k_max), one.expand(b, k_max)) for s in range(STARTS)]
+    est = music(C, grid, k_max, k=k, T=T)
+    step_t = (grid.theta[1] - grid.theta[0]).item()
+    step_u = (grid.inv_r[-1] - grid.inv_r[0]).item() / max(gu - 1, 1) or 1.0
+    i_t = ((est.theta - grid.theta[0]) / step_t).round().long().clamp(0, grid.shape[0] - 1)
+    i_u = ((1 / est.r.clamp_min(1e-9) - grid.inv_r[0]) / step_u).round().long().clamp(0, gu - 1)
+    starts.append((i_t * gu + i_u, est.mask & wanted))
     best_value = torch.full((b,), -math.inf, dtype=torch.float64, device=C.device)
-    for s in range(STARTS):
-        index, used = alternate(peaks[:, s])
+    for s, (start, placed) in enumerate(starts):
+        index, used = alternate(start, placed)
         theta, inv_r = grid.theta[index // gu], grid.inv_r[index % gu]
         value = _explained(C, theta[:, None], inv_r[:, None], used, grid, T)[:, 0]
         better = (value > best_value)[:, None]

@@ -1,0 +1,101 @@
+"""Ratios of one checkpoint's `hpo evaluate` reports over several scene seeds, as the results tables give them.
+
+    hpo evaluate --checkpoint W.pt --seed 7000001 --json e1.json   (and 7000002, 7000003, ...)
+    python benchmarks/report_ratios.py e1.json e2.json e3.json [--markdown]
+
+Per SNR point, the range over the reports (the scene seeds) of: the learned pipeline's clipped angle RMSE, range
+RMSE and gross-error rate over classic MUSIC's and over the better classic method's (classic MUSIC or DML,
+whichever has the lower value of that metric at that point), the plain angle RMSE over classic's, the gross-error
+rates themselves, and each report's loc_gain_db against classic and against the better of the two. Nothing is
+recomputed: the numbers are the reports'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from core.evaluation import check_schema
+
+METRICS = (  # (row label, the method metric)
+    ("clipped angle", "angle_rmse_clipped_deg"),
+    ("range", "range_rmse_m"),
+    ("gross errors", "gross_rate"),
+    ("plain angle", "angle_rmse_deg"),
+)
+
+
+def _ratio(a, b) -> float:
+    if a is None or b is None:
+        return math.nan
+    if b == 0:
+        return 1.0 if a == 0 else math.inf
+    return a / b
+
+
+def _span(values: list[float], digits: int = 3) -> str:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return "–"
+    lo, hi = min(finite), max(finite)
+    return f"{lo:.{digits}f}" if f"{lo:.{digits}f}" == f"{hi:.{digits}f}" else f"{lo:.{digits}f}–{hi:.{digits}f}"
+
+
+def tables(reports: list[dict]) -> list[tuple[str, list[str]]]:
+    """(label, one cell per SNR point) rows."""
+    snrs = [row["snr_db"] for row in reports[0]["rows"]]
+    rows = []
+    have_dml = all("dml" in r["rows"][0]["methods"] for r in reports)
+    for label, key in METRICS:
+        for against in ("classic", "best") if have_dml and key != "angle_rmse_deg" else ("classic",):
+            cells = []
+            for i in range(len(snrs)):
+                values = []
+                for report in reports:
+                    m = report["rows"][i]["methods"]
+                    ref = m["classic"][key]
+                    if against == "best" and m["dml"][key] is not None and ref is not None:
+                        ref = min(ref, m["dml"][key])
+                    values.append(_ratio(m["learned"][key], ref))
+                cells.append(_span(values))
+            who = "classic MUSIC" if against == "classic" else "the better of classic MUSIC and DML"
+            rows.append((f"{label} ÷ {who}", cells))
+    for name in ("learned", "classic", "dml") if have_dml else ("learned", "classic"):
+        cells = [_span([r["rows"][i]["methods"][name]["gross_rate"] for r in reports]) for i in range(len(snrs))]
+        rows.append((f"gross-error rate, {name}", cells))
+    cells = [_span([r["rows"][i]["mean_beta"] for r in reports], 2) for i in range(len(snrs))]
+    rows.append(("mean β", cells))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("reports", nargs="+", type=Path, help="hpo evaluate --json reports of one checkpoint")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = parser.parse_args()
+    reports = [json.loads(p.read_text()) for p in args.reports]
+    for report in reports:
+        check_schema(report)
+    snrs = [f"{row['snr_db']:g}" for row in reports[0]["rows"]]
+    rows = tables(reports)
+    if args.markdown:
+        print("| SNR dB | " + " | ".join(snrs) + " |")
+        print("|---|" + "---|" * len(snrs))
+        for label, cells in rows:
+            print(f"| {label} | " + " | ".join(cells) + " |")
+    else:
+        width = max(len(label) for label, _ in rows)
+        print(f"{'SNR dB':<{width}}  " + "  ".join(f"{s:>11}" for s in snrs))
+        for label, cells in rows:
+            print(f"{label:<{width}}  " + "  ".join(f"{c:>11}" for c in cells))
+    gains = [r.get("loc_gain_db") for r in reports]
+    best = [r.get("loc_gain_vs_best_classic_db") for r in reports]
+    print(f"loc_gain_db vs classic MUSIC: {_span([g if g is not None else math.nan for g in gains], 2)} dB; "
+          f"vs the better of classic MUSIC and DML: {_span([g if g is not None else math.nan for g in best], 2)} dB "
+          f"({len(reports)} scene seed(s), {reports[0]['config']['n_scenes']} scenes per point)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
