@@ -15,8 +15,9 @@ at a time with the others fixed, where adding b to span(Q) adds
     f(b) = bᴴ Π⊥ C Π⊥ b / bᴴ Π⊥ b,   Π⊥ = I − Q (QᴴQ)⁻¹ Qᴴ,
 
 to the trace. Both forms are Hermitian forms aᴴ G a in the array's steering vector, so the whole grid costs one
-real GEMM against the grid's hermitian_features (as core.music's spectrum does). Sources start greedily from beamformer peaks and from MUSIC's estimate, then
-`sweeps` rounds re-place each one, then joint Newton steps move them all off the grid.
+real GEMM against the grid's hermitian_features (as core.music's spectrum does). Sources start greedily from
+beamformer peaks and from MUSIC's estimate, rounds of alternating projection re-place each one, the start with
+the largest criterion wins, and joint Newton steps move its sources off the grid.
 """
 
 from __future__ import annotations
