@@ -228,7 +228,8 @@ class Reaper:
 
     A worker killed after ignoring the forwarded signal was being stopped: its trial ends FAIL with fail_reason
     "interrupted", like its siblings' trials. A worker that died otherwise (SIGKILL from outside, a crash)
-    has its trial failed as "killed" and re-queued with the same params, so the others can run it now.
+    has its trial failed as "killed". Either is re-queued with the same params, so the others (or the next run)
+    run it again.
     """
 
     study: optuna.Study
@@ -241,7 +242,7 @@ class Reaper:
             return
         reason = INTERRUPTED if stopping else KILLED
         try:
-            release_trial(self.study, death.trial_id, reason, requeue=not stopping)
+            release_trial(self.study, death.trial_id, reason, requeue=True)
         except (*TRANSIENT, StorageUnavailable) as e:  # retried for minutes; a later stale check will fail it
             self.unreleased.append(death)
             console.warn(f"could not fail trial id {death.trial_id} of {death.describe()}: {e}")
