@@ -89,7 +89,7 @@ def _trials(url: str, name: str) -> list[FrozenTrial]:
 
 
 @pytest.fixture(scope="module")
-def array_run(cluster, postgres_url, tmp_path_factory) -> ArrayRun:
+def array_run(postgres_url, cluster, tmp_path_factory) -> ArrayRun:  # no cluster without a database
     folder = tmp_path_factory.mktemp("slurm-study")
     name = f"slurm-{uuid.uuid4().hex[:12]}"  # the shared database outlives this run
     env = cluster.env()
