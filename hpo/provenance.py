@@ -1,5 +1,5 @@
 """What a result depends on: installed versions of this project and its numeric and storage libraries, and
-where the process ran (its device, and under `hpo run --gpus` the GPU it was given)."""
+where the process ran (its device, under `hpo run --gpus` the GPU it was given, and the Slurm job it ran in)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from importlib import metadata
 import torch
 
 from core.train import resolve_device
+from hpo import batch
 
 PACKAGES = ("covblend-hpo", "torch", "optuna", "optuna-dashboard", "sqlalchemy", "psycopg", "numpy")
 
@@ -24,14 +25,15 @@ def versions() -> dict[str, str]:
     return found
 
 
-def placement(device: str) -> dict[str, str]:
+def placement(device: str) -> dict[str, str | int]:
     """Where this process trains on `device` (a TrainConfig device, "auto" resolved here), as user attrs.
 
     "device": the torch device ("cpu", "cuda"); "cuda_visible_devices": the GPUs this process was given
-    (`hpo run --gpus` sets it per worker), when set; "gpu_name": the GPU's model, when training on CUDA.
+    (`hpo run --gpus` sets it per worker, Slurm's --gres for its job), when set; "gpu_name": the GPU's model, when
+    training on CUDA; "slurm_job_id", "slurm_array_job_id", "slurm_array_task_id": the batch job, when in one.
     """
     resolved = resolve_device(device)
-    found = {"device": resolved.type}
+    found: dict[str, str | int] = {"device": resolved.type, **batch.job()}
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         found["cuda_visible_devices"] = visible

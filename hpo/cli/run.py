@@ -66,7 +66,7 @@ def run(
 
     Ctrl-C/SIGTERM: the running trial stops before its next optimiser step (or after the validation under way).
 
-    It is marked FAIL (interrupted) and the run exits 130; a second signal stops at once.
+    It is marked FAIL (interrupted) and queued again with its params; exit 130. A second signal stops at once.
     """
     check_workers(workers, resolve_url(storage), gpus=bool(gpus), uncapped=uncapped)
     check_store(artifacts)  # before the study is created: a bad --artifacts must leave no study behind

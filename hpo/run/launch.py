@@ -15,7 +15,7 @@ from rich.console import Console
 
 from core.errors import CovblendError
 from core.train import resolve_device
-from hpo import console
+from hpo import batch, console
 from hpo.results.plots import QUICK_EVAL, save_study_plots
 from hpo.run.display import run_view, step
 from hpo.run.gpus import requested_gpus
@@ -49,6 +49,9 @@ def prepare(
 ) -> Launch:
     """Load and check the spec, the GPUs and the device, open the storage and create or join the study."""
     spec = load_spec(spec_name)  # validated before anything touches storage
+    allocated = batch.cpus()  # a Slurm task's CPUs are its threads, as cores // W are a --workers child's
+    if allocated is not None:
+        spec = spec.replace(train=spec.train.replace(threads=allocated))  # recorded as each trial's `threads`
     gpu_ids = requested_gpus(gpus, spec.train.device)  # so are the GPUs: a bad --gpus writes nothing
     resolve_device(spec.train.device)  # device = "cuda" without one is an error here, not a FAIL per trial
     check_study_name(spec.name if study_name is None else study_name)  # --study-name '' is no default

@@ -31,9 +31,9 @@ from hpo.storage.recovery import (
     OrphanWatch,
     fail_stale,
     grace_s,
+    interrupt_trial,
     keep_result,
     kept_result,
-    release_trial,
 )
 from hpo.study.objective import Objective
 from hpo.study.seeds import reseed
@@ -113,6 +113,9 @@ def run_worker(
     fatal: list[StorageFull] = []  # a full disk met inside the trial: the loop stops after Optuna has told its FAIL
 
     def run_one(trial: optuna.Trial):
+        # Busy from here on, so a signal waits for the objective's first safe point: raised before the objective
+        # records its fail_reason, it left the trial FAIL without one, counted in the budget and never re-run.
+        objective.current_trial_id = internals.trial_id(trial)
         publish(internals.trial_id(trial))
         kept = kept_result(study, trial)
         if kept is not None:  # it re-runs a trial whose values were computed after all: no second training
@@ -195,12 +198,15 @@ def run_worker(
         # when the database does not answer that write, its `finally` loses the interrupt (UnboundLocalError).
         if not isinstance(e, KeyboardInterrupt) and not stop.stopping:
             raise
+        queued = False
         if objective.current_trial_id is not None:
             try:
-                release_trial(study, objective.current_trial_id, INTERRUPTED, requeue=False)
+                queued = interrupt_trial(study, objective.current_trial_id)
             except StorageUnavailable:
                 raise RunInterrupted(f"interrupted; the database does not answer: {left_running(study, 1)}") from e
-        raise RunInterrupted(f"interrupted: the running trial was marked FAIL (fail_reason={INTERRUPTED!r})") from e
+        again = ", and queued again with its params" if queued else ""
+        failed = f"the running trial was marked FAIL (fail_reason={INTERRUPTED!r}){again}"
+        raise RunInterrupted(f"interrupted: {failed}") from e
     finally:
         impatient(None)
         if guarded is not None:

@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from core.errors import CovblendError
-from hpo import console
+from hpo import batch, console
 from hpo.run.display import run_view
 from hpo.run.gpus import assign, summary
 from hpo.run.runner import RELEASE_S, RunInterrupted, left_running, run_worker
@@ -76,9 +76,14 @@ class Death:
         return f"worker {self.index} (pid {self.pid}) was killed by {name}"
 
 
+def host_cores() -> int:
+    """The cores this process may use: a Slurm task's --cpus-per-task when it runs in one, else the machine's."""
+    return batch.cpus() or os.cpu_count() or 1
+
+
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
-    """Torch threads for each of `workers` processes sharing `cores` (default: this machine's)."""
-    return max(1, (cores or os.cpu_count() or 1) // workers)
+    """Torch threads for each of `workers` processes sharing `cores` (default: host_cores())."""
+    return max(1, (cores or host_cores()) // workers)
 
 
 def check_workers(
@@ -92,7 +97,7 @@ def check_workers(
             f"--storage {mask(url)} is private to each process: --workers {workers} would lose every result; "
             "use a SQLite file or PostgreSQL"
         )
-    cores = cores or os.cpu_count() or 1
+    cores = cores or host_cores()
     limit = WORKERS_PER_CORE * cores
     if workers > limit and not uncapped:
         raise CovblendError(
@@ -228,7 +233,8 @@ class Reaper:
 
     A worker killed after ignoring the forwarded signal was being stopped: its trial ends FAIL with fail_reason
     "interrupted", like its siblings' trials. A worker that died otherwise (SIGKILL from outside, a crash)
-    has its trial failed as "killed" and re-queued with the same params, so the others can run it now.
+    has its trial failed as "killed". Either is re-queued with the same params, so the others (or the next run)
+    run it again.
     """
 
     study: optuna.Study
@@ -241,7 +247,7 @@ class Reaper:
             return
         reason = INTERRUPTED if stopping else KILLED
         try:
-            release_trial(self.study, death.trial_id, reason, requeue=not stopping)
+            release_trial(self.study, death.trial_id, reason, requeue=True)
         except (*TRANSIENT, StorageUnavailable) as e:  # retried for minutes; a later stale check will fail it
             self.unreleased.append(death)
             console.warn(f"could not fail trial id {death.trial_id} of {death.describe()}: {e}")

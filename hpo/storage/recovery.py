@@ -1,6 +1,7 @@
 """Trials of dead workers, found and released: heartbeat-stale trials, trials that never beat, interrupted ones
 (DESIGN §7). Re-queueing is Optuna's RetryHeartbeatStaleTrialCallback, less the failed run's leftovers
 (CleanRetry, configured in hpo.storage.open_storage); a result its owner computed after all is kept for the retry.
+An interrupted trial is re-queued too: the params the sampler chose are re-run by another worker or the next run.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.storage import internals
-from hpo.storage.guard import GuardedStorage, record
+from hpo.storage.guard import INTERRUPTED, GuardedStorage, record
 
 KEPT_ATTR = "kept_result"  # user attr of a FAIL trial: the values its owner computed after another process failed it
 CONSTRAINTS = "constraints"  # Optuna's system attrs of a trial's constraints: "constraints", "constraints:<key>"
@@ -39,10 +40,27 @@ def release_trial(study: optuna.Study, trial_id: int, reason: str | None, requeu
             return False
     except UpdateFinishedTrialError:
         return False  # another process finished or failed it between our read and our write
-    callback = backend.get_heartbeat_stale_trial_callback() if requeue else None
-    if callback is not None:
-        callback(study, backend.get_trial(trial_id))
+    if requeue:
+        _requeue(study, backend.get_trial(trial_id))
     return True
+
+
+def interrupt_trial(study: optuna.Study, trial_id: int) -> bool:
+    """Settle the trial a stop signal cut short: FAIL with fail_reason "interrupted" (Optuna may have told the FAIL
+    already) and queued again with the same params, as a dead worker's trial is (at most MAX_RETRY times), so that
+    another worker, or the next run, re-runs it: a scheduler's time limit or `scancel` costs the trial's progress,
+    not the sampler's choice. Returns whether it was queued; a trial that finished after all is left alone."""
+    release_trial(study, trial_id, INTERRUPTED, requeue=False)  # still RUNNING when Optuna's own tell failed
+    trial = internals.backend(internals.storage_of(study)).get_trial(trial_id)
+    if trial.state != TrialState.FAIL or trial.user_attrs.get("fail_reason") != INTERRUPTED:
+        return False
+    return _requeue(study, trial)
+
+
+def _requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """Queue a FAIL trial again through the storage's heartbeat-stale callback (CleanRetry); whether it did."""
+    callback = internals.backend(internals.storage_of(study)).get_heartbeat_stale_trial_callback()
+    return callback is not None and bool(callback(study, trial))
 
 
 class CleanRetry(RetryHeartbeatStaleTrialCallback):
@@ -50,11 +68,19 @@ class CleanRetry(RetryHeartbeatStaleTrialCallback):
     left: its constraints, which trial.set_constraint would keep (it ignores a key already set) over the retry's
     own, and its user attrs (a checkpoint link, metrics; the retry records its own)."""
 
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+    def __init__(self, max_retry: int | None = None) -> None:
+        super().__init__(max_retry)
+        self.max_retry = max_retry  # Optuna keeps it private; __call__ says whether it queued
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        """Queue `trial` again unless it was retried max_retry times already; returns whether it was queued."""
+        if self.max_retry is not None and len(trial.system_attrs.get("retry_history", [])) >= self.max_retry:
+            return False  # what Optuna's callback would decide, decided here so that callers can say it
         clean = copy.deepcopy(trial)
         clean.system_attrs = {k: v for k, v in trial.system_attrs.items() if not k.startswith(CONSTRAINTS)}
         clean.user_attrs = {}
         super().__call__(study, clean)
+        return True
 
 
 def keep_result(study: optuna.Study, trial_id: int, values: list[float]) -> int | None:

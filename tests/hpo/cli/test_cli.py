@@ -212,8 +212,9 @@ def test_sigterm_marks_the_running_trial_failed(tiny_spec, tmp_path):
         assert proc.wait(timeout=300) == 130  # a guard against a hang, not a speed limit
     finally:
         proc.kill()
-    (t,) = optuna.load_study(study_name="tiny", storage=url).trials
+    t, retry = optuna.load_study(study_name="tiny", storage=url).trials
     assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == "interrupted"
+    assert retry.state == TrialState.WAITING and retry.params == t.params
 
 
 def _free_port() -> int:

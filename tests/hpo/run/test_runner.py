@@ -55,8 +55,31 @@ def test_interrupt_marks_the_running_trial_failed_and_leaves_none_running(tiny_s
     study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
     with pytest.raises(RunInterrupted):
         run_worker(spec, study, 3, watcher=InterruptAtFirstEpoch())
-    (t,) = study.trials
+    t = study.trials[0]
     assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+
+
+def test_an_interrupted_trial_is_queued_again_with_its_params(tiny_spec, tmp_path):
+    spec = load_spec(tiny_spec)
+    study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
+    with pytest.raises(RunInterrupted, match="queued again with its params"):
+        run_worker(spec, study, 3, watcher=InterruptAtFirstEpoch())
+    interrupted, retry = study.trials
+    assert retry.state == TrialState.WAITING and retry.params == interrupted.params
+    assert retry.system_attrs["failed_trial"] == interrupted.number and budget_used(study.trials) == 1
+
+
+def test_the_next_run_re_runs_the_interrupted_trial_first(tiny_spec, tmp_path):
+    spec, url = load_spec(tiny_spec), f"sqlite:///{tmp_path / 'hpo.db'}"
+    study, _ = create_or_join(spec, open_storage(url))
+    with pytest.raises(RunInterrupted):
+        run_worker(spec, study, 3, watcher=InterruptAtFirstEpoch())
+    resumed, _ = create_or_join(spec, open_storage(url))
+    run_worker(spec, resumed, 3)
+    interrupted, retry, *fresh = optuna.load_study(study_name="tiny", storage=url).trials
+    assert retry.state == TrialState.COMPLETE and retry.params == interrupted.params
+    assert [t.state for t in fresh] == [TrialState.COMPLETE] * 2  # the budget of 3, the interrupted one not counted
 
 
 class SignalAtFirstStep(Objective):
@@ -91,9 +114,26 @@ def test_a_signal_stops_the_trial_at_the_next_optimiser_step_not_the_epochs_end(
     objective = SignalAtFirstStep(spec)
     with pytest.raises(RunInterrupted):
         run_worker(spec, study, 3, objective=objective)
-    (t,) = study.trials
+    t = study.trials[0]
     assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
     assert t.intermediate_values == {} and objective.steps == [(0, 0)]  # stopped inside epoch 0, at its 1st step
+
+
+class SignalBeforeItsTrial(Objective):
+    """The real objective, sending this process SIGTERM as Optuna calls it, before its own code runs."""
+
+    def __call__(self, trial):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return super().__call__(trial)
+
+
+def test_a_signal_as_the_trial_starts_still_fails_it_as_interrupted(tiny_spec, tmp_path):
+    spec = load_spec(tiny_spec)
+    study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
+    with pytest.raises(RunInterrupted):
+        run_worker(spec, study, 3, objective=SignalBeforeItsTrial(spec))
+    t = study.trials[0]
+    assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
 
 
 def test_joining_with_other_metrics_is_refused(tiny_spec, tmp_path):

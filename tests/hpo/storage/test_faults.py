@@ -119,8 +119,11 @@ def test_a_signal_stops_the_run_and_fails_its_trials_as_interrupted(
     proc.wait(timeout=300)  # a guard against a hang; the stop waits for one optimiser step, not the epochs
     assert proc.returncode == 130
     trials = optuna.load_study(study_name="tiny", storage=fresh_postgres_url).trials
-    assert [(t.state, t.user_attrs.get("fail_reason")) for t in trials] == [(TrialState.FAIL, INTERRUPTED)] * workers
-    assert all(len(t.intermediate_values) < 50 for t in trials)  # stopped, not run to the end
+    stopped = [t for t in trials if t.state != TrialState.WAITING]
+    assert [(t.state, t.user_attrs.get("fail_reason")) for t in stopped] == [(TrialState.FAIL, INTERRUPTED)] * workers
+    assert all(len(t.intermediate_values) < 50 for t in stopped)  # stopped, not run to the end
+    queued = sorted((t.system_attrs["failed_trial"], t.params) for t in trials if t.state == TrialState.WAITING)
+    assert queued == [(t.number, t.params) for t in stopped]  # each queued again with its params
 
 
 class HeldTrial:
@@ -218,7 +221,8 @@ def test_a_worker_killed_after_ignoring_the_signal_has_its_trial_failed(fresh_po
     codes, stopped = supervise(stubborn_main, [(url, "stubborn")], on_poll=stop_once_started, on_death=Reaper(study))
     assert stopped and codes == [-signal.SIGKILL]
     trials = optuna.load_study(study_name="stubborn", storage=url).trials
-    assert [(t.state, t.user_attrs.get("fail_reason")) for t in trials] == [(TrialState.FAIL, INTERRUPTED)]
+    states = [(t.state, t.user_attrs.get("fail_reason")) for t in trials]
+    assert states == [(TrialState.FAIL, INTERRUPTED), (TrialState.WAITING, None)]  # queued again
 
 
 @pytest.mark.parametrize("killed", [1, 2])
