@@ -255,13 +255,13 @@ class LogLines(StudyWatch):
             value = ", ".join(_valued(n, v) for n, v in zip(names, trial.values, strict=False))
         elif trial.intermediate_values:
             last = max(trial.intermediate_values)
-            value = f"last reported {self.metric}={trial.intermediate_values[last]:+.3f} at epoch {last + 1}"
+            value = f"last reported {self.metric}={signed(trial.intermediate_values[last])} at epoch {last + 1}"
         else:
             value = str(trial.user_attrs.get("fail_reason", trial.system_attrs.get("fail_reason", "no value")))
         took = f"in {duration(trial.duration.total_seconds())}" if trial.duration is not None else ""
         best = ""
         if self.tally is not None and self.tally.best_number is not None and self.tally.best is not None:
-            best = f"best #{self.tally.best_number} {self.tally.best:+.3f}"
+            best = f"best #{self.tally.best_number} {signed(self.tally.best)}"
         progress = f"{min(self.used, self.n_trials)}/{self.n_trials} trials, {duration(self.clock() - self.started)}"
         parts = [f"trial {trial.number} {trial.state.name}: {value}", took, best, progress, self.pace()]
         return " · ".join(p for p in parts if p)
@@ -290,10 +290,15 @@ class LogLines(StudyWatch):
         self._report_finished(self._refresh(study))
 
 
+def signed(x: float, digits: int = 3) -> str:
+    """x with its sign to `digits` decimals; a value that rounds to zero is +0, never -0.000."""
+    return f"{round(x, digits) + 0.0:+.{digits}f}"
+
+
 def _valued(name: str, value: float) -> str:
     """'loc_gain_db=+0.588 (dB; classic MUSIC = 0)': the value with its metric's unit and reference."""
     reference = metric_label(name)[len(name) :].strip()
-    return f"{name}={value:+.3f}" + (f" {reference}" if reference else "")
+    return f"{name}={signed(value)}" + (f" {reference}" if reference else "")
 
 
 def run_view(console: Console, n_trials: int, epochs: int, *, watching: bool = False) -> LiveDisplay | LogLines:
