@@ -27,7 +27,16 @@ import math
 import torch
 
 from core.array import steering
-from core.music import Grid, MusicResult, find_peaks, hermitian_coefficients, model_order, music, steering_norms
+from core.music import (
+    Grid,
+    MusicResult,
+    find_peaks,
+    hermitian_coefficients,
+    model_order,
+    music,
+    on_device_of,
+    steering_norms,
+)
 
 STARTS = 2  # alternating projections from this many beamformer peaks; the best criterion on the grid wins
 SWEEPS = 4  # alternating-projection rounds after the greedy start; each re-places every source on the grid
@@ -136,10 +145,7 @@ def dml(
     result are those of core.music.music, so both run through the same scoring. k (B,): the model order to use;
     otherwise `order` picks it from C's eigenvalues, as for MUSIC."""
     C = C.detach().to(torch.complex128)
-    if T is not None:
-        T = T.detach().to(device=C.device, dtype=torch.complex128)
-    if grid.steering.device != C.device:
-        grid = grid.to(C.device)
+    T, grid = on_device_of(C, T, grid)
     lam = torch.linalg.eigvalsh(C).flip(-1)
     k = model_order(lam, k_max, k, order, snapshots).to(C.device)
     b, m = C.shape[:2]

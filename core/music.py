@@ -306,6 +306,17 @@ class MusicResult:
     eigvals: torch.Tensor  # (B, M) float64, descending eigenvalues of C (M = N for H = I)
 
 
+def on_device_of(C: torch.Tensor, T: torch.Tensor | None, grid: Grid) -> tuple[torch.Tensor | None, Grid]:
+    """T (checked to be (B, M, N) for C (B, M, M) and the grid's array; complex128, detached) and the grid, both
+    on C's device: what every estimator on C does first."""
+    if T is not None:
+        expected = (C.shape[0], C.shape[-1], grid.array.n_elements)  # T maps the grid's array onto C's domain
+        if tuple(T.shape) != expected:
+            raise ConfigError(f"T must be (B, M, N) = {expected} for this C and grid, got T.shape={tuple(T.shape)}")
+        T = T.detach().to(device=C.device, dtype=torch.complex128)
+    return T, grid if grid.steering.device == C.device else grid.to(C.device)
+
+
 def music(
     C: torch.Tensor,
     grid: Grid,
@@ -322,13 +333,7 @@ def music(
     the array covariance R (B, N, N) itself. k: (B,) model order to use (the truth, for true-K results);
     otherwise `order` picks it from C's eigenvalues ("eigengap" or "mdl"; MDL needs the snapshot count L).
     """
-    if T is not None:
-        expected = (C.shape[0], C.shape[-1], grid.array.n_elements)  # T maps the grid's array onto C's domain
-        if tuple(T.shape) != expected:
-            raise ConfigError(f"T must be (B, M, N) = {expected} for this C and grid, got T.shape={tuple(T.shape)}")
-        T = T.detach().to(device=C.device, dtype=torch.complex128)
-    if grid.steering.device != C.device:
-        grid = grid.to(C.device)
+    T, grid = on_device_of(C, T, grid)
     lam, U = torch.linalg.eigh(C.detach().to(torch.complex128))
     lam, U = lam.flip(-1), U.flip(-1)
     k = model_order(lam, k_max, k, order, snapshots).to(C.device)
