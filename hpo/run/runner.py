@@ -113,10 +113,9 @@ def run_worker(
     fatal: list[StorageFull] = []  # a full disk met inside the trial: the loop stops after Optuna has told its FAIL
 
     def run_one(trial: optuna.Trial):
-        # Busy from here on, so a signal waits for the objective's first safe point: raised before the objective
-        # records its fail_reason, it left the trial FAIL without one, counted in the budget and never re-run.
         objective.current_trial_id = internals.trial_id(trial)
         publish(internals.trial_id(trial))
+        stop.checkpoint()  # a signal since the ask stops the trial here, where it is known and settled as interrupted
         kept = kept_result(study, trial)
         if kept is not None:  # it re-runs a trial whose values were computed after all: no second training
             return kept[0] if len(kept) == 1 else kept
@@ -134,8 +133,11 @@ def run_worker(
 
     # Told to stop, this worker's storage calls wait RELEASE_S at most: a database that does not answer must not
     # hold the exit (Optuna's FAIL of the trial, then ours) for the minutes an outage is otherwise ridden out.
+    # Busy from Optuna's ask to its tell: a signal raised between the ask and the objective's first line left the
+    # new trial RUNNING, unknown to this loop, until its heartbeat went stale.
+    in_trial = [False]
     stop = StopAtSafePoint(
-        busy=lambda: objective.current_trial_id is not None,
+        busy=lambda: in_trial[0],
         on_stop=lambda: impatient(RELEASE_S),
         abandoned=lambda: f"interrupted again: {left_running(study, int(stop.busy()))}",
     )
@@ -160,6 +162,7 @@ def run_worker(
                     continue
                 try:
                     watcher.trial_started(study)
+                    in_trial[0] = True
                     study.optimize(
                         run_one,
                         n_trials=1,
@@ -188,6 +191,8 @@ def run_worker(
                         f"trial #{number} was failed by another process while its result was computed "
                         f"({computed.popitem()[1]}): kept for its re-run"
                     )
+                finally:
+                    in_trial[0] = False
                 if fatal:
                     raise StorageFull(f"{fatal[0]}: the trial it was running is FAIL; no further trial was started")
                 computed.clear()
@@ -198,12 +203,12 @@ def run_worker(
         # when the database does not answer that write, its `finally` loses the interrupt (UnboundLocalError).
         if not isinstance(e, KeyboardInterrupt) and not stop.stopping:
             raise
-        queued = False
-        if objective.current_trial_id is not None:
-            try:
-                queued = interrupt_trial(study, objective.current_trial_id)
-            except StorageUnavailable:
-                raise RunInterrupted(f"interrupted; the database does not answer: {left_running(study, 1)}") from e
+        if objective.current_trial_id is None:
+            raise RunInterrupted("interrupted: no trial was running") from e
+        try:
+            queued = interrupt_trial(study, objective.current_trial_id)
+        except StorageUnavailable:
+            raise RunInterrupted(f"interrupted; the database does not answer: {left_running(study, 1)}") from e
         again = ", and queued again with its params" if queued else ""
         failed = f"the running trial was marked FAIL (fail_reason={INTERRUPTED!r}){again}"
         raise RunInterrupted(f"interrupted: {failed}") from e

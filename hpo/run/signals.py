@@ -71,10 +71,11 @@ class StopAtSafePoint:
 
     An exception raised inside a storage call can leave a connection checked out in the middle of a write;
     on SQLite its lock then blocks the FAIL writes that follow, which retry for minutes instead of the run
-    stopping. So while a trial runs (busy() is true), a signal only sets `requested`, and `checkpoint` raises
-    at the next safe point: before the trial's next optimiser step (core.train's on_step) or at its epoch
-    boundary (before the epoch's storage writes), whichever comes first. The wait is therefore at most one
-    optimiser step, or one validation pass when the signal lands in one. Between trials it raises at once.
+    stopping. So while a trial runs (busy() is true, from its ask to its tell), a signal only sets `requested`,
+    and `checkpoint` raises at the next safe point: as the objective starts, before the trial's next optimiser
+    step (core.train's on_step) or at its epoch boundary (before the epoch's storage writes), whichever comes
+    first. The wait is therefore at most one optimiser step, or one validation pass when the signal lands in
+    one. Between trials it raises at once.
 
     A second signal ends the process at once (exit_now) with the line abandoned() returns: the stop that the
     first one began writes to the database, which may not answer, and the user asked twice.
@@ -95,9 +96,10 @@ class StopAtSafePoint:
     def __call__(self, signum, frame) -> None:
         if self.requested or self.stopping:
             exit_now(self.abandoned())
+        self.requested = True
+        self.on_stop()  # a storage call under way (a trial's ask or tell) gives up soon on a database that hangs
         if not self.busy():
             self._interrupt()
-        self.requested = True
 
     def checkpoint(self) -> None:
         if self.requested:
@@ -105,7 +107,6 @@ class StopAtSafePoint:
 
     def _interrupt(self) -> None:
         self.stopping = True
-        self.on_stop()
         raise Interrupted()
 
 

@@ -51,7 +51,12 @@ def interrupt_trial(study: optuna.Study, trial_id: int) -> bool:
     another worker, or the next run, re-runs it: a scheduler's time limit or `scancel` costs the trial's progress,
     not the sampler's choice. Returns whether it was queued; a trial that finished after all is left alone."""
     release_trial(study, trial_id, INTERRUPTED, requeue=False)  # still RUNNING when Optuna's own tell failed
-    trial = internals.backend(internals.storage_of(study)).get_trial(trial_id)
+    backend = internals.backend(internals.storage_of(study))
+    trial = backend.get_trial(trial_id)
+    if trial.state == TrialState.FAIL and "fail_reason" not in trial.user_attrs and isinstance(backend, GuardedStorage):
+        # Stopped before the objective could say why, and told FAIL by Optuna: the interrupt is the reason.
+        backend.annotate_trial(trial_id, {"fail_reason": INTERRUPTED})
+        trial = backend.get_trial(trial_id)
     if trial.state != TrialState.FAIL or trial.user_attrs.get("fail_reason") != INTERRUPTED:
         return False
     return _requeue(study, trial)

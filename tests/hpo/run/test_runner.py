@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from hpo.run.runner import RunInterrupted, RunWatcher, run_worker
 from hpo.storage import open_storage
-from hpo.storage.guard import INTERRUPTED, budget_used
+from hpo.storage.guard import INTERRUPTED, GuardedStorage, budget_used
 from hpo.study.create import StudyMismatchError, create_or_join
 from hpo.study.objective import Objective
 from hpo.study.spec import load_spec
@@ -134,6 +134,26 @@ def test_a_signal_as_the_trial_starts_still_fails_it_as_interrupted(tiny_spec, t
         run_worker(spec, study, 3, objective=SignalBeforeItsTrial(spec))
     t = study.trials[0]
     assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
+
+
+def test_a_signal_as_optuna_creates_the_trial_fails_it_as_interrupted(tiny_spec, tmp_path, monkeypatch):
+    create, created = GuardedStorage._create_new_trial, []  # what Optuna's cache calls
+
+    def create_then_signal(self, *args, **kwargs):
+        trial = create(self, *args, **kwargs)
+        if not created:  # the first trial only: the retry that the stop queues is created after the handler is gone
+            created.append(trial)
+            os.kill(os.getpid(), signal.SIGTERM)  # handled here, inside Optuna's ask, before the objective is called
+        return trial
+
+    monkeypatch.setattr(GuardedStorage, "_create_new_trial", create_then_signal)
+    spec = load_spec(tiny_spec)
+    study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
+    with pytest.raises(RunInterrupted, match="marked FAIL"):
+        run_worker(spec, study, 3)
+    t = study.trials[0]
+    assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
+    assert not study.get_trials(states=(TrialState.RUNNING,))
 
 
 def test_joining_with_other_metrics_is_refused(tiny_spec, tmp_path):
