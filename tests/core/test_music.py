@@ -125,7 +125,7 @@ def _inside(est, grid) -> torch.Tensor:
     return ((t >= grid.theta[0]) & (t <= grid.theta[-1]) & (u >= grid.inv_r[0]) & (u <= grid.inv_r[-1])).all(-1)
 
 
-def test_h_identity_gives_the_results_of_commit_4a973b7_bit_for_bit():
+def test_h_identity_gives_the_results_of_commit_4a973b7():
     # tests/core/data/music_h_identity.py wrote the fixture at that commit. Scenes whose estimates it let
     # leave the grid are clamped now; every other scene must be unchanged, to the last bit.
     fixture = json.loads((Path(__file__).parent / "data" / "music_h_identity.json").read_text())
@@ -139,9 +139,12 @@ def test_h_identity_gives_the_results_of_commit_4a973b7_bit_for_bit():
             fields = ("theta", "r", "mask", "k_hat")
             old = type(est)(*(torch.tensor(case[f], dtype=getattr(est, f).dtype) for f in fields), eigvals=None)
             kept = _inside(old, GRID)
-            assert torch.equal(est.k_hat, old.k_hat)
-            for field in ("theta", "r", "mask"):
-                assert torch.equal(getattr(est, field)[kept], getattr(old, field)[kept]), (snr, case["rule"], field)
+            assert torch.equal(est.k_hat, old.k_hat) and torch.equal(est.mask[kept], old.mask[kept])
+            # Exact on the machine that wrote the file; other CPUs round torch's kernels differently in the last
+            # bits (6e-8 rad, 2e-6 of the range seen), far below what any change of the estimator moves.
+            where = (snr, case["rule"])
+            torch.testing.assert_close(est.theta[kept], old.theta[kept], rtol=0, atol=1e-6, msg=f"{where} theta")
+            torch.testing.assert_close(est.r[kept], old.r[kept], rtol=1e-5, atol=0, msg=f"{where} r")
             assert _inside(est, GRID).all()
             changed += int((~kept).sum())
     assert changed > 0  # the fixture does hold scenes the old code let out of the grid
