@@ -53,7 +53,19 @@ SIZES = {
               "model": {"width": 32, "depth": 1}, "scenes": 64, "quick_trials": 1, "workers": 2, "trials_1": 1,
               "trials_w": 2},
 }  # fmt: skip
-SMOKE_SPEC = 'extends = "quick"\n[data]\nn_train = 128\nn_val = 64\n[train]\nepochs = 2\n'
+SMOKE_SPEC = """extends = "quick"
+[study]
+figure_scenes = 8
+[data]
+n_train = 128
+n_val = 64
+[train]
+epochs = 2
+[localisation]
+n_scenes = 8
+[calibration]
+n_scenes = 128
+"""
 
 
 def _sync(device: torch.device) -> None:

@@ -96,10 +96,11 @@ def render(study: optuna.Study, evaluation: dict | None) -> str:
     )
 
 
-def write_report(
-    study: optuna.Study, store: FileSystemArtifactStore, out: Path, cfg: EvalConfig = plots.QUICK_EVAL
-) -> Path:
-    """Write the page to `out`; the RMSE curve comes from the stored evaluation, else a fresh one."""
-    evaluation = plots.stored_evaluation(study, store) or plots.evaluate_best(study, store, cfg)
+def write_report(study: optuna.Study, store: FileSystemArtifactStore, out: Path, cfg: EvalConfig | None = None) -> Path:
+    """Write the page to `out`; the RMSE curve comes from the stored evaluation, else a fresh one (on `cfg`, else
+    the study figure's plots.figure_eval)."""
+    evaluation = plots.stored_evaluation(study, store)
+    if evaluation is None:
+        evaluation = plots.evaluate_best(study, store, cfg or plots.figure_eval(study))
     out.write_text(render(study, evaluation), encoding="utf-8")
     return out

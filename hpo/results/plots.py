@@ -6,9 +6,9 @@ fresh scene set (core.evaluation.evaluate), stores that report as a study artifa
 to the study with optuna_dashboard.save_plotly_graph_object, so the dashboard's study page shows them.
 `hpo report` reuses the same figures and the stored report.
 
-QUICK_EVAL has 200 scenes per point and the curves carry 95% intervals because MUSIC's range RMSE scatters
-between scene draws enough for one curve to cross the CRB by chance (`python benchmarks/music.py --spread`).
-Only the true-K RMSEs of learned and classic are drawn, two MUSIC runs per scene, which keeps 200 scenes cheap.
+The evaluation has the study spec's `[study] figure_scenes` per point (figure_eval), and the curves carry 95%
+intervals because MUSIC's range RMSE scatters between scene draws. Only the true-K RMSEs of learned and classic
+are drawn, two MUSIC runs per scene, which keeps 200 scenes cheap.
 """
 
 from __future__ import annotations
@@ -31,14 +31,23 @@ from hpo.results.evaluation import COLOURS, LABELS
 from hpo.storage.artifacts import checkpoint_id, download_checkpoint
 from hpo.study.objective import NONFINITE
 from hpo.study.ranking import best_trial
+from hpo.study.spec import SpecError, StudySettings
+from hpo.study.study_spec import spec_of
 
 PRUNE_REASONS: tuple[str, ...] = ("pruner", NONFINITE, "other")  # "other": e.g. a non-finite final metric
 CURVES: tuple[str, ...] = ("learned", "classic")  # classic is the baseline; the oracle would flatten the log axes
-QUICK_EVAL = EvalConfig(
-    snr_grid_db=(-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0), n_scenes=200, methods=CURVES, order_rules=()
-)  # see the module docstring for the 200
 FIGURE_IDS = {"rmse": "rmse-vs-snr", "prune": "prune-reasons"}  # fixed ids: a later run overwrites, not adds
 CI_KEYS = {"angle_rmse_deg": "angle_rmse_ci95", "range_rmse_m": "range_rmse_ci95"}  # a report's 95% intervals
+
+
+def figure_eval(study: optuna.Study) -> EvalConfig:
+    """The evaluation behind the study's RMSE-vs-SNR figure: `hpo evaluate`'s SNR grid, true K, the spec's
+    figure_scenes per point (the default for a study whose spec cannot be had)."""
+    try:
+        scenes = spec_of(study).study.figure_scenes
+    except SpecError:
+        scenes = StudySettings().figure_scenes
+    return EvalConfig(n_scenes=scenes, methods=CURVES, order_rules=())
 
 
 def _evaluation_name(trial_number: int) -> str:
@@ -108,7 +117,7 @@ def rmse_vs_snr_figure(report: dict) -> go.Figure:
     return fig
 
 
-def evaluate_best(study: optuna.Study, store: FileSystemArtifactStore, cfg: EvalConfig = QUICK_EVAL) -> dict | None:
+def evaluate_best(study: optuna.Study, store: FileSystemArtifactStore, cfg: EvalConfig) -> dict | None:
     """core.evaluation report of the best trial's checkpoint with a "trial" number; None when it has none."""
     trial = best_trial(study)
     if trial is None or checkpoint_id(study, trial) is None:
@@ -138,14 +147,15 @@ def stored_evaluation(study: optuna.Study, store: FileSystemArtifactStore) -> di
         return json.loads(path.read_text())
 
 
-def save_study_plots(study: optuna.Study, store: FileSystemArtifactStore, cfg: EvalConfig = QUICK_EVAL) -> list[str]:
-    """Evaluate the best checkpoint, store its report, save the figures to the study; returns the figure ids."""
+def save_study_plots(study: optuna.Study, store: FileSystemArtifactStore, cfg: EvalConfig | None = None) -> list[str]:
+    """Evaluate the best checkpoint (on `cfg`, else figure_eval), store its report, save the figures to the study;
+    returns the figure ids."""
     from optuna_dashboard import save_plotly_graph_object  # lazy: only a finished run saves figures
 
     saved = [save_plotly_graph_object(study, prune_reason_figure(study), graph_object_id=FIGURE_IDS["prune"])]
     report = stored_evaluation(study, store)
     if report is None:
-        report = evaluate_best(study, store, cfg)
+        report = evaluate_best(study, store, cfg or figure_eval(study))
         if report is None:
             return saved
         with tempfile.TemporaryDirectory() as tmp:

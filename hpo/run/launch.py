@@ -16,7 +16,7 @@ from rich.console import Console
 from core.errors import CovblendError
 from core.train import resolve_device
 from hpo import batch, console
-from hpo.results.plots import QUICK_EVAL, save_study_plots
+from hpo.results.plots import figure_eval, save_study_plots
 from hpo.run.display import run_view, step
 from hpo.run.gpus import requested_gpus
 from hpo.run.runner import run_worker
@@ -97,9 +97,10 @@ def run_trials(
 def save_figures(study: optuna.Study, store: FileSystemArtifactStore, view: Console) -> None:
     """The dashboard's study figures (RMSE vs SNR of the best trial, prune reasons), announced on `view`; a
     figure that cannot be made (e.g. the best checkpoint is not in this store) is a warning: the trials stand."""
-    points = f"{QUICK_EVAL.n_scenes} scenes at each of {len(QUICK_EVAL.snr_grid_db)} SNRs"
+    cfg = figure_eval(study)
+    points = f"{cfg.n_scenes} scenes at each of {len(cfg.snr_grid_db)} SNRs"
     with step(view, f"building the study figures: RMSE vs SNR on {points}, prune reasons"):
         try:
-            save_study_plots(study, store)
+            save_study_plots(study, store, cfg)
         except CovblendError as e:
             console.warn(f"RMSE-vs-SNR figure skipped: {e}")

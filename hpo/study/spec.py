@@ -186,6 +186,9 @@ class StudySettings(Config):
     n_trials: int = Field(50, ge=1, le=MAX_TRIALS)  # the study's total budget of trials, across runs and workers
     health_threshold: float = Field(0.5, ge=0, le=1)  # eigengap health a trial must reach to count as feasible
     description: str = ""  # one line shown by `hpo studies`
+    # scenes per SNR point of the study figure (the best trial's RMSE vs SNR, made as a run ends): 200 keep
+    # classic MUSIC's range curve from crossing the CRB by chance (`python benchmarks/music.py --spread`)
+    figure_scenes: int = Field(200, ge=1, le=100_000)
 
     @property
     def directions(self) -> list[str]:

@@ -46,6 +46,8 @@ n_val = 64
 [train]
 epochs = 2
 threads = 1
+[localisation]
+n_scenes = 16
 [fixed]
 arch = "mlp"
 width = 32

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 # studies/quick.toml, shrunk so that a trial takes seconds: the same objective, blend and search space.
 SHRINK = {
-    r"^n_trials = \d+": f"n_trials = {N_TRIALS}",
+    r"^n_trials = \d+": f"n_trials = {N_TRIALS}\nfigure_scenes = 8",
     r"^n_train = \d+": "n_train = 256",
     r"^n_val = \d+": "n_val = 64",
     r"^epochs = \d+": f"epochs = {EPOCHS}",

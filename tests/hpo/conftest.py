@@ -10,6 +10,7 @@ TINY_SPEC = """
 [study]
 n_trials = 3
 health_threshold = 0.0
+figure_scenes = 8
 
 [data]
 n_train = 128
@@ -18,6 +19,9 @@ n_val = 64
 [train]
 epochs = 2
 threads = 1
+
+[localisation]
+n_scenes = 8
 
 [fixed]
 arch = "mlp"

@@ -49,6 +49,7 @@ SPECS: dict[str, str | None] = {
     "low = nan": edited("low = 1e-3", "low = nan"),
     "high = inf": edited("high = 1e-2", "high = inf"),
     "health_threshold = nan": edited("health_threshold = 0.0", "health_threshold = nan"),
+    "figure_scenes = 0": edited("figure_scenes = 8", "figure_scenes = 0"),
     "low above high": edited("low = 0.2\nhigh = 0.4", "low = 0.5\nhigh = 0.4"),
     "log with low = 0": edited("low = 1e-3", "low = 0.0"),
     "empty choices": edited('type = "float"\nlow = 0.2\nhigh = 0.4', 'type = "categorical"\nchoices = []'),

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from hpo.cli import app
 from hpo.cli.run import next_steps
+from tests.hpo.conftest import TINY_SPEC, write_spec
 
 HPO = str(Path(sys.executable).parent / "hpo")
 REPO = Path(__file__).resolve().parents[3]
@@ -32,11 +33,15 @@ def invoke(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
-@pytest.fixture
-def ran(tiny_spec, tmp_path):
-    """A SQLite storage holding the tiny study with two trials, run through the CLI."""
-    url = f"sqlite:///{tmp_path / 'hpo.db'}"
-    result = invoke("run", "--study", str(tiny_spec), "--storage", url, "--n-trials", "2")
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """A SQLite storage holding the tiny study with two trials, run through the CLI; shared by the module's
+    tests, which only read it (a run on it again has no budget left)."""
+    folder = tmp_path_factory.mktemp("ran")
+    spec = write_spec(folder, "tiny", TINY_SPEC)
+    url = f"sqlite:///{folder / 'hpo.db'}"
+    args = ["--storage", url, "--n-trials", "2", "--artifacts", str(folder / "artifacts")]
+    result = invoke("run", "--study", str(spec), *args)
     assert result.exit_code == 0, result.output
     return url
 

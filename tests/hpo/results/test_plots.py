@@ -16,17 +16,20 @@ from hpo.storage import open_storage
 from hpo.storage.artifacts import open_store
 from hpo.study.create import create_or_join
 from hpo.study.objective import Objective
-from hpo.study.spec import load_spec
+from hpo.study.spec import StudySettings, load_spec
+from tests.hpo.conftest import TINY_SPEC, write_spec
 
 SMALL = EvalConfig(snr_grid_db=(0.0, 10.0, 20.0), n_scenes=8, methods=plots.CURVES, order_rules=())
 
 
-@pytest.fixture
-def ran(tiny_spec, tmp_path):
-    """The tiny study after two trials, with its artifact store."""
-    spec = load_spec(tiny_spec)
-    study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
-    store = open_store(tmp_path / "art")
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """The tiny study after two trials, with its artifact store; shared by the module's tests (a save with the
+    same best trial reuses what an earlier one stored)."""
+    folder = tmp_path_factory.mktemp("ran")
+    spec = load_spec(write_spec(folder, "tiny", TINY_SPEC))
+    study, _ = create_or_join(spec, open_storage(f"sqlite:///{folder / 'hpo.db'}"))
+    store = open_store(folder / "art")
     run_worker(spec, study, 2, objective=Objective(spec, artifacts=store))
     return study, store
 
@@ -75,9 +78,12 @@ def test_the_rmse_figure_says_true_k_and_draws_intervals_on_the_measured_curves(
         assert sum(trace.error_y.array) > 0 and sum(trace.error_y.arrayminus) > 0
 
 
-def test_the_study_evaluation_runs_only_what_the_figure_draws():
-    assert plots.QUICK_EVAL.methods == plots.CURVES == ("learned", "classic")
-    assert plots.QUICK_EVAL.order_rules == () and plots.QUICK_EVAL.n_scenes >= 200
+def test_the_study_evaluation_runs_only_what_the_figure_draws_with_the_specs_scenes(ran):
+    study, _ = ran
+    cfg = plots.figure_eval(study)
+    assert cfg.methods == plots.CURVES == ("learned", "classic") and cfg.order_rules == ()
+    assert cfg.n_scenes == 8  # the tiny spec's figure_scenes; by default 200
+    assert StudySettings().figure_scenes >= 200
 
 
 def test_a_second_save_reuses_the_stored_evaluation_of_the_same_best_trial(ran):

@@ -74,7 +74,7 @@ def test_single_is_read_as_nmse_and_names_its_metric(tiny_spec, tmp_path):
 def test_localisation_maximises_the_gain_over_classic_on_the_epochs_that_measure_it(tiny_spec, tmp_path):
     set_objective(tiny_spec, "localisation")
     tiny_spec.write_text(tiny_spec.read_text().replace("[train]\nepochs = 2", "[train]\nepochs = 3"))
-    tiny_spec.write_text(tiny_spec.read_text() + "\n[localisation]\nn_scenes = 8\nevery = 2\n")
+    tiny_spec.write_text(tiny_spec.read_text().replace("[localisation]\n", "[localisation]\nevery = 2\n"))
     spec, study = run(tiny_spec, tmp_path, 1)
     (t,) = study.trials
     assert study.metric_names == ["loc_gain_db"] and [d.name for d in study.directions] == ["MAXIMIZE"]
@@ -85,7 +85,6 @@ def test_localisation_maximises_the_gain_over_classic_on_the_epochs_that_measure
 
 def test_multi_objective_returns_nmse_and_the_gain_over_classic_with_a_curve_for_the_pruner(tiny_spec, tmp_path):
     set_objective(tiny_spec, "multi")
-    tiny_spec.write_text(tiny_spec.read_text() + "\n[localisation]\nn_scenes = 8\n")
     _, study = run(tiny_spec, tmp_path, 1)
     (t,) = study.trials
     assert [d.name for d in study.directions] == ["MINIMIZE", "MAXIMIZE"]
@@ -103,9 +102,8 @@ def test_multi_objective_trials_are_pruned_by_the_study_pruner(tiny_spec, tmp_pa
     # dominated_fraction 0 a trial it dominates at the first rung (epoch 0) is stopped there.
     set_objective(tiny_spec, "multi")
     pruner = "[pruner]\nname = 'mo-asha'\nn_startup_trials = 1\ndominated_fraction = 0.0\n"
-    tiny_spec.write_text(
-        tiny_spec.read_text().replace('[pruner]\nname = "none"\n', pruner) + "[localisation]\nn_scenes = 8\nevery = 1\n"
-    )
+    text = tiny_spec.read_text().replace('[pruner]\nname = "none"\n', pruner)
+    tiny_spec.write_text(text.replace("[localisation]\n", "[localisation]\nevery = 1\n"))
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
     curve = {str(epoch): [peer, -peer] for epoch in range(spec.train.epochs)}  # NMSE minimised, gain maximised
@@ -147,7 +145,7 @@ def test_grouped_write_upserts_and_refuses_a_finished_trial(storage_url):
 
 def test_a_localisation_study_runs_end_to_end(tiny_spec, storage_url):
     set_objective(tiny_spec, "localisation")
-    tiny_spec.write_text(tiny_spec.read_text() + "[localisation]\nn_scenes = 8\nevery = 1\n")
+    tiny_spec.write_text(tiny_spec.read_text().replace("[localisation]\n", "[localisation]\nevery = 1\n"))
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(storage_url))
     run_worker(spec, study, 2)
