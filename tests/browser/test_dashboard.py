@@ -80,7 +80,7 @@ n_val = 64
 epochs = 4
 threads = 1
 [localisation]
-n_scenes = 32
+n_scenes = 16
 every = 1
 [fixed]
 arch = "mlp"
