@@ -37,7 +37,7 @@ from core.errors import ConfigError, CovblendError
 from core.localisation import SNR_GRID_DB
 from core.measurement import classic_covariance, operator, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors, nmse_db
-from core.music import Grid, GridConfig, MusicResult, build_grid, mdl_order, music
+from core.music import ORDER_RULES, Grid, GridConfig, MusicResult, build_grid, mdl_order, music
 from core.scenario import ScenarioConfig, SceneBatch, generate
 
 SCHEMA_NAME = "covblend-hpo/evaluation"
@@ -94,7 +94,7 @@ ESTIMATORS = {"dml": dml}  # the estimator of each method that is not MUSIC; all
 # DML run costs several MUSIC runs
 ORDER_METHODS: tuple[str, ...] = ("learned", "classic", "music_samp", "oracle")
 NMSE_METHODS: tuple[str, ...] = ("learned", "music_samp")  # N×N covariances with an NMSE against R_true
-ORDER_RULE_NAMES: tuple[str, ...] = ("eigengap", "mdl")
+ORDER_RULE_NAMES: tuple[str, ...] = tuple(ORDER_RULES)  # the K̂ rules of core.music, in its order
 
 
 def _subset_of(names: tuple[str, ...], empty_ok: bool) -> AfterValidator:

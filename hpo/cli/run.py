@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from typing import Annotated
 
 import typer
 
@@ -23,44 +24,59 @@ from hpo.study.spec import MAX_SEED, MAX_TRIALS
 
 
 def run(
-    study: str = typer.Option(..., "--study", help="Spec name in studies/ (or $HPO_STUDIES_DIR), or a .toml path."),
+    study: Annotated[
+        str, typer.Option("--study", help="Spec name in studies/ (or $HPO_STUDIES_DIR), or a .toml path.")
+    ],
     storage: Storage = None,
-    n_trials: int | None = typer.Option(
-        None,
-        "--n-trials",
-        min=1,
-        max=MAX_TRIALS,
-        help="The study's TOTAL trial budget across runs and workers; default from the spec.",
-    ),
-    timeout: float | None = typer.Option(
-        None, "--timeout", min=0, help="Stop starting new trials after this many seconds."
-    ),
-    seed: int | None = typer.Option(
-        None,
-        "--seed",
-        min=0,
-        max=MAX_SEED,
-        help="Base sampler seed; overrides the spec's. Each process of the study samples with its own seed from it.",
-    ),
-    study_name: str | None = typer.Option(None, "--study-name", help="Name in storage; default the spec's name."),
-    as_json: bool = typer.Option(False, "--json", help="No live display; print the final summary as JSON."),
+    n_trials: Annotated[
+        int | None,
+        typer.Option(
+            "--n-trials",
+            min=1,
+            max=MAX_TRIALS,
+            help="The study's TOTAL trial budget across runs and workers; default from the spec.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=0, help="Stop starting new trials after this many seconds.")
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            min=0,
+            max=MAX_SEED,
+            help="Base sampler seed; overrides the spec's. Each process of the study samples with its own seed "
+            "from it.",
+        ),
+    ] = None,
+    study_name: Annotated[
+        str | None, typer.Option("--study-name", help="Name in storage; default the spec's name.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="No live display; print the final summary as JSON.")] = False,
     artifacts: Artifacts = None,
-    workers: int = typer.Option(
-        1,
-        "--workers",
-        min=1,
-        help="Worker processes on this host sharing the study, each with cores // W torch threads.",
-    ),
-    uncapped: bool = typer.Option(
-        False, "--no-worker-cap", help=f"Allow --workers above {WORKERS_PER_CORE} per core of this host."
-    ),
-    create_only: bool = typer.Option(False, "--create-only", help="Create (or join) the study, run no trial."),
-    gpus: str | None = typer.Option(
-        None,
-        "--gpus",
-        envvar=GPUS_ENV,
-        help="GPU indices the workers take round-robin, e.g. 0,1 (several may share one); default $HPO_GPUS.",
-    ),
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes on this host sharing the study, each with cores // W torch threads.",
+        ),
+    ] = 1,
+    uncapped: Annotated[
+        bool, typer.Option("--no-worker-cap", help=f"Allow --workers above {WORKERS_PER_CORE} per core of this host.")
+    ] = False,
+    create_only: Annotated[
+        bool, typer.Option("--create-only", help="Create (or join) the study, run no trial.")
+    ] = False,
+    gpus: Annotated[
+        str | None,
+        typer.Option(
+            "--gpus",
+            envvar=GPUS_ENV,
+            help="GPU indices the workers take round-robin, e.g. 0,1 (several may share one); default $HPO_GPUS.",
+        ),
+    ] = None,
 ) -> None:
     """Create the study if missing (join it if it exists) and run trials until its budget is used.
 

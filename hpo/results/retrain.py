@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
-import sqlalchemy as sa
 from optuna.trial import FrozenTrial
 
 from core.errors import CovblendError
@@ -41,7 +40,7 @@ from core.train import NonFiniteGradientError, save_checkpoint, train
 from hpo.paths import prepare_folder
 from hpo.provenance import versions
 from hpo.results.evaluation import plot_report
-from hpo.storage import StorageError, internals
+from hpo.storage import internals
 from hpo.storage.guard import GuardedStorage
 from hpo.study import ranking
 from hpo.study.objective import VALUES
@@ -243,10 +242,7 @@ def annotate(storage: GuardedStorage, trial: FrozenTrial, summary: TrialSummary,
     attrs: dict = {SEEDS_ATTR: list(summary.seeds), EPOCHS_ATTR: epochs}
     for name, m, sd in zip(names, summary.mean_values, std, strict=True):
         attrs |= {MEAN_PREFIX + name: m if math.isfinite(m) else None, STD_PREFIX + name: sd}
-    try:
-        storage.annotate_trial(internals.trial_id(trial), attrs)
-    except (sa.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:  # the second wraps the first
-        raise StorageError(f"cannot store retrain results on trial {trial.number}: {e}") from e
+    storage.annotate_trial(internals.trial_id(trial), attrs, f"retrain results on trial {trial.number}")
 
 
 def write_outputs(out: Path, best: TrialSummary, records: list[dict], provenance: dict) -> dict:
@@ -333,8 +329,8 @@ def retrain(
     spec: StudySpec,
     out: Path,
     *,
-    top: int = 3,
-    seeds: int = 3,
+    top: int,
+    seeds: int,
     epochs: int | None = None,
     number: int | None = None,
     eval_cfg: EvalConfig | None = None,

@@ -17,10 +17,9 @@ import optuna
 import sqlalchemy as sa
 from optuna.storages import RDBStorage
 
-from core.errors import CovblendError
 from hpo.storage import internals
 from hpo.storage.deadline import CALL_S
-from hpo.storage.guard import RETRIED, GuardedStorage
+from hpo.storage.guard import RETRIED, GuardedStorage, StorageError
 from hpo.storage.recovery import CleanRetry
 
 STORAGE_ENV = "HPO_STORAGE"
@@ -78,10 +77,6 @@ STORAGE_HELP = (
     f"that has not answered within $HPO_CONNECT_TIMEOUT_S seconds (default {CONNECT_TIMEOUT_S}) is an error."
 )
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
-
-
-class StorageError(CovblendError):
-    """The storage URL is malformed, the database unreachable, or a named study absent; one line."""
 
 
 def resolve_url(cli_value: str | None = None) -> str:

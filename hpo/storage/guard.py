@@ -38,6 +38,11 @@ _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.
 DISK_FULL = ("database or disk is full", "no space left on device", "disk full", "is full")
 
 
+class StorageError(CovblendError):
+    """The storage URL is malformed, the database unreachable or refusing a write, or a named study absent; one
+    line."""
+
+
 class StorageUnavailable(CovblendError):
     """The database did not answer for the whole outage limit (OUTAGE_S) of a call; one line."""
 
@@ -190,10 +195,14 @@ class GuardedStorage(RDBStorage):
         Idempotent (upserts), so retried like the other writes."""
         self.retry(lambda: self._write_user_attrs(trial_id, attrs, report, running=True), "set_trial_user_attrs")
 
-    def annotate_trial(self, trial_id: int, attrs: dict[str, Any]) -> None:
+    def annotate_trial(self, trial_id: int, attrs: dict[str, Any], what: str) -> None:
         """User attrs on a trial whatever its state: `hpo retrain` keeps its results on finished trials, where the
-        dashboard shows them and Optuna's API refuses to write (UpdateFinishedTrialError). Retried (upserts)."""
-        self.retry(lambda: self._write_user_attrs(trial_id, attrs, None, running=False), "annotate_trial")
+        dashboard shows them and Optuna's API refuses to write (UpdateFinishedTrialError). Retried (upserts); a
+        write the database refuses is a StorageError naming `what` (e.g. "retrain results on trial 3")."""
+        try:
+            self.retry(lambda: self._write_user_attrs(trial_id, attrs, None, running=False), "annotate_trial")
+        except (sa.exc.SQLAlchemyError, StorageInternalError) as e:  # the second wraps the first
+            raise StorageError(f"cannot store {what}: {e}") from e
 
     def _write_user_attrs(
         self, trial_id: int, attrs: dict[str, Any], report: tuple[int, float] | None, running: bool

@@ -55,7 +55,7 @@ def interrupt_trial(study: optuna.Study, trial_id: int) -> bool:
     trial = backend.get_trial(trial_id)
     if trial.state == TrialState.FAIL and "fail_reason" not in trial.user_attrs and isinstance(backend, GuardedStorage):
         # Stopped before the objective could say why, and told FAIL by Optuna: the interrupt is the reason.
-        backend.annotate_trial(trial_id, {"fail_reason": INTERRUPTED})
+        backend.annotate_trial(trial_id, {"fail_reason": INTERRUPTED}, "the fail_reason of an interrupted trial")
         trial = backend.get_trial(trial_id)
     if trial.state != TrialState.FAIL or trial.user_attrs.get("fail_reason") != INTERRUPTED:
         return False
@@ -96,7 +96,7 @@ def keep_result(study: optuna.Study, trial_id: int, values: list[float]) -> int 
     trial = backend.get_trial(trial_id)
     if not isinstance(backend, GuardedStorage) or trial.state != TrialState.FAIL:
         return None
-    backend.annotate_trial(trial_id, {KEPT_ATTR: list(values)})
+    backend.annotate_trial(trial_id, {KEPT_ATTR: list(values)}, "a result kept for a re-run")
     return trial.number
 
 

@@ -30,14 +30,15 @@ def curve(trial: FrozenTrial) -> dict[int, list[float]]:
 
 
 class Rungs(Config):
-    """ParetoRungPruner's settings."""
+    """ParetoRungPruner's settings, all required: a study's come from its spec's [pruner] (hpo.study.spec.PrunerSpec
+    declares the defaults, once)."""
 
-    min_resource: int = Field(1, ge=1)  # epochs of the first rung
-    reduction_factor: int = Field(2, ge=2)  # η: rung k at min_resource·η^k epochs
-    n_startup_trials: int = Field(4, ge=1)  # peers a rung needs before it prunes anyone
+    min_resource: int = Field(ge=1)  # epochs of the first rung
+    reduction_factor: int = Field(ge=2)  # η: rung k at min_resource·η^k epochs
+    n_startup_trials: int = Field(ge=1)  # peers a rung needs before it prunes anyone
     # The share of peers that may dominate a trial before it is pruned: ASHA keeps 1/η; 0.5 keeps the front and
     # everything within half the field of it.
-    dominated_fraction: float = Field(0.5, ge=0, lt=1)
+    dominated_fraction: float = Field(ge=0, lt=1)
 
 
 class ParetoRungPruner(optuna.pruners.BasePruner):

@@ -9,8 +9,9 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from core.errors import ConfigError
-from hpo.study.pruners import CURVE_ATTR, ParetoRungPruner
+from hpo.study.pruners import CURVE_ATTR, ParetoRungPruner, Rungs
 from hpo.study.ranking import dominates
+from hpo.study.spec import PrunerSpec
 
 
 def study_of(curves: list[dict], directions=("minimize", "minimize")) -> optuna.Study:
@@ -78,7 +79,7 @@ def test_maximised_objectives_are_compared_the_other_way():
 
 
 def test_a_non_finite_value_is_pruned():
-    pruner = ParetoRungPruner(min_resource=1, reduction_factor=2, n_startup_trials=4)
+    pruner = ParetoRungPruner(min_resource=1, reduction_factor=2, n_startup_trials=4, dominated_fraction=0.5)
     assert pruner.prune(study_of(FRONT), candidate({0: [math.nan, 0.0]}))
 
 
@@ -94,3 +95,10 @@ def test_dominance_needs_one_strict_improvement():
 def test_bad_settings_are_config_errors(kwargs, name):
     with pytest.raises(ConfigError, match=name):
         ParetoRungPruner(**kwargs)
+
+
+def test_mo_asha_has_no_defaults_of_its_own_a_spec_gives_them():
+    assert all(field.is_required() for field in Rungs.model_fields.values())
+    spec = PrunerSpec(name="mo-asha")  # only the name: every rung setting is PrunerSpec's default
+    built = ParetoRungPruner(**{key: getattr(spec, key) for key in Rungs.model_fields})
+    assert built.rungs.model_dump() == {key: PrunerSpec.model_fields[key].default for key in Rungs.model_fields}

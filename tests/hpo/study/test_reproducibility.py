@@ -26,7 +26,7 @@ def test_retraining_a_complete_trial_at_its_epochs_repeats_its_model_and_ranks_i
     (last,) = [t for t in study.trials if t.number == 1]
     assert last.state == TrialState.COMPLETE
     result = retrain(
-        study, storage, spec, tmp_path / "out", number=1, seeds=1, epochs=spec.train.epochs,
+        study, storage, spec, tmp_path / "out", top=1, number=1, seeds=1, epochs=spec.train.epochs,
         eval_cfg=EvalConfig(snr_grid_db=(10.0,), n_scenes=4),
     )  # fmt: skip
     # The retrain validates on scenes of its own seed; on the search's validation scenes its model repeats the trial.
