@@ -21,7 +21,7 @@ import uuid
 
 from optuna.trial import TrialState
 
-from hpo.results.report import best, named_values
+from hpo.results.views import best, named_values
 from hpo.run.runner import run_worker
 from hpo.storage import mask, open_storage
 from hpo.study.create import create_or_join

@@ -23,7 +23,7 @@ from core.experiment import ExperimentConfig
 from core.reproducibility import deterministic
 from core.train import train
 from hpo.storage import open_existing_study
-from hpo.study.study_spec import spec_of
+from hpo.study.stored_spec import spec_of
 
 TARGET = 0.8
 

@@ -92,11 +92,3 @@ def steering_with_derivatives(
     k = 2 * math.pi / cfg.wavelength
     a = torch.polar(torch.ones_like(delta), -k * delta)
     return a, a * (-1j * k * d_theta), a * (-1j * k * d_r)
-
-
-def far_field_steering(theta, cfg: ArrayConfig) -> torch.Tensor:
-    """Plane-wave limit exp(+j·2π·x_n·sin θ/λ), (..., N, K) complex."""
-    theta = torch.as_tensor(theta)
-    x = element_positions(cfg, dtype=theta.dtype, device=theta.device)[:, None]
-    phase = 2 * math.pi / cfg.wavelength * x * torch.sin(theta[..., None, :])
-    return torch.polar(torch.ones_like(phase), phase)

@@ -66,7 +66,8 @@ def eigh_signal_projector(
 ) -> torch.Tensor:
     """The same P_s through plain torch.linalg.eigh autograd: NaN/inf gradients on repeated eigenvalues.
 
-    Kept only to reproduce the old failure; rel_gap_floor is ignored (same signature as the stable one).
+    The `projector = "eigh"` setting, for showing that failure next to the stable projector; rel_gap_floor is
+    ignored (same signature as the stable one).
     """
     _, U = torch.linalg.eigh(R)
     Us = U * _signal_mask(torch.zeros(R.shape[:-1], device=R.device), k)[:, None, :].to(U.dtype)

@@ -2,7 +2,7 @@
 
 The hinge, subspace and peak-shift losses see the whitened measurement-domain C = T R Tᴴ (M×M), T = W H, with
 steering b = T a (core.measurement); for H = I, T is None and C is R itself, so they are exactly those of the
-N-element array. R is R_blend, or R_pred with target = "raw" (only to reproduce the old failure).
+N-element array. R is R_blend, or R_pred with target = "raw" (the rank-deficient ablation, `ablation-raw`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class LossConfig(Config):
     lam_gap: float = Field(0.1, ge=0)  # weight of the eigengap hinge
     lam_sub: float = Field(1.0, ge=0)  # weight of the subspace (MUSIC null spectrum) loss
     gap_margin: float = Field(0.1, ge=0, le=1)  # hinge margin on (λ_K − λ_{K+1})/λ₁
-    # TARGETS key: "blend" | "raw" (losses on R_pred, only to reproduce the old failure)
+    # TARGETS key: "blend" | "raw" (losses on rank-deficient R_pred: the `ablation-raw` study)
     target: Annotated[str, one_of(lambda: TARGETS)] = "blend"
     # PROJECTORS key: "stable" cross-term backward | "eigh" plain autograd (ablation)
     projector: Annotated[str, one_of(lambda: PROJECTORS)] = "stable"

@@ -3,8 +3,8 @@
     W = (H Hᴴ)^(−1/2) (B, M, M),   T = W H (B, M, N) with T Tᴴ = I_M,   C = T R Tᴴ (B, M, M)
     b = T a,   ‖b‖² = ‖P_H a‖² ≤ N,   C_classic = W (Y Yᴴ/L) W: the whitened sample covariance
 
-For H = I `operator` returns None and every caller skips the transform, so MUSIC on R for H = I is the same
-computation, bit for bit, as before this domain existed.
+For H = I `operator` returns None and every caller skips the transform: MUSIC on R is then plain MUSIC on the
+N×N covariance, with no whitening step to round differently.
 """
 
 from __future__ import annotations

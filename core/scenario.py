@@ -12,7 +12,7 @@ those of a scenario without the setting. L (snapshots) may be below K: R_samp th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Annotated, Literal, get_args
 
 import torch
@@ -134,9 +134,6 @@ class SceneBatch:
 
     def to(self, device) -> SceneBatch:
         return SceneBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
-
-    def with_(self, **changes) -> SceneBatch:
-        return replace(self, **changes)
 
     @staticmethod
     def cat(batches: list[SceneBatch]) -> SceneBatch:

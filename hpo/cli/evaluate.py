@@ -1,7 +1,7 @@
 """`hpo evaluate --checkpoint PATH`: a trained model against classic MUSIC, the oracle and the CRB, per SNR.
 
 The numbers come from core.evaluation.evaluate (the JSON schema: docs/design.md §5, "The evaluation report") and the
-figure from hpo.results.evaluation; this module parses options, shows progress and prints the Rich table.
+figure from hpo.results.checkpoint_eval; this module parses options, shows progress and prints the Rich table.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from core.train import resolve_device
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, parse_snr_grid
 from hpo.console import err, fitting, out, say
 from hpo.paths import prepare_output
-from hpo.results.evaluation import LABELS, load_model, plot_report
+from hpo.results.checkpoint_eval import LABELS, load_model, plot_report
 from hpo.study.spec import metric_label
 
 Device = Enum("Device", [(d, d) for d in DEVICES], type=str)  # --device: the choices of TrainConfig.device

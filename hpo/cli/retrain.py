@@ -26,7 +26,7 @@ from hpo.run.display import EPOCH_METRICS
 from hpo.run.signals import Stopped, handling, interrupt
 from hpo.storage import open_existing_study
 from hpo.study.spec import load_spec, metric_label
-from hpo.study.study_spec import spec_of
+from hpo.study.stored_spec import spec_of
 
 
 class SeedProgress(RetrainWatcher):

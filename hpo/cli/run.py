@@ -11,7 +11,7 @@ import typer
 from hpo.cli.common import Artifacts, Storage
 from hpo.console import err, out, say, warn
 from hpo.paths import default_output
-from hpo.results import report
+from hpo.results import views
 from hpo.results.tally import tally
 from hpo.run.display import params_table
 from hpo.run.gpus import GPUS_ENV
@@ -100,22 +100,22 @@ def run(
     run_trials(launch, store, workers=workers, timeout=timeout, seed=seed, view=None if as_json else out)
     save_figures(launch.study, store, err if as_json else out)
     if as_json:
-        out.print_json(report.to_json({"tally": vars(tally(launch.study)), **report.best(launch.study)}))
+        out.print_json(views.to_json({"tally": vars(tally(launch.study)), **views.best(launch.study)}))
     else:
         show_summary(launch, storage, artifacts)
 
 
 def show_summary(launch: Launch, storage: str | None, artifacts: str | None) -> None:
     """The best trial (or the Pareto front) and the commands that come next."""
-    summary = report.best(launch.study)
+    summary = views.best(launch.study)
     chosen = summary.get("best")
     if chosen:
         note = "" if summary["feasible"] else " (no trial meets the eigengap-health threshold)"
-        out.print(f"best trial #{chosen['number']}: {report.named_values(summary, chosen)}{note}")
+        out.print(f"best trial #{chosen['number']}: {views.named_values(summary, chosen)}{note}")
         out.print(params_table(chosen["params"]))
     for t in summary.get("pareto_front", []):
-        out.print(f"pareto trial #{t['number']}: {report.named_values(summary, t)}")
-    has_best = bool(chosen or summary.get("pareto_front"))  # what best_trial finds: report.best's first trial
+        out.print(f"pareto trial #{t['number']}: {views.named_values(summary, t)}")
+    has_best = bool(chosen or summary.get("pareto_front"))  # what best_trial finds: views.best's first trial
     out.print("next:", style="bold")
     for line in next_steps(launch.study.study_name, launch.url, storage, artifacts, has_best):
         say(f"  {line}", out)

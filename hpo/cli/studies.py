@@ -14,21 +14,21 @@ from core.errors import CovblendError
 from hpo.cli.common import Artifacts, AsJson, Storage, StudyName, load
 from hpo.console import data, out, say, shown
 from hpo.paths import default_output, prepare_output
-from hpo.results import report
+from hpo.results import views
 from hpo.results.html_report import write_report
 from hpo.run.display import fmt, params_table
 from hpo.storage import open_storage, resolve_url
 from hpo.storage.artifacts import download_checkpoint, open_store
 from hpo.study.ranking import best_trial
 
-Format = Enum("Format", [(name, name) for name in report.EXPORTERS], type=str)  # --format: report.EXPORTERS
+Format = Enum("Format", [(name, name) for name in views.EXPORTERS], type=str)  # --format: views.EXPORTERS
 
 
 def studies(storage: Storage = None, as_json: AsJson = False) -> None:
     """List the studies in the storage with trial counts and best values."""
-    rows = report.study_rows(open_storage(resolve_url(storage), create=False, heartbeat=False))
+    rows = views.study_rows(open_storage(resolve_url(storage), create=False, heartbeat=False))
     if as_json:
-        out.print_json(report.to_json(rows))
+        out.print_json(views.to_json(rows))
         return
     table = Table(*rows[0].keys()) if rows else Table("study")
     for r in rows:
@@ -51,7 +51,7 @@ def best(
 ) -> None:
     """The best feasible trial (single objective) or the Pareto front (multi objective)."""
     the_study = load(storage, study)
-    summary = report.best(the_study)
+    summary = views.best(the_study)
     if download is not None:
         trial = best_trial(the_study)
         if trial is None:
@@ -60,7 +60,7 @@ def best(
         download_checkpoint(the_study, trial, open_store(artifacts, create=False), target)
         say(f"checkpoint of trial #{trial.number} written to {download}")
     if as_json:
-        out.print_json(report.to_json(summary))
+        out.print_json(views.to_json(summary))
         return
     chosen = [summary["best"]] if summary.get("best") else summary.get("pareto_front", [])
     if not chosen:
@@ -80,7 +80,7 @@ def export(
     storage: Storage = None,
 ) -> None:
     """Every trial with params, values, state, user attrs, constraints and intermediate values."""
-    text = report.EXPORTERS[fmt_.value](report.trials(load(storage, study)))
+    text = views.EXPORTERS[fmt_.value](views.trials(load(storage, study)))
     if out_path is None:
         data(text)
         return

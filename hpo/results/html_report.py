@@ -15,7 +15,7 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo.results import plots
-from hpo.results.report import trial_dict
+from hpo.results.views import trial_dict
 from hpo.study import ranking
 from hpo.study.spec import metric_label
 

@@ -27,12 +27,12 @@ from plotly.subplots import make_subplots
 
 from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate
 from core.train import load_checkpoint
-from hpo.results.evaluation import COLOURS, LABELS
+from hpo.results.checkpoint_eval import COLOURS, LABELS
 from hpo.storage.artifacts import checkpoint_id, download_checkpoint
 from hpo.study.objective import NONFINITE
 from hpo.study.ranking import best_trial
 from hpo.study.spec import SpecError, StudySettings
-from hpo.study.study_spec import spec_of
+from hpo.study.stored_spec import spec_of
 
 PRUNE_REASONS: tuple[str, ...] = ("pruner", NONFINITE, "other")  # "other": e.g. a non-finite final metric
 CURVES: tuple[str, ...] = ("learned", "classic")  # classic is the baseline; the oracle would flatten the log axes

@@ -39,7 +39,7 @@ from core.reproducibility import deterministic, git_commit
 from core.train import NonFiniteGradientError, save_checkpoint, train
 from hpo.paths import prepare_folder
 from hpo.provenance import versions
-from hpo.results.evaluation import plot_report
+from hpo.results.checkpoint_eval import plot_report
 from hpo.storage import internals
 from hpo.storage.guard import GuardedStorage
 from hpo.study import ranking

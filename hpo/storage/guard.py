@@ -145,29 +145,39 @@ class GuardedStorage(RDBStorage):
     @staticmethod
     def _used(study_id: int, session) -> int:
         """count_used from three lean queries in the creating transaction (no params or values loaded)."""
-        T, U, S = models.TrialModel, models.TrialUserAttributeModel, models.TrialSystemAttributeModel
-        rows = session.execute(sa.select(T.trial_id, T.number, T.state).where(T.study_id == study_id)).all()
+        trial, user_attr, system_attr = (
+            models.TrialModel,
+            models.TrialUserAttributeModel,
+            models.TrialSystemAttributeModel,
+        )
+        rows = session.execute(
+            sa.select(trial.trial_id, trial.number, trial.state).where(trial.study_id == study_id)
+        ).all()
 
         def attr(model, key: str) -> list:  # (trial_id, value_json) of the study's trials' attr `key`
-            query = sa.select(model.trial_id, model.value_json).join(T, T.trial_id == model.trial_id)
-            return session.execute(query.where(T.study_id == study_id, model.key == key)).all()
+            query = sa.select(model.trial_id, model.value_json).join(trial, trial.trial_id == model.trial_id)
+            return session.execute(query.where(trial.study_id == study_id, model.key == key)).all()
 
-        interrupted = {tid for tid, value in attr(U, "fail_reason") if value == json.dumps(INTERRUPTED)}
-        retried = {n for _, history in attr(S, "retry_history") for n in json.loads(history)}
+        interrupted = {tid for tid, value in attr(user_attr, "fail_reason") if value == json.dumps(INTERRUPTED)}
+        retried = {n for _, history in attr(system_attr, "retry_history") for n in json.loads(history)}
         return count_used(((number, state, tid in interrupted) for tid, number, state in rows), retried)
 
     def claim_process(self, study_id: int) -> int:
         """The next number of the study's sampling processes: 0 for the first, then 1, 2, ... whatever host or
         process asks, each number given once. A retry after a lost commit may skip a number, never repeat one."""
-        A = models.StudySystemAttributeModel
+        study_attr = models.StudySystemAttributeModel
 
         def claim() -> int:
             with internals.transaction(self) as session:
                 _lock_study(session, study_id)  # held to the commit, so no other claim reads the same count
-                stored = session.scalar(sa.select(A.value_json).where(A.study_id == study_id, A.key == PROCESSES_ATTR))
+                stored = session.scalar(
+                    sa.select(study_attr.value_json).where(
+                        study_attr.study_id == study_id, study_attr.key == PROCESSES_ATTR
+                    )
+                )
                 number = 0 if stored is None else json.loads(stored)
                 row = {"study_id": study_id, "key": PROCESSES_ATTR, "value_json": json.dumps(number + 1)}
-                self._upsert(session, A, [row], ("study_id", "key"))
+                self._upsert(session, study_attr, [row], ("study_id", "key"))
             return number
 
         return self.retry(claim, "process claim")
@@ -209,20 +219,24 @@ class GuardedStorage(RDBStorage):
     ) -> None:
         """One transaction: the report and the attrs, JSON-encoded as Optuna stores them. running: the trial
         must still be updatable (Optuna's rule for its own writes)."""
-        T, U, V = models.TrialModel, models.TrialUserAttributeModel, models.TrialIntermediateValueModel
+        trial, user_attr, intermediate = (
+            models.TrialModel,
+            models.TrialUserAttributeModel,
+            models.TrialIntermediateValueModel,
+        )
         with internals.transaction(self) as session:
-            state = session.scalar(sa.select(T.state).where(T.trial_id == trial_id))
+            state = session.scalar(sa.select(trial.state).where(trial.trial_id == trial_id))
             if state is None:
                 raise KeyError(models.NOT_FOUND_MSG)
             if running:
                 self.check_trial_is_updatable(trial_id, state)
             if report is not None:
-                value, kind = V.intermediate_value_to_stored_repr(report[1])
+                value, kind = intermediate.intermediate_value_to_stored_repr(report[1])
                 row = dict(trial_id=trial_id, step=report[0], intermediate_value=value, intermediate_value_type=kind)
-                self._upsert(session, V, [row], ("trial_id", "step"))
+                self._upsert(session, intermediate, [row], ("trial_id", "step"))
             if attrs:
                 rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
-                self._upsert(session, U, rows, ("trial_id", "key"))
+                self._upsert(session, user_attr, rows, ("trial_id", "key"))
 
     def _upsert(self, session, model, rows: list[dict], keys: tuple[str, ...]) -> None:
         """Insert `rows` into `model`'s table, updating the other columns of rows whose `keys` exist already."""
@@ -241,11 +255,11 @@ class GuardedStorage(RDBStorage):
 
     def orphan_trial_ids(self, study_id: int) -> list[int]:
         """RUNNING trials of the study without any heartbeat row (their worker died before its first beat)."""
-        T, H = models.TrialModel, models.TrialHeartbeatModel
+        trial, heartbeat = models.TrialModel, models.TrialHeartbeatModel
         query = (
-            sa.select(T.trial_id)
-            .outerjoin(H, H.trial_id == T.trial_id)
-            .where(T.study_id == study_id, T.state == TrialState.RUNNING, H.trial_id.is_(None))
+            sa.select(trial.trial_id)
+            .outerjoin(heartbeat, heartbeat.trial_id == trial.trial_id)
+            .where(trial.study_id == study_id, trial.state == TrialState.RUNNING, heartbeat.trial_id.is_(None))
         )
 
         def read() -> list[int]:
@@ -284,8 +298,8 @@ class GuardedStorage(RDBStorage):
 def _lock_study(session, study_id: int) -> None:
     """Take the study row's lock until the transaction ends (on SQLite: the database's write lock) by a no-op
     write, so that a count read after it cannot change before the commit."""
-    S = models.StudyModel
-    session.execute(sa.update(S).where(S.study_id == study_id).values(study_name=S.study_name))
+    study = models.StudyModel
+    session.execute(sa.update(study).where(study.study_id == study_id).values(study_name=study.study_name))
 
 
 # Reads and idempotent writes (upserts keyed by trial and name) are safe to repeat after a lost connection.

@@ -10,7 +10,7 @@ import optuna
 from core.errors import ConfigError, CovblendError
 from hpo.study import registry, seeds
 from hpo.study.spec import OBJECTIVE_ALIASES, StudySpec
-from hpo.study.study_spec import store_spec
+from hpo.study.stored_spec import store_spec
 
 METRIC_NAMES_ATTR = "study:metric_names"  # where Study.set_metric_names keeps the names (a study system attr)
 MAX_NAME = 512  # characters of Optuna's studies.study_name column (VARCHAR(512) on PostgreSQL)

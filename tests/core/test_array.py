@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from core.array import ArrayConfig, element_positions, far_field_steering, steering, steering_with_derivatives
+from core.array import ArrayConfig, element_positions, steering, steering_with_derivatives
 from core.errors import ConfigError
 
 CFG = ArrayConfig()
@@ -29,6 +29,13 @@ def test_exact_steering_matches_the_closed_form():
         rn = math.sqrt(r**2 + xn**2 - 2 * r * xn * math.sin(theta))
         expected = complex(math.cos(-2 * math.pi * (rn - r)), math.sin(-2 * math.pi * (rn - r)))
         assert abs(a[n].item() - expected) < 1e-12
+
+
+def far_field_steering(theta: torch.Tensor, cfg: ArrayConfig) -> torch.Tensor:
+    """The plane-wave limit exp(+j·2π·x_n·sin θ/λ), (N, K) complex."""
+    x = element_positions(cfg, dtype=theta.dtype)[:, None]
+    phase = 2 * math.pi / cfg.wavelength * x * torch.sin(theta[None, :])
+    return torch.polar(torch.ones_like(phase), phase)
 
 
 def test_steering_tends_to_far_field_as_range_grows():

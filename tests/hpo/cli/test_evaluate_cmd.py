@@ -11,7 +11,7 @@ from core.models import ModelConfig
 from core.train import save_checkpoint, train
 from hpo.cli import app
 from hpo.cli.evaluate import TABLE_WIDTH, report_tables
-from hpo.results.evaluation import LABELS, report_figure
+from hpo.results.checkpoint_eval import LABELS, report_figure
 
 runner = CliRunner()
 

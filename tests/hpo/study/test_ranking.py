@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from hpo.results import report
+from hpo.results import views
 from hpo.results.tally import tally
 from hpo.study import ranking
 
@@ -29,7 +29,7 @@ def test_feasible_trials_come_first_then_lower_values():
 
 def test_without_a_feasible_trial_every_reader_names_the_same_infeasible_best():
     study = study_of((-3.0, 0.2), (-6.0, 0.1), (-4.0, 0.4))
-    summary, counts = report.best(study), tally(study)
+    summary, counts = views.best(study), tally(study)
     assert summary["best"]["number"] == counts.best_number == ranking.best_trial(study).number == 1
     assert summary["feasible"] is False and counts.best_feasible is False and counts.best == -6.0
 

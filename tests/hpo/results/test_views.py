@@ -1,4 +1,4 @@
-"""hpo.results.report and the HTML report: feasible trials first, the Pareto front, every value named by its metric."""
+"""hpo.results.views and the HTML report: feasible trials first, the Pareto front, every value named by its metric."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import create_trial
 
 from hpo.results.html_report import study_figures, top_table
-from hpo.results.report import best, named_values, to_csv, to_json, trials
+from hpo.results.views import best, named_values, to_csv, to_json, trials
 from hpo.study.spec import metric_label
 
 

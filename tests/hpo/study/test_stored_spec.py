@@ -7,7 +7,7 @@ import optuna
 from hpo.storage import open_storage
 from hpo.study.create import create_or_join
 from hpo.study.spec import load_spec
-from hpo.study.study_spec import spec_of
+from hpo.study.stored_spec import spec_of
 
 
 def test_a_created_study_gives_back_its_spec_without_the_file(tiny_spec, tmp_path):
