@@ -277,6 +277,8 @@ def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, ExperimentConf
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about a foreign pickle protocol before refusing it
             blob = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read checkpoint: {e.strerror or type(e).__name__}") from None
     except Exception as e:  # torch.load raises many types for a foreign file; all mean the same here

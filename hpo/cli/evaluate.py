@@ -18,11 +18,11 @@ from rich.table import Table
 
 from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate, evaluation_scenario
 from core.experiment import DEVICES
-from core.train import resolve_device
+from core.train import load_checkpoint, resolve_device
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, parse_snr_grid
 from hpo.console import err, fitting, out, say
 from hpo.paths import prepare_output
-from hpo.results.checkpoint_eval import LABELS, load_model, plot_report
+from hpo.results.checkpoint_eval import LABELS, plot_report
 from hpo.study.spec import metric_label
 
 Device = Enum("Device", [(d, d) for d in DEVICES], type=str)  # --device: the choices of TrainConfig.device
@@ -124,7 +124,7 @@ def evaluate_command(
     for target in (json_path, plot_path):  # fail before the long evaluation, not after it
         if target is not None:
             prepare_output(target)  # out/ is created on demand (hpo.paths)
-    model, exp, _ = load_model(checkpoint)
+    model, exp, _ = load_checkpoint(checkpoint)  # a file that is not one is a one-line CheckpointError
     evaluation_scenario(exp.scenario, cfg)  # option errors before the progress bar starts
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("evaluating", total=len(cfg.snr_grid_db))

@@ -1,5 +1,4 @@
-"""A trained checkpoint evaluated: loaded with one-line errors, and its core.evaluation report drawn as angle
-and range RMSE vs SNR per method, against the CRB.
+"""A checkpoint's core.evaluation report drawn as angle and range RMSE vs SNR per method, against the CRB.
 
 `hpo evaluate` and `hpo retrain` draw the figure with matplotlib; hpo.results.plots reuses its labels and
 colours for the dashboard's plotly figure.
@@ -10,9 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from core.errors import CovblendError
 from core.evaluation import SNR_DEFINITION
-from core.train import load_checkpoint
 
 LABELS = {
     "learned": "learned (R_blend)",
@@ -24,19 +21,6 @@ LABELS = {
 COLOURS = {"learned": "#2ca02c", "classic": "#1f77b4", "dml": "#9467bd", "music_samp": "#ff7f0e", "crb": "#000000"}
 PLOTTED: tuple[str, ...] = ("learned", "classic", "dml", "music_samp")  # the oracle (~1e-6°) would stretch log axes
 BASELINES: tuple[str, ...] = ("learned", "classic", "dml")  # the clipped-RMSE and gross-error curves
-
-
-def load_model(path: Path):
-    """core.train.load_checkpoint(path): (model, ExperimentConfig, extras); a CovblendError names the file when it
-    is missing or torch cannot read it."""
-    if not path.is_file():
-        raise CovblendError(f"checkpoint not found: {path}")
-    try:
-        return load_checkpoint(path)
-    except CovblendError:
-        raise
-    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as e:  # torch.load / state-dict mismatches
-        raise CovblendError(f"cannot load checkpoint {path}: {type(e).__name__}: {e}") from None
 
 
 def _value(v: float | None) -> float:
