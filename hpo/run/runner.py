@@ -135,9 +135,9 @@ def run_worker(
     # hold the exit (Optuna's FAIL of the trial, then ours) for the minutes an outage is otherwise ridden out.
     # Busy from Optuna's ask to its tell: a signal raised between the ask and the objective's first line left the
     # new trial RUNNING, unknown to this loop, until its heartbeat went stale.
-    in_trial = [False]
+    in_trial = False
     stop = StopAtSafePoint(
-        busy=lambda: in_trial[0],
+        busy=lambda: in_trial,
         on_stop=lambda: impatient(RELEASE_S),
         abandoned=lambda: f"interrupted again: {left_running(study, int(stop.busy()))}",
     )
@@ -162,7 +162,7 @@ def run_worker(
                     continue
                 try:
                     watcher.trial_started(study)
-                    in_trial[0] = True
+                    in_trial = True
                     study.optimize(
                         run_one,
                         n_trials=1,
@@ -192,7 +192,7 @@ def run_worker(
                         f"({computed.popitem()[1]}): kept for its re-run"
                     )
                 finally:
-                    in_trial[0] = False
+                    in_trial = False
                 if fatal:
                     raise StorageFull(f"{fatal[0]}: the trial it was running is FAIL; no further trial was started")
                 computed.clear()
