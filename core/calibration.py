@@ -26,7 +26,7 @@ import torch
 from pydantic import Field
 
 from core.configs import Config, every_and_last
-from core.covariance import BlendInputs, PipelineConfig, blend, pipeline, sample_covariance, snr_bin
+from core.covariance import BlendInputs, PipelineConfig, blend, measure, pipeline_on, sample_covariance, snr_bin
 from core.crb import scene_crb
 from core.localisation import Reference, derived_seed, make_reference
 from core.measurement import to_measurement
@@ -105,9 +105,9 @@ def fit_table(
     ref, (crb_t, crb_r) = part.ref, part.crb
     scenes = ref.scenes
     with torch.no_grad():
-        cov = pipeline(model, scenes.Y, scenes.H, pipe)
-        inputs = BlendInputs(None, cov.R_samp, scenes.H, scenes.theta.shape[1], scenes.Y.shape[-1])
-        bins = snr_bin(inputs, pipe)
+        x = measure(scenes.Y, scenes.H, pipe.tikhonov_alpha)
+        cov = pipeline_on(model, x, pipe)
+        bins = snr_bin(BlendInputs(None, x, scenes.theta.shape[1]), pipe)
         R_samp = cov.R_samp.to(cov.R_pred.dtype)
         errors = {b: ref.errors(to_measurement(blend(cov.R_pred, R_samp, b), ref.T)) for b in cfg.betas}
     ct, cr, cg = ref.baseline

@@ -2,6 +2,8 @@
 
 `pipeline` (model in hand) and `blended_covariance` (factors in hand) are the only ways any code path obtains
 R_blend; both assemble it in `_assemble`, with β from BLEND_WEIGHTS by PipelineConfig.blend. Neither reads R_true.
+What they read of the snapshots is `measure`d first (R_samp and C(R_samp)'s eigenvalues); a fixed training set is
+measured once and indexed per batch (`pipeline_on`), which gives the same numbers as measuring every batch.
 The calibrated rule's table is fitted by core.calibration and travels in the config (so in every checkpoint).
 """
 
@@ -18,7 +20,7 @@ from pydantic import Field, model_validator
 
 from core.configs import Config, one_of
 from core.errors import ConfigError
-from core.measurement import EigenSplit, eigen_split
+from core.measurement import EigenSplit, measured_eigvals, split_eigvals
 
 # g₀ is clamped to ±logit(1 − GATE_START_EPS) ≈ ±6.9, so the gate starts where it can still move (DESIGN §3).
 GATE_START_EPS = 1e-3
@@ -108,19 +110,44 @@ def blend(R_pred: torch.Tensor, R_samp: torch.Tensor, beta: float | torch.Tensor
 
 
 @dataclass(frozen=True)
+class Measured:
+    """What the snapshots of B scenes give before any model sees them; detached, one row per scene."""
+
+    R_samp: torch.Tensor  # (B, N, N) complex, Tikhonov least-squares sample covariance, trace N
+    H: torch.Tensor  # (B, M, N) complex
+    eigvals: torch.Tensor  # (B, M) float64 descending, of C(R_samp) = T R_samp Tᴴ: the gate's input and ŝ's
+    snapshots: int  # L
+    tikhonov_alpha: float  # the α R_samp was computed with
+
+    def __len__(self) -> int:
+        return self.R_samp.shape[0]
+
+    def __getitem__(self, idx) -> Measured:
+        return Measured(self.R_samp[idx], self.H[idx], self.eigvals[idx], self.snapshots, self.tikhonov_alpha)
+
+
+def measure(Y: torch.Tensor, H: torch.Tensor, tikhonov_alpha: float) -> Measured:
+    """Snapshots Y (B, M, L) and H (B, M, N) to their Measured: R_samp and the eigenvalues of C(R_samp)."""
+    R_samp = sample_covariance(Y, H, tikhonov_alpha)
+    return Measured(R_samp, H, measured_eigvals(R_samp, H), Y.shape[-1], tikhonov_alpha)
+
+
+@dataclass(frozen=True)
 class BlendInputs:
     """What a blend rule may read, besides the config: all of it from the snapshots and the model, none from R_true."""
 
     gate_logit: torch.Tensor | None  # (B,) real, the model's gate logit (adaptive)
-    R_samp: torch.Tensor  # (B, N, N) complex, detached
-    H: torch.Tensor  # (B, M, N) complex
+    x: Measured
     k_max: int  # K_max, the factors' width
-    snapshots: int  # L
+
+    @property
+    def R_samp(self) -> torch.Tensor:
+        return self.x.R_samp
 
     @cached_property
     def split(self) -> EigenSplit:
         """MDL's signal/noise split of R_samp in the measurement domain, computed once per batch when asked for."""
-        return eigen_split(self.R_samp, self.H, self.k_max, self.snapshots)
+        return split_eigvals(self.x.eigvals, self.k_max, self.x.snapshots)
 
 
 def _fixed_beta(x: BlendInputs, cfg: PipelineConfig) -> float:
@@ -161,18 +188,20 @@ BLEND_WEIGHTS: dict[str, Callable[[BlendInputs, PipelineConfig], float | torch.T
 }
 
 
-def _assemble(
-    factors: tuple[torch.Tensor, ...], R_samp: torch.Tensor, H: torch.Tensor, snapshots: int, cfg: PipelineConfig
-) -> Covariances:
+def _assemble(factors: tuple[torch.Tensor, ...], x: Measured, cfg: PipelineConfig) -> Covariances:
+    if x.tikhonov_alpha != cfg.tikhonov_alpha:
+        raise ConfigError(
+            f"the scenes were measured with tikhonov_alpha={x.tikhonov_alpha}, the pipeline has {cfg.tikhonov_alpha=}"
+        )
     A_angle, A_range, *gate = factors
-    inputs = BlendInputs(gate[0] if gate else None, R_samp, H, A_angle.shape[-1], snapshots)
+    inputs = BlendInputs(gate[0] if gate else None, x, A_angle.shape[-1])
     floor = inputs.split.noise_share if cfg.noise_floor else None
     R_pred = predicted_covariance(A_angle, A_range, cfg.range_weight, floor)
     beta = BLEND_WEIGHTS[cfg.blend](inputs, cfg)
-    R_blend = blend(R_pred, R_samp.to(R_pred.dtype), beta)
+    R_blend = blend(R_pred, x.R_samp.to(R_pred.dtype), beta)
     if not isinstance(beta, torch.Tensor):
         beta = torch.full(R_pred.shape[:1], beta, dtype=R_pred.real.dtype, device=R_pred.device)
-    return Covariances(R_pred=R_pred, R_samp=R_samp, R_blend=R_blend, beta=beta)
+    return Covariances(R_pred=R_pred, R_samp=x.R_samp, R_blend=R_blend, beta=beta)
 
 
 def blended_covariance(
@@ -180,14 +209,21 @@ def blended_covariance(
 ) -> Covariances:
     """The pipeline for given factors = (A_angle, A_range[, gate_logit]): (B, N, K_max) complex each, and the
     gate logit (B,) real, which blend="adaptive" needs and blend="fixed" ignores."""
-    return _assemble(factors, sample_covariance(Y, H, cfg.tikhonov_alpha), H, Y.shape[-1], cfg)
+    return _assemble(factors, measure(Y, H, cfg.tikhonov_alpha), cfg)
+
+
+def pipeline_on(model: Callable, x: Measured, cfg: PipelineConfig) -> Covariances:
+    """The pipeline on scenes already measured (measure(Y, H, cfg.tikhonov_alpha), or a slice of it).
+
+    The model reads the Measured (R_samp, H and C's eigenvalues) and returns (A_angle, A_range, gate_logit);
+    R_samp is also the blend's partner."""
+    return _assemble(model(x), x, cfg)
 
 
 def pipeline(model: Callable, Y: torch.Tensor, H: torch.Tensor, cfg: PipelineConfig) -> Covariances:
-    """Snapshots to R_blend through a model: R_samp (B, N, N) and H (B, M, N) in, (A_angle, A_range, gate_logit) out.
+    """Snapshots to R_blend through a model: Y (B, M, L) and H (B, M, N) in, Covariances out.
 
     R_samp is computed once and serves as both the model's input and the blend's partner.
-    Training, validation and inference all call this function.
+    Training, validation and inference all call this function (training on a fixed set through pipeline_on).
     """
-    R_samp = sample_covariance(Y, H, cfg.tikhonov_alpha)
-    return _assemble(model(R_samp, H), R_samp, H, Y.shape[-1], cfg)
+    return pipeline_on(model, measure(Y, H, cfg.tikhonov_alpha), cfg)

@@ -27,11 +27,11 @@ import math
 import torch
 
 from core.array import steering
+from core.linalg import hermitian_coefficients
 from core.music import (
     Grid,
     MusicResult,
     find_peaks,
-    hermitian_coefficients,
     model_order,
     music,
     on_device_of,

@@ -18,7 +18,7 @@ from torch import Tensor
 from core.array import ArrayConfig, steering, steering_with_derivatives
 from core.configs import Config, one_of
 from core.covariance import Covariances, blend, trace_to_n
-from core.linalg import DEFAULT_REL_GAP_FLOOR, PROJECTORS, finite_or_identity
+from core.linalg import DEFAULT_REL_GAP_FLOOR, PROJECTORS, SignalSubspace, finite_or_identity
 from core.measurement import operator, to_measurement
 from core.scenario import SceneBatch
 
@@ -63,60 +63,63 @@ def nmse(R: Tensor, R_true: Tensor) -> Tensor:
     return (R - R_true).abs().square().sum((-2, -1)) / R_true.abs().square().sum((-2, -1))
 
 
-def normalised_gap(R: Tensor, k: Tensor) -> Tensor:
-    """(λ_K − λ_{K+1})/λ₁ at the given K, eigenvalues of R descending. R (B, N, N), k (B,) int -> (B,) real."""
-    lam = torch.linalg.eigvalsh(R).flip(-1)  # descending
-    idx = (k.to(lam.device) - 1).clamp_min(0)[:, None]
-    gap = lam.gather(-1, idx) - lam.gather(-1, idx + 1)
-    return gap[:, 0] / lam[:, 0].clamp_min(1e-12)
+def normalised_gap(eigvals: Tensor, k: Tensor) -> Tensor:
+    """(λ_K − λ_{K+1})/λ₁ at the given K. eigvals (B, N) real descending, k (B,) int -> (B,) real."""
+    idx = (k.to(eigvals.device) - 1).clamp_min(0)[:, None]
+    gap = eigvals.gather(-1, idx) - eigvals.gather(-1, idx + 1)
+    return gap[:, 0] / eigvals[:, 0].clamp_min(1e-12)
 
 
-def eigengap_hinge(R: Tensor, k: Tensor, margin: float) -> Tensor:
-    """Per-scene relu(margin − normalised gap at the true K), (B,) real."""
-    return torch.relu(margin - normalised_gap(R, k))
+def eigengap_hinge(eigvals: Tensor, k: Tensor, margin: float) -> Tensor:
+    """Per-scene relu(margin − normalised gap at the true K), (B,) real; eigvals (B, N) descending."""
+    return torch.relu(margin - normalised_gap(eigvals, k))
 
 
-def _projector_at_truth(
+def signal_subspace(
     C: Tensor, batch: SceneBatch, projector: str = "stable", rel_gap_floor: float = DEFAULT_REL_GAP_FLOOR
-) -> tuple[Tensor, Tensor]:
-    """P_s (B, M, M), the projector onto C's top-K eigenvectors (K the true order, core.linalg), and the true
-    ranges (B, K_max) with padded slots set to 1 so that the steering vectors there stay finite."""
-    r_safe = torch.where(batch.mask, batch.r, torch.ones_like(batch.r))
-    return PROJECTORS[projector](C, batch.K, rel_gap_floor), r_safe
+) -> SignalSubspace:
+    """C's (B, M, M) decomposition at the true order: the projector on its top-K eigenvectors and its eigenvalues
+    (core.linalg), in float64, one per batch for every loss below."""
+    return PROJECTORS[projector](C.to(torch.complex128), batch.K, rel_gap_floor)
+
+
+def _safe_ranges(batch: SceneBatch) -> Tensor:
+    """The true ranges (B, K_max) with padded slots set to 1, so that the steering vectors there stay finite."""
+    return torch.where(batch.mask, batch.r, torch.ones_like(batch.r))
 
 
 def subspace_loss(
-    C: Tensor, batch: SceneBatch, array: ArrayConfig, T: Tensor | None = None, *, scale: str = "linear", **projection
+    S: SignalSubspace, batch: SceneBatch, array: ArrayConfig, T: Tensor | None = None, *, scale: str = "linear"
 ) -> Tensor:
     """Per-scene mean over true sources of ‖(I − P_s)·b_k‖² / ‖b_k‖², in [0, 1], or of its log10 (plus
-    LOG_NULL_FLOOR) with scale="log". (B,) real. `projection`: projector, rel_gap_floor (_projector_at_truth).
+    LOG_NULL_FLOOR) with scale="log". (B,) real, in S's precision.
 
-    C (B, M, M) is the measurement-domain covariance T R Tᴴ (R itself, M = N, when T is None); T (B, M, N)
-    from core.measurement.operator. P_s is the projector onto C's top-K eigenvectors (K the true order), from
-    core.linalg; b_k = T a(θ_k, r_k). ‖(I − P_s)b‖² = ‖b‖² − bᴴP_s b, since P_s is an orthogonal projector.
+    S: signal_subspace of the measurement-domain covariance C = T R Tᴴ (B, M, M) (R itself, M = N, when T is
+    None); T (B, M, N) from core.measurement.operator. P_s is the projector onto C's top-K eigenvectors (K the
+    true order); b_k = T a(θ_k, r_k). ‖(I − P_s)b‖² = ‖b‖² − bᴴP_s b, since P_s is an orthogonal projector.
     """
-    P, r_safe = _projector_at_truth(C, batch, **projection)
-    a = steering(batch.theta, r_safe, array).to(C.dtype)  # (B, N, K_max)
+    P = S.P
+    a = steering(batch.theta, _safe_ranges(batch), array).to(P.dtype)  # (B, N, K_max)
     if T is None:
-        b, norm = a, C.shape[-1]  # unit-modulus entries: ‖a‖² = N, the formula of the N-element array
+        b, norm = a, P.shape[-1]  # unit-modulus entries: ‖a‖² = N, the formula of the N-element array
     else:
-        b = T.to(C.dtype) @ a  # (B, M, K_max)
+        b = T.to(P.dtype) @ a  # (B, M, K_max)
         norm = b.abs().square().sum(-2).clamp_min(1e-12)  # ‖P_H a‖² ≤ N: T passes only H's row space
     captured = (b.conj() * (P @ b)).sum(-2).real  # bᴴ P b, (B, K_max)
     null = SUBSPACE_SCALES[scale](1.0 - captured / norm) * batch.mask
     return null.sum(-1) / batch.mask.sum(-1).clamp_min(1)
 
 
-def peak_shift(C: Tensor, batch: SceneBatch, array: ArrayConfig, T: Tensor | None = None, **projection) -> Tensor:
-    """δθ (B, K_max) float64, radians: MUSIC's first-order angle error on C (B, M, M) at each true source.
+def peak_shift(S: SignalSubspace, batch: SceneBatch, array: ArrayConfig, T: Tensor | None = None) -> Tensor:
+    """δθ (B, K_max) float64, radians: MUSIC's first-order angle error at each true source, for the signal
+    subspace S of a covariance C (B, M, M) (signal_subspace; give it C in float64: the null is tiny at high SNR).
 
     δ = (δθ, δu) is the Gauss–Newton step from the truth (θ_k, u_k = 1/r_k) towards the nearest minimum of
     MUSIC's null spectrum f = ‖(I − P_s) b‖², b = T a, P_s the projector on C's top-K eigenvectors (true K).
-    Differentiable in C. Padded slots hold finite values; mask them with batch.mask. `projection` as in
-    subspace_loss.
+    Differentiable in C. Padded slots hold finite values; mask them with batch.mask.
     """
-    P, r_safe = _projector_at_truth(C.to(torch.complex128), batch, **projection)
-    r_safe = r_safe.double()
+    P = S.P.to(torch.complex128)
+    r_safe = _safe_ranges(batch).double()
     a, da_t, da_r = steering_with_derivatives(batch.theta.double(), r_safe, array)
     vecs = (a, da_t, da_r * (-r_safe.square())[:, None, :])  # ∂/∂u = −r²·∂/∂r
     if T is not None:
@@ -133,17 +136,17 @@ def peak_shift(C: Tensor, batch: SceneBatch, array: ArrayConfig, T: Tensor | Non
     return -(j_uu * g_t - j_tu * g_u) / det
 
 
-def peak_shift_loss(C: Tensor, batch: SceneBatch, array: ArrayConfig, T: Tensor | None = None, **projection) -> Tensor:
-    """Per-scene mean over true sources of log10(δθ² + PEAK_FLOOR), δθ from `peak_shift` (`projection` as
-    there). (B,) real.
+def peak_shift_loss(S: SignalSubspace, batch: SceneBatch, array: ArrayConfig, T: Tensor | None = None) -> Tensor:
+    """Per-scene mean over true sources of log10(δθ² + PEAK_FLOOR), δθ from `peak_shift` (S, T as there).
+    (B,) float64.
 
     The subspace loss asks that the null be small at the truth; a shallow null can still have its minimum
     elsewhere, and it is the minimum's position that MUSIC reports. In log form this loss is, up to a constant,
     the mean log angle efficiency (err²/CRB in dB) that the localisation objective scores.
     """
-    shift = peak_shift(C, batch, array, T, **projection)
+    shift = peak_shift(S, batch, array, T)
     per_source = torch.log10(shift.square() + PEAK_FLOOR) * batch.mask
-    return (per_source.sum(-1) / batch.mask.sum(-1).clamp_min(1)).to(C.real.dtype)
+    return per_source.sum(-1) / batch.mask.sum(-1).clamp_min(1)
 
 
 def total_loss(
@@ -166,22 +169,18 @@ def total_loss(
     if cfg.target == "blend" and cov.beta.requires_grad:
         # The adaptive gate learns only from what inference sees (hinge, subspace): see DESIGN §4 for why.
         R_nmse = blend(cov.R_pred, cov.R_samp.to(cov.R_pred.dtype), cov.beta.detach())
-    projection = {"projector": cfg.projector, "rel_gap_floor": cfg.rel_gap_floor}
-    sub = subspace_loss(C, batch, array, T, scale=cfg.subspace_scale, **projection)
-    peak = (
-        peak_shift_loss(C, batch, array, T, **projection).mean()
-        if cfg.lam_peak > 0
-        else torch.zeros((), device=C.device)
-    )
+    S = signal_subspace(C, batch, cfg.projector, cfg.rel_gap_floor)  # one eigendecomposition for the three below
+    real = R.real.dtype
+    peak = peak_shift_loss(S, batch, array, T).mean() if cfg.lam_peak > 0 else torch.zeros((), device=C.device)
     parts = {
         "nmse": nmse(R_nmse, batch.R_true).mean(),
-        "gap": eigengap_hinge(C, batch.K, cfg.gap_margin).mean(),
-        "sub": sub.mean(),
-        "peak": peak,
+        "gap": eigengap_hinge(S.eigvals, batch.K, cfg.gap_margin).mean().to(real),
+        "sub": subspace_loss(S, batch, array, T, scale=cfg.subspace_scale).mean().to(real),
+        "peak": peak.to(real),
         "pred": nmse(cov.R_pred, batch.R_true).mean() if cfg.lam_pred > 0 else torch.zeros((), device=C.device),
     }
     total = cfg.lam_nmse * parts["nmse"] + cfg.lam_gap * parts["gap"] + cfg.lam_sub * parts["sub"]
-    if cfg.lam_peak > 0:  # skipped otherwise, so runs without it compute exactly what they computed before
+    if cfg.lam_peak > 0:  # an unweighted term adds nothing, not even a zero, to the graph
         total = total + cfg.lam_peak * parts["peak"]
     if cfg.lam_pred > 0:
         total = total + cfg.lam_pred * parts["pred"]

@@ -61,6 +61,24 @@ class EigenSplit:
     noise_share: torch.Tensor  # float64 in [0, 1]: σ̂² over the mean eigenvalue, the noise's share of the trace
 
 
+def measured_eigvals(R: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
+    """(B, M) float64, descending and clamped at 0: the eigenvalues of C = T R Tᴴ, R (B, N, N), H (B, M, N)."""
+    with torch.no_grad():
+        return torch.linalg.eigvalsh(to_measurement(R, operator(H)).to(torch.complex128)).flip(-1).clamp_min(0)
+
+
+def split_eigvals(lam: torch.Tensor, k_max: int, snapshots: int) -> EigenSplit:
+    """MDL's split of measured_eigvals (B, M) into K̂ signal eigenvalues and a white noise floor (eigen_split)."""
+    m = lam.shape[-1]
+    k = mdl_order(lam, min(k_max, m - 1), snapshots)
+    signal = torch.arange(m, device=lam.device)[None, :] < k[:, None]
+    noise = (lam * ~signal).sum(-1) / (m - k)
+    power = ((lam - noise[:, None]) * signal).sum(-1) / k
+    snr_db = 10 * torch.log10(power.clamp_min(1e-12) / (m * noise).clamp_min(1e-12))
+    share = (noise / lam.mean(-1).clamp_min(1e-30)).clamp(0, 1)
+    return EigenSplit(k=k, snr_db=snr_db, noise_share=share)
+
+
 def eigen_split(R: torch.Tensor, H: torch.Tensor, k_max: int, snapshots: int) -> EigenSplit:
     """Split C = T R Tᴴ (R (B, N, N), H (B, M, N)) into K̂ signal eigenvalues and a white noise floor.
 
@@ -69,13 +87,4 @@ def eigen_split(R: torch.Tensor, H: torch.Tensor, k_max: int, snapshots: int) ->
     separated sources. Scale-free (trace normalisation moves neither ŝ nor the noise share). Features for the
     pipeline (core.covariance), not estimators: the calibrated blend calibrates ŝ's bias away.
     """
-    with torch.no_grad():
-        lam = torch.linalg.eigvalsh(to_measurement(R, operator(H)).to(torch.complex128)).flip(-1).clamp_min(0)
-        m = lam.shape[-1]
-        k = mdl_order(lam, min(k_max, m - 1), snapshots)
-        signal = torch.arange(m, device=lam.device)[None, :] < k[:, None]
-        noise = (lam * ~signal).sum(-1) / (m - k)
-        power = ((lam - noise[:, None]) * signal).sum(-1) / k
-        snr_db = 10 * torch.log10(power.clamp_min(1e-12) / (m * noise).clamp_min(1e-12))
-        share = (noise / lam.mean(-1).clamp_min(1e-30)).clamp(0, 1)
-        return EigenSplit(k=k, snr_db=snr_db, noise_share=share)
+    return split_eigvals(measured_eigvals(R, H), k_max, snapshots)

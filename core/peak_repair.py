@@ -4,10 +4,11 @@
     s_j(g) = ‖U_sᴴ P⊥ a(g)‖² / ‖P⊥ a(g)‖²     P⊥ = I − P_Â₋ⱼ: the estimates other than slot j projected out
 
 A scene whose residual exceeds RESIDUAL_FLAG is re-searched slot by slot at the peak of s_j, refined below the grid
-step by a parabola on each axis. Everything is batched over the flagged scenes; ‖P⊥ a‖² and U_sᴴ P⊥ a come from
-Aᴴ a and U_sᴴ a over the grid, computed once per scene, so a re-search costs about K_max + 1 spectra instead of one
-per slot. In the measurement domain (T = W H given) b = T a replaces a, U_s is C's, and ‖b‖² (per scene and grid
-point, from core.music) replaces N; grid products keep the shared steering matrix: Xᴴ b = (Xᴴ T) a.
+step by a parabola on each axis. Everything is batched over the flagged scenes. Numerator and denominator of s_j
+are Hermitian forms in a, aᴴ (P⊥U_s)(P⊥U_s)ᴴ a and aᴴ P⊥ a, so each is one real GEMM against the grid's
+hermitian_features (core.linalg), with no (scenes, K, grid) complex intermediates. In the measurement domain
+(T = W H given) b = T a replaces a, U_s is C's, the forms are lifted to the array by Tᴴ · T, and ‖b‖² (per scene
+and grid point, from core.music) replaces N.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from __future__ import annotations
 import torch
 
 from core.array import steering
+from core.linalg import hermitian_coefficients
 
 RESIDUAL_FLAG = 0.5  # subspace-fit residual above which a scene is re-searched (≈ 1 per missed source)
 ACCEPT_RATIO = 0.5  # a replacement must at least halve the residual
 MIN_LEAKAGE = 0.25  # grid points whose ‖P⊥b‖²/‖b‖² is below this sit on an estimate already held: skipped
-CHUNK = 32  # flagged scenes per batch of grid work, bounds memory: (CHUNK, K_max, Gθ·Gu) complex
+CHUNK = 256  # flagged scenes per batch of grid work, bounds memory: a few (CHUNK, Gθ·Gu) float32
 
 
 def _gram_solve(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
@@ -56,13 +58,6 @@ def _steer(theta: torch.Tensor, inv_r: torch.Tensor, grid, T: torch.Tensor | Non
     return a if T is None else T.to(a.dtype) @ a
 
 
-def _on_grid(X: torch.Tensor, T: torch.Tensor | None, steer: torch.Tensor) -> torch.Tensor:
-    """Xᴴ b(g) at every grid point: X (F, P, K) -> (F, K, G) in steer's precision; Xᴴ T a for T given."""
-    if T is None:
-        return X.to(steer.dtype).mH @ steer
-    return (X.mH @ T.to(X.dtype)).to(steer.dtype) @ steer
-
-
 def repair(
     U_s: torch.Tensor,
     theta: torch.Tensor,
@@ -91,17 +86,20 @@ def repair(
     return theta, inv_r, active
 
 
-def _rap_spectrum(U_s, A, Us_a, A_a, j: int, norms) -> torch.Tensor:
+def _rap_spectrum(U_s, A, j: int, grid, T, norms) -> torch.Tensor:
     """s_j(g) = ‖U_sᴴ P⊥ b(g)‖² / ‖P⊥ b(g)‖² with slot j left out of A; (F, G), 0 on the held estimates.
 
-    norms: ‖b(g)‖², N (an int) for H = I or (F, G)."""
-    k_max = A.shape[-1]
-    keep = torch.ones(k_max, dtype=A.dtype, device=A.device)
+    U_s (F, M, K), A (F, M, K_max) in the domain's precision; norms: ‖b(g)‖², N (an int) for H = I or (F, G)."""
+    keep = torch.ones(A.shape[-1], dtype=A.dtype, device=A.device)
     keep[j] = 0
-    A_j, B = A * keep, A_a * keep[:, None]
-    W = _gram_solve(A_j, B)
-    leak = norms - (B.real * W.real + B.imag * W.imag).sum(-2)  # ‖P⊥ b‖² = ‖b‖² − Re Σ conj(B)·W
-    s = _sq(Us_a - (U_s.mH @ A_j) @ W).sum(-2) / leak.clamp_min(1e-9)
+    A_j = A * keep
+    perp = torch.eye(A.shape[-2], dtype=A.dtype, device=A.device) - A_j @ _gram_solve(A_j, A_j.mH)  # P⊥ (F, M, M)
+    X = perp @ U_s  # U_sᴴ P⊥ b = (P⊥ U_s)ᴴ b: P⊥ is Hermitian
+    if T is not None:  # forms in b = T a, lifted to forms in a
+        X, perp = T.mH.to(X.dtype) @ X, T.mH.to(X.dtype) @ perp @ T.to(X.dtype)
+    features = grid.hermitian_features
+    leak = hermitian_coefficients(perp) @ features  # ‖P⊥ b‖²
+    s = (hermitian_coefficients(X @ X.mH) @ features) / leak.clamp_min(1e-9)
     return torch.where(leak > MIN_LEAKAGE * norms, s, torch.zeros_like(s))
 
 
@@ -137,15 +135,12 @@ def _research(U_s, A, used, grid, T, norms):
     halved the residual, one sweep re-estimates every used slot with the others projected out (a merged
     peak sits between its two sources until its partner has been found)."""
     f, _, k_max = A.shape
-    # Grid-sized work runs in complex64 (the grid's own precision); residuals stay in U_s's precision.
-    steer, U_c64, A_c64 = grid.steering, U_s.to(grid.steering.dtype), A.to(grid.steering.dtype)
-    Us_a, A_a = _on_grid(U_s, T, steer), _on_grid(A, T, steer)  # (F, K, G), (F, K_max, G)
     before = fit_residual(U_s, A)
     best, choice = before.clone(), torch.full((f,), -1, dtype=torch.int64, device=A.device)
     theta = torch.zeros(f, k_max, dtype=torch.float64, device=A.device)
     inv_r = torch.ones_like(theta)
     for j in range(k_max):
-        t, u = _peak(_rap_spectrum(U_c64, A_c64, Us_a, A_a, j, norms), grid)
+        t, u = _peak(_rap_spectrum(U_s, A, j, grid, T, norms), grid)
         A_new = A.clone()
         A_new[:, :, j] = _steer(t[:, None], u[:, None], grid, T)[..., 0].to(A.dtype)
         res = fit_residual(U_s, A_new)
@@ -157,8 +152,7 @@ def _research(U_s, A, used, grid, T, norms):
     A = torch.where(replaced[:, None, :], _steer(theta, inv_r, grid, T).to(A.dtype), A)
     swept = used & ok[:, None]
     for j in range(k_max):
-        A_j = A.to(steer.dtype)
-        t, u = _peak(_rap_spectrum(U_c64, A_j, Us_a, _on_grid(A, T, steer), j, norms), grid)
+        t, u = _peak(_rap_spectrum(U_s, A, j, grid, T, norms), grid)
         a_j = _steer(t[:, None], u[:, None], grid, T)[..., 0].to(A.dtype)
         A[:, :, j] = torch.where(swept[:, j, None], a_j, A[:, :, j])
         theta[:, j], inv_r[:, j] = torch.where(swept[:, j], t, theta[:, j]), torch.where(swept[:, j], u, inv_r[:, j])

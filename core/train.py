@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from core.calibration import CalibrationSet, calibration_set, fit_table
-from core.covariance import pipeline
+from core.covariance import Measured, measure, pipeline, pipeline_on
 from core.errors import CheckpointError, ConfigError, CovblendError
 from core.experiment import ExperimentConfig
 from core.localisation import Reference, localisation_metrics, reference
@@ -89,6 +89,15 @@ def _cached(cache: dict | None, key: tuple, make: Callable[[], object]):
 
 def _dataset(cfg: ExperimentConfig, n: int, seed: int, device: torch.device, cache: dict | None) -> SceneBatch:
     return _cached(cache, (cfg.scenario, n, seed, str(device)), lambda: generate(cfg.scenario, n, seed, device=device))
+
+
+def _measured(cfg: ExperimentConfig, data: SceneBatch, seed: int | None, cache: dict | None) -> Measured:
+    """measure() of a training set: cached with the fixed set of `seed`, made anew for fresh scenes (seed None)."""
+    alpha = cfg.pipeline.tikhonov_alpha
+    if seed is None:
+        return measure(data.Y, data.H, alpha)
+    key = ("measured", cfg.scenario, len(data), seed, alpha, str(data.Y.device))
+    return _cached(cache, key, lambda: measure(data.Y, data.H, alpha))
 
 
 def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> str | None:
@@ -202,11 +211,12 @@ def train(
     use_tf32 = tc.tf32 and device.type == "cuda"
 
     for epoch in range(tc.epochs):
-        # --- data: fresh scenes each epoch, or one fixed set (cached) reshuffled
+        # --- data: fresh scenes each epoch, or one fixed set (cached) reshuffled; measured once per set
         if tc.fresh_data:
             data = generate(cfg.scenario, tc.n_train, _data_seed(tc.seed, epoch), device=device)
         else:
             data = _dataset(cfg, tc.n_train, _data_seed(tc.seed, 0), device, data_cache)
+        measured = _measured(cfg, data, None if tc.fresh_data else _data_seed(tc.seed, 0), data_cache)
         order = torch.randperm(tc.n_train, generator=shuffle).to(device)
 
         # --- optimisation: forward through the pipeline, loss, backward, guard, clip, step
@@ -217,13 +227,14 @@ def train(
                 on_step(epoch, step)
             for group in opt.param_groups:
                 group["lr"] = tc.lr * schedule(epoch * steps_per_epoch + step)
-            batch = data[order[step * tc.batch_size : (step + 1) * tc.batch_size]]
+            idx = order[step * tc.batch_size : (step + 1) * tc.batch_size]
+            batch = data[idx]
             with tf32_matmuls(use_tf32):  # forward and backward; validation stays in full float32
                 # bf16 autocast (amp) covers the network: its Linear layers and attention run in bf16, the complex
                 # and float64 physics is untouched (autocast casts float32 only), the losses are float32 outside.
                 # bf16 has float32's exponent range, so no loss scaling is needed.
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.amp):
-                    cov = pipeline(model, batch.Y, batch.H, cfg.pipeline)
+                    cov = pipeline_on(model, measured[idx], cfg.pipeline)
                 loss, _ = total_loss(cov, batch, cfg.loss, cfg.scenario.array)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -1,9 +1,10 @@
 """Networks that map R_samp (and H) to the pipeline's factors (A_angle, A_range), chosen by name.
 
-Every model is a core.models.base.CovarianceModel: forward(R_samp (B, N, N) complex64, H (B, M, N) complex64) ->
-(A_angle, A_range, gate_logit), factors (B, N, K_max) complex64 and the adaptive blend's gate logit (B,) float32
-from the shared BlendGate. With a random per-scene combiner the model also sees the N×N Gram Hᴴ H. MODELS maps
-each name to its class; each module's docstring says what its networks do.
+Every model is a core.models.base.CovarianceModel: forward(x), x a core.covariance.Measured (R_samp (B, N, N)
+complex64, H (B, M, N) complex64, C(R_samp)'s eigenvalues) -> (A_angle, A_range, gate_logit), factors
+(B, N, K_max) complex64 and the adaptive blend's gate logit (B,) float32 from the shared BlendGate. With a random
+per-scene combiner the model also sees the N×N Gram Hᴴ H. MODELS maps each name to its class; each module's
+docstring says what its networks do.
 """
 
 from __future__ import annotations

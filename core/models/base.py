@@ -9,7 +9,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from core.measurement import operator, to_measurement
+from core.covariance import Measured
 from core.scenario import ScenarioConfig
 
 
@@ -46,17 +46,15 @@ def log_eigenvalues(lam: torch.Tensor) -> torch.Tensor:
     return lam.clamp_min(1e-6).log().float()
 
 
-def measured_log_spectrum(R_samp: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
+def measured_log_spectrum(x: Measured) -> torch.Tensor:
     """(B, M) float32: log of the eigenvalues, descending, of C = T R_samp Tᴴ (B, M, M) scaled to trace M.
 
     In the whitened measurement domain the noise is white, so the spread of these eigenvalues shows how far
     the signal stands above the noise (SNR) and how much the noise eigenvalues scatter (few snapshots): what
     says how good R_samp is. For H = I, C is R_samp itself. No gradient: R_samp is detached anyway.
     """
-    with torch.no_grad():
-        lam = torch.linalg.eigvalsh(to_measurement(R_samp, operator(H))).flip(-1)
-        lam = lam * (lam.shape[-1] / lam.sum(-1, keepdim=True).clamp_min(1e-12))
-        return log_eigenvalues(lam)
+    lam = x.eigvals
+    return log_eigenvalues(lam * (lam.shape[-1] / lam.sum(-1, keepdim=True).clamp_min(1e-12)))
 
 
 class BlendGate(nn.Module):
@@ -81,8 +79,8 @@ class BlendGate(nn.Module):
                 self.net[-1].weight.mul_(1e-2)
                 self.net[-1].bias.zero_()
 
-    def forward(self, R_samp: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
-        return self.gain * self.net(measured_log_spectrum(R_samp, H))[:, 0]
+    def forward(self, x: Measured) -> torch.Tensor:
+        return self.gain * self.net(measured_log_spectrum(x))[:, 0]
 
 
 class CovarianceModel(nn.Module):
@@ -104,13 +102,13 @@ class CovarianceModel(nn.Module):
         """(A_angle, A_range), each (B, N, K_max) complex64."""
         raise NotImplementedError
 
-    def forward(self, R_samp: torch.Tensor, H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        A_angle, A_range = self.factors(R_samp, H)
-        expected = (R_samp.shape[0], self.n, self.k_max)
+    def forward(self, x: Measured) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        A_angle, A_range = self.factors(x.R_samp, x.H)
+        expected = (len(x), self.n, self.k_max)
         for name, A in (("A_angle", A_angle), ("A_range", A_range)):
             if tuple(A.shape) != expected:
                 raise RuntimeError(
                     f"{type(self).__name__}.factors returned {name} of shape {tuple(A.shape)}, "
                     f"expected (B, N, K_max) = {expected}"
                 )
-        return A_angle, A_range, self.gate(R_samp, H)
+        return A_angle, A_range, self.gate(x)

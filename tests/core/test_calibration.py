@@ -29,7 +29,7 @@ def cal():
 
 def _constant(A_angle):
     """A model that returns fixed factors (B, N, K_max) for the scenes it is called on, whatever R_samp says."""
-    return lambda R_samp, H: (A_angle, torch.zeros_like(A_angle))
+    return lambda x: (A_angle, torch.zeros_like(A_angle))
 
 
 def _oracle(scenes):
@@ -125,7 +125,7 @@ def test_a_beta_that_helps_a_bin_on_average_but_hurts_one_snr_in_it_is_refused()
     cfg = CalibrationConfig(n_scenes=600, min_sources=10)
     cal = calibration_set(SCEN, cfg, seed=3, tikhonov_alpha=pipe.tikhonov_alpha)
     scenes = cal.ref.scenes
-    good = _oracle(scenes)(None, None)[0]
+    good = _oracle(scenes)(None)[0]
     b = len(scenes)
     wrong = steering(torch.tensor([[-0.5, 0.0, 0.5]]).expand(b, 3), torch.full((b, 3), 20.0), SCEN.array)
     mixed = _constant(torch.where((scenes.snr_db >= 0)[:, None, None], good, wrong))
@@ -144,11 +144,11 @@ def test_a_thin_open_end_bin_is_fitted_with_its_inner_neighbour(cal):
 
 
 def test_refits_during_training_use_the_head_of_the_set_and_the_last_one_all_of_it(cal):
-    full, seen = _oracle(cal.ref.scenes)(None, None)[0], []
+    full, seen = _oracle(cal.ref.scenes)(None)[0], []
 
-    def model(R_samp, H):
-        seen.append(len(R_samp))
-        return full[: len(R_samp)], torch.zeros_like(full[: len(R_samp)])
+    def model(x):
+        seen.append(len(x))
+        return full[: len(x)], torch.zeros_like(full[: len(x)])
 
     head = CAL.replace(refit_scenes=48)
     during = fit_table(model, CALIBRATED, cal, head, final=False)

@@ -3,7 +3,16 @@ from dataclasses import replace
 import pytest
 import torch
 
-from core.covariance import PipelineConfig, blended_covariance, hermitize, pipeline, sample_covariance, trace_to_n
+from core.covariance import (
+    PipelineConfig,
+    blended_covariance,
+    hermitize,
+    measure,
+    pipeline,
+    pipeline_on,
+    sample_covariance,
+    trace_to_n,
+)
 from core.errors import ConfigError
 from core.measurement import eigen_split
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
@@ -100,9 +109,9 @@ def test_bad_pipeline_config_names_the_value(kwargs, needle):
 def test_pipeline_through_a_model_equals_the_pipeline_on_its_factors(batch):
     seen = {}
 
-    def model(R_samp, H):
-        seen["R_samp"], seen["H"] = R_samp, H
-        return _factors(len(H))
+    def model(x):
+        seen["R_samp"], seen["H"] = x.R_samp, x.H
+        return _factors(len(x))
 
     via_model = pipeline(model, batch.Y, batch.H, PIPE)
     via_factors = blended_covariance(_factors(len(batch)), batch.Y, batch.H, PIPE)
@@ -187,3 +196,24 @@ def test_the_noise_floor_adds_the_measured_noise_share_of_the_trace(batch):
 def test_without_the_noise_floor_r_pred_keeps_the_factors_rank(batch):
     cov = blended_covariance(_factors(32), batch.Y, batch.H, PIPE)
     assert (torch.linalg.matrix_rank(cov.R_pred.detach()) <= 6).all()
+
+
+def test_a_set_measured_once_and_sliced_gives_what_measuring_the_batch_gives(batch):
+    # Training measures its fixed set once and indexes it per batch; the numbers must be those of pipeline().
+    cfg = PipelineConfig(blend="calibrated", beta_table=(0.3, 0.5, 0.7, 0.9, 1.0, 1.0, 1.0), noise_floor=True)
+    idx = torch.tensor([5, 0, 17, 31, 2])
+    factors = _factors(len(idx))
+
+    def model(x):
+        return factors
+
+    sliced = pipeline_on(model, measure(batch.Y, batch.H, cfg.tikhonov_alpha)[idx], cfg)
+    direct = pipeline(model, batch.Y[idx], batch.H[idx], cfg)
+    assert torch.equal(sliced.R_blend, direct.R_blend)
+    assert torch.equal(sliced.beta, direct.beta)
+
+
+def test_scenes_measured_with_another_alpha_are_refused(batch):
+    x = measure(batch.Y, batch.H, 1e-3)
+    with pytest.raises(ConfigError, match="tikhonov_alpha"):
+        pipeline_on(lambda x: _factors(32), x, PipelineConfig(tikhonov_alpha=1e-2))

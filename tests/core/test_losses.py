@@ -10,8 +10,7 @@ import torch
 from core.array import steering
 from core.covariance import PipelineConfig, blended_covariance
 from core.errors import ConfigError
-from core.linalg import stable_signal_projector
-from core.losses import LossConfig, eigengap_hinge, nmse, subspace_loss, total_loss
+from core.losses import LossConfig, eigengap_hinge, nmse, signal_subspace, subspace_loss, total_loss
 from core.measurement import operator, to_measurement
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
 
@@ -29,6 +28,11 @@ def hybrid():
     return generate(HYBRID, 64, seed=5, snr_db=20.0)
 
 
+def descending(R):
+    """R's eigenvalues (B, N), descending, in float64 as the losses' decomposition has them."""
+    return torch.linalg.eigvalsh(R.to(torch.complex128)).flip(-1)
+
+
 def _random_factors(b, seed=0):
     gen = torch.Generator().manual_seed(seed)
     A = torch.randn(b, SCEN.n, 3, dtype=torch.complex64, generator=gen)
@@ -44,21 +48,23 @@ def test_nmse_ignores_scale(batch):
 
 
 def test_subspace_loss_is_zero_for_the_true_covariance(batch):
-    assert subspace_loss(batch.R_true, batch, SCEN.array).abs().max() < 1e-4
+    assert subspace_loss(signal_subspace(batch.R_true, batch), batch, SCEN.array).abs().max() < 1e-4
 
 
 def test_subspace_loss_is_large_for_a_wrong_subspace(batch):
     other = generate(SCEN, 64, seed=6, snr_db=20.0, num_sources=3)
-    assert subspace_loss(other.R_true, batch, SCEN.array).mean() > 0.3
+    assert subspace_loss(signal_subspace(other.R_true, batch), batch, SCEN.array).mean() > 0.3
 
 
 def test_hinge_is_zero_for_a_large_gap(batch):
-    assert eigengap_hinge(batch.R_true, batch.K, margin=0.1).max() == 0
+    assert eigengap_hinge(descending(batch.R_true), batch.K, margin=0.1).max() == 0
 
 
 def test_hinge_is_the_margin_when_the_gap_is_absent(batch):
     eye = torch.eye(SCEN.n, dtype=torch.complex64).expand(len(batch), -1, -1)
-    torch.testing.assert_close(eigengap_hinge(eye, batch.K, margin=0.1), torch.full((len(batch),), 0.1))
+    torch.testing.assert_close(
+        eigengap_hinge(descending(eye), batch.K, margin=0.1), torch.full((len(batch),), 0.1, dtype=torch.float64)
+    )
 
 
 @pytest.mark.parametrize("target", ["blend", "raw"])
@@ -86,27 +92,31 @@ def test_bad_loss_config_names_the_value():
 
 def test_measurement_subspace_loss_is_zero_for_the_true_covariance(hybrid):
     T = operator(hybrid.H)
-    assert subspace_loss(to_measurement(hybrid.R_true, T), hybrid, HYBRID.array, T).abs().max() < 1e-4
+    S = signal_subspace(to_measurement(hybrid.R_true, T), hybrid)
+    assert subspace_loss(S, hybrid, HYBRID.array, T).abs().max() < 1e-4
 
 
 def test_measurement_subspace_loss_is_positive_for_a_wrong_subspace(hybrid):
     other = generate(HYBRID, 64, seed=6, snr_db=20.0, num_sources=3)
     T = operator(hybrid.H)  # the right H, the wrong scenes' covariance
-    assert subspace_loss(to_measurement(other.R_true, T), hybrid, HYBRID.array, T).mean() > 0.3
+    S = signal_subspace(to_measurement(other.R_true, T), hybrid)
+    assert subspace_loss(S, hybrid, HYBRID.array, T).mean() > 0.3
 
 
 def test_identity_subspace_loss_is_the_null_spectrum_over_n(batch):
     R = batch.R_true + 0.5 * generate(SCEN, 64, seed=7).R_true  # some subspace that is not the truth's
     a = steering(batch.theta, torch.where(batch.mask, batch.r, torch.ones_like(batch.r)), SCEN.array).to(R.dtype)
-    null = 1.0 - (a.conj() * (stable_signal_projector(R, batch.K) @ a)).sum(-2).real / SCEN.n
+    P = signal_subspace(R, batch).P
+    null = 1.0 - (a.to(P.dtype).conj() * (P @ a.to(P.dtype))).sum(-2).real / SCEN.n
     expected = (null * batch.mask).sum(-1) / batch.mask.sum(-1)
-    assert torch.equal(subspace_loss(R, batch, SCEN.array), expected)
+    assert torch.equal(subspace_loss(signal_subspace(R, batch), batch, SCEN.array), expected)
 
 
 def test_the_normalised_steering_path_agrees_with_the_identity_path(batch):
     R = batch.R_true + 0.5 * generate(SCEN, 64, seed=7).R_true
     eye = torch.eye(SCEN.n, dtype=R.dtype).expand(len(batch), -1, -1)
-    torch.testing.assert_close(subspace_loss(R, batch, SCEN.array, eye), subspace_loss(R, batch, SCEN.array))
+    S = signal_subspace(R, batch)
+    torch.testing.assert_close(subspace_loss(S, batch, SCEN.array, eye), subspace_loss(S, batch, SCEN.array))
 
 
 @pytest.mark.parametrize("target", ["blend", "raw"])
@@ -115,8 +125,9 @@ def test_identity_total_loss_uses_the_array_covariance_itself(batch, target):
     cov = blended_covariance((A, A_range), batch.Y, batch.H, PipelineConfig())
     R = cov.R_blend if target == "blend" else cov.R_pred
     _, parts = total_loss(cov, batch, LossConfig(target=target), SCEN.array)
-    assert torch.equal(parts["gap"], eigengap_hinge(R, batch.K, 0.1).mean())
-    assert torch.equal(parts["sub"], subspace_loss(R, batch, SCEN.array).mean())
+    S = signal_subspace(R, batch)
+    assert torch.equal(parts["gap"], eigengap_hinge(S.eigvals, batch.K, 0.1).mean().float())
+    assert torch.equal(parts["sub"], subspace_loss(S, batch, SCEN.array).mean().float())
 
 
 @pytest.mark.parametrize("target", ["blend", "raw"])
@@ -126,8 +137,9 @@ def test_hybrid_total_loss_sees_the_measurement_domain(hybrid, target):
     R = cov.R_blend if target == "blend" else cov.R_pred
     C, T = to_measurement(R, operator(hybrid.H)), operator(hybrid.H)
     _, parts = total_loss(cov, hybrid, LossConfig(target=target), HYBRID.array)
-    torch.testing.assert_close(parts["gap"], eigengap_hinge(C, hybrid.K, 0.1).mean().detach())
-    torch.testing.assert_close(parts["sub"], subspace_loss(C, hybrid, HYBRID.array, T).mean().detach())
+    S = signal_subspace(C, hybrid)
+    torch.testing.assert_close(parts["gap"], eigengap_hinge(S.eigvals, hybrid.K, 0.1).mean().float())
+    torch.testing.assert_close(parts["sub"], subspace_loss(S, hybrid, HYBRID.array, T).mean().float())
     torch.testing.assert_close(parts["nmse"], nmse(R, hybrid.R_true).mean().detach())  # NMSE stays on R
 
 
@@ -164,8 +176,9 @@ def test_log_subspace_loss_orders_subspaces_like_the_linear_one(batch):
     worse = batch.theta + 0.02 * batch.mask
     R = [steering(t, batch.r, SCEN.array) for t in (theta, worse)]
     R = [(a * batch.power[:, None, :]) @ a.mH + batch.noise_var[:, None, None] * torch.eye(SCEN.n) for a in R]
-    lin = [subspace_loss(r.to(torch.complex64), batch, SCEN.array).mean() for r in R]
-    log = [subspace_loss(r.to(torch.complex64), batch, SCEN.array, scale="log").mean() for r in R]
+    S = [signal_subspace(r.to(torch.complex64), batch) for r in R]
+    lin = [subspace_loss(s, batch, SCEN.array).mean() for s in S]
+    log = [subspace_loss(s, batch, SCEN.array, scale="log").mean() for s in S]
     assert lin[0] < lin[1] and log[0] < log[1]
     assert log[0] >= -6.0  # log10 of the floor bounds it below
 
@@ -183,7 +196,7 @@ def test_peak_shift_predicts_musics_angle_error():
 
     scenes = generate(SCEN, 64, seed=11, snr_db=20.0, num_sources=1)
     R = scenes.Y @ scenes.Y.mH / scenes.Y.shape[-1]
-    predicted = peak_shift(R, scenes, SCEN.array)[:, 0]
+    predicted = peak_shift(signal_subspace(R, scenes), scenes, SCEN.array)[:, 0]
     est = music(R, build_grid(SCEN), SCEN.scene.k_max, k=scenes.K)
     actual = est.theta[:, 0] - scenes.theta[:, 0].double()
     assert actual.abs().max() < math.radians(0.5)  # MUSIC found every source; the comparison is local
@@ -195,7 +208,8 @@ def test_peak_shift_loss_is_at_its_floor_for_the_truth_and_reaches_the_gate(hybr
     from core.losses import PEAK_FLOOR, peak_shift_loss
 
     T = operator(hybrid.H)
-    floor = peak_shift_loss(to_measurement(hybrid.R_true, T), hybrid, HYBRID.array, T)
+    S = signal_subspace(to_measurement(hybrid.R_true, T), hybrid)
+    floor = peak_shift_loss(S, hybrid, HYBRID.array, T)
     assert torch.allclose(floor, torch.full_like(floor, math.log10(PEAK_FLOOR)), atol=1e-3)
     A, A_range = _random_factors(len(hybrid))
     gate = torch.zeros(len(hybrid), requires_grad=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from core.covariance import sample_covariance
+from core.covariance import measure
 from core.measurement import operator, to_measurement
 from core.models.base import BlendGate, measured_log_spectrum
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
@@ -15,7 +15,7 @@ HYBRID = ScenarioConfig(measurement=MeasurementConfig(combiner="random_phase", n
 
 def _inputs(scen, b=8, seed=0, **kwargs):
     batch = generate(scen, b, seed=seed, **kwargs)
-    return sample_covariance(batch.Y, batch.H, 1e-2), batch.H
+    return measure(batch.Y, batch.H, 1e-2)
 
 
 def test_building_a_gate_leaves_the_global_rng_where_it_was():
@@ -28,30 +28,31 @@ def test_building_a_gate_leaves_the_global_rng_where_it_was():
 
 
 def test_identity_spectrum_is_r_samps_own_log_eigenvalues():
-    R_samp, H = _inputs(SCEN)
-    expected = torch.linalg.eigvalsh(R_samp).flip(-1).clamp_min(1e-6).log()
-    torch.testing.assert_close(measured_log_spectrum(R_samp, H), expected, atol=1e-5, rtol=1e-5)
+    x = _inputs(SCEN)
+    expected = torch.linalg.eigvalsh(x.R_samp.to(torch.complex128)).flip(-1).clamp_min(1e-6).log().float()
+    torch.testing.assert_close(measured_log_spectrum(x), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_hybrid_spectrum_is_the_measurement_domain_one():
-    R_samp, H = _inputs(HYBRID)
-    spectrum = measured_log_spectrum(R_samp, H)
+    x = _inputs(HYBRID)
+    spectrum = measured_log_spectrum(x)
     assert spectrum.shape == (8, HYBRID.m)
-    C = to_measurement(R_samp, operator(H))
-    lam = torch.linalg.eigvalsh(C).flip(-1)
-    torch.testing.assert_close(spectrum, (lam * HYBRID.m / lam.sum(-1, keepdim=True)).log(), atol=1e-4, rtol=1e-4)
+    C = to_measurement(x.R_samp, operator(x.H))
+    lam = torch.linalg.eigvalsh(C.to(torch.complex128)).flip(-1)
+    expected = (lam * HYBRID.m / lam.sum(-1, keepdim=True)).log().float()
+    torch.testing.assert_close(spectrum, expected, atol=1e-4, rtol=1e-4)
 
 
 def test_the_spectrum_spreads_with_snr():
     # Trace-M eigenvalues: log λ₁ grows with SNR, while the noise eigenvalues sink; what lets the gate tell SNR.
-    low = measured_log_spectrum(*_inputs(SCEN, 64, snr_db=-10.0, num_sources=1))
-    high = measured_log_spectrum(*_inputs(SCEN, 64, snr_db=20.0, num_sources=1))
+    low = measured_log_spectrum(_inputs(SCEN, 64, snr_db=-10.0, num_sources=1))
+    high = measured_log_spectrum(_inputs(SCEN, 64, snr_db=20.0, num_sources=1))
     assert high[:, 0].mean() > low[:, 0].mean() and high[:, -1].mean() < low[:, -1].mean()
 
 
 def test_a_new_gate_starts_near_a_zero_logit_for_every_input():
     torch.manual_seed(0)
     gate = BlendGate(HYBRID)
-    g = gate(*_inputs(HYBRID, 32))
+    g = gate(_inputs(HYBRID, 32))
     assert g.shape == (32,) and g.dtype == torch.float32
     assert g.abs().max() < 0.05

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.covariance import sample_covariance
+from core.covariance import measure
 from core.models.base import CovarianceModel
 from core.scenario import ScenarioConfig, generate
 
@@ -26,4 +26,4 @@ def test_factors_of_the_wrong_shape_are_refused_with_the_model_and_both_shapes()
     expected = rf"OneSlotShort.factors returned A_angle of shape \(4, {n}, {k_max - 1}\), "
     expected += rf"expected \(B, N, K_max\) = \(4, {n}, {k_max}\)"
     with pytest.raises(RuntimeError, match=expected):
-        OneSlotShort(SCEN)(sample_covariance(batch.Y, batch.H, 1e-2), batch.H)
+        OneSlotShort(SCEN)(measure(batch.Y, batch.H, 1e-2))

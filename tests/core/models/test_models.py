@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from core.covariance import sample_covariance
+from core.covariance import measure
 from core.errors import ConfigError
 from core.models import MODELS, ModelConfig, build_model
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
@@ -16,14 +18,14 @@ HYBRID = ScenarioConfig(measurement=MeasurementConfig(combiner="random_phase", n
 
 def _inputs(scen, b=4, seed=0):
     batch = generate(scen, b, seed=seed)
-    return sample_covariance(batch.Y, batch.H, 1e-2), batch.H
+    return measure(batch.Y, batch.H, 1e-2)
 
 
 @pytest.mark.parametrize("arch", sorted(MODELS))
 def test_every_model_returns_two_complex64_factors_and_a_gate_logit(arch):
     torch.manual_seed(0)
     model = build_model(ModelConfig(arch=arch, width=32, depth=2), SCEN)
-    A_angle, A_range, gate_logit = model(*_inputs(SCEN))
+    A_angle, A_range, gate_logit = model(_inputs(SCEN))
     for A in (A_angle, A_range):
         assert A.shape == (4, SCEN.n, SCEN.scene.k_max) and A.dtype == torch.complex64
     assert gate_logit.shape == (4,) and gate_logit.dtype == torch.float32 and torch.isfinite(gate_logit).all()
@@ -33,14 +35,14 @@ def test_every_model_returns_two_complex64_factors_and_a_gate_logit(arch):
 def test_models_see_h_under_a_random_combiner(arch):
     torch.manual_seed(0)
     model = build_model(ModelConfig(arch=arch, width=32, depth=2), HYBRID)
-    R_samp, H = _inputs(HYBRID)
-    _, H_other = _inputs(HYBRID, seed=1)
-    assert not torch.allclose(model(R_samp, H)[0], model(R_samp, H_other)[0])
+    x = _inputs(HYBRID)
+    other = dataclasses.replace(x, H=_inputs(HYBRID, seed=1).H)
+    assert not torch.allclose(model(x)[0], model(other)[0])
 
 
 def test_structured_columns_are_scaled_steering_vectors():
     torch.manual_seed(0)
-    A_angle, *_ = build_model(ModelConfig(arch="structured", width=32, depth=2), SCEN)(*_inputs(SCEN))
+    A_angle, *_ = build_model(ModelConfig(arch="structured", width=32, depth=2), SCEN)(_inputs(SCEN))
     mag = A_angle.abs()  # |sqrt(p)·a_n| = sqrt(p) for every element n
     torch.testing.assert_close(mag, mag[:, :1, :].expand_as(mag))
 

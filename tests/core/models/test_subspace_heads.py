@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from core.covariance import PipelineConfig, pipeline, sample_covariance
+from core.covariance import PipelineConfig, measure, pipeline
 from core.errors import ConfigError
 from core.evaluation import score
 from core.losses import LossConfig, total_loss
@@ -28,7 +28,7 @@ def _model(arch):
 @pytest.mark.parametrize("arch", HEADS)
 def test_head_returns_the_contract_factors(arch):
     batch = generate(SCEN, 6, seed=0)
-    A_angle, A_range, _ = _model(arch)(sample_covariance(batch.Y, batch.H, 1e-2), batch.H)
+    A_angle, A_range, _ = _model(arch)(measure(batch.Y, batch.H, 1e-2))
     for A in (A_angle, A_range):
         assert A.shape == (6, SCEN.n, SCEN.scene.k_max) and A.dtype == torch.complex64
         assert torch.isfinite(torch.view_as_real(A)).all()
