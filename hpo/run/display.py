@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -250,7 +250,10 @@ class LogLines(StudyWatch):
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def _trial_line(self, trial: FrozenTrial) -> str:
-        if trial.values is not None:
+        # A pruned trial's value is what it reported mid-training (loc_gain_db with the table of that epoch's
+        # training-time refit), not a final value: said as such, so it is not read against the complete ones.
+        pruned = trial.state == TrialState.PRUNED and bool(trial.intermediate_values)
+        if trial.values is not None and not pruned:
             names = (self.study.metric_names if self.study is not None else None) or [self.metric]
             value = ", ".join(_valued(n, v) for n, v in zip(names, trial.values, strict=False))
         elif trial.intermediate_values:

@@ -191,3 +191,19 @@ def test_a_watching_parent_logs_each_worker_start_and_stop_and_each_finished_tri
     ]
     assert out[2].startswith("trial 0 COMPLETE: loc_gain_db=+0.500 (dB; classic MUSIC = 0) · in 10 s · best #0 +0.500")
     assert out[3:] == ["worker stopped: 1/2 alive", "worker stopped: 0/2 alive"]
+
+
+def test_a_pruned_trials_line_says_its_value_is_the_last_reported_one_and_when():
+    # Optuna keeps a pruned trial's last intermediate value as its value; read beside the complete trials' final
+    # values it would look like one (a training-time loc_gain_db at epoch 5, above the best final value).
+    study = optuna.create_study(direction="maximize")
+    study.set_metric_names(["loc_gain_db"])
+    c = console()
+    lines = LogLines(c, 2, 10, Clock(), watching=True)
+    with lines:
+        study.add_trial(trial(TrialState.COMPLETE, 0.2, seconds=15))
+        study.add_trial(trial(TrialState.PRUNED, 0.4, seconds=7, intermediate_values={1: 0.1, 4: 0.4}))
+        lines.poll(study, "1/1 workers x 2 threads", 1)
+    out = [line for line in c.file.getvalue().splitlines() if line.startswith("trial ")]
+    assert out[0].startswith("trial 0 COMPLETE: loc_gain_db=+0.200 (dB; classic MUSIC = 0)")
+    assert out[1].startswith("trial 1 PRUNED: last reported loc_gain_db=+0.400 at epoch 5 · in 7.0 s")
