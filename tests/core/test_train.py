@@ -154,6 +154,22 @@ def test_data_cache_reuses_the_validation_set(tiny_cfg):
     assert cache.keys() == cached.keys() and all(cache[k] is cached[k] for k in cached)
 
 
+def test_a_searched_alpha_replaces_the_cached_measurement_of_a_fixed_set_instead_of_adding_one():
+    # A study searching α on fixed training scenes must not keep one R_samp copy per trial in a worker.
+    cache: dict = {}
+    for alpha in (1e-2, 1e-3, 1e-4):
+        cfg = ExperimentConfig.from_dict(
+            {
+                **TINY,
+                "train": {**TINY["train"], "epochs": 1, "fresh_data": False},
+                "pipeline": {"tikhonov_alpha": alpha},
+            }
+        )
+        train(cfg, data_cache=cache)
+        measured = [v for k, v in cache.items() if k[0] == "measured"]
+        assert len(measured) == 1 and measured[0].tikhonov_alpha == alpha
+
+
 def test_localisation_metrics_come_on_their_cadence_and_after_the_last_epoch():
     cfg = ExperimentConfig.from_dict(
         {**TINY, "train": {**TINY["train"], "epochs": 3}, "localisation": {"n_scenes": 8, "every": 2}}
