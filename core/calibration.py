@@ -101,8 +101,8 @@ def fit_table(
     final: the table a checkpoint ships, which must show R_pred no worse by cfg.final_z standard errors;
     otherwise (refits during training) no worse on average, on the first cfg.refit_scenes scenes."""
     z = cfg.final_z if final else 0.0
-    part = cal if final else cal.head(cfg.refit_scenes)
-    ref, (crb_t, crb_r) = part.ref, part.crb
+    scored = cal if final else cal.head(cfg.refit_scenes)
+    ref, (crb_t, crb_r) = scored.ref, scored.crb
     scenes = ref.scenes
     with torch.no_grad():
         x = measure(scenes.Y, scenes.H, pipe.tikhonov_alpha)

@@ -61,7 +61,7 @@ class Config(BaseModel):
         return type(self)(**{**dict(self), **changes})
 
     @classmethod
-    def part(cls, name: str, keys: Iterable[str]) -> type[Config]:
+    def section(cls, name: str, keys: Iterable[str]) -> type[Config]:
         """A Config of some of cls's fields, with their types, defaults and bounds (e.g. one section of a spec)."""
         fields = {key: (cls.model_fields[key].annotation, cls.model_fields[key]) for key in keys}
         return create_model(name, __base__=Config, **fields)

@@ -114,9 +114,9 @@ def localisation_metrics(R_blend: torch.Tensor, ref: Reference) -> dict[str, flo
     mask = ref.scenes.mask
     out, gains = {}, []
     for i, snr in enumerate(SNR_GRID_DB):
-        part = slice(i * n, (i + 1) * n)
-        real = mask[part]
-        (lt, lr, lg), (ct, cr, cg) = ([x[part][real] for x in errs] for errs in (learned, ref.baseline))
+        point = slice(i * n, (i + 1) * n)
+        real = mask[point]
+        (lt, lr, lg), (ct, cr, cg) = ([x[point][real] for x in errs] for errs in (learned, ref.baseline))
         angle = _gain_db(ct.square().mean(), lt.square().mean())
         range_ = _gain_db(cr.square().mean(), lr.square().mean())
         gains += [angle, range_]

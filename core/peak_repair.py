@@ -80,7 +80,7 @@ def repair(
     used = _sq(U_s).sum(-2) > 0  # (B, K_max): slots below the model order
     for idx in flagged.split(CHUNK):
         T_f, norms_f = (None, A.shape[-2]) if T is None else (T[idx], norms[idx])
-        t, u, a = _research(U_s[idx], A[idx], used[idx], grid, T_f, norms_f)
+        t, u, a = _rap_search(U_s[idx], A[idx], used[idx], grid, T_f, norms_f)
         theta[idx], inv_r[idx] = torch.where(a, t, theta[idx]), torch.where(a, u, inv_r[idx])
         active[idx] |= a
     return theta, inv_r, active
@@ -127,7 +127,7 @@ def _peak(s: torch.Tensor, grid) -> tuple[torch.Tensor, torch.Tensor]:
     return theta, (grid.inv_r[iu] + d_u * step_u).clamp(grid.inv_r[0], grid.inv_r[-1])
 
 
-def _research(U_s, A, used, grid, T, norms):
+def _rap_search(U_s, A, used, grid, T, norms):
     """RAP re-search of a chunk of flagged scenes: (θ, 1/r) and the replaced-slot mask, each (F, K_max).
 
     A (F, M, K_max): the domain's estimated steering vectors; T (F, M, N) or None, norms (F, G) or N: see repair.

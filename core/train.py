@@ -124,8 +124,8 @@ def _blends(model: nn.Module, cfg: ExperimentConfig, batch: SceneBatch, device) 
     out = []
     with torch.no_grad():
         for start in range(0, len(batch), cfg.train.batch_size):
-            part = batch[start : start + cfg.train.batch_size].to(device)
-            cov = pipeline(model, part.Y, part.H, cfg.pipeline)
+            chunk = batch[start : start + cfg.train.batch_size].to(device)
+            cov = pipeline(model, chunk.Y, chunk.H, cfg.pipeline)
             out.append((cov.R_blend, cov.R_samp))
     return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
 

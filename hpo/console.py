@@ -38,7 +38,7 @@ def error(text: str, source: str | None = None) -> None:
     say(f"{source}: error: {text}" if source else f"error: {text}")
 
 
-def fitting(width: int) -> Console:
+def console_of_width(width: int) -> Console:
     """`out` on a terminal, which squeezes a wider table to its own width; elsewhere (a pipe or a file, where
     Rich assumes 80 columns) a console `width` columns wide, so the table arrives whole."""
     return out if out.is_terminal else Console(width=width)

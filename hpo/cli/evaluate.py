@@ -20,7 +20,7 @@ from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate, evaluation_sce
 from core.experiment import DEVICES
 from core.train import load_checkpoint, resolve_device
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, parse_snr_grid
-from hpo.console import err, fitting, out, say
+from hpo.console import console_of_width, err, out, say
 from hpo.paths import prepare_output
 from hpo.results.checkpoint_eval import LABELS, plot_report
 from hpo.study.spec import metric_label
@@ -133,7 +133,7 @@ def evaluate_command(
         )
     report["checkpoint"] = str(checkpoint)
     for table in report_tables(report):
-        fitting(TABLE_WIDTH).print(table)
+        console_of_width(TABLE_WIDTH).print(table)
     if report["loc_gain_db"] is not None:
         say(f"{metric_label('loc_gain_db')}: {report['loc_gain_db']:+.2f} on these fresh scenes", out)
     if report.get("loc_gain_vs_best_classic_db") is not None:

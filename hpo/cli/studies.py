@@ -75,12 +75,12 @@ def best(
 
 def export(
     study: StudyName,
-    fmt_: Annotated[Format, typer.Option("--format", help="csv or json.")] = Format.json,
+    format_: Annotated[Format, typer.Option("--format", help="csv or json.")] = Format.json,
     out_path: Annotated[str | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
     storage: Storage = None,
 ) -> None:
     """Every trial with params, values, state, user attrs, constraints and intermediate values."""
-    text = views.EXPORTERS[fmt_.value](views.trials(load(storage, study)))
+    text = views.EXPORTERS[format_.value](views.trials(load(storage, study)))
     if out_path is None:
         data(text)
         return

@@ -97,10 +97,10 @@ class SpecError(ConfigError):
 
 
 # [data] and [train] hold the TrainConfig settings a study fixes for every trial; the others are parameters.
-DataSection = TrainConfig.part("data", ("n_train", "n_val", "seed", "val_seed", "fresh_data"))
+DataSection = TrainConfig.section("data", ("n_train", "n_val", "seed", "val_seed", "fresh_data"))
 
 
-class TrainSection(TrainConfig.part("train", ("epochs", "threads", "device"))):
+class TrainSection(TrainConfig.section("train", ("epochs", "threads", "device"))):
     final_epochs: int = Field(
         50, ge=1, le=MAX_EPOCHS
     )  # epochs when the study's best trials are retrained (hpo retrain)
