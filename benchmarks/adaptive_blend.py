@@ -21,8 +21,9 @@ import torch
 from core.covariance import pipeline
 from core.evaluation import score
 from core.experiment import ExperimentConfig
+from core.grid import GridConfig, build_grid
 from core.losses import nmse
-from core.music import GridConfig, build_grid, music
+from core.music import music
 from core.scenario import generate
 from core.train import save_checkpoint, train
 

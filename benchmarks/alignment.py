@@ -61,6 +61,7 @@ from core.covariance import (
 from core.crb import scene_crb
 from core.errors import ConfigError
 from core.evaluation import score
+from core.grid import Grid, build_grid
 from core.losses import SUBSPACE_SCALES, nmse
 from core.measurement import classic_covariance, operator, to_measurement
 from core.metrics import (
@@ -72,7 +73,7 @@ from core.metrics import (
     gap_stats,
     nmse_db,
 )
-from core.music import Grid, build_grid, music
+from core.music import music
 from core.scenario import COMBINERS, ScenarioConfig, SceneBatch, generate
 from core.train import ExperimentConfig, train
 

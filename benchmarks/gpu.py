@@ -35,7 +35,8 @@ from trial_timing import TimedObjective
 from core.covariance import PipelineConfig, sample_covariance
 from core.crb import scene_crb
 from core.experiment import ExperimentConfig
-from core.music import build_grid, music
+from core.grid import build_grid
+from core.music import music
 from core.reproducibility import deterministic
 from core.scenario import ScenarioConfig, generate
 from core.train import train, validate

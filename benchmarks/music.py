@@ -31,8 +31,9 @@ from core.array import ArrayConfig
 from core.covariance import PipelineConfig, sample_covariance
 from core.crb import scene_crb
 from core.evaluation import score
+from core.grid import GridConfig, build_grid
 from core.measurement import classic_covariance, operator, to_measurement
-from core.music import GridConfig, build_grid, eigengap_order, find_peaks, music, refine, spectrum, steering_norms
+from core.music import eigengap_order, find_peaks, music, refine, spectrum, steering_norms
 from core.peak_repair import repair
 from core.scenario import MeasurementConfig, ScenarioConfig, SceneConfig, generate
 

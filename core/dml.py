@@ -27,16 +27,9 @@ import math
 import torch
 
 from core.array import steering
+from core.grid import Grid
 from core.linalg import hermitian_coefficients
-from core.music import (
-    Grid,
-    MusicResult,
-    find_peaks,
-    model_order,
-    music,
-    on_device_of,
-    steering_norms,
-)
+from core.music import MusicResult, find_peaks, model_order, music, on_device_of, steering_norms
 
 STARTS = 2  # alternating projections from this many beamformer peaks; the best criterion on the grid wins
 SWEEPS = 4  # alternating-projection rounds after the greedy start; each re-places every source on the grid

@@ -34,10 +34,11 @@ from core.covariance import PipelineConfig, pipeline
 from core.crb import scene_crb
 from core.dml import dml
 from core.errors import ConfigError, CovblendError
+from core.grid import Grid, GridConfig, build_grid
 from core.localisation import SNR_GRID_DB
 from core.measurement import classic_covariance, operator, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors, nmse_db
-from core.music import ORDER_RULES, Grid, GridConfig, MusicResult, build_grid, mdl_order, music
+from core.music import ORDER_RULES, MusicResult, mdl_order, music
 from core.scenario import ScenarioConfig, SceneBatch, generate
 
 SCHEMA_NAME = "covblend-hpo/evaluation"

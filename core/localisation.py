@@ -20,10 +20,11 @@ import torch
 from pydantic import Field
 
 from core.configs import Config, every_and_last
+from core.grid import Grid, build_grid
 from core.linalg import finite_or_identity
 from core.measurement import classic_covariance, operator, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors
-from core.music import Grid, build_grid, music
+from core.music import music
 from core.scenario import ScenarioConfig, SceneBatch, generate
 
 # The evaluation's SNR points, dB, SNR = p_k/σ²: the objective is measured where `hpo evaluate` measures.

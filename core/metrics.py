@@ -14,9 +14,9 @@ import torch
 from torch import Tensor
 
 from core.array import ArrayConfig
+from core.grid import resolution
 from core.linalg import finite_or_identity
 from core.losses import nmse
-from core.music import resolution
 
 DEFAULT_SNR_EDGES_DB: tuple[float, ...] = (-10.0, 0.0, 10.0, 20.0)  # bucket edges, dB, SNR = p_k/σ²
 
@@ -141,7 +141,7 @@ def matched_errors(
 
 
 def angle_half_width_deg(theta: Tensor, array: ArrayConfig) -> Tensor:
-    """The resolution half-width (core.music.resolution) at each angle theta (radians), in degrees; same shape."""
+    """The resolution half-width (core.grid.resolution) at each angle theta (radians), in degrees; same shape."""
     return math.degrees(resolution(array)[0]) / torch.cos(theta.double()).clamp_min(1e-3)
 
 

@@ -70,7 +70,7 @@ def repair(
     """Re-search the scenes whose estimates leave the signal subspace unexplained.
 
     U_s (B, M, K_max) complex128 with inactive columns zeroed; theta, inv_r (B, K_max) float64 radians and 1/m;
-    active (B, K_max) bool, the slots holding an estimate; grid: core.music.Grid. T (B, M, N) complex128, the
+    active (B, K_max) bool, the slots holding an estimate; grid: core.grid.Grid. T (B, M, N) complex128, the
     measurement operator, with norms (B, Gθ·Gu) = ‖T a‖² on the grid; both None for H = I (M = N, ‖a‖² = N).
     Returns theta, inv_r, active with the repaired scenes' slots re-estimated.
     """

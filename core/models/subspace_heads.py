@@ -13,15 +13,16 @@ from torch import nn
 
 from core.array import steering
 from core.errors import ConfigError
+from core.grid import GridConfig, build_grid, resolution
 from core.models.base import CovarianceModel, ModelSize, log_eigenvalues, matrix_channels, mlp
-from core.music import GridConfig, build_grid, eigengap_order, music, resolution
+from core.music import eigengap_order, music
 from core.scenario import ScenarioConfig
 
 # ~1.1° θ steps, fine enough that sources at the scene's minimum separation (6°) get peaks of their own, and 16
 # ranges; 6 refinement steps bring peaks below the grid step. No peak repair: the head always asks for K_max
 # peaks, so every scene with K < K_max would carry noise eigenvectors no source explains and be re-searched.
 COARSE_GRID = GridConfig(n_angles=121, n_ranges=16, refine_steps=6, repair=False)
-# Bound of the learned angle correction, in beam half-widths (core.music.resolution, ~3° at broadside for N = 16):
+# Bound of the learned angle correction, in beam half-widths (core.grid.resolution, ~3° at broadside for N = 16):
 # half a half-width keeps a corrected peak on its own MUSIC ridge. A bound near the minimum source separation
 # lets a correction reach a neighbour's ridge, and MUSIC on R_blend then localises worse than on R_samp.
 DTHETA_HALF_WIDTHS = 0.5

@@ -11,9 +11,10 @@ from core.calibration import CalibrationConfig, calibration_set, fit_table
 from core.covariance import PipelineConfig, pipeline, sample_covariance
 from core.errors import ConfigError
 from core.experiment import ExperimentConfig
+from core.grid import build_grid
 from core.localisation import LocalisationConfig, localisation_metrics, reference
 from core.measurement import classic_covariance, eigen_split, operator, to_measurement
-from core.music import build_grid, music
+from core.music import music
 from core.scenario import ScenarioConfig, generate
 from core.train import load_checkpoint, save_checkpoint, train
 

@@ -18,10 +18,11 @@ from core.covariance import PipelineConfig, pipeline, sample_covariance
 from core.crb import scene_crb
 from core.evaluation import evaluate_point
 from core.experiment import ExperimentConfig
+from core.grid import GridConfig, build_grid
 from core.linalg import stable_signal_projector
 from core.losses import LossConfig, total_loss
 from core.models import ModelConfig, build_model
-from core.music import GridConfig, build_grid, music
+from core.music import music
 from core.scenario import ScenarioConfig, generate
 from core.train import _data_seed, train
 

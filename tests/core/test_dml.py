@@ -5,8 +5,9 @@ import torch
 
 from core.dml import dml
 from core.evaluation import score
+from core.grid import build_grid
 from core.measurement import operator, to_measurement
-from core.music import build_grid, music
+from core.music import music
 from core.scenario import MeasurementConfig, ScenarioConfig, SceneConfig, generate
 
 

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from core.grid import resolution
 from core.metrics import (
     angle_half_width_deg,
     bucket_index,
@@ -17,7 +18,6 @@ from core.metrics import (
     to_db,
     validation_metrics,
 )
-from core.music import resolution
 from core.scenario import ScenarioConfig, generate
 
 SCEN = ScenarioConfig()

@@ -4,7 +4,8 @@ import torch
 
 from core.array import steering
 from core.covariance import sample_covariance
-from core.music import GridConfig, build_grid, music
+from core.grid import GridConfig, build_grid
+from core.music import music
 from core.peak_repair import RESIDUAL_FLAG, _gram_solve, fit_residual
 from core.scenario import ScenarioConfig, generate
 from tests.core.snapshots import snapshots

@@ -9,7 +9,8 @@ import json
 import sys
 
 from core.covariance import sample_covariance
-from core.music import build_grid, music
+from core.grid import build_grid
+from core.music import music
 from core.scenario import ScenarioConfig, generate
 
 SEED, SCENES, SNRS_DB = 2024, 48, (0.0, 10.0)  # 0 dB: many threshold-region scenes, peak repairs, grid edges

@@ -11,9 +11,10 @@ import torch
 from core.covariance import PipelineConfig, measure, pipeline
 from core.errors import ConfigError
 from core.evaluation import score
+from core.grid import build_grid, resolution
 from core.losses import LossConfig, total_loss
 from core.models import ModelConfig, build_model
-from core.music import build_grid, music, resolution
+from core.music import music
 from core.scenario import ScenarioConfig, generate
 
 SCEN = ScenarioConfig()
@@ -67,7 +68,7 @@ def test_untrained_head_localises_as_well_as_r_samp_at_high_snr(arch):
 
 def test_saturated_angle_correction_stays_on_the_music_ridge():
     # Even a head whose Δθ read-out is driven to its limit moves a source by at most half a beam half-width
-    # (core.music.resolution) from MUSIC's peak on R_samp, so it cannot hop onto a neighbouring source's ridge.
+    # (core.grid.resolution) from MUSIC's peak on R_samp, so it cannot hop onto a neighbouring source's ridge.
     model = _model("music_residual")
     with torch.no_grad():
         model.net[-1].bias.view(SCEN.scene.k_max, model.d_slot)[:, 0] = 50.0  # tanh(Δθ logit) = 1
