@@ -1,20 +1,20 @@
 """The calibrated blend's table (DESIGN §3): β per bin of the measured SNR estimate, fitted on scenes of its own.
 
-For each bin of PipelineConfig.beta_bins_db and each candidate β of CalibrationConfig.betas, MUSIC with the true
-K runs on C(R_blend(β)) of the calibration scenes whose SNR estimate falls in the bin, against β = 1, MUSIC on
-C(R_samp), i.e. classic MUSIC. A bin's SNRs span 5 dB, and a clipped angle MSE over it is decided by the gross
-errors at its low end, which would hide a loss of precision at its high end; so three things are compared
-separately, each error over its own source's CRB so that every SNR in the bin counts: the gross errors (angle
-off by more than the resolution half-width), the angle precision of the sources neither method got grossly
-wrong, and the range. A β < 1 qualifies when it makes no more gross errors than classic and is no worse in
-angle precision and in range: on average while training (so that R_pred keeps a gradient where it may help),
-and by `final_z` standard errors of the paired difference for the table a checkpoint ships (the burden of
-proof is on R_pred: weak evidence keeps classic); among those the best score wins, the score being the search
-objective's own (core.localisation: the mean of the clipped-angle and range MSE ratios in dB), and only if it
-beats classic by more than `margin_db`. Otherwise, and in thin bins, β = 1 (a thin open end bin is fitted together
-with its inner neighbour first): the pipeline falls back to classic
-wherever R_pred does not help. Ties go to the larger β. Training refreshes the table every few epochs
-(core.train), so training and inference see the same R_blend.
+For each bin of PipelineConfig.beta_bins_db and each candidate β of CalibrationConfig.betas, the pipeline's
+estimator (PipelineConfig.estimator: MUSIC or DML) with the true K runs on C(R_blend(β)) of the calibration scenes
+whose SNR estimate falls in the bin, against β = 1, the estimator on C(R_samp), i.e. the classic method. A bin's
+SNRs span 5 dB, and a clipped angle MSE over it is decided by the gross errors at its low end, which would hide a
+loss of precision at its high end; so three things are compared separately, each error over its own source's CRB so
+that every SNR in the bin counts: the gross errors (angle off by more than the resolution half-width), the angle
+precision of the sources neither method got grossly wrong, and the range. A β < 1 qualifies when it makes no more
+gross errors than classic and is no worse in angle precision and in range: on average while training (so that R_pred
+keeps a gradient where it may help), and by `final_z` standard errors of the paired difference for the table a
+checkpoint ships (the burden of proof is on R_pred: weak evidence keeps classic); among those the best score wins,
+the score being the search objective's own (core.localisation: the mean of the clipped-angle and range MSE ratios in
+dB), and only if it beats classic by more than `margin_db`. Otherwise, and in thin bins, β = 1 (a thin open end bin
+is fitted together with its inner neighbour first): the pipeline falls back to classic wherever R_pred does not
+help. Ties go to the larger β. Training refreshes the table every few epochs (core.train), so training and inference
+see the same R_blend.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class CalibrationConfig(Config):
 
 @dataclass(frozen=True)
 class CalibrationSet:
-    """The calibration scenes with MUSIC on C(R_samp) as the baseline, and each source's CRB: computed once."""
+    """The calibration scenes with the estimator on C(R_samp) as the baseline, and each source's CRB: computed once."""
 
     ref: Reference
     crb: tuple[torch.Tensor, torch.Tensor]  # (B, K_max) angle (degrees) and range (metres) CRB std; nan padded
@@ -70,12 +70,19 @@ class CalibrationSet:
 
 
 def calibration_set(
-    scenario: ScenarioConfig, cfg: CalibrationConfig, seed: int, tikhonov_alpha: float, device=None
+    scenario: ScenarioConfig,
+    cfg: CalibrationConfig,
+    seed: int,
+    tikhonov_alpha: float,
+    estimator: str = "music",
+    device=None,
 ) -> CalibrationSet:
-    """cfg.n_scenes scenes of seed's own calibration stream, over the scenario's SNR range, with MUSIC on
-    C(R_samp) as the baseline: the pipeline's R_blend at β = 1, i.e. classic MUSIC (DESIGN §5)."""
+    """cfg.n_scenes scenes of seed's own calibration stream, over the scenario's SNR range, with `estimator`
+    (core.estimators) on C(R_samp) as the baseline: the pipeline's R_blend at β = 1, i.e. the classic method."""
     scenes = generate(scenario, cfg.n_scenes, derived_seed(seed, "calibration"), device=device)
-    ref = make_reference(scenario, scenes, lambda s, T: to_measurement(sample_covariance(s.Y, s.H, tikhonov_alpha), T))
+    ref = make_reference(
+        scenario, scenes, lambda s, T: to_measurement(sample_covariance(s.Y, s.H, tikhonov_alpha), T), estimator
+    )
     bound = scene_crb(scenes, scenario.array)
     return CalibrationSet(ref, (bound.angle_deg, bound.range_m))
 

@@ -20,7 +20,9 @@ from pydantic import Field, model_validator
 
 from core.configs import Config, one_of
 from core.errors import ConfigError
+from core.estimators import ESTIMATORS
 from core.measurement import EigenSplit, measured_eigvals, split_eigvals
+from core.music import ORDER_RULES
 
 # g₀ is clamped to ±logit(1 − GATE_START_EPS) ≈ ±6.9, so the gate starts where it can still move (DESIGN §3).
 GATE_START_EPS = 1e-3
@@ -42,6 +44,11 @@ class PipelineConfig(Config):
     beta_bins_db: tuple[float, ...] = (-7.5, -2.5, 2.5, 7.5, 12.5, 17.5)
     # calibrated: β of each bin (len(beta_bins_db) + 1), fitted by core.calibration; None: beta everywhere
     beta_table: tuple[Annotated[float, Field(ge=0, le=1)], ...] | None = None
+    # the localiser inference runs on C(R_blend) (core.estimators): "music", or "dml" where sources may be coherent
+    # or snapshots fewer than sources; the objective's and the calibration's classic baseline is the same estimator
+    estimator: Annotated[str, one_of(lambda: ESTIMATORS)] = "music"
+    # the K̂ rule of inference where K is unknown: "eigengap" on C(R_blend), or "mdl" on the snapshots' eigenvalues
+    order: Annotated[str, one_of(lambda: ORDER_RULES)] = "eigengap"
 
     @property
     def calibrated(self) -> bool:

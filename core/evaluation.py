@@ -1,10 +1,11 @@
 """Evaluation of localisation (DESIGN §5, §6): scoring by optimal assignment, and the SNR sweep of a
 trained model against classic MUSIC, the oracle and the CRB.
 
-Every method runs the same MUSIC (core.music) in the whitened measurement domain (core.measurement):
-C (B, M, M) with steering vectors b = T a, T = W H; for H = I that is MUSIC on the covariance itself.
+Every method runs MUSIC (core.music) in the whitened measurement domain (core.measurement): C (B, M, M) with
+steering vectors b = T a, T = W H; for H = I that is MUSIC on the covariance itself. Two run DML instead: the
+classic `dml`, and the learned pipeline where its PipelineConfig.estimator says so (core.estimators).
 
-    learned      C = T R_blend Tᴴ         the trained pipeline
+    learned      C = T R_blend Tᴴ         the trained pipeline, with its own estimator
     classic      C = W (Y Yᴴ/L) W         THE baseline: what a practitioner runs on the snapshots
     dml          the classic C, estimated by deterministic ML (core.dml) instead of MUSIC: the classic baseline
                  that survives coherent sources and L < K; "beats classic" means beating the better of the two
@@ -32,13 +33,13 @@ from scipy.optimize import linear_sum_assignment
 from core.configs import Config
 from core.covariance import PipelineConfig, pipeline
 from core.crb import scene_crb
-from core.dml import dml
 from core.errors import ConfigError, CovblendError
+from core.estimators import ESTIMATORS
 from core.grid import Grid, GridConfig, build_grid
 from core.localisation import SNR_GRID_DB
 from core.measurement import classic_covariance, operator, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors, nmse_db
-from core.music import ORDER_RULES, MusicResult, mdl_order, music
+from core.music import ORDER_RULES, MusicResult, mdl_order
 from core.scenario import ScenarioConfig, SceneBatch, generate
 
 SCHEMA_NAME = "covblend-hpo/evaluation"
@@ -90,7 +91,6 @@ def score(
 SCHEMA_VERSION = 3
 SNR_DEFINITION = "SNR = p_k/σ² per element and per source, in dB (10 dB means σ² = 0.1 for p_k = 1)"
 METHODS: tuple[str, ...] = ("learned", "classic", "dml", "music_samp", "oracle")  # see the module docstring
-ESTIMATORS = {"dml": dml}  # the estimator of each method that is not MUSIC; all take and return what music does
 # methods scored with estimated K as well; DML's K̂ would be classic MUSIC's (the same rules on the same C), and a
 # DML run costs several MUSIC runs
 ORDER_METHODS: tuple[str, ...] = ("learned", "classic", "music_samp", "oracle")
@@ -186,8 +186,9 @@ def evaluate_point(
     crb = {"angle_rmse_deg": _nan_to_none(bound.angle_rmse_deg), "range_rmse_m": _nan_to_none(bound.range_rmse_m)}
     k_data = None  # MDL is valid only where the noise is white: the data methods share the classic C's K̂
     methods = {}
+    estimators = {"learned": pipe.estimator, "dml": "dml"}  # the others run MUSIC
     for name in cfg.methods:
-        cov, estimate = measured[name](), ESTIMATORS.get(name, music)
+        cov, estimate = measured[name](), ESTIMATORS[estimators.get(name, "music")]
         loc = _localisation(estimate(cov, grid, k_max, k=batch.K, T=T), batch, grid, ci=True)
         methods[name] = {
             **loc,

@@ -1,9 +1,10 @@
-"""The search objective (DESIGN §6): loc_gain_db, learned MUSIC against classic MUSIC on the same fresh scenes.
+"""The search objective (DESIGN §6): loc_gain_db, the learned pipeline against the classic method on the same scenes.
 
 The localisation set has n_scenes scenes at each SNR point of the evaluation grid (SNR_GRID_DB), the same
 geometry at every point (as `hpo evaluate` draws them), true K, from a seed of its own derived from val_seed.
-Per point s and coordinate q ∈ {θ, r}: MSE of MUSIC with the true K on the learned C = T R_blend Tᴴ and on the
-classic W (Y Yᴴ/L) W, angle errors capped at the resolution half-width (core.metrics.clipped_angle_errors);
+Per point s and coordinate q ∈ {θ, r}: MSE of the pipeline's estimator (MUSIC, or DML: core.estimators) with the
+true K on the learned C = T R_blend Tᴴ and on the classic W (Y Yᴴ/L) W, angle errors capped at the resolution
+half-width (core.metrics.clipped_angle_errors);
 loc_gain_db = mean over s and q of 10·log10(MSE_classic / MSE_learned): 0 dB = classic, higher is better.
 Each point weighs the same, so a few gross errors at −10 dB cannot decide it. The classic side depends only
 on the scenes, so `reference` computes it once and core.train keeps it in its data cache.
@@ -20,11 +21,11 @@ import torch
 from pydantic import Field
 
 from core.configs import Config, every_and_last
+from core.estimators import ESTIMATORS
 from core.grid import Grid, build_grid
 from core.linalg import finite_or_identity
 from core.measurement import classic_covariance, operator, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors
-from core.music import music
 from core.scenario import ScenarioConfig, SceneBatch, generate
 
 # The evaluation's SNR points, dB, SNR = p_k/σ²: the objective is measured where `hpo evaluate` measures.
@@ -56,13 +57,14 @@ def derived_seed(seed: int, purpose: str) -> int:
 
 @dataclass(frozen=True)
 class Reference:
-    """Scenes and a baseline method's MUSIC errors on them, what a learned covariance is compared with: cached."""
+    """Scenes and a baseline's errors on them, what a learned covariance is compared with: cached."""
 
     scenes: SceneBatch  # B scenes
     T: torch.Tensor | None  # (B, M, N) measurement operator W H; None for H = I
     grid: Grid  # the scenario's default search grid, as `hpo evaluate` uses
     miss: tuple[float, float]  # (degrees, metres): the error of a source MUSIC missed, the grid's extent
     baseline: tuple[torch.Tensor, ...]  # the baseline's errors(): (clipped angle, range error, gross)
+    estimator: str = "music"  # the core.estimators key errors() localises with, the baseline's and the learned's
 
     def head(self, n: int) -> Reference:
         """The Reference of the first n scenes."""
@@ -70,24 +72,27 @@ class Reference:
         return replace(self, scenes=self.scenes[:n], T=T, baseline=tuple(x[:n] for x in self.baseline))
 
     def errors(self, C: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(|angle error| capped at the half-width, degrees; range error, metres; gross) (B, K_max) of MUSIC with
-        the true K on a measurement-domain C (B, M, M); nan (False) in padded slots."""
+        """(|angle error| capped at the half-width, degrees; range error, metres; gross) (B, K_max) of the
+        estimator with the true K on a measurement-domain C (B, M, M); nan (False) in padded slots."""
         s = self.scenes
-        est = music(C, self.grid, s.theta.shape[1], k=s.K, T=self.T)
+        est = ESTIMATORS[self.estimator](C, self.grid, s.theta.shape[1], k=s.K, T=self.T)
         err_t, err_r = matched_errors(est.theta, est.r, est.mask, s.theta, s.r, s.mask, self.miss)
         clipped, gross = clipped_angle_errors(err_t, s.theta, self.grid.array)
         return clipped, err_r, gross & s.mask
 
 
 def make_reference(
-    scenario: ScenarioConfig, scenes: SceneBatch, baseline: Callable[[SceneBatch, torch.Tensor | None], torch.Tensor]
+    scenario: ScenarioConfig,
+    scenes: SceneBatch,
+    baseline: Callable[[SceneBatch, torch.Tensor | None], torch.Tensor],
+    estimator: str = "music",
 ) -> Reference:
-    """The Reference of `scenes`, the baseline being MUSIC on baseline(scenes, T), a (B, M, M) covariance."""
+    """The Reference of `scenes`, the baseline being `estimator` on baseline(scenes, T), a (B, M, M) covariance."""
     grid = build_grid(scenario, device=scenes.Y.device)
     r = 1 / grid.inv_r
     miss = (math.degrees((grid.theta[-1] - grid.theta[0]).item()), (r.max() - r.min()).item())
     T = operator(scenes.H)
-    ref = Reference(scenes, T, grid, miss, ())
+    ref = Reference(scenes, T, grid, miss, (), estimator)
     return replace(ref, baseline=ref.errors(baseline(scenes, T)))
 
 
@@ -96,10 +101,12 @@ def localisation_set(scenario: ScenarioConfig, n_scenes: int, seed: int, device=
     return SceneBatch.cat([generate(scenario, n_scenes, seed, device=device, snr_db=s) for s in SNR_GRID_DB])
 
 
-def reference(scenario: ScenarioConfig, val_seed: int, cfg: LocalisationConfig, device=None) -> Reference:
-    """The localisation set of a validation seed, with classic MUSIC (W (Y Yᴴ/L) W) as the baseline."""
+def reference(
+    scenario: ScenarioConfig, val_seed: int, cfg: LocalisationConfig, estimator: str = "music", device=None
+) -> Reference:
+    """The localisation set of a validation seed, with `estimator` on the classic W (Y Yᴴ/L) W as the baseline."""
     scenes = localisation_set(scenario, cfg.n_scenes, derived_seed(val_seed, "localisation"), device)
-    return make_reference(scenario, scenes, lambda s, T: classic_covariance(s.Y, s.H))
+    return make_reference(scenario, scenes, lambda s, T: classic_covariance(s.Y, s.H), estimator)
 
 
 def _gain_db(mse_classic: torch.Tensor, mse_learned: torch.Tensor) -> float:

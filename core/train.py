@@ -153,21 +153,21 @@ def validate(
 
 
 def _reference(cfg: ExperimentConfig, device: torch.device, cache: dict | None) -> Reference | None:
-    """The localisation set of the validation seed and classic MUSIC's errors on it, cached like the datasets."""
-    lc = cfg.localisation
+    """The localisation set of the validation seed and the classic method's errors on it, cached like the datasets."""
+    lc, estimator = cfg.localisation, cfg.pipeline.estimator
     if lc.n_scenes == 0:
         return None
-    key = ("localisation", cfg.scenario, cfg.train.val_seed, lc.n_scenes, str(device))
-    return _cached(cache, key, lambda: reference(cfg.scenario, cfg.train.val_seed, lc, device))
+    key = ("localisation", cfg.scenario, cfg.train.val_seed, lc.n_scenes, estimator, str(device))
+    return _cached(cache, key, lambda: reference(cfg.scenario, cfg.train.val_seed, lc, estimator, device))
 
 
 def _calibration(cfg: ExperimentConfig, device: torch.device, cache: dict | None) -> CalibrationSet | None:
     """The calibration set (its own seed, derived from val_seed) of a calibrated blend, cached; None otherwise."""
     if not cfg.pipeline.calibrated:
         return None
-    cc, alpha = cfg.calibration, cfg.pipeline.tikhonov_alpha
-    key = ("calibration", cfg.scenario, cfg.train.val_seed, cc.n_scenes, alpha, str(device))
-    return _cached(cache, key, lambda: calibration_set(cfg.scenario, cc, cfg.train.val_seed, alpha, device))
+    cc, alpha, estimator = cfg.calibration, cfg.pipeline.tikhonov_alpha, cfg.pipeline.estimator
+    key = ("calibration", cfg.scenario, cfg.train.val_seed, cc.n_scenes, alpha, estimator, str(device))
+    return _cached(cache, key, lambda: calibration_set(cfg.scenario, cc, cfg.train.val_seed, alpha, estimator, device))
 
 
 def train(

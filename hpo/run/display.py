@@ -299,7 +299,7 @@ def signed(x: float, digits: int = 3) -> str:
 
 
 def _valued(name: str, value: float) -> str:
-    """'loc_gain_db=+0.588 (dB; classic MUSIC = 0)': the value with its metric's unit and reference."""
+    """'loc_gain_db=+0.588 (dB; classic = 0)': the value with its metric's unit and reference."""
     reference = metric_label(name)[len(name) :].strip()
     return f"{name}={signed(value)}" + (f" {reference}" if reference else "")
 

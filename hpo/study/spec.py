@@ -1,6 +1,6 @@
 """Study specs: studies/NAME.toml, parsed and validated into frozen configs before any storage is opened.
 
-The sections (SECTIONS) are the core configs with their defaults and bounds, and [fixed] / [search.<param>] set
+The sections (SpecFile) are the core configs with their defaults and bounds, and [fixed] / [search.<param>] set
 flat parameter names that PARAMS maps onto ExperimentConfig fields (docs/design.md §7, "One config schema").
 `extends = "OTHER"` inherits OTHER.toml from the same folder. Every error is a one-line SpecError.
 """
@@ -41,7 +41,7 @@ MAX_SEED = 2**32 - 1  # the largest seed numpy's RandomState, and so every Optun
 # name them flat: by the field's name, or by its alias. The flat names are stored in trials and specs: keep them.
 PARAM_FIELDS: dict[str, tuple[str, ...]] = {
     "train": ("lr", "weight_decay", "batch_size", "grad_clip", "cosine", "amp", "tf32"),
-    "pipeline": ("beta", "blend", "beta_min", "tikhonov_alpha", "range_weight", "noise_floor"),
+    "pipeline": ("beta", "blend", "beta_min", "tikhonov_alpha", "range_weight", "noise_floor", "estimator", "order"),
     "model": ("arch", "width", "depth", "dropout", "heads"),
     "loss": (
         *("lam_nmse", "lam_gap", "lam_sub", "lam_peak", "lam_pred"),
@@ -76,20 +76,17 @@ OBJECTIVES: dict[str, ObjectiveMode] = {
 # What each value means, for every table, plot and report that shows one (an older study's names show as they are).
 METRIC_LABELS = {
     "val_nmse_db": "val_nmse_db (dB; lower is better)",
-    "loc_gain_db": "loc_gain_db (dB; classic MUSIC = 0)",
+    "loc_gain_db": "loc_gain_db (dB; classic = 0)",
 }
 
 
 def metric_label(name: str) -> str:
-    """A metric's name with its unit and reference, e.g. for loc_gain_db that classic MUSIC scores 0 dB."""
+    """A metric's name with its unit and reference, e.g. for loc_gain_db that the classic method (the pipeline's
+    estimator, MUSIC or DML, on the snapshots) scores 0 dB."""
     return METRIC_LABELS.get(name, name)
 
 
 OBJECTIVE_ALIASES = {"single": "nmse"}  # the name before "localisation" existed; stored specs keep working
-SECTIONS = (
-    "extends", "scenario", "data", "train", "localisation", "calibration", "fixed", "search", "sampler", "pruner",
-    "study",
-)  # fmt: skip
 
 
 class SpecError(ConfigError):
@@ -216,6 +213,30 @@ class StudySpec(Config):
     digest: str  # sha256 of the resolved spec (after extends), comments and order ignored
     table: dict = Field(default_factory=dict, repr=False)  # the resolved TOML table, as stored
 
+    @model_validator(mode="after")
+    def _sections_agree(self) -> StudySpec:
+        """The rules between sections: parameters are known and either fixed or searched, the pruner can prune
+        the objective, CMA-ES only runs single-objective, and a localisation objective has scenes to score."""
+        known = f"unknown parameter; known: {', '.join(PARAMS)}"
+        for name, value in self.fixed.items():
+            if name not in PARAMS:
+                raise ConfigError.at(f"fixed.{name}", value, known)
+        for name in self.search:
+            if name not in PARAMS:
+                raise ConfigError.at(f"search.{name}", self.table.get("search", {}).get(name), known)
+            if name in self.fixed:
+                raise ConfigError.at(f"search.{name}", self.fixed[name], "also in [fixed]; keep one")
+        mode = OBJECTIVES[self.study.objective]
+        if self.pruner.name not in mode.pruners:
+            reason = f"cannot prune objective {self.study.objective!r}; use one of {mode.pruners}"
+            raise ConfigError.at("pruner.name", self.pruner.name, reason)
+        if len(mode.directions) > 1 and self.sampler.name == "cmaes":
+            raise ConfigError.at("sampler.name", self.sampler.name, "CMA-ES is single-objective only")
+        if "loc_gain_db" in mode.metrics and self.localisation.n_scenes == 0:
+            reason = f"objective {self.study.objective!r} needs the localisation metric"
+            raise ConfigError.at("localisation.n_scenes", 0, reason)
+        return self
+
     def experiment_dict(self, params: dict) -> dict:
         """The ExperimentConfig.from_dict input for one trial: fixed values overlaid by the trial's params."""
         train = {**self.train.to_dict(), "device": str(resolve_device(self.train.device))}
@@ -226,6 +247,22 @@ class StudySpec(Config):
             section, key = PARAMS[name]
             d[section][key] = value
         return d
+
+
+class SpecFile(Config):
+    """The top level of one spec file: `extends` and its sections, each checked by its own config later."""
+
+    extends: str | None = None  # the study whose spec this one overrides
+    scenario: dict = {}
+    data: dict = {}
+    train: dict = {}
+    localisation: dict = {}
+    calibration: dict = {}
+    fixed: dict = {}
+    search: dict = {}
+    sampler: dict = {}
+    pruner: dict = {}
+    study: dict = {}
 
 
 class _Open(Config):
@@ -284,14 +321,13 @@ def _read(path: Path, chain: tuple[Path, ...] = ()) -> dict:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from e
-    unknown = [k for k in raw if k not in SECTIONS]
-    if unknown:
-        raise SpecError(f"{path}: {unknown[0]} = {raw[unknown[0]]!r}: unknown section; allowed: {', '.join(SECTIONS)}")
+    try:
+        SpecFile.from_dict(raw)
+    except ConfigError as e:
+        raise SpecError(f"{path}: {e.key} = {e.value!r}: {e.reason}") from e
     parent_name = raw.pop("extends", None)
     if parent_name is None:
         return raw
-    if not isinstance(parent_name, str):
-        raise SpecError(f"{path}: extends = {parent_name!r}: must be a study name")
     base = _read(path.parent / f"{parent_name}.toml", (*chain, path))
     for key, table in raw.items():
         if not isinstance(table, dict):
@@ -333,46 +369,32 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
     path = spec_path(str(study))
     from_file = table is None  # tables stored by studies were read under the rules of their day
     raw = _read(path) if from_file else copy.deepcopy(table)
-    for name, value in raw.get("fixed", {}).items():
-        if name not in PARAMS:
-            raise SpecError(f"{path}: fixed.{name} = {value!r}: unknown parameter; known: {', '.join(PARAMS)}")
-    for name, table in raw.get("search", {}).items():
-        if name not in PARAMS:
-            raise SpecError(f"{path}: search.{name} = {table!r}: unknown parameter; known: {', '.join(PARAMS)}")
-        if name in raw.get("fixed", {}):
-            raise SpecError(f"{path}: search.{name}: also in [fixed] = {raw['fixed'][name]!r}; keep one")
     data = _section(path, "data", DataSection, raw.get("data", {}))
     train = _section(path, "train", TrainSection, raw.get("train", {}))
-    spec = StudySpec(
-        name=path.stem,
-        path=path,
-        scenario=_section(path, "scenario", ScenarioConfig, raw.get("scenario", {})),
-        train=TrainConfig(**dict(data), **train.model_dump(exclude={"final_epochs"})),
-        final_epochs=train.final_epochs,
-        localisation=_section(path, "localisation", LocalisationConfig, raw.get("localisation", {})),
-        calibration=_section(path, "calibration", CalibrationConfig, raw.get("calibration", {})),
-        fixed=dict(raw.get("fixed", {})),
-        search={n: _section(path, f"search.{n}", SearchParam, t) for n, t in raw.get("search", {}).items()},
-        sampler=_section(path, "sampler", SamplerSpec, raw.get("sampler", {})),
-        pruner=_section(path, "pruner", PrunerSpec, raw.get("pruner", {})),
-        study=_section(path, "study", StudySettings, raw.get("study", {})),
-        digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest(),
-        table=raw,
-    )
+    sections = {
+        "scenario": _section(path, "scenario", ScenarioConfig, raw.get("scenario", {})),
+        "localisation": _section(path, "localisation", LocalisationConfig, raw.get("localisation", {})),
+        "calibration": _section(path, "calibration", CalibrationConfig, raw.get("calibration", {})),
+        "search": {n: _section(path, f"search.{n}", SearchParam, t) for n, t in raw.get("search", {}).items()},
+        "sampler": _section(path, "sampler", SamplerSpec, raw.get("sampler", {})),
+        "pruner": _section(path, "pruner", PrunerSpec, raw.get("pruner", {})),
+        "study": _section(path, "study", StudySettings, raw.get("study", {})),
+    }
+    try:
+        spec = StudySpec(
+            name=path.stem,
+            path=path,
+            train=TrainConfig(**dict(data), **train.model_dump(exclude={"final_epochs"})),
+            final_epochs=train.final_epochs,
+            fixed=dict(raw.get("fixed", {})),
+            digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest(),
+            table=raw,
+            **sections,
+        )
+    except ConfigError as e:  # a rule between sections (StudySpec._sections_agree)
+        raise SpecError(f"{path}: {e}" if e.key is None else f"{path}: {e.key} = {e.value!r}: {e.reason}") from e
     if from_file:
         _require_needs(path, raw)
-    objective = OBJECTIVES[spec.study.objective]
-    if spec.pruner.name not in objective.pruners:
-        raise SpecError(
-            f"{path}: pruner.name = {spec.pruner.name!r}: cannot prune objective {spec.study.objective!r}; "
-            f"use one of {objective.pruners}"
-        )
-    if len(objective.directions) > 1 and spec.sampler.name == "cmaes":
-        raise SpecError(f"{path}: sampler.name = 'cmaes': CMA-ES is single-objective only")
-    if "loc_gain_db" in objective.metrics and spec.localisation.n_scenes == 0:
-        raise SpecError(
-            f"{path}: localisation.n_scenes = 0: objective {spec.study.objective!r} needs the localisation metric"
-        )
     _check_corners(spec)
     return spec
 

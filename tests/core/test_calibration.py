@@ -9,13 +9,14 @@ import torch
 from core.array import steering
 from core.calibration import CalibrationConfig, calibration_set, fit_table
 from core.covariance import PipelineConfig, pipeline, sample_covariance
+from core.dml import dml
 from core.errors import ConfigError
 from core.experiment import ExperimentConfig
 from core.grid import build_grid
 from core.localisation import LocalisationConfig, localisation_metrics, reference
 from core.measurement import classic_covariance, eigen_split, operator, to_measurement
 from core.music import music
-from core.scenario import ScenarioConfig, generate
+from core.scenario import ScenarioConfig, SceneConfig, generate
 from core.train import load_checkpoint, save_checkpoint, train
 
 SCEN = ScenarioConfig()
@@ -49,6 +50,27 @@ def test_a_table_of_ones_is_classic_music_exactly():
     classic = music(classic_covariance(scenes.Y, scenes.H), grid, 3, k=scenes.K)
     assert torch.equal(learned.mask, classic.mask)
     assert torch.allclose(learned.theta, classic.theta, atol=1e-6) and torch.allclose(learned.r, classic.r, rtol=1e-5)
+
+
+def test_with_the_dml_estimator_a_table_of_ones_is_classic_dml_exactly():
+    # Coherent sources, where DML is the classic method: β = 1 must hand the pipeline's DML classic's own C.
+    scen = SCEN.replace(scene=SceneConfig(k_max=3, correlation=(1.0, 1.0)))
+    scenes = generate(scen, 12, seed=8)
+    pipe = CALIBRATED.replace(beta_table=(1.0,) * 7, estimator="dml")
+    cal = calibration_set(scen, CAL.replace(n_scenes=12), seed=1, tikhonov_alpha=pipe.tikhonov_alpha, estimator="dml")
+    assert cal.ref.estimator == "dml"
+    cov = pipeline(_oracle(scenes), scenes.Y, scenes.H, pipe)
+    grid = build_grid(scen)
+    learned = dml(cov.R_blend, grid, 3, k=scenes.K)
+    classic = dml(classic_covariance(scenes.Y, scenes.H), grid, 3, k=scenes.K)
+
+    def by_angle(est):  # DML's slot order follows its search path, which float rounding may permute
+        order = torch.where(est.mask, est.theta, torch.inf).argsort(-1)
+        return (x.gather(-1, order) for x in (est.theta, est.r, est.mask))
+
+    (lt, lr, lm), (ct, cr, cm) = by_angle(learned), by_angle(classic)
+    assert torch.equal(lm, cm)
+    assert torch.allclose(lt, ct, atol=1e-6) and torch.allclose(lr, cr, rtol=1e-5)
 
 
 def test_before_its_first_table_the_calibrated_blend_uses_beta_everywhere():

@@ -100,6 +100,14 @@ def test_learned_equals_music_on_r_samp_when_the_blend_is_all_r_samp(all_samp_re
         assert learned["k_accuracy"] == samp["k_accuracy"]
 
 
+def test_the_learned_side_localises_with_the_pipelines_estimator(model):
+    # β = 1 and DML: the learned pipeline is classic DML (R_samp's ridge only scales C for H = I).
+    cfg = EvalConfig(snr_grid_db=(10.0,), n_scenes=12, methods=("learned", "dml"), order_rules=())
+    methods = evaluate(model, SCENARIO, PipelineConfig(beta=1.0, estimator="dml"), cfg)["rows"][0]["methods"]
+    for key in ("angle_rmse_deg", "range_rmse_m", "gross_rate"):
+        assert methods["learned"][key] == pytest.approx(methods["dml"][key], rel=1e-4, abs=1e-9)
+
+
 def test_oracle_beats_classic_music_and_the_crb_falls_with_snr(report):
     rows = json.loads(report)["rows"]
     for row in rows:

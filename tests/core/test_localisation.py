@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from core.dml import dml
 from core.errors import ConfigError
 from core.localisation import (
     SNR_GRID_DB,
@@ -15,6 +16,7 @@ from core.localisation import (
     localisation_set,
     reference,
 )
+from core.metrics import clipped_angle_errors, matched_errors
 from core.scenario import ScenarioConfig
 
 SCEN = ScenarioConfig()
@@ -62,6 +64,17 @@ def test_a_pipeline_that_returns_classic_music_scores_exactly_zero(ref):
     assert list(m) == list(keys())
     assert m["loc_gain_db"] == 0.0 and m["gross_rate"] == m["classic_gross_rate"]
     assert all(m[f"angle_gain_db@{snr:g}"] == 0.0 and m[f"range_gain_db@{snr:g}"] == 0.0 for snr in SNR_GRID_DB)
+
+
+def test_with_the_dml_estimator_the_baseline_is_classic_dml_and_classic_scores_zero():
+    coherent = SCEN.replace(scene=SCEN.scene.replace(correlation=(1.0, 1.0)))
+    ref = reference(coherent, 1, LocalisationConfig(n_scenes=3), "dml")
+    s = ref.scenes
+    C = s.Y @ s.Y.mH / s.Y.shape[-1]
+    est = dml(C, ref.grid, s.theta.shape[1], k=s.K)
+    err_t, _ = matched_errors(est.theta, est.r, est.mask, s.theta, s.r, s.mask, ref.miss)
+    torch.testing.assert_close(ref.baseline[0], clipped_angle_errors(err_t, s.theta, ref.grid.array)[0], equal_nan=True)
+    assert localisation_metrics(C, ref)["loc_gain_db"] == 0.0
 
 
 def test_the_true_covariance_gains_over_classic_music_at_every_point(ref):

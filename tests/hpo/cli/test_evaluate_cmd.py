@@ -70,6 +70,20 @@ def test_the_tables_rendered_at_width_100_show_every_cell_whole(evaluated):
     assert f"{report['rows'][1]['mean_beta']:.2f}" in rows[1]
 
 
+def test_the_learned_order_column_and_the_caption_follow_the_pipelines_settings(evaluated):
+    _, out_json, _ = evaluated
+    report = json.loads(out_json.read_text())
+    row = report["rows"][1]["methods"]["learned"]
+    row["k_accuracy"] = {"eigengap": 0.11, "mdl": 0.99}
+    report["pipeline"] |= {"estimator": "dml", "order": "mdl"}
+    _, rng = report_tables(report)
+    console = Console(width=100, record=True)
+    console.print(rng)
+    text = console.export_text()
+    assert "0.99" in next(line for line in text.splitlines() if line.split()[:1] == ["10"]).split()
+    assert "learned = DML on" in " ".join(text.split()) and "learned by its mdl rule" in " ".join(text.split())
+
+
 def test_the_plot_keeps_the_oracle_off_the_rmse_axes(evaluated):
     _, out_json, _ = evaluated
     report = json.loads(out_json.read_text())

@@ -95,6 +95,8 @@ def test_flat_parameter_names_and_their_fields_are_pinned():
         "alpha": ("pipeline", "tikhonov_alpha"),
         "rho": ("pipeline", "range_weight"),
         "noise_floor": ("pipeline", "noise_floor"),
+        "estimator": ("pipeline", "estimator"),
+        "order": ("pipeline", "order"),
         "arch": ("model", "arch"),
         "width": ("model", "width"),
         "depth": ("model", "depth"),
@@ -141,6 +143,8 @@ def test_digest_ignores_comments_but_not_values(tmp_path):
         ("[study]", "[localisation]\nevery = 0\n[study]", "every", "0"),
         ("[study]", "[localisation]\nn_scenes = 0\n[study]\nobjective = 'localisation'", "localisation.n_scenes", "0"),
         ("[study]", "[localisation]\nn_scene = 9\n[study]", "localisation.n_scene", "9"),
+        ("[data]", "[bogus]\nx = 1\n[data]", "bogus", "{'x': 1}"),  # unknown section
+        ("[study]", "extends = 5\n[study]", "extends", "must be a valid string"),
         ("[data]", "[data]\nseed = -1", "seed", "-1"),
         ("[data]", "[scenario.scene]\nk_max = 40\n[data]", "k_max", "40"),
     ],
