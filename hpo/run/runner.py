@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -104,10 +105,10 @@ def run_worker(
     orphans = OrphanWatch()
     publish = on_trial or (lambda trial_id: None)
     sampled_by = {} if spec is None else reseed(study, spec, seed)
+    stay = ExitStack()  # leaves the storage's serving() when the loop ends, however it ends
     if guarded is not None:
-        guarded.budget = n_trials
         # Between trials the loop below checks for dead workers' trials; during one, each heartbeat does.
-        guarded.on_heartbeat = lambda: fail_stale(study, orphans)
+        stay.enter_context(guarded.serving(n_trials, on_heartbeat=lambda: fail_stale(study, orphans)))
 
     computed: dict[int, list[float]] = {}  # this loop's trial id -> its values, until Optuna has told them
     fatal: list[StorageFull] = []  # a full disk met inside the trial: the loop stops after Optuna has told its FAIL
@@ -214,5 +215,4 @@ def run_worker(
         raise RunInterrupted(f"interrupted: {failed}") from e
     finally:
         impatient(None)
-        if guarded is not None:
-            guarded.on_heartbeat = None
+        stay.close()

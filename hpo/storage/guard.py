@@ -4,10 +4,11 @@ Optuna creates a trial (it holds the study row FOR UPDATE), and short database o
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import optuna
@@ -111,6 +112,54 @@ def retry_transient(call: Callable, what: str):
             pause = min(2 * pause, BACKOFF_S[1])
 
 
+# Reads and idempotent writes (upserts keyed by trial and name) are safe to repeat after a lost connection.
+# Optuna's _CachedStorage, which wraps every RDB storage a Study uses, calls the private twins
+# (_create_new_trial, _get_trials, _set_trial_param, _get_best_trial_id), so those are retried too. A trial's
+# constraints are system attrs (set_trial_system_attr). open_storage fails when one of these is missing.
+RETRIED = (
+    "create_new_trial",
+    "_create_new_trial",
+    "_get_trials",
+    "_set_trial_param",
+    "_get_best_trial_id",
+    "get_all_trials",
+    "get_trial",
+    "get_n_trials",
+    "get_best_trial",
+    "get_all_studies",
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_directions",
+    "get_study_user_attrs",
+    "get_study_system_attrs",
+    "get_trial_id_from_study_id_trial_number",
+    "set_trial_param",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "_get_stale_trial_ids",
+)
+
+
+def _retrying(name: str) -> Callable:
+    base = getattr(RDBStorage, name)
+
+    @functools.wraps(base)
+    def method(self, *args, **kwargs):
+        return self.retry(lambda: base(self, *args, **kwargs), name)
+
+    return method
+
+
+def _retried(cls: type[RDBStorage]) -> type[RDBStorage]:
+    """The class decorator that gives cls a retrying override of each RETRIED method of RDBStorage."""
+    for name in RETRIED:
+        if hasattr(RDBStorage, name):  # a missing one fails open_storage (internals.check), not this import
+            setattr(cls, name, _retrying(name))
+    return cls
+
+
+@_retried
 class GuardedStorage(RDBStorage):
     """RDBStorage with an optional global trial budget and retries on connection errors.
 
@@ -118,10 +167,10 @@ class GuardedStorage(RDBStorage):
     creates nothing that count_used does not already count.
     """
 
-    budget: int | None = None
-    # Called in Optuna's heartbeat thread after each heartbeat this process writes: hpo.run.runner looks for other
-    # workers' stale trials there, so a dead worker's trial is found within grace + one heartbeat even while
-    # every live worker is inside a long trial.
+    budget: int | None = None  # set by serving()
+    # Called in Optuna's heartbeat thread after each heartbeat this process writes (serving()): hpo.run.runner looks
+    # for other workers' stale trials there, so a dead worker's trial is found within grace + one heartbeat even
+    # while every live worker is inside a long trial.
     on_heartbeat: Callable[[], None] | None = None
 
     def __init__(self, *args, call_timeout: float = CALL_S, **kwargs) -> None:
@@ -133,6 +182,16 @@ class GuardedStorage(RDBStorage):
         # Trial id -> number, learnt at each trial's first heartbeat, so that a skipped beat names the trial as
         # every display does (#number): the database may be unreachable just when that message is written.
         self._numbers: dict[int, int] = {}
+
+    @contextlib.contextmanager
+    def serving(self, budget: int, on_heartbeat: Callable[[], None] | None = None) -> Iterator[None]:
+        """A worker loop's stay on this storage: fresh trials stop at `budget` (from then on), and on_heartbeat runs
+        after each heartbeat this process writes until the loop leaves."""
+        self.budget, self.on_heartbeat = budget, on_heartbeat
+        try:
+            yield
+        finally:
+            self.on_heartbeat = None
 
     def _get_prepared_new_trial(self, study_id: int, template_trial: FrozenTrial | None, session):
         if template_trial is None and self.budget is not None:
@@ -300,50 +359,6 @@ def _lock_study(session, study_id: int) -> None:
     write, so that a count read after it cannot change before the commit."""
     study = models.StudyModel
     session.execute(sa.update(study).where(study.study_id == study_id).values(study_name=study.study_name))
-
-
-# Reads and idempotent writes (upserts keyed by trial and name) are safe to repeat after a lost connection.
-# Optuna's _CachedStorage, which wraps every RDB storage a Study uses, calls the private twins
-# (_create_new_trial, _get_trials, _set_trial_param, _get_best_trial_id), so those are retried too. A trial's
-# constraints are system attrs (set_trial_system_attr). open_storage fails when one of these is missing.
-RETRIED = (
-    "create_new_trial",
-    "_create_new_trial",
-    "_get_trials",
-    "_set_trial_param",
-    "_get_best_trial_id",
-    "get_all_trials",
-    "get_trial",
-    "get_n_trials",
-    "get_best_trial",
-    "get_all_studies",
-    "get_study_id_from_name",
-    "get_study_name_from_id",
-    "get_study_directions",
-    "get_study_user_attrs",
-    "get_study_system_attrs",
-    "get_trial_id_from_study_id_trial_number",
-    "set_trial_param",
-    "set_trial_intermediate_value",
-    "set_trial_user_attr",
-    "set_trial_system_attr",
-    "_get_stale_trial_ids",
-)
-
-
-def _retrying(name: str) -> Callable:
-    base = getattr(RDBStorage, name)
-
-    @functools.wraps(base)
-    def method(self, *args, **kwargs):
-        return self.retry(lambda: base(self, *args, **kwargs), name)
-
-    return method
-
-
-for _name in RETRIED:
-    if hasattr(RDBStorage, _name):  # a missing one fails open_storage (internals.check), not this import
-        setattr(GuardedStorage, _name, _retrying(_name))
 
 
 def record(trial: optuna.Trial, attrs: dict, report: tuple[int, float] | None = None) -> None:

@@ -70,11 +70,11 @@ def test_killed_trials_whose_retries_wait_are_not_counted_as_finished(tmp_path):
 
 def test_a_fresh_trial_beyond_the_budget_is_refused(tmp_path):
     storage = open_storage(f"sqlite:///{tmp_path / 'hpo.db'}")
-    storage.budget = 2
     study = optuna.create_study(study_name="s", storage=storage)
-    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
-    with pytest.raises(BudgetReached):
-        study.ask()
+    with storage.serving(2):
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+        with pytest.raises(BudgetReached):
+            study.ask()
     assert len(study.trials) == 2
 
 
