@@ -47,6 +47,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from typing import get_args
 
 import torch
 
@@ -69,12 +70,12 @@ from core.metrics import (
     bucket_index,
     bucket_labels,
     bucket_mean,
-    bucket_nmse_db,
     gap_stats,
     nmse_db,
+    to_db,
 )
 from core.music import music
-from core.scenario import COMBINERS, ScenarioConfig, SceneBatch, generate
+from core.scenario import Combiner, ScenarioConfig, SceneBatch, generate
 from core.train import ExperimentConfig, train
 
 LABELS = bucket_labels(DEFAULT_SNR_EDGES_DB)
@@ -157,7 +158,7 @@ class Validation:
             self.snapshots,
             name,
             nmse_db(R, val.R_true),
-            *bucket_nmse_db(R, val.R_true, val.snr_db),
+            *(to_db(v) for v in bucket_mean(nmse(R, val.R_true), val.snr_db)),
             healthy.double().mean().item(),
             healthy[val.snr_db >= 0].double().mean().item(),
             nonfinite,
@@ -388,7 +389,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--combiner",
         default=scenario.measurement.combiner,
-        choices=list(COMBINERS),
+        choices=list(get_args(Combiner)),
         help="H: identity (fully digital, M = N) or random_phase (hybrid, one H per scene) "
         f"(default {scenario.measurement.combiner})",
     )

@@ -12,26 +12,23 @@ import optuna
 
 from hpo.run.runner import run_worker
 from hpo.run.workers import publish_trial
-from hpo.storage import internals, open_storage
+from hpo.storage import open_storage
 
 
 class Probe:
     """A trivial objective for load tests: one float, `steps` report/should_prune calls, ~no compute.
 
-    It has the attributes run_worker sets and reads, so it stands in for hpo.study.objective.Objective. The seconds
-    each report and should_prune took are kept in `latencies` (storage round trips plus the pruner's reads).
+    run_worker calls it as it calls hpo.study.objective.Objective, (trial, hooks); it has no epochs to tell the hooks
+    of. The seconds each report and should_prune took are kept in `latencies` (storage round trips plus the pruner's
+    reads).
     """
 
     def __init__(self, steps: int = 3, sleep_s: float = 0.0) -> None:
         self.steps = steps
         self.sleep_s = sleep_s
-        self.on_epoch = None
-        self.on_step = None
-        self.current_trial_id: int | None = None
         self.latencies: dict[str, list[float]] = {"report": [], "should_prune": []}
 
-    def __call__(self, trial: optuna.Trial) -> float:
-        self.current_trial_id = internals.trial_id(trial)
+    def __call__(self, trial: optuna.Trial, hooks=None) -> float:
         x = trial.suggest_float("x", -1.0, 1.0)
         for step in range(self.steps):
             time.sleep(self.sleep_s)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import optuna
 
-from hpo.study.objective import Objective
+from hpo.study.objective import NO_HOOKS, Objective
 
 
 @dataclass(frozen=True)
@@ -32,16 +32,16 @@ class TimedObjective(Objective):
         super().__init__(*args, **kwargs)
         self.timings: list[TrialTiming] = []
 
-    def __call__(self, trial: optuna.Trial):
+    def __call__(self, trial: optuna.Trial, hooks=NO_HOOKS):
         self._spent = {"train": 0.0, "callback": 0.0}
         start = time.perf_counter()
         try:
-            return super().__call__(trial)
+            return super().__call__(trial, hooks)
         finally:
             total = time.perf_counter() - start
             self.timings.append(TrialTiming(trial.number, total, self._spent["train"], self._spent["callback"]))
 
-    def train(self, cfg, on_epoch):
+    def train(self, cfg, on_epoch, on_step):
         def timed(epoch: int, metrics: dict) -> None:
             t0 = time.perf_counter()
             try:
@@ -51,6 +51,6 @@ class TimedObjective(Objective):
 
         start = time.perf_counter()
         try:
-            return super().train(cfg, timed)
+            return super().train(cfg, timed, on_step)
         finally:
             self._spent["train"] = time.perf_counter() - start

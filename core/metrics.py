@@ -64,11 +64,6 @@ def bucket_mean(values: Tensor, snr_db: Tensor, edges: tuple[float, ...] = DEFAU
     return [sel.double().mean().item() if sel.numel() else math.nan for sel in parts]
 
 
-def bucket_nmse_db(R: Tensor, R_true: Tensor, snr_db: Tensor, edges=DEFAULT_SNR_EDGES_DB) -> list[float]:
-    """nmse_db of each SNR bucket (10·log10 of the bucket's mean NMSE)."""
-    return [to_db(v) for v in bucket_mean(nmse(R, R_true), snr_db, edges)]
-
-
 def validation_metrics(
     R: Tensor, R_samp: Tensor, R_true: Tensor, k: Tensor, snr_db: Tensor, k_max: int, margin: float
 ) -> dict[str, float]:

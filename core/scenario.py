@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 import torch
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
@@ -23,7 +23,6 @@ from core.configs import Config
 from core.errors import ConfigError
 
 Combiner = Literal["identity", "random_phase"]
-COMBINERS: tuple[str, ...] = get_args(Combiner)
 
 
 def _ordered(pair: tuple[float, float]) -> tuple[float, float]:

@@ -19,7 +19,7 @@ from hpo.results.html_report import write_report
 from hpo.run.display import fmt, params_table
 from hpo.storage import open_storage, resolve_url
 from hpo.storage.artifacts import download_checkpoint, open_store
-from hpo.study.ranking import best_trial
+from hpo.study import ranking
 
 Format = Enum("Format", [(name, name) for name in views.EXPORTERS], type=str)  # --format: views.EXPORTERS
 
@@ -51,9 +51,10 @@ def best(
 ) -> None:
     """The best feasible trial (single objective) or the Pareto front (multi objective)."""
     the_study = load(storage, study)
-    summary = views.best(the_study)
+    trials = the_study.get_trials(deepcopy=False)  # read once: the summary and the download name the same trial
+    summary = views.best(the_study, trials)
     if download is not None:
-        trial = best_trial(the_study)
+        trial = ranking.best(trials, the_study.directions)
         if trial is None:
             raise CovblendError(f"study {study!r} has no complete trial, so no checkpoint to download")
         target = prepare_output(Path(download))

@@ -97,11 +97,12 @@ class TrialSummary:
 def top_trials(study: optuna.Study, top: int, number: int | None = None) -> list[FrozenTrial]:
     """Trial `number` if given (it must be COMPLETE), else the `top` COMPLETE trials in hpo.study.ranking's
     order: feasible ones first (eigengap-health constraint met), then by value."""
-    done = ranking.ranked(study.get_trials(deepcopy=False), study.directions)
+    trials = study.get_trials(deepcopy=False)
+    done = ranking.ranked(trials, study.directions)
     if number is not None:
         chosen = [t for t in done if t.number == number]
         if not chosen:
-            states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
+            states = {t.number: t.state.name for t in trials}
             have = states.get(number, "not in the study")
             raise RetrainError(f"trial {number} of study {study.study_name!r} is not COMPLETE ({have})")
         return chosen

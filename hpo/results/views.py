@@ -43,8 +43,9 @@ def study_rows(storage: optuna.storages.BaseStorage) -> list[dict]:
     return rows
 
 
-def best(study: optuna.Study) -> dict:
-    """The best COMPLETE trials (hpo.study.ranking.leaders) as trial dicts, and the values' names.
+def best(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> dict:
+    """The best COMPLETE trials (hpo.study.ranking.leaders) of `trials` (default: the study's, read now) as trial
+    dicts, and the values' names.
 
     Single objective: {"best": trial dict, "feasible": bool}, the best infeasible trial when none is feasible.
     Multi objective: {"pareto_front": [trial dicts], "feasible": bool}, the front of the feasible trials, or of
@@ -52,7 +53,8 @@ def best(study: optuna.Study) -> dict:
     created before the names were set.
     """
     head = {"study": study.study_name, "metric_names": study.metric_names}
-    chosen, feasible = ranking.leaders(study.get_trials(deepcopy=False), study.directions)
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    chosen, feasible = ranking.leaders(trials, study.directions)
     if len(study.directions) > 1:
         return {**head, "feasible": feasible, "pareto_front": [trial_dict(t) for t in chosen]}
     if not chosen:

@@ -36,7 +36,7 @@ from hpo.storage.recovery import (
     keep_result,
     kept_result,
 )
-from hpo.study.objective import Objective
+from hpo.study.objective import Objective, TrialHooks
 from hpo.study.seeds import reseed
 from hpo.study.spec import StudySpec
 
@@ -86,7 +86,7 @@ def run_worker(
     timeout: float | None = None,
     seed: int | None = None,
     watcher: RunWatcher | None = None,
-    objective: Objective | None = None,
+    objective: Callable[[optuna.Trial, TrialHooks], object] | None = None,
     on_trial: Callable[[int | None], None] | None = None,
 ) -> None:
     """Run trials until the study's budget of n_trials is used or `timeout` seconds pass.
@@ -95,7 +95,8 @@ def run_worker(
     whose budget is used stays while other trials run, failing and re-running the trials of workers that died, so
     the study ends with nothing RUNNING. One trial's failure never stops the loop; a signal stops it at a safe
     point (hpo.run.signals.StopAtSafePoint) and raises RunInterrupted. on_trial hears each trial's id as its
-    objective starts and None when it ends; watcher hears of trials and epochs.
+    objective starts and None when it ends; watcher hears of trials and epochs. objective (default Objective(spec))
+    is called as objective(trial, hooks): the TrialHooks of this loop's display and stop check.
     """
     watcher = watcher or RunWatcher()
     objective = objective or Objective(spec)
@@ -110,12 +111,14 @@ def run_worker(
         # Between trials the loop below checks for dead workers' trials; during one, each heartbeat does.
         stay.enter_context(guarded.serving(n_trials, on_heartbeat=lambda: fail_stale(study, orphans)))
 
+    current_trial_id: int | None = None  # the RUNNING trial of this loop, for the cleanup of an interrupt
     computed: dict[int, list[float]] = {}  # this loop's trial id -> its values, until Optuna has told them
     fatal: list[StorageFull] = []  # a full disk met inside the trial: the loop stops after Optuna has told its FAIL
 
     def run_one(trial: optuna.Trial):
-        objective.current_trial_id = internals.trial_id(trial)
-        publish(internals.trial_id(trial))
+        nonlocal current_trial_id
+        current_trial_id = internals.trial_id(trial)
+        publish(current_trial_id)
         stop.checkpoint()  # a signal since the ask stops the trial here, where it is known and settled as interrupted
         kept = kept_result(study, trial)
         if kept is not None:  # it re-runs a trial whose values were computed after all: no second training
@@ -123,7 +126,7 @@ def run_worker(
         try:
             if sampled_by:
                 record(trial, sampled_by)
-            values = objective(trial)
+            values = objective(trial, hooks)
         except Exception as e:
             # Optuna records what the objective raises as the trial's FAIL and goes on (catch); a full disk must
             # stop the worker instead, or every later trial fails the same way at once and burns the budget.
@@ -147,8 +150,7 @@ def run_worker(
         stop.checkpoint()
         watcher.epoch(trial_number, epoch, metrics)
 
-    objective.on_epoch = on_epoch
-    objective.on_step = lambda epoch, step: stop.checkpoint()
+    hooks = TrialHooks(on_epoch=on_epoch, on_step=lambda epoch, step: stop.checkpoint())
     try:
         with handling(stop):
             while deadline is None or time.monotonic() < deadline:
@@ -197,17 +199,17 @@ def run_worker(
                 if fatal:
                     raise StorageFull(f"{fatal[0]}: the trial it was running is FAIL; no further trial was started")
                 computed.clear()
-                objective.current_trial_id = None
+                current_trial_id = None
                 publish(None)
     except (KeyboardInterrupt, Exception) as e:
         # A stop under way may surface as another error: Optuna fails the trial itself on KeyboardInterrupt, and
         # when the database does not answer that write, its `finally` loses the interrupt (UnboundLocalError).
         if not isinstance(e, KeyboardInterrupt) and not stop.stopping:
             raise
-        if objective.current_trial_id is None:
+        if current_trial_id is None:
             raise RunInterrupted("interrupted: no trial was running") from e
         try:
-            queued = interrupt_trial(study, objective.current_trial_id)
+            queued = interrupt_trial(study, current_trial_id)
         except StorageUnavailable:
             raise RunInterrupted(f"interrupted; the database does not answer: {left_running(study, 1)}") from e
         again = ", and queued again with its params" if queued else ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
@@ -53,27 +54,34 @@ def suggest(trial: optuna.Trial, spec: StudySpec) -> dict:
     return {name: SUGGEST[p.type](trial, name, p) for name, p in spec.search.items()}
 
 
+@dataclass(frozen=True)
+class TrialHooks:
+    """What the loop that runs a trial (hpo.run.runner) hears from inside it."""
+
+    on_epoch: Callable[[int, int, dict], None] | None = None  # (trial number, epoch, metrics): its live display
+    on_step: Callable[[int, int], None] | None = None  # (epoch, step) of core.train: its stop check
+
+
+NO_HOOKS = TrialHooks()  # a trial nobody watches (study.optimize calls the objective with the trial alone)
+
+
 class Objective:
     """Callable objective for study.optimize. Keeps a per-process data cache shared by its trials.
 
-    artifacts, when given, receives the checkpoints of trials that beat the best so far. on_epoch(trial_number,
-    epoch, metrics), set by run_worker for its live display, sees every epoch.
+    artifacts, when given, receives the checkpoints of trials that beat the best so far. A call's hooks (run_worker
+    gives its own) hear every epoch and step of that trial.
     """
 
     def __init__(self, spec: StudySpec, artifacts: FileSystemArtifactStore | None = None) -> None:
         self.spec = spec
-        self.on_epoch: Callable[[int, int, dict], None] | None = None
         self.artifacts = artifacts
         self.data_cache: dict = {}  # core.train reuses generated datasets across trials through it
-        self.current_trial_id: int | None = None  # the RUNNING trial of this process, for interrupt cleanup
-        self.on_step: Callable[[int, int], None] | None = None  # core.train's step hook (run_worker's stop check)
         self._versions = versions()
         deterministic()  # the same torch settings as `hpo retrain`, so a trial's value can be reproduced
 
-    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
-        self.current_trial_id = internals.trial_id(trial)
+    def __call__(self, trial: optuna.Trial, hooks: TrialHooks = NO_HOOKS) -> float | tuple[float, float]:
         try:
-            return self._run(trial)
+            return self._run(trial, hooks)
         except NonFiniteGradientError as e:
             record(trial, {"prune_reason": NONFINITE, "epoch": e.epoch, "step": e.step, "parameter": e.parameter})
             raise optuna.TrialPruned(f"non-finite gradient at epoch {e.epoch} step {e.step} in {e.parameter}") from e
@@ -88,11 +96,13 @@ class Objective:
             trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:500])
             raise
 
-    def train(self, cfg: ExperimentConfig, on_epoch: Callable[[int, dict], None]) -> TrainResult:
-        """core.train.train with this process's data cache and step hook (benchmarks time it by overriding)."""
-        return train(cfg, on_epoch=on_epoch, data_cache=self.data_cache, on_step=self.on_step)
+    def train(
+        self, cfg: ExperimentConfig, on_epoch: Callable[[int, dict], None], on_step: Callable[[int, int], None] | None
+    ) -> TrainResult:
+        """core.train.train with this process's data cache (benchmarks time it by overriding)."""
+        return train(cfg, on_epoch=on_epoch, data_cache=self.data_cache, on_step=on_step)
 
-    def _run(self, trial: optuna.Trial) -> float | tuple[float, float]:
+    def _run(self, trial: optuna.Trial, hooks: TrialHooks) -> float | tuple[float, float]:
         spec = self.spec
         params = suggest(trial, spec)
         cfg = ExperimentConfig.from_dict(spec.experiment_dict(params))
@@ -112,8 +122,8 @@ class Objective:
 
         def on_epoch(epoch: int, metrics: dict) -> None:
             health.append(round(float(metrics["eigengap_health"]), 3))
-            if self.on_epoch:
-                self.on_epoch(trial.number, epoch, metrics)
+            if hooks.on_epoch:
+                hooks.on_epoch(trial.number, epoch, metrics)
             values = values_of(metrics)
             if values is not None and not all(math.isfinite(v) for v in values):
                 values = None  # a non-finite value is never reported; the final check prunes the trial
@@ -136,7 +146,7 @@ class Objective:
             return not last and trial.study.pruner.prune(trial.study, internals.latest(trial))
 
         start = time.perf_counter()
-        result = self.train(cfg, on_epoch)
+        result = self.train(cfg, on_epoch, hooks.on_step)
         train_s = time.perf_counter() - start
         final = result.final
         nmse, nmse_samp, h = float(final["nmse_db"]), float(final["nmse_samp_db"]), float(final["eigengap_health"])

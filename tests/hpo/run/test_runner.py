@@ -13,7 +13,7 @@ from hpo.run.runner import RunInterrupted, RunWatcher, run_worker
 from hpo.storage import open_storage
 from hpo.storage.guard import INTERRUPTED, GuardedStorage, budget_used
 from hpo.study.create import StudyMismatchError, create_or_join
-from hpo.study.objective import Objective
+from hpo.study.objective import NO_HOOKS, Objective
 from hpo.study.spec import load_spec
 
 
@@ -87,24 +87,18 @@ class SignalAtFirstStep(Objective):
     steps that began are kept in `steps`."""
 
     def __init__(self, spec) -> None:
-        self.steps: list[tuple[int, int]] = []
-        self._hook = None
         super().__init__(spec)
+        self.steps: list[tuple[int, int]] = []
 
-    @property
-    def on_step(self):
-        return self._step
+    def train(self, cfg, on_epoch, on_step):
+        def step(epoch: int, n: int) -> None:  # before run_worker's stop check, which the hooks carry
+            self.steps.append((epoch, n))
+            if len(self.steps) == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            if on_step is not None:
+                on_step(epoch, n)
 
-    @on_step.setter
-    def on_step(self, hook) -> None:  # run_worker installs its stop check here
-        self._hook = hook
-
-    def _step(self, epoch: int, step: int) -> None:
-        self.steps.append((epoch, step))
-        if len(self.steps) == 1:
-            os.kill(os.getpid(), signal.SIGTERM)
-        if self._hook is not None:
-            self._hook(epoch, step)
+        return super().train(cfg, on_epoch, step)
 
 
 def test_a_signal_stops_the_trial_at_the_next_optimiser_step_not_the_epochs_end(tiny_spec, tmp_path):
@@ -122,9 +116,9 @@ def test_a_signal_stops_the_trial_at_the_next_optimiser_step_not_the_epochs_end(
 class SignalBeforeItsTrial(Objective):
     """The real objective, sending this process SIGTERM as Optuna calls it, before its own code runs."""
 
-    def __call__(self, trial):
+    def __call__(self, trial, hooks=NO_HOOKS):
         os.kill(os.getpid(), signal.SIGTERM)
-        return super().__call__(trial)
+        return super().__call__(trial, hooks)
 
 
 def test_a_signal_as_the_trial_starts_still_fails_it_as_interrupted(tiny_spec, tmp_path):

@@ -129,15 +129,10 @@ def test_a_signal_stops_the_run_and_fails_its_trials_as_interrupted(
 class HeldTrial:
     """An objective that stays inside its trial until the file `release` exists, then returns 0."""
 
-    on_epoch = None  # run_worker sets and reads these three
-    on_step = None
-    current_trial_id = None
-
     def __init__(self, release: str) -> None:
         self.release = release
 
-    def __call__(self, trial: optuna.Trial) -> float:
-        self.current_trial_id = trial._trial_id
+    def __call__(self, trial: optuna.Trial, hooks=None) -> float:
         trial.suggest_float("x", 0.0, 1.0)  # tells the test the trial has started
         while not os.path.exists(self.release):
             time.sleep(0.1)
@@ -189,11 +184,7 @@ def test_a_dead_workers_trial_is_requeued_while_the_live_worker_is_inside_its_ow
 class Stubborn:
     """An objective that ignores SIGTERM and SIGINT, as a worker stuck in native code would, and never returns."""
 
-    on_epoch = None  # run_worker sets and reads these three
-    on_step = None
-    current_trial_id = None
-
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial, hooks=None) -> float:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         trial.suggest_float("x", 0.0, 1.0)  # tells the test the signals are ignored now

@@ -19,16 +19,11 @@ class FailedMeanwhile:
     """Computes 0.25 with a constraint and a checkpoint link, but before it returns another process finds its
     trial stale, fails it and queues a retry (what fail_stale does after the grace period)."""
 
-    on_epoch = None  # run_worker sets and reads these three
-    on_step = None
-    current_trial_id = None
-
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial, hooks=None) -> float:
         self.calls += 1
-        self.current_trial_id = trial._trial_id
         trial.suggest_float("x", 0.0, 1.0)
         trial.set_constraint("eigengap_health", -0.5)
         trial.set_user_attr(CHECKPOINT_ATTR, LOST_RUN)
