@@ -137,7 +137,11 @@ def evaluate_command(
     for table in report_tables(report):
         console_of_width(TABLE_WIDTH).print(table)
     if report["loc_gain_db"] is not None:
-        say(f"{metric_label('loc_gain_db')}: {report['loc_gain_db']:+.2f} on these fresh scenes", out)
+        reference = LABELS[report.get("loc_gain_reference", "classic")]
+        say(
+            f"{metric_label('loc_gain_db')}, classic = {reference}: {report['loc_gain_db']:+.2f} on these fresh scenes",
+            out,
+        )
     if report.get("loc_gain_vs_best_classic_db") is not None:
         say(
             f"the same against the better of classic MUSIC and DML per point: "

@@ -71,6 +71,7 @@ def test_report_has_one_row_per_snr_and_follows_the_schema(report):
     check_schema(report)  # after a JSON round trip: no NaN, no tensors
     assert [row["snr_db"] for row in report["rows"]] == [0.0, 10.0, 20.0]
     assert report["schema_version"] == SCHEMA_VERSION == 3 and "p_k/σ²" in report["snr_definition"]
+    assert report["loc_gain_reference"] == "classic"  # MUSIC, the default estimator
     assert set(report["rows"][0]["methods"]) == set(METHODS) == {"learned", "classic", "dml", "music_samp", "oracle"}
 
 
@@ -103,9 +104,12 @@ def test_learned_equals_music_on_r_samp_when_the_blend_is_all_r_samp(all_samp_re
 def test_the_learned_side_localises_with_the_pipelines_estimator(model):
     # β = 1 and DML: the learned pipeline is classic DML (R_samp's ridge only scales C for H = I).
     cfg = EvalConfig(snr_grid_db=(10.0,), n_scenes=12, methods=("learned", "dml"), order_rules=())
-    methods = evaluate(model, SCENARIO, PipelineConfig(beta=1.0, estimator="dml"), cfg)["rows"][0]["methods"]
+    report = evaluate(model, SCENARIO, PipelineConfig(beta=1.0, estimator="dml"), cfg)
+    methods = report["rows"][0]["methods"]
     for key in ("angle_rmse_deg", "range_rmse_m", "gross_rate"):
         assert methods["learned"][key] == pytest.approx(methods["dml"][key], rel=1e-4, abs=1e-9)
+    # its loc_gain_db is against classic DML, the search objective's reference for this pipeline
+    assert report["loc_gain_reference"] == "dml" and report["loc_gain_db"] == pytest.approx(0.0, abs=1e-3)
 
 
 def test_oracle_beats_classic_music_and_the_crb_falls_with_snr(report):
