@@ -40,21 +40,20 @@ POLL_S = 0.5  # the parent refreshes its aggregated view this often
 KILLED = "killed"  # fail_reason of the trial of a worker that died without cleaning up (SIGKILL, a crash)
 NO_TRIAL = -1  # a worker's trial slot between trials
 
-# In a supervised worker: shared memory where it publishes its running trial's id for the parent (None elsewhere).
-_trial_slot = None
+class _Worker(multiprocessing.context.SpawnProcess):
+    """A spawned worker process carrying its trial slot: shared memory where it publishes its running trial's id
+    for the parent. The child finds it as multiprocessing.current_process(), which spawn unpickles from this."""
+
+    def __init__(self, trial_slot, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.trial_slot = trial_slot
 
 
 def publish_trial(trial_id: int | None) -> None:
     """Tell the supervising parent which trial this worker runs (None: none); a no-op outside supervise."""
-    if _trial_slot is not None:
-        _trial_slot.value = NO_TRIAL if trial_id is None else trial_id
-
-
-def _supervised(target: Callable, args: tuple, slot) -> None:
-    """A worker's entry point: remember the trial slot, then run target(*args)."""
-    global _trial_slot
-    _trial_slot = slot
-    target(*args)
+    slot = getattr(multiprocessing.current_process(), "trial_slot", None)
+    if slot is not None:
+        slot.value = NO_TRIAL if trial_id is None else trial_id
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,7 @@ def supervise(
     # A lone 64-bit store is not torn on the platforms we run on.
     slots = [ctx.Value("q", NO_TRIAL, lock=False) for _ in args]
     procs = [
-        ctx.Process(target=_supervised, args=(target, a, slot), name=f"hpo-worker-{i}")
+        _Worker(slot, target=target, args=a, name=f"hpo-worker-{i}")
         for i, (a, slot) in enumerate(zip(args, slots, strict=True))
     ]
     reported: set[int] = set()
