@@ -23,7 +23,8 @@ from optuna.trial import TrialState
 
 from hpo.results.views import best, named_values
 from hpo.run.runner import run_worker
-from hpo.storage import mask, open_storage
+from hpo.storage import open_storage
+from hpo.storage.urls import mask
 from hpo.study.create import create_or_join
 from hpo.study.pruners import CURVE_ATTR
 from hpo.study.spec import load_spec

@@ -33,7 +33,8 @@ from trial_timing import TimedObjective
 
 from core.scenario import generate
 from hpo.run.runner import RunWatcher, run_worker
-from hpo.storage import mask, open_storage
+from hpo.storage import open_storage
+from hpo.storage.urls import mask
 from hpo.study.create import create_or_join
 from hpo.study.spec import load_spec
 

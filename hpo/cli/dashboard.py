@@ -11,8 +11,9 @@ from core.errors import CovblendError
 from hpo.cli.common import Artifacts, Storage
 from hpo.console import say, warn
 from hpo.results.dashboard import serve
-from hpo.storage import mask, open_storage, resolve_url
+from hpo.storage import open_storage
 from hpo.storage.artifacts import open_store
+from hpo.storage.urls import mask, resolve_url
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 

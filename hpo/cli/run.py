@@ -18,8 +18,8 @@ from hpo.run.gpus import GPUS_ENV
 from hpo.run.launch import Launch, prepare, run_trials, save_figures
 from hpo.run.pace import load_note
 from hpo.run.workers import WORKERS_PER_CORE, check_workers
-from hpo.storage import STORAGE_ENV, mask, resolve_url
 from hpo.storage.artifacts import check_store, open_store
+from hpo.storage.urls import STORAGE_ENV, mask, resolve_url
 from hpo.study.spec import MAX_SEED, MAX_TRIALS
 
 

@@ -17,8 +17,9 @@ from hpo.paths import default_output, prepare_output
 from hpo.results import views
 from hpo.results.html_report import write_report
 from hpo.run.display import fmt, params_table
-from hpo.storage import open_storage, resolve_url
+from hpo.storage import open_storage
 from hpo.storage.artifacts import download_checkpoint, open_store
+from hpo.storage.urls import resolve_url
 from hpo.study import ranking
 
 Format = Enum("Format", [(name, name) for name in views.EXPORTERS], type=str)  # --format: views.EXPORTERS

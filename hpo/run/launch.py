@@ -21,7 +21,8 @@ from hpo.run.display import run_view, step
 from hpo.run.gpus import requested_gpus
 from hpo.run.runner import run_worker
 from hpo.run.workers import run_parallel
-from hpo.storage import open_storage, resolve_url
+from hpo.storage import open_storage
+from hpo.storage.urls import resolve_url
 from hpo.study.create import check_study_name, create_or_join
 from hpo.study.objective import Objective
 from hpo.study.spec import StudySpec, load_spec
@@ -33,7 +34,7 @@ class Launch:
 
     spec: StudySpec
     study: optuna.Study
-    url: str  # the storage URL, password included; print it through hpo.storage.mask
+    url: str  # the storage URL, password included; print it through hpo.storage.urls.mask
     budget: int  # the study's total trials across runs and workers
     gpus: tuple[int, ...]  # checked GPU indices of --gpus; () for none
     notes: list[str]  # warnings from joining the study

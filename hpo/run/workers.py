@@ -26,10 +26,11 @@ from hpo.run.display import run_view
 from hpo.run.gpus import assign, summary
 from hpo.run.runner import RELEASE_S, RunInterrupted, left_running, run_worker
 from hpo.run.signals import Forward, handling
-from hpo.storage import in_memory, mask, open_storage, sqlite_file
+from hpo.storage import open_storage
 from hpo.storage.deadline import impatient
 from hpo.storage.guard import INTERRUPTED, TRANSIENT, StorageUnavailable, budget_used
 from hpo.storage.recovery import release_trial
+from hpo.storage.urls import in_memory, mask, sqlite_file
 from hpo.study.create import create_or_join
 from hpo.study.objective import Objective
 from hpo.study.spec import StudySpec, load_spec
@@ -39,6 +40,7 @@ STOP_S = 10.0  # a worker that has not stopped this long after the forwarded sig
 POLL_S = 0.5  # the parent refreshes its aggregated view this often
 KILLED = "killed"  # fail_reason of the trial of a worker that died without cleaning up (SIGKILL, a crash)
 NO_TRIAL = -1  # a worker's trial slot between trials
+
 
 class _Worker(multiprocessing.context.SpawnProcess):
     """A spawned worker process carrying its trial slot: shared memory where it publishes its running trial's id

@@ -8,20 +8,10 @@ import optuna
 import pytest
 import sqlalchemy as sa
 
-from hpo.storage import (
-    DEFAULT_URL,
-    STORAGE_ENV,
-    StorageError,
-    engine_kwargs,
-    guard,
-    mask,
-    open_storage,
-    parse_url,
-    require_study,
-    resolve_url,
-)
+from hpo.storage import StorageError, engine_kwargs, guard, open_storage, require_study
 from hpo.storage.deadline import Watchdog
 from hpo.storage.guard import StorageUnavailable
+from hpo.storage.urls import DEFAULT_URL, STORAGE_ENV, mask, parse_url, resolve_url
 
 
 def test_url_precedence(monkeypatch):
