@@ -16,13 +16,13 @@ from rich import box
 from rich.progress import Progress
 from rich.table import Table
 
-from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate, evaluation_scenario
+from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate
 from core.experiment import DEVICES
-from core.train import load_checkpoint, resolve_device
+from core.train import resolve_device
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, parse_snr_grid
 from hpo.console import console_of_width, err, out, say
 from hpo.paths import prepare_output
-from hpo.results.checkpoint_eval import LABELS, plot_report
+from hpo.results.checkpoint_eval import LABELS, load_for_evaluation, plot_report
 from hpo.study.spec import metric_label
 
 Device = Enum("Device", [(d, d) for d in DEVICES], type=str)  # --device: the choices of TrainConfig.device
@@ -118,7 +118,7 @@ def evaluate_command(
     plot_path: Annotated[Path | None, typer.Option("--plot", help="Write RMSE-vs-SNR plots (PNG).")] = None,
     device: Annotated[Device, typer.Option("--device", help="auto (cuda if present), cpu or cuda.")] = Device.auto,
 ) -> None:
-    """Evaluate a trained checkpoint: learned MUSIC vs classic MUSIC, classic DML, the oracle and the CRB, per SNR."""
+    """Evaluate a trained checkpoint: learned MUSIC (or DML) vs classic MUSIC, classic DML, the oracle and the CRB."""
     cfg = EvalConfig(
         snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes, snapshots=snapshots, num_sources=sources, seed=seed
     )
@@ -126,14 +126,24 @@ def evaluate_command(
     for target in (json_path, plot_path):  # fail before the long evaluation, not after it
         if target is not None:
             prepare_output(target)  # out/ is created on demand (hpo.paths)
-    model, exp, _ = load_checkpoint(checkpoint)  # a file that is not one is a one-line CheckpointError
-    evaluation_scenario(exp.scenario, cfg)  # option errors before the progress bar starts
+    model, exp = load_for_evaluation(checkpoint, cfg)  # every input error before the progress bar starts
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("evaluating", total=len(cfg.snr_grid_db))
         report = evaluate(
             model.to(dev), exp.scenario, exp.pipeline, cfg, device=dev, on_point=lambda i, snr: progress.advance(task)
         )
     report["checkpoint"] = str(checkpoint)
+    show_report(report)
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        say(f"report written to {json_path}", out)
+    if plot_path is not None:
+        plot_report(report, plot_path)
+        say(f"plot written to {plot_path}", out)
+
+
+def show_report(report: dict) -> None:
+    """The report's two tables and its loc_gain lines on stdout."""
     for table in report_tables(report):
         console_of_width(TABLE_WIDTH).print(table)
     if report["loc_gain_db"] is not None:
@@ -148,9 +158,3 @@ def evaluate_command(
             f"{report['loc_gain_vs_best_classic_db']:+.2f} dB",
             out,
         )
-    if json_path is not None:
-        json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
-        say(f"report written to {json_path}", out)
-    if plot_path is not None:
-        plot_report(report, plot_path)
-        say(f"plot written to {plot_path}", out)

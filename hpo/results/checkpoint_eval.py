@@ -1,4 +1,5 @@
-"""A checkpoint's core.evaluation report drawn as angle and range RMSE vs SNR per method, against the CRB.
+"""A checkpoint's evaluation: loaded and checked against the evaluation's options, and its core.evaluation report
+drawn as angle and range RMSE vs SNR per method, against the CRB.
 
 `hpo evaluate` and `hpo retrain` draw the figure with matplotlib; hpo.results.plots reuses its labels and
 colours for the dashboard's plotly figure.
@@ -9,7 +10,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from core.evaluation import SNR_DEFINITION
+import torch
+
+from core.evaluation import SNR_DEFINITION, EvalConfig, evaluation_scenario
+from core.experiment import ExperimentConfig
+from core.train import load_checkpoint
 
 LABELS = {
     "learned": "learned (R_blend)",
@@ -89,3 +94,11 @@ def plot_report(report: dict, path: Path) -> None:
     fig = report_figure(report)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def load_for_evaluation(path: Path, cfg: EvalConfig) -> tuple[torch.nn.Module, ExperimentConfig]:
+    """The model and config of the checkpoint at path, checked against cfg: a file that is not a checkpoint is a
+    CheckpointError, and options that do not fit its scenario (e.g. more sources than its K_max) a ConfigError."""
+    model, exp, _ = load_checkpoint(path)
+    evaluation_scenario(exp.scenario, cfg)
+    return model, exp
