@@ -182,12 +182,18 @@ def test_the_readme_commands_leave_only_ignored_files(tiny_spec, tmp_path, monke
 @pytest.mark.timeout(900)  # above the subprocess's own limit, so a slow run fails with its stderr shown
 def test_quick_study_runs_as_a_real_subprocess(tmp_path):
     url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    # The shipped spec, its study figure evaluated on 8 scenes per SNR instead of 200: the trial is the same.
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    quick = (REPO / "studies" / "quick.toml").read_text()
+    (studies / "quick.toml").write_text(quick.replace("[study]\n", "[study]\nfigure_scenes = 8\n", 1))
     proc = subprocess.run(
         [HPO, "run", "--study", "quick", "--n-trials", "1", "--storage", url],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=840,  # one quick trial: ~10 s on a quiet machine, minutes when other jobs share the cores
+        env={**os.environ, "HPO_STUDIES_DIR": str(studies)},
+        timeout=840,  # one quick trial: ~15 s on a quiet machine, minutes when other jobs share the cores
     )
     assert proc.returncode == 0, proc.stderr
     study = optuna.load_study(study_name="quick", storage=url)
