@@ -77,10 +77,11 @@ def summary_table(summaries: list[TrialSummary], best: TrialSummary, epochs: int
 
 
 def accuracy_table(summaries: list[TrialSummary], best: TrialSummary) -> Table:
-    """One row per trial: angle / range RMSE of MUSIC on R_blend (true K) at each evaluation SNR, seed means."""
+    """One row per trial: angle / range RMSE of the pipeline (its estimator on R_blend, true K) at each evaluation
+    SNR, seed means."""
     snrs = sorted({s for t in summaries for s in t.angle_rmse_deg})
     table = Table(
-        title="MUSIC on R_blend, true K: angle RMSE (deg) / range RMSE (m) per SNR (dB)",
+        title="Learned pipeline, true K: angle RMSE (deg) / range RMSE (m) per SNR (dB)",
         caption=SNR_DEFINITION,
         box=box.SIMPLE_HEAD,  # no vertical rules and shared padding: seven SNR columns fit 80 characters
         collapse_padding=True,
