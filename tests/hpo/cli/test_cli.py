@@ -112,7 +112,7 @@ def test_export_holds_every_trial_with_intermediate_values(ran, tmp_path, fmt):
 
 
 def test_a_run_whose_every_trial_failed_is_an_error(tiny_spec, tmp_path, monkeypatch):
-    def cannot_allocate(self, cfg, on_epoch):  # what a spec sized beyond the machine did to every trial
+    def cannot_allocate(self, cfg, on_epoch, on_step):  # what a spec sized beyond the machine did to every trial
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8000000000000 bytes")
 
     monkeypatch.setattr("hpo.study.objective.Objective.train", cannot_allocate)
