@@ -38,6 +38,7 @@ FD_STEP = 0.05  # finite-difference step, in grid steps: the criterion is smooth
 MAX_STEP = 3.0  # the largest Newton move of one coordinate, in grid steps
 BACKTRACK = 4  # step halvings tried before a Newton step is given up
 RESOLVED = 0.05  # a grid point whose b keeps less than this share of ‖b‖² off span(Q) is one already taken
+RANK_FLOOR = 1e-5  # eigenvalues below this share of the largest are float32 rounding: C's numerical rank ends there
 
 
 def _complement(cols: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
@@ -196,7 +197,11 @@ def dml(
     peaks = torch.where(found, it * gu + iu, first.argmax(-1, keepdim=True))
     one = slot[None, :] == 0
     starts = [(peaks[:, s : s + 1].expand(b, k_max), one.expand(b, k_max)) for s in range(STARTS)]
-    est = music(C, grid, k_max, k=k, T=T)
+    # MUSIC's start only for the sources C's rank supports: past it (L < K) MUSIC would take a signal vector from the
+    # null space, an arbitrary choice that float rounding flips, e.g. between C(R_samp) and the classic C; the
+    # greedy step of `alternate` places the rest
+    rank = (lam > RANK_FLOOR * lam[:, :1]).sum(-1).to(k.device)
+    est = music(C, grid, k_max, k=torch.minimum(k, rank.clamp_min(1)), T=T)
     step_t = (grid.theta[1] - grid.theta[0]).item()
     step_u = (grid.inv_r[-1] - grid.inv_r[0]).item() / max(gu - 1, 1) or 1.0
     i_t = ((est.theta - grid.theta[0]) / step_t).round().long().clamp(0, grid.shape[0] - 1)
