@@ -144,7 +144,7 @@ def _rmse_ci95(err: np.ndarray, seed: int) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
-def _localisation(est: MusicResult, batch: SceneBatch, grid: Grid, ci: bool = False) -> dict:
+def localisation_scores(est: MusicResult, batch: SceneBatch, grid: Grid, ci: bool = False) -> dict:
     """Plain RMSEs over the matched pairs, and (DESIGN §6) the gross-error rate and the angle RMSE with each
     error capped at the resolution half-width, over every true source (a missed one is a gross error)."""
     s = score(est.theta, est.r, est.mask, batch.theta, batch.r, batch.mask)
@@ -191,7 +191,7 @@ def evaluate_point(
     estimators = {"learned": pipe.estimator, "dml": "dml"}  # the others run MUSIC
     for name in cfg.methods:
         cov, estimate = measured[name](), ESTIMATORS[estimators.get(name, "music")]
-        loc = _localisation(estimate(cov, grid, k_max, k=batch.K, T=T), batch, grid, ci=True)
+        loc = localisation_scores(estimate(cov, grid, k_max, k=batch.K, T=T), batch, grid, ci=True)
         methods[name] = {
             **loc,
             "angle_crb_ratio": _ratio(loc["angle_rmse_deg"], crb["angle_rmse_deg"]),
@@ -207,7 +207,7 @@ def evaluate_point(
         order = {"eigengap": {}, "mdl": {"k": k_mdl}}  # music's own eigengap rule on C; MDL's K̂ from above
         by_rule = {rule: estimate(cov, grid, k_max, T=T, **order[rule]) for rule in cfg.order_rules}
         methods[name]["k_accuracy"] = {rule: (e.k_hat == batch.K).double().mean().item() for rule, e in by_rule.items()}
-        methods[name]["estimated_k"] = {rule: _localisation(e, batch, grid) for rule, e in by_rule.items()}
+        methods[name]["estimated_k"] = {rule: localisation_scores(e, batch, grid) for rule, e in by_rule.items()}
     mean_beta = torch.cat([c.beta for c in covs]).double().mean().item()  # β (B,) per scene
     return {"methods": methods, "crb": crb, "mean_beta": mean_beta}
 
