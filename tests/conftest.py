@@ -24,8 +24,27 @@ def service_unavailable(what: str, why: str):
     pytest.skip(msg)
 
 
+def pytest_configure(config):
+    """Under pytest-xdist each worker is one of several processes sharing the cores: torch's intra-op threads (one
+    per core by default) would oversubscribe them, and OpenMP's spinning threads then starve the other worker's
+    subprocesses (a 19 s test took 94 s). One thread per worker, inherited by the processes its tests start; a
+    spec's own [train] threads still applies inside them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `cuda` compare the GPU path with the CPU one; without a GPU they are skipped."""
+    """Modules with `slow` tests run first, those with the most first: pytest-xdist's worksteal (the README's test
+    command) splits the tests in this order and an idle worker steals from the end of the other's queue, so the
+    long tests never wait to the end with one worker busy alone. Tests marked `cuda` compare the GPU path with
+    the CPU one; without a GPU they are skipped."""
+    slow: dict[str, int] = {}
+    for item in items:
+        slow[item.module.__name__] = slow.get(item.module.__name__, 0) + bool(item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.module.__name__])  # stable: each module keeps its own order
     import torch
 
     if torch.cuda.is_available():
