@@ -96,8 +96,10 @@ METHODS: tuple[str, ...] = ("learned", "classic", "dml", "music_samp", "oracle")
 ORDER_METHODS: tuple[str, ...] = ("learned", "classic", "music_samp", "oracle")
 NMSE_METHODS: tuple[str, ...] = ("learned", "music_samp")  # N×N covariances with an NMSE against R_true
 ORDER_RULE_NAMES: tuple[str, ...] = tuple(ORDER_RULES)  # the K̂ rules of core.music, in its order
+# The localiser (core.estimators) each method runs; "learned" runs its PipelineConfig.estimator
+ESTIMATOR_OF = {"classic": "music", "dml": "dml", "music_samp": "music", "oracle": "music"}
 # The classic method of each PipelineConfig.estimator: what the objective, and the report's loc_gain_db, compare with
-CLASSIC_OF = {"music": "classic", "dml": "dml"}
+CLASSIC_OF = {ESTIMATOR_OF[name]: name for name in ("classic", "dml")}
 
 
 def _subset_of(names: tuple[str, ...], empty_ok: bool) -> AfterValidator:
@@ -188,9 +190,8 @@ def evaluate_point(
     crb = {"angle_rmse_deg": _nan_to_none(bound.angle_rmse_deg), "range_rmse_m": _nan_to_none(bound.range_rmse_m)}
     k_data = None  # MDL is valid only where the noise is white: the data methods share the classic C's K̂
     methods = {}
-    estimators = {"learned": pipe.estimator, "dml": "dml"}  # the others run MUSIC
     for name in cfg.methods:
-        cov, estimate = measured[name](), ESTIMATORS[estimators.get(name, "music")]
+        cov, estimate = measured[name](), ESTIMATORS[pipe.estimator if name == "learned" else ESTIMATOR_OF[name]]
         loc = localisation_scores(estimate(cov, grid, k_max, k=batch.K, T=T), batch, grid, ci=True)
         methods[name] = {
             **loc,

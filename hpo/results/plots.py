@@ -1,5 +1,5 @@
-"""Study figures for people: why trials were pruned, and the best model's RMSE vs SNR against classic MUSIC
-and the CRB.
+"""Study figures for people: why trials were pruned, and the best model's RMSE vs SNR against classic MUSIC (and
+classic DML where the pipeline localises with DML) and the CRB.
 
 `save_study_plots` is what `hpo run` calls when a study ends: it evaluates the best trial's checkpoint on a
 fresh scene set (core.evaluation.evaluate), stores that report as a study artifact, and saves both figures
@@ -8,7 +8,7 @@ to the study with optuna_dashboard.save_plotly_graph_object, so the dashboard's 
 
 The evaluation has the study spec's `[study] figure_scenes` per point (figure_eval), and the curves carry 95%
 intervals because MUSIC's range RMSE scatters between scene draws. Only the true-K RMSEs of learned and classic
-are drawn, two MUSIC runs per scene, which keeps 200 scenes cheap.
+are drawn: two MUSIC runs per scene, which keeps 200 scenes cheap (a DML pipeline's two DML runs cost ~15 each).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
-from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate
+from core.evaluation import CLASSIC_OF, SNR_DEFINITION, EvalConfig, evaluate
 from core.train import load_checkpoint
 from hpo.results.checkpoint_eval import COLOURS, LABELS
 from hpo.storage.artifacts import checkpoint_id, download_checkpoint
@@ -35,7 +35,10 @@ from hpo.study.spec import SpecError, StudySettings
 from hpo.study.stored_spec import spec_of
 
 PRUNE_REASONS: tuple[str, ...] = ("pruner", NONFINITE, "other")  # "other": e.g. a non-finite final metric
-CURVES: tuple[str, ...] = ("learned", "classic")  # classic is the baseline; the oracle would flatten the log axes
+# what the figure draws where a report has it: classic MUSIC, and classic DML where the pipeline localises with DML
+# (its own classic baseline); the oracle would flatten the log axes
+CURVES: tuple[str, ...] = ("learned", "classic", "dml")
+FIGURE_METHODS: tuple[str, ...] = ("learned", "classic")  # evaluated for every study; evaluate_best adds DML's
 FIGURE_IDS = {"rmse": "rmse-vs-snr", "prune": "prune-reasons"}  # fixed ids: a later run overwrites, not adds
 CI_KEYS = {"angle_rmse_deg": "angle_rmse_ci95", "range_rmse_m": "range_rmse_ci95"}  # a report's 95% intervals
 
@@ -47,7 +50,7 @@ def figure_eval(study: optuna.Study) -> EvalConfig:
         scenes = spec_of(study).study.figure_scenes
     except SpecError:
         scenes = StudySettings().figure_scenes
-    return EvalConfig(n_scenes=scenes, methods=CURVES, order_rules=())
+    return EvalConfig(n_scenes=scenes, methods=FIGURE_METHODS, order_rules=())
 
 
 def _evaluation_name(trial_number: int) -> str:
@@ -92,7 +95,7 @@ def rmse_vs_snr_figure(report: dict) -> go.Figure:
     snr = [row["snr_db"] for row in rows]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("angle RMSE (deg)", "range RMSE (m)"))
     for col, key in enumerate(("angle_rmse_deg", "range_rmse_m"), start=1):
-        for name in CURVES:
+        for name in (name for name in CURVES if name in rows[0]["methods"]):
             y = [row["methods"][name][key] for row in rows]
             style = {"line": {"color": COLOURS[name]}, "error_y": _error_bars(rows, name, key), "showlegend": col == 1}
             fig.add_trace(go.Scatter(x=snr, y=y, mode="lines+markers", name=LABELS[name], **style), row=1, col=col)
@@ -103,9 +106,10 @@ def rmse_vs_snr_figure(report: dict) -> go.Figure:
         fig.update_xaxes(title_text="SNR (dB)", row=1, col=col)
     trial = report.get("trial")
     scenes = report["config"]["n_scenes"]
+    learned_by = report.get("pipeline", {}).get("estimator", "music").upper()  # older reports: MUSIC
     caption = (
-        f"MUSIC with the true K; {scenes} fresh scenes per point, the same scenes at every SNR; "
-        f"bars: 95% bootstrap intervals.<br>{SNR_DEFINITION}"
+        f"learned = {learned_by} on R_blend, with the true K; {scenes} fresh scenes per point, the same scenes at "
+        f"every SNR; bars: 95% bootstrap intervals.<br>{SNR_DEFINITION}"
     )
     note = dict(text=caption, xref="paper", yref="paper", x=0.5, y=-0.5, showarrow=False, font={"size": 10})
     fig.update_layout(
@@ -118,13 +122,15 @@ def rmse_vs_snr_figure(report: dict) -> go.Figure:
 
 
 def evaluate_best(study: optuna.Study, store: FileSystemArtifactStore, cfg: EvalConfig) -> dict | None:
-    """core.evaluation report of the best trial's checkpoint with a "trial" number; None when it has none."""
+    """core.evaluation report of the best trial's checkpoint with a "trial" number; None when it has none. Beside
+    cfg.methods it runs the pipeline's own classic method (classic DML for a DML pipeline)."""
     trial = best_trial(study)
     if trial is None or checkpoint_id(study, trial) is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         path = download_checkpoint(study, trial, store, Path(tmp) / "best.pt")
         model, exp, _ = load_checkpoint(path)
+    cfg = cfg.replace(methods=(*cfg.methods, CLASSIC_OF[exp.pipeline.estimator]))  # put in order, once each
     report = evaluate(model, exp.scenario, exp.pipeline, cfg)
     return {**report, "trial": trial.number}
 

@@ -19,7 +19,7 @@ from hpo.study.objective import Objective
 from hpo.study.spec import StudySettings, load_spec
 from tests.hpo.conftest import TINY_SPEC, write_spec
 
-SMALL = EvalConfig(snr_grid_db=(0.0, 10.0, 20.0), n_scenes=8, methods=plots.CURVES, order_rules=())
+SMALL = EvalConfig(snr_grid_db=(0.0, 10.0, 20.0), n_scenes=8, methods=plots.FIGURE_METHODS, order_rules=())
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +81,25 @@ def test_the_rmse_figure_says_true_k_and_draws_intervals_on_the_measured_curves(
 def test_the_study_evaluation_runs_only_what_the_figure_draws_with_the_specs_scenes(ran):
     study, _ = ran
     cfg = plots.figure_eval(study)
-    assert cfg.methods == plots.CURVES == ("learned", "classic") and cfg.order_rules == ()
+    assert cfg.methods == plots.FIGURE_METHODS == ("learned", "classic") and cfg.order_rules == ()
     assert cfg.n_scenes == 8  # the tiny spec's figure_scenes; by default 200
     assert StudySettings().figure_scenes >= 200
+
+
+def test_a_dml_pipelines_figure_draws_classic_dml_its_baseline_and_names_its_estimator(tmp_path):
+    folder = tmp_path
+    spec = load_spec(write_spec(folder, "tinydml", TINY_SPEC.replace("[fixed]\n", '[fixed]\nestimator = "dml"\n')))
+    study, _ = create_or_join(spec, open_storage(f"sqlite:///{folder / 'hpo.db'}"))
+    store = open_store(folder / "art")
+    run_worker(spec, study, 1, objective=Objective(spec, artifacts=store))
+    plots.save_study_plots(study, store, SMALL.replace(snr_grid_db=(10.0,)))
+    report = plots.stored_evaluation(study, store)
+    assert set(report["rows"][0]["methods"]) == {"learned", "classic", "dml"}
+    figure = plots.rmse_vs_snr_figure(report)
+    assert {t.name for t in figure.data} == {
+        "learned (R_blend)", "classic MUSIC (W·YYᴴ/L·W)", "classic DML (alternating projection)", "stochastic CRB"
+    }  # fmt: skip
+    assert "learned = DML on R_blend" in " ".join(a.text for a in figure.layout.annotations)
 
 
 def test_a_second_save_reuses_the_stored_evaluation_of_the_same_best_trial(ran):
