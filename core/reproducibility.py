@@ -31,9 +31,8 @@ def deterministic() -> dict[str, object]:
     user has not set it, and only takes effect if CUDA has not been initialised yet.
     """
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
-    # torch.use_deterministic_algorithms sets this flag and, first, TorchInductor's: importing torch._inductor
-    # for it costs 1.3 s of CPU in every process (each `hpo run` and each worker). Only torch.compile reads
-    # Inductor's flag, and nothing here compiles; a test checks that nothing imports it.
+    # torch.use_deterministic_algorithms also sets TorchInductor's flag, importing torch._inductor for it: 1.3 s of
+    # CPU in every `hpo run` and worker process. Only torch.compile reads that flag, and nothing here compiles.
     torch._C._set_deterministic_algorithms(True, warn_only=True)
     # cuDNN autotuning picks kernels by timing, which differs run to run.
     torch.backends.cudnn.benchmark = False

@@ -35,8 +35,7 @@ from hpo.study.spec import SpecError, StudySettings
 from hpo.study.stored_spec import spec_of
 
 PRUNE_REASONS: tuple[str, ...] = ("pruner", NONFINITE, "other")  # "other": e.g. a non-finite final metric
-# what the figure draws where a report has it: classic MUSIC, and classic DML where the pipeline localises with DML
-# (its own classic baseline); the oracle would flatten the log axes
+# drawn where a report has them (DML: a DML pipeline's own baseline); the oracle would flatten the log axes
 CURVES: tuple[str, ...] = ("learned", "classic", "dml")
 FIGURE_METHODS: tuple[str, ...] = ("learned", "classic")  # evaluated for every study; evaluate_best adds DML's
 FIGURE_IDS = {"rmse": "rmse-vs-snr", "prune": "prune-reasons"}  # fixed ids: a later run overwrites, not adds
@@ -122,15 +121,14 @@ def rmse_vs_snr_figure(report: dict) -> go.Figure:
 
 
 def evaluate_best(study: optuna.Study, store: FileSystemArtifactStore, cfg: EvalConfig) -> dict | None:
-    """core.evaluation report of the best trial's checkpoint with a "trial" number; None when it has none. Beside
-    cfg.methods it runs the pipeline's own classic method (classic DML for a DML pipeline)."""
+    """core.evaluation report of the best trial's checkpoint with a "trial" number; None when it has none."""
     trial = best_trial(study)
     if trial is None or checkpoint_id(study, trial) is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         path = download_checkpoint(study, trial, store, Path(tmp) / "best.pt")
         model, exp, _ = load_checkpoint(path)
-    cfg = cfg.replace(methods=(*cfg.methods, CLASSIC_OF[exp.pipeline.estimator]))  # put in order, once each
+    cfg = cfg.replace(methods=(*cfg.methods, CLASSIC_OF[exp.pipeline.estimator]))  # and the pipeline's own classic
     report = evaluate(model, exp.scenario, exp.pipeline, cfg)
     return {**report, "trial": trial.number}
 
