@@ -4,12 +4,20 @@ absent, unless HPO_REQUIRE_SERVICES=1 (set by .ci/run), which turns that skip in
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 
 import pytest
 
 POSTGRES_URL_ENV = "HPO_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago, for a private server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _require_services() -> bool:

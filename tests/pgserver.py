@@ -6,19 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from tests.conftest import free_port
+
 BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivatePostgres:
@@ -27,7 +22,7 @@ class PrivatePostgres:
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="hpo-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/test"
         as_root = os.geteuid() == 0
         self.prefix = ["runuser", "-u", "postgres", "--"] if as_root else []

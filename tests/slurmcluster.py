@@ -8,21 +8,16 @@ import getpass
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from tests.conftest import free_port
+
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "scancel", "sinfo")
 SBIN = Path("/usr/sbin")  # Debian's slurm-wlm and munge put their daemons here, often off a user's PATH
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _which(name: str) -> str | None:
@@ -111,7 +106,7 @@ class PrivateSlurm:
         (self.root / "plugstack.conf").touch()  # else slurmd and the clients read the system's /etc/slurm one
         self.conf.write_text(
             CONF.format(
-                root=self.root, ctld_port=_free_port(), slurmd_port=_free_port(), user=getpass.getuser(),
+                root=self.root, ctld_port=free_port(), slurmd_port=free_port(), user=getpass.getuser(),
                 cpus=os.cpu_count() or 1, share=self.share,
             )
         )  # fmt: skip

@@ -7,7 +7,6 @@ A second, `multi` study (val NMSE and loc_gain_db, pruned by mo-asha) shows its 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typer.testing import CliRunner
 
 from hpo.cli import app
 from hpo.study.ranking import best_trial
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -111,12 +111,6 @@ dominated_fraction = 0.5
 def invoke(*args: str) -> None:
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, result.output
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

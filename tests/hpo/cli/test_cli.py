@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from hpo.cli import app
 from hpo.cli.run import next_steps
+from tests.conftest import free_port
 from tests.hpo.conftest import TINY_SPEC, write_spec
 
 HPO = str(Path(sys.executable).parent / "hpo")
@@ -230,14 +231,8 @@ def test_sigterm_marks_the_running_trial_failed(tiny_spec, tmp_path):
     assert retry.state == TrialState.WAITING and retry.params == t.params
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_dashboard_serves_the_storage_on_localhost(ran, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HPO_STORAGE": ran}
     proc = subprocess.Popen(
         [HPO, "dashboard", "--port", str(port)], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True
@@ -341,7 +336,7 @@ def _invoke_on(url: str, via_env: bool, command: list[str], monkeypatch):
 @pytest.mark.parametrize("shape", URL_SHAPES)
 @pytest.mark.parametrize("password", PASSWORDS)
 def test_no_command_prints_any_part_of_a_password(password, shape, tiny_spec, tmp_path, monkeypatch):
-    url = shape.format(pw=password, port=_free_port())
+    url = shape.format(pw=password, port=free_port())
     commands = [
         ["run", "--study", str(tiny_spec)],
         ["studies"],
@@ -349,7 +344,7 @@ def test_no_command_prints_any_part_of_a_password(password, shape, tiny_spec, tm
         ["export", "--study", "tiny"],
         ["report", "--study", "tiny", "--out", str(tmp_path / "r.html")],
         ["retrain", "--study", "tiny", "--out", str(tmp_path / "retrain")],
-        ["dashboard", "--port", str(_free_port())],
+        ["dashboard", "--port", str(free_port())],
     ]
     for command in commands:
         for via_env in (False, True):

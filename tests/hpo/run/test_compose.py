@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 HPO = str(Path(sys.executable).parent / "hpo")
@@ -55,12 +56,6 @@ def test_a_broken_compose_file_is_rejected(tmp_path):
     assert _config(folder, "docker-compose.yml").returncode != 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_the_services_commands_work_as_local_processes(tmp_path, tiny_spec, fresh_postgres_url):
     (tmp_path / "project").mkdir()
@@ -78,7 +73,7 @@ def test_the_services_commands_work_as_local_processes(tmp_path, tiny_spec, fres
     assert [w.wait(timeout=300) for w in workers] == [0, 0]
     trials = optuna.load_study(study_name="tiny", storage=fresh_postgres_url).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
-    port = str(_free_port())
+    port = str(free_port())
     command = list(services["dashboard"]["command"])
     command[command.index("--port") + 1], command[command.index("--host") + 1] = port, "127.0.0.1"
     dashboard = subprocess.Popen([HPO, *command], env=env, cwd=tmp_path)
