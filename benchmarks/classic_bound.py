@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+from report_ratios import format_table, span
 
 from core.crb import scene_crb
 from core.estimators import ESTIMATORS
@@ -62,26 +63,13 @@ def measure(study: str, snrs: list[float], scenes: int, seeds: int) -> dict[floa
     return out
 
 
-def _span(values: list[float], fmt: str = "{:.2f}") -> str:
-    lo, hi = min(values), max(values)
-    return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
-
-
-def _line(label: str, cells: list[str], markdown: bool) -> str:
-    if markdown:
-        return f"| {label} | " + " | ".join(cells) + " |"
-    return f"  {label:<52s} " + "  ".join(f"{c:>11s}" for c in cells)
-
-
-def table(study: str, rows: dict[float, list[dict]], markdown: bool) -> str:
-    """The ratios over the CRB per SNR (columns), min–max over the seeds, and the study's targets over the CRB."""
-    snrs = list(rows)
-    lines = [_line("SNR dB", [f"{snr:g}" for snr in snrs], markdown)]
-    if markdown:
-        lines.append("|" + "---|" * (len(snrs) + 1))
+def table(study: str, rows: dict[float, list[dict]]) -> list[tuple[str, list[str]]]:
+    """(label, one cell per SNR) rows: the ratios over the CRB, min–max over the seeds, and the study's targets
+    over the CRB."""
+    out = []
 
     def add(label: str, per_seed) -> None:
-        lines.append(_line(label, [_span([per_seed(r) for r in rows[snr]]) for snr in snrs], markdown))
+        out.append((label, [span([per_seed(r) for r in seeds], 2) for seeds in rows.values()]))
 
     for metric, bound in METRICS.items():
         for name in ("music", "dml"):
@@ -93,7 +81,7 @@ def table(study: str, rows: dict[float, list[dict]], markdown: bool) -> str:
             f"target {factor:g}× better classic {metric} ÷ CRB",
             lambda r, m=metric, b=METRICS[metric], f=factor: f * min(r["music"][m], r["dml"][m]) / r["crb"][b],
         )
-    return "\n".join(lines)
+    return out
 
 
 def main() -> None:
@@ -110,7 +98,7 @@ def main() -> None:
     for study in args.studies.split(","):
         rows = measure(study, snrs, args.scenes, args.seeds)
         print(f"\n{study}: {args.seeds} × {args.scenes} scenes per SNR, true K; min–max over the seeds")
-        print(table(study, rows, args.markdown))
+        print(format_table([f"{snr:g}" for snr in rows], table(study, rows), args.markdown))
 
 
 if __name__ == "__main__":

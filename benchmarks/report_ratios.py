@@ -35,12 +35,23 @@ def _ratio(a, b) -> float:
     return a / b
 
 
-def _span(values: list[float], digits: int = 3) -> str:
+def span(values: list[float], digits: int = 3) -> str:
+    """min–max of the finite values at `digits` decimals, one figure where both read the same."""
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return "–"
     lo, hi = min(finite), max(finite)
     return f"{lo:.{digits}f}" if f"{lo:.{digits}f}" == f"{hi:.{digits}f}" else f"{lo:.{digits}f}–{hi:.{digits}f}"
+
+
+def format_table(snrs: list[str], rows: list[tuple[str, list[str]]], markdown: bool) -> str:
+    """(label, one cell per SNR point) rows under an "SNR dB" header, as Markdown or aligned plain text."""
+    if markdown:
+        lines = ["| SNR dB | " + " | ".join(snrs) + " |", "|---|" + "---|" * len(snrs)]
+        return "\n".join(lines + [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows])
+    width = max(len(label) for label, _ in rows)
+    lines = [f"{'SNR dB':<{width}}  " + "  ".join(f"{s:>11}" for s in snrs)]
+    return "\n".join(lines + [f"{label:<{width}}  " + "  ".join(f"{c:>11}" for c in cells) for label, cells in rows])
 
 
 def have_dml(reports: list[dict]) -> bool:
@@ -63,13 +74,13 @@ def tables(reports: list[dict]) -> list[tuple[str, list[str]]]:
                     if against == "best" and m["dml"][key] is not None and ref is not None:
                         ref = min(ref, m["dml"][key])
                     values.append(_ratio(m["learned"][key], ref))
-                cells.append(_span(values))
+                cells.append(span(values))
             who = "classic MUSIC" if against == "classic" else "the better of classic MUSIC and DML"
             rows.append((f"{label} ÷ {who}", cells))
     for name in ("learned", "classic", "dml") if have_dml(reports) else ("learned", "classic"):
-        cells = [_span([r["rows"][i]["methods"][name]["gross_rate"] for r in reports]) for i in range(len(snrs))]
+        cells = [span([r["rows"][i]["methods"][name]["gross_rate"] for r in reports]) for i in range(len(snrs))]
         rows.append((f"gross-error rate, {name}", cells))
-    cells = [_span([r["rows"][i]["mean_beta"] for r in reports], 2) for i in range(len(snrs))]
+    cells = [span([r["rows"][i]["mean_beta"] for r in reports], 2) for i in range(len(snrs))]
     rows.append(("mean β", cells))
     return rows
 
@@ -84,21 +95,12 @@ def main() -> None:
         check_schema(report)
     snrs = [f"{row['snr_db']:g}" for row in reports[0]["rows"]]
     rows = tables(reports)
-    if args.markdown:
-        print("| SNR dB | " + " | ".join(snrs) + " |")
-        print("|---|" + "---|" * len(snrs))
-        for label, cells in rows:
-            print(f"| {label} | " + " | ".join(cells) + " |")
-    else:
-        width = max(len(label) for label, _ in rows)
-        print(f"{'SNR dB':<{width}}  " + "  ".join(f"{s:>11}" for s in snrs))
-        for label, cells in rows:
-            print(f"{label:<{width}}  " + "  ".join(f"{c:>11}" for c in cells))
+    print(format_table(snrs, rows, args.markdown))
     music = [loc_gain_db(r["rows"], ("classic",)) for r in reports]
     dml = [loc_gain_db(r["rows"], ("dml",)) for r in reports] if have_dml(reports) else [math.nan]
     best = [r.get("loc_gain_vs_best_classic_db") for r in reports]
-    print(f"loc_gain_db vs classic MUSIC: {_span(music, 2)} dB; vs classic DML: {_span(dml, 2)} dB; "
-          f"vs the better of the two: {_span([g if g is not None else math.nan for g in best], 2)} dB "
+    print(f"loc_gain_db vs classic MUSIC: {span(music, 2)} dB; vs classic DML: {span(dml, 2)} dB; "
+          f"vs the better of the two: {span([g if g is not None else math.nan for g in best], 2)} dB "
           f"({len(reports)} scene seed(s), {reports[0]['config']['n_scenes']} scenes per point)")  # fmt: skip
 
 
