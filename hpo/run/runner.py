@@ -17,7 +17,6 @@ from hpo.storage import internals
 from hpo.storage.deadline import impatient
 from hpo.storage.guard import (
     INTERRUPTED,
-    TRANSIENT,
     BudgetReached,
     GuardedStorage,
     StorageFull,
@@ -175,10 +174,6 @@ def run_worker(
                     )
                 except BudgetReached:
                     pass  # another worker took the last slot between our check and our ask; check again
-                except TRANSIENT:
-                    # The database went away around a trial's ask or tell. A trial left RUNNING loses its heartbeat
-                    # and is re-queued by the stale check; the loop's next check waits out the outage.
-                    time.sleep(POLL_S)
                 except (ValueError, AssertionError, UpdateFinishedTrialError) as e:
                     # Optuna could not tell a computed result: another process failed the trial meanwhile (its
                     # heartbeat went stale in an outage longer than the grace period) and queued a retry. Optuna 5

@@ -28,7 +28,7 @@ from hpo.run.runner import RELEASE_S, RunInterrupted, left_running, run_worker
 from hpo.run.signals import Forward, handling
 from hpo.storage import open_storage
 from hpo.storage.deadline import impatient
-from hpo.storage.guard import INTERRUPTED, TRANSIENT, StorageUnavailable, budget_used
+from hpo.storage.guard import INTERRUPTED, StorageUnavailable, budget_used
 from hpo.storage.recovery import release_trial
 from hpo.storage.urls import in_memory, mask, sqlite_file
 from hpo.study.create import create_or_join
@@ -249,7 +249,7 @@ class Reaper:
         reason = INTERRUPTED if stopping else KILLED
         try:
             release_trial(self.study, death.trial_id, reason, requeue=True)
-        except (*TRANSIENT, StorageUnavailable) as e:  # retried for minutes; a later stale check will fail it
+        except StorageUnavailable as e:  # retried for minutes; a later stale check will fail it
             self.unreleased.append(death)
             console.warn(f"could not fail trial id {death.trial_id} of {death.describe()}: {e}")
 

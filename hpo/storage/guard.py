@@ -116,6 +116,9 @@ def retry_transient(call: Callable, what: str):
 # Optuna's _CachedStorage, which wraps every RDB storage a Study uses, calls the private twins
 # (_create_new_trial, _get_trials, _set_trial_param, _get_best_trial_id), so those are retried too. A trial's
 # constraints are system attrs (set_trial_system_attr). open_storage fails when one of these is missing.
+# With set_trial_state_values (its own retry) and record_heartbeat (a skipped beat), these are every call of
+# RDBStorage that reaches the database but the study's creation, deletion and schema upgrade, so no driver error
+# leaves a worker's storage: an outage is StorageUnavailable after OUTAGE_S (tests/hpo/storage pins the list).
 RETRIED = (
     "create_new_trial",
     "_create_new_trial",
@@ -124,6 +127,9 @@ RETRIED = (
     "_get_best_trial_id",
     "get_all_trials",
     "get_trial",
+    "get_trial_param",
+    "get_trial_user_attrs",
+    "get_trial_system_attrs",
     "get_n_trials",
     "get_best_trial",
     "get_all_studies",
@@ -137,6 +143,8 @@ RETRIED = (
     "set_trial_intermediate_value",
     "set_trial_user_attr",
     "set_trial_system_attr",
+    "set_study_user_attr",
+    "set_study_system_attr",
     "_get_stale_trial_ids",
 )
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 
 import optuna
 import pytest
 import sqlalchemy as sa
+from optuna.storages import RDBStorage
 
 from hpo.storage import StorageError, engine_kwargs, guard, open_storage, require_study
 from hpo.storage.deadline import Watchdog
@@ -143,6 +145,30 @@ def test_a_postgres_session_ends_a_statement_at_the_call_deadline(fresh_postgres
         storage.retry(sleep, "pg_sleep")
     (line,) = str(e.value).splitlines()
     assert line.startswith("the database did not answer for 2 s (storage pg_sleep, last OperationalError)")
+
+
+# The calls of RDBStorage that reach the database and a worker never makes; and the one that runs inside its
+# caller's session, retried with that caller.
+NOT_RETRIED = {"create_new_study", "delete_study", "get_all_versions", "get_current_version", "get_head_version"}
+NOT_RETRIED |= {"upgrade", "_set_trial_attr_without_commit"}
+
+
+def test_every_call_a_worker_makes_to_the_database_is_retried_or_handled():
+    """So no driver error leaves a worker's storage, only StorageUnavailable after the outage limit: a call Optuna
+    adds that reaches the database fails this until it is retried (guard.RETRIED) or handled by an override."""
+
+    def reaches_database(method) -> bool:
+        source = inspect.getsource(getattr(method, "__func__", method))
+        return any(way in source for way in ("_create_scoped_session", "self.engine", "self._version_manager"))
+
+    touching = {
+        name
+        for name, method in vars(RDBStorage).items()
+        if callable(getattr(method, "__func__", method)) and not name.startswith("__") and reaches_database(method)
+    }
+    overridden = {name for name in vars(guard.GuardedStorage) if name in vars(RDBStorage)}
+    assert touching - set(guard.RETRIED) - overridden == NOT_RETRIED
+    assert {"set_trial_state_values", "record_heartbeat"} <= overridden  # its own retry; a skipped beat
 
 
 def test_the_urls_own_driver_settings_win():
