@@ -7,9 +7,22 @@ import torch
 from core.array import ArrayConfig
 from core.covariance import PipelineConfig
 from core.errors import ConfigError, CovblendError
-from core.evaluation import METHODS, NMSE_METHODS, SCHEMA_VERSION, EvalConfig, check_schema, evaluate, score
+from core.estimators import ESTIMATORS
+from core.evaluation import (
+    METHODS,
+    NMSE_METHODS,
+    SCHEMA_VERSION,
+    EvalConfig,
+    _at_order,
+    check_schema,
+    evaluate,
+    score,
+)
+from core.grid import build_grid
+from core.measurement import classic_covariance, operator
 from core.models import ModelConfig, build_model
-from core.scenario import MeasurementConfig, ScenarioConfig, SceneConfig
+from core.music import model_order
+from core.scenario import MeasurementConfig, ScenarioConfig, SceneConfig, generate
 
 F64 = dict(dtype=torch.float64)
 
@@ -110,6 +123,26 @@ def test_the_learned_side_localises_with_the_pipelines_estimator(model):
         assert methods["learned"][key] == pytest.approx(methods["dml"][key], rel=1e-4, abs=1e-9)
     # its loc_gain_db is against classic DML, the search objective's reference for this pipeline
     assert report["loc_gain_reference"] == "dml" and report["loc_gain_db"] == pytest.approx(0.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("name", ["music", "dml"])
+def test_an_order_rules_estimate_reruns_only_the_scenes_whose_k_hat_is_not_k(name):
+    batch = generate(SCENARIO.replace(scene=SCENARIO.scene.replace(snr_db=(0.0, 0.0))), 24, seed=3)
+    C, T, grid, k_max = classic_covariance(batch.Y, batch.H), operator(batch.H), build_grid(SCENARIO), 3
+    estimate, sizes = ESTIMATORS[name], []
+
+    def counted(cov, *args, **kwargs):
+        sizes.append(cov.shape[0])
+        return estimate(cov, *args, **kwargs)
+
+    at_true_k = estimate(C, grid, k_max, k=batch.K, T=T)
+    k_hat = model_order(at_true_k.eigvals, k_max, None, "eigengap", None)
+    assert 0 < int((k_hat != batch.K).sum()) < len(batch)  # both kinds of scene are here
+    reused = _at_order(counted, C, grid, T, at_true_k, batch.K, k_hat)
+    full = estimate(C, grid, k_max, k=k_hat, T=T)
+    assert sizes == [int((k_hat != batch.K).sum())]
+    for field in ("theta", "r", "mask", "k_hat"):
+        assert torch.equal(getattr(reused, field), getattr(full, field)), field
 
 
 def test_oracle_beats_classic_music_and_the_crb_falls_with_snr(report):
