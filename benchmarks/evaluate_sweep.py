@@ -1,6 +1,6 @@
 """Wall time of core.evaluation.evaluate (what `hpo evaluate` runs) for each spec's scenario and pipeline.
 
-    python benchmarks/evaluate_sweep.py                      # coherent (DML) and quick (MUSIC), 100 scenes per SNR
+    python benchmarks/evaluate_sweep.py       # coherent (DML) and quick (MUSIC), 100 scenes per SNR
     python benchmarks/evaluate_sweep.py --study starved --scenes 500
 
 The model is the spec's untrained network (its output does not change the estimators' cost); every method and
