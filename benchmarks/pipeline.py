@@ -1,4 +1,6 @@
-"""How fast is the floor? Scenes/s of the generator and the pipeline's time per batch of 256.
+"""How fast is the floor? Scenes/s of the generator and the pipeline's time per batch of 256: whole (measuring
+the snapshots: R_samp and the eigenvalues of C(R_samp), the model's input), and on scenes already measured, as a
+training step on a fixed set runs it (core.train caches the measurement).
 
     python benchmarks/pipeline.py [--threads 2] [--scenes 16384] [--device cpu]
 
@@ -13,7 +15,7 @@ import time
 
 import torch
 
-from core.covariance import PipelineConfig, blended_covariance
+from core.covariance import PipelineConfig, blended_covariance, measure, pipeline_on
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
 
 
@@ -28,8 +30,8 @@ def _timed(fn, repeats: int) -> list[float]:
     return times
 
 
-def measure(cfg: ScenarioConfig, scenes: int, device: str, repeats: int) -> tuple[float, float, float]:
-    """(generator scenes/s, pipeline forward ms, forward+backward ms) at batch 256."""
+def timings(cfg: ScenarioConfig, scenes: int, device: str, repeats: int) -> tuple[float, float, float, float]:
+    """(generator scenes/s, pipeline forward ms, forward+backward ms, forward ms on measured scenes) at batch 256."""
     generate(cfg, 256, seed=0, device=device)  # warm-up
     gen_s = statistics.median(_timed(lambda: generate(cfg, scenes, seed=1, device=device), repeats))
     b = generate(cfg, 256, seed=2, device=device)
@@ -47,7 +49,14 @@ def measure(cfg: ScenarioConfig, scenes: int, device: str, repeats: int) -> tupl
 
     fwd = statistics.median(_timed(forward, 20 * repeats))
     fb = statistics.median(_timed(forward_backward, 20 * repeats))
-    return scenes / gen_s, fwd * 1e3, fb * 1e3
+    x = measure(b.Y, b.H, pipe.tikhonov_alpha)
+
+    def on_measured():
+        with torch.no_grad():
+            pipeline_on(lambda _: (A1, A2), x, pipe)
+
+    step = statistics.median(_timed(on_measured, 20 * repeats))
+    return scenes / gen_s, fwd * 1e3, fb * 1e3, step * 1e3
 
 
 def main() -> None:
@@ -59,14 +68,15 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__}")
-    print(f"{'scenario':<28}{'generator scenes/s':>20}{'pipeline ms / 256':>20}{'fwd+bwd ms / 256':>20}")
+    columns = ("generator scenes/s", "pipeline ms / 256", "fwd+bwd ms / 256")
+    print(f"{'scenario':<28}" + "".join(f"{c:>20}" for c in columns) + f"{'measured ms':>14}")
     for label, meas in [
         ("identity, L=16", MeasurementConfig()),
         ("identity, L=4", MeasurementConfig(snapshots=4)),
         ("random_phase M=8, L=16", MeasurementConfig(combiner="random_phase", n_rf=8)),
     ]:
-        rate, fwd, fb = measure(ScenarioConfig(measurement=meas), args.scenes, args.device, args.repeats)
-        print(f"{label:<28}{rate:>20,.0f}{fwd:>20.3f}{fb:>20.3f}")
+        rate, fwd, fb, step = timings(ScenarioConfig(measurement=meas), args.scenes, args.device, args.repeats)
+        print(f"{label:<28}{rate:>20,.0f}{fwd:>20.3f}{fb:>20.3f}{step:>14.3f}")
 
 
 if __name__ == "__main__":
