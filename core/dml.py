@@ -77,6 +77,16 @@ def _explained(C, theta, inv_r, used, grid, T) -> torch.Tensor:
     return torch.linalg.solve(gram, b.mH @ C[:, None] @ b).diagonal(dim1=-2, dim2=-1).real.sum(-1)
 
 
+def criterion(C, theta, r, used, grid: Grid, T=None) -> torch.Tensor:
+    """tr(P_B C), what dml() maximises, at each scene's sources theta, r (B, K_max: radians, metres) where used
+    (B, K_max) bool, for C (B, M, M): (B,) float64. At dml()'s estimate it is at least its value at the true sources
+    when the search found the maximum; an error left there is the estimator's, not the search's."""
+    C = C.detach().to(torch.complex128)
+    T, grid = on_device_of(C, T, grid)
+    inv_r = torch.where(used, 1 / r.to(torch.float64).clamp_min(1e-9), grid.inv_r[0].to(torch.float64))
+    return _explained(C, theta.to(torch.float64)[:, None], inv_r[:, None], used, grid, T)[:, 0]
+
+
 def _polish(C, theta, inv_r, used, grid, T):
     """Newton ascent of tr(P_B C) in all 2·K_max coordinates at once (sources couple, coherent ones strongly),
     from the grid's estimate: gradient and Hessian by central differences, the Hessian made negative definite,
