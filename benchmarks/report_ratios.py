@@ -27,7 +27,7 @@ METRICS = (  # (row label, the method metric)
 )
 
 
-def _ratio(a, b) -> float:
+def ratio(a, b) -> float:
     if a is None or b is None:
         return math.nan
     if b == 0:
@@ -73,7 +73,7 @@ def tables(reports: list[dict]) -> list[tuple[str, list[str]]]:
                     ref = m["classic"][key]
                     if against == "best" and m["dml"][key] is not None and ref is not None:
                         ref = min(ref, m["dml"][key])
-                    values.append(_ratio(m["learned"][key], ref))
+                    values.append(ratio(m["learned"][key], ref))
                 cells.append(span(values))
             who = "classic MUSIC" if against == "classic" else "the better of classic MUSIC and DML"
             rows.append((f"{label} ÷ {who}", cells))
