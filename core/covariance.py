@@ -39,7 +39,7 @@ class PipelineConfig(Config):
     # per-scene β = beta_table[bin of the measured SNR estimate] (DESIGN §3)
     blend: Annotated[str, one_of(lambda: BLEND_WEIGHTS)] = "fixed"
     beta_min: float = Field(0.05, ge=0, le=1)  # β_min, the adaptive β's floor; adaptive β starts at beta (clamped)
-    # calibrated: inner edges of the SNR-estimate bins, dB (core.measurement.eigen_split), one bin per
+    # calibrated: inner edges of the SNR-estimate bins, dB (core.measurement.split_eigvals), one bin per
     # evaluation SNR point and open bins at both ends
     beta_bins_db: tuple[float, ...] = (-7.5, -2.5, 2.5, 7.5, 12.5, 17.5)
     # calibrated: β of each bin (len(beta_bins_db) + 1), fitted by core.calibration; None: beta everywhere

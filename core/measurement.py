@@ -68,7 +68,14 @@ def measured_eigvals(R: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
 
 
 def split_eigvals(lam: torch.Tensor, k_max: int, snapshots: int) -> EigenSplit:
-    """MDL's split of measured_eigvals (B, M) into K̂ signal eigenvalues and a white noise floor (eigen_split)."""
+    """MDL's split of the eigenvalues of C = T R Tᴴ (B, M; measured_eigvals) into K̂ signal eigenvalues and a white
+    noise floor.
+
+    K̂ from MDL, σ̂² the mean of the M − K̂ smallest eigenvalues, and ŝ = 10·log10(mean over the K̂ largest of
+    (λ_k − σ̂²) / (M·σ̂²)): a source of power p adds about p·‖T a‖² ≈ p·M to its eigenvalue, so ŝ ≈ p/σ² for
+    separated sources. Scale-free (trace normalisation moves neither ŝ nor the noise share). Features for the
+    pipeline (core.covariance), not estimators: the calibrated blend calibrates ŝ's bias away.
+    """
     m = lam.shape[-1]
     k = mdl_order(lam, min(k_max, m - 1), snapshots)
     signal = torch.arange(m, device=lam.device)[None, :] < k[:, None]
@@ -77,14 +84,3 @@ def split_eigvals(lam: torch.Tensor, k_max: int, snapshots: int) -> EigenSplit:
     snr_db = 10 * torch.log10(power.clamp_min(1e-12) / (m * noise).clamp_min(1e-12))
     share = (noise / lam.mean(-1).clamp_min(1e-30)).clamp(0, 1)
     return EigenSplit(k=k, snr_db=snr_db, noise_share=share)
-
-
-def eigen_split(R: torch.Tensor, H: torch.Tensor, k_max: int, snapshots: int) -> EigenSplit:
-    """Split C = T R Tᴴ (R (B, N, N), H (B, M, N)) into K̂ signal eigenvalues and a white noise floor.
-
-    K̂ from MDL, σ̂² the mean of the M − K̂ smallest eigenvalues, and ŝ = 10·log10(mean over the K̂ largest of
-    (λ_k − σ̂²) / (M·σ̂²)): a source of power p adds about p·‖T a‖² ≈ p·M to its eigenvalue, so ŝ ≈ p/σ² for
-    separated sources. Scale-free (trace normalisation moves neither ŝ nor the noise share). Features for the
-    pipeline (core.covariance), not estimators: the calibrated blend calibrates ŝ's bias away.
-    """
-    return split_eigvals(measured_eigvals(R, H), k_max, snapshots)

@@ -14,7 +14,7 @@ from core.errors import ConfigError
 from core.experiment import ExperimentConfig
 from core.grid import build_grid
 from core.localisation import LocalisationConfig, localisation_metrics, reference
-from core.measurement import classic_covariance, eigen_split, operator, to_measurement
+from core.measurement import classic_covariance, measured_eigvals, operator, split_eigvals, to_measurement
 from core.music import music
 from core.scenario import ScenarioConfig, SceneConfig, generate
 from core.train import load_checkpoint, save_checkpoint, train
@@ -94,7 +94,9 @@ def test_the_snr_estimate_follows_the_snr_of_separated_sources():
     for snr in (0.0, 10.0, 20.0):
         scenes = generate(SCEN, 64, seed=7, snr_db=snr, num_sources=1)
         R = scenes.Y @ scenes.Y.mH / scenes.Y.shape[-1]
-        assert abs(eigen_split(R, scenes.H, 3, scenes.Y.shape[-1]).snr_db.median().item() - snr) < 2.0
+        assert (
+            abs(split_eigvals(measured_eigvals(R, scenes.H), 3, scenes.Y.shape[-1]).snr_db.median().item() - snr) < 2.0
+        )
 
 
 @pytest.mark.parametrize(
@@ -135,7 +137,7 @@ def test_a_table_of_ones_scores_zero_on_the_search_objective():
 
 def test_the_noise_share_of_an_exact_covariance_is_its_noise_floor():
     scenes = generate(SCEN, 64, seed=7)
-    split = eigen_split(scenes.R_true, scenes.H, 3, 10_000)
+    split = split_eigvals(measured_eigvals(scenes.R_true, scenes.H), 3, 10_000)
     assert torch.equal(split.k.cpu(), scenes.K.cpu())
     tr = torch.diagonal(scenes.R_true, dim1=-2, dim2=-1).sum(-1).real.double()
     assert torch.allclose(split.noise_share, scenes.noise_var.double() * SCEN.n / tr, rtol=1e-4)
@@ -152,7 +154,9 @@ def test_a_beta_that_helps_a_bin_on_average_but_hurts_one_snr_in_it_is_refused()
     b = len(scenes)
     wrong = steering(torch.tensor([[-0.5, 0.0, 0.5]]).expand(b, 3), torch.full((b, 3), 20.0), SCEN.array)
     mixed = _constant(torch.where((scenes.snr_db >= 0)[:, None, None], good, wrong))
-    s_hat = eigen_split(pipeline(mixed, scenes.Y, scenes.H, pipe).R_samp, scenes.H, 3, scenes.Y.shape[-1]).snr_db
+    s_hat = split_eigvals(
+        measured_eigvals(pipeline(mixed, scenes.Y, scenes.H, pipe).R_samp, scenes.H), 3, scenes.Y.shape[-1]
+    ).snr_db
     strays = (s_hat >= 0) & (scenes.snr_db < 0)
     assert scenes.mask[strays].sum() >= cfg.min_sources  # the high bin serves enough low-SNR sources to check
     assert fit_table(mixed, pipe, cal, cfg)[1] == 1.0
@@ -160,7 +164,9 @@ def test_a_beta_that_helps_a_bin_on_average_but_hurts_one_snr_in_it_is_refused()
 
 def test_a_thin_open_end_bin_is_fitted_with_its_inner_neighbour(cal):
     scenes = cal.ref.scenes
-    s_hat = eigen_split(pipeline(_oracle(scenes), scenes.Y, scenes.H, CALIBRATED).R_samp, scenes.H, 3, 16).snr_db
+    s_hat = split_eigvals(
+        measured_eigvals(pipeline(_oracle(scenes), scenes.Y, scenes.H, CALIBRATED).R_samp, scenes.H), 3, 16
+    ).snr_db
     assert scenes.mask[s_hat < CALIBRATED.beta_bins_db[0]].sum() < CAL.min_sources  # ŝ reads high: bin 0 is thin
     table = fit_table(_oracle(scenes), CALIBRATED, cal, CAL)
     assert table[0] < 1.0 and table[1] < 1.0

@@ -14,7 +14,7 @@ from core.covariance import (
     trace_to_n,
 )
 from core.errors import ConfigError
-from core.measurement import eigen_split
+from core.measurement import measured_eigvals, split_eigvals
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
 
 PIPE = PipelineConfig()
@@ -184,7 +184,7 @@ def test_adaptive_blend_without_a_gate_logit_is_a_config_error(batch):
 def test_the_noise_floor_adds_the_measured_noise_share_of_the_trace(batch):
     floored = blended_covariance(_factors(32), batch.Y, batch.H, PipelineConfig(noise_floor=True))
     bare = blended_covariance(_factors(32), batch.Y, batch.H, PIPE)
-    f = eigen_split(bare.R_samp, batch.H, 3, batch.Y.shape[-1]).noise_share.float()[:, None, None]
+    f = split_eigvals(measured_eigvals(bare.R_samp, batch.H), 3, batch.Y.shape[-1]).noise_share.float()[:, None, None]
     assert (f > 0).all() and (f < 1).all()
     eye = torch.eye(16, dtype=bare.R_pred.dtype)
     assert torch.allclose(floored.R_pred, (1 - f) * bare.R_pred + f * eye, atol=1e-5)
