@@ -21,7 +21,7 @@ from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, Storage, StudyName, parse_snr_grid
 from hpo.cli.evaluate import short
 from hpo.console import err, out, say, warn
-from hpo.results.retrain import MAX_SEEDS, RetrainWatcher, TrialSummary, retrain, top_trials, warnings_for
+from hpo.results.retrain import FILES, MAX_SEEDS, RetrainWatcher, TrialSummary, retrain, top_trials, warnings_for
 from hpo.run.display import EPOCH_METRICS
 from hpo.run.signals import Stopped, handling, interrupt
 from hpo.storage import open_existing_study
@@ -141,4 +141,4 @@ def retrain_command(
         f"checkpoint of seed {result.provenance['checkpoint_seed']} (closest to the mean)",
         out,
     )
-    say(f"trained {result.trained} seed(s), reused {result.skipped}; files in {out_dir}", out)
+    say(f"trained {result.trained} seed(s), reused {result.skipped}; in {out_dir}: {', '.join(FILES)}", out)

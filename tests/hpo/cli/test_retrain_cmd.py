@@ -35,6 +35,7 @@ def test_retrain_writes_checkpoint_provenance_evaluation_and_plot(searched, tiny
     result = runner.invoke(app, [*args, "--top", "2", "--seeds", "2", *FAST])
     assert result.exit_code == 0, result.stderr
     assert all((out / name).is_file() for name in FILES)
+    assert ", ".join(FILES) in " ".join(result.stdout.split())  # the last line names what it wrote
     provenance = json.loads((out / "provenance.json").read_text())
     for key in ("spec", "params", "seeds", "versions", "git_commit", "device", "wall_s"):
         assert key in provenance
