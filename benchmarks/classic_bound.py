@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from report_ratios import format_table, span
+from report_ratios import FIRST_SEED, add_sweep_options, format_table, span
 
 from core.crb import scene_crb
 from core.dml import criterion
@@ -43,7 +43,6 @@ METRICS = {
     "angle_rmse_clipped_deg": "angle_rmse_deg",
     "range_rmse_m": "range_rmse_m",
 }
-FIRST_SEED = 7_000_001  # hpo evaluate's default scene seed; further seeds count up from it
 
 
 def measure(study: str, snrs: list[float], scenes: int, seeds: int) -> dict[float, list[dict]]:
@@ -93,11 +92,7 @@ def table(study: str, rows: dict[float, list[dict]]) -> list[tuple[str, list[str
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--studies", default="coherent,starved", help="comma-separated specs (default coherent,starved)")
-    ap.add_argument("--scenes", type=int, default=500, help="scenes per SNR point and seed (default 500)")
-    ap.add_argument("--seeds", type=int, default=3, help="scene draws, seeds 7000001 and up (default 3)")
-    ap.add_argument("--snr", default="0,5,10,15,20", help="SNR points, dB, comma-separated (default 0,5,10,15,20)")
-    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    add_sweep_options(ap, snr="0,5,10,15,20")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     snrs = [float(s) for s in args.snr.split(",")]

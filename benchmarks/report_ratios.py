@@ -17,7 +17,7 @@ import json
 import math
 from pathlib import Path
 
-from core.evaluation import check_schema, loc_gain_db
+from core.evaluation import EvalConfig, check_schema, loc_gain_db
 
 METRICS = (  # (row label, the method metric)
     ("clipped angle", "angle_rmse_clipped_deg"),
@@ -25,6 +25,19 @@ METRICS = (  # (row label, the method metric)
     ("gross errors", "gross_rate"),
     ("plain angle", "angle_rmse_deg"),
 )
+
+
+FIRST_SEED = EvalConfig.model_fields["seed"].default  # hpo evaluate's scene seed; further scene draws count up
+
+
+def add_sweep_options(ap: argparse.ArgumentParser, snr: str) -> None:
+    """The options of a script that sweeps fresh scenes: --scenes, --seeds, --snr (default `snr`), --threads and
+    --markdown."""
+    ap.add_argument("--scenes", type=int, default=500, help="scenes per SNR point and seed (default 500)")
+    ap.add_argument("--seeds", type=int, default=3, help=f"scene draws, seeds {FIRST_SEED} and up (default 3)")
+    ap.add_argument("--snr", default=snr, help=f"SNR points, dB, comma-separated (default {snr})")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
 
 
 def ratio(a, b) -> float:
