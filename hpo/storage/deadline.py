@@ -30,14 +30,28 @@ _limit = threading.local()  # this thread's patience, once impatient() set it
 def impatient(seconds: float | None) -> None:
     """From now on, this thread's storage calls give up after `seconds` (None: the defaults again): each
     attempt's deadline and the retries of an outage (hpo.storage.guard.retry_transient) alike. A worker told to
-    stop sets it, so a database that does not answer delays the exit by seconds, not minutes."""
+    stop sets it, so a database that does not answer delays the exit by seconds, not minutes. Once one call has
+    given up under it (give_up), the thread's later calls give up at once: a stop's several writes (Optuna's FAIL,
+    ours, the parent's for each dead worker) share its patience instead of each waiting it out."""
     _limit.seconds = seconds
+    _limit.gave_up = None
 
 
 def limit(default: float) -> float:
     """`default`, or this thread's impatient() limit when it is shorter."""
     seconds = getattr(_limit, "seconds", None)
     return default if seconds is None else min(default, seconds)
+
+
+def give_up(what: str) -> None:
+    """The storage call `what` of this thread gave up; if the thread is impatient, its later calls will not try."""
+    if getattr(_limit, "seconds", None) is not None:
+        _limit.gave_up = what
+
+
+def given_up() -> str | None:
+    """The call this impatient thread gave up on, after which it tries no other; None when there is none."""
+    return getattr(_limit, "gave_up", None)
 
 
 def _fileno(dbapi_connection) -> int | None:

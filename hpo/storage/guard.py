@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from core.errors import CovblendError
 from hpo import console
 from hpo.storage import internals
-from hpo.storage.deadline import CALL_S, Watchdog, limit
+from hpo.storage.deadline import CALL_S, Watchdog, give_up, given_up, limit
 from hpo.storage.internals import models
 
 INTERRUPTED = "interrupted"  # fail_reason of a trial stopped by Ctrl-C or SIGTERM
@@ -93,8 +93,12 @@ def budget_used(trials: list[FrozenTrial]) -> int:
 
 def retry_transient(call: Callable, what: str):
     """call() until it stops raising a TRANSIENT error, pausing with doubling backoff; after OUTAGE_S, raises
-    StorageUnavailable (one line: the driver's error stays its cause)."""
-    outage = limit(OUTAGE_S)  # shorter under hpo.storage.deadline.patience
+    StorageUnavailable (one line: the driver's error stays its cause). Under impatience (hpo.storage.deadline), a
+    call after one that gave up raises StorageUnavailable without trying."""
+    earlier = given_up()
+    if earlier is not None:
+        raise StorageUnavailable(f"the database did not answer (storage {what} not tried: {earlier} gave up before it)")
+    outage = limit(OUTAGE_S)  # shorter under hpo.storage.deadline.impatient
     deadline, pause = time.monotonic() + outage, BACKOFF_S[0]
     while True:
         try:
@@ -104,6 +108,7 @@ def retry_transient(call: Callable, what: str):
             if full is not None:
                 raise full from e
             if time.monotonic() + pause > deadline:
+                give_up(what)
                 raise StorageUnavailable(
                     f"the database did not answer for {outage:.0f} s (storage {what}, last {type(e).__name__})"
                 ) from e
