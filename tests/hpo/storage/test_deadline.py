@@ -37,7 +37,8 @@ def test_an_impatient_call_after_one_that_gave_up_does_not_try(impatient_thread)
     assert first.attempts >= 1
     with pytest.raises(StorageUnavailable) as e:
         retry_transient(second, "set_trial_user_attr")
-    assert str(e.value) == "the database did not answer (storage set_trial_user_attr not tried: get_trial gave up before it)"
+    expected = "the database did not answer (storage set_trial_user_attr not tried: get_trial gave up before it)"
+    assert str(e.value) == expected
     assert second.attempts == 0
 
 
