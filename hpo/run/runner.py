@@ -198,8 +198,10 @@ def run_worker(
                 publish(None)
     except (KeyboardInterrupt, Exception) as e:
         # A stop under way may surface as another error: Optuna fails the trial itself on KeyboardInterrupt, and
-        # when the database does not answer that write, its `finally` loses the interrupt (UnboundLocalError).
-        if not isinstance(e, KeyboardInterrupt) and not stop.stopping:
+        # when the database does not answer that write, its `finally` loses the interrupt (UnboundLocalError). A
+        # signal that lands in a storage write of the trial makes that write give up (impatient) before any safe
+        # point is reached: the same error, with the stop requested but not begun.
+        if not isinstance(e, KeyboardInterrupt) and not (stop.stopping or stop.requested):
             raise
         if current_trial_id is None:
             raise RunInterrupted("interrupted: no trial was running") from e

@@ -98,8 +98,7 @@ def retry_transient(call: Callable, what: str):
     earlier = given_up()
     if earlier is not None:
         raise StorageUnavailable(f"the database did not answer (storage {what} not tried: {earlier} gave up before it)")
-    outage = limit(OUTAGE_S)  # shorter under hpo.storage.deadline.impatient
-    deadline, pause = time.monotonic() + outage, BACKOFF_S[0]
+    start, pause = time.monotonic(), BACKOFF_S[0]
     while True:
         try:
             return call()
@@ -107,7 +106,9 @@ def retry_transient(call: Callable, what: str):
             full = disk_full(e)
             if full is not None:
                 raise full from e
-            if time.monotonic() + pause > deadline:
+            # Read at each failure, not once: a stop signal that lands during the retries (impatient) shortens them.
+            outage = limit(OUTAGE_S)
+            if time.monotonic() + pause > start + outage:
                 give_up(what)
                 raise StorageUnavailable(
                     f"the database did not answer for {outage:.0f} s (storage {what}, last {type(e).__name__})"

@@ -56,3 +56,22 @@ def test_without_impatience_each_call_rides_out_its_own_outage(monkeypatch):
         with pytest.raises(StorageUnavailable, match="did not answer for 0 s"):
             retry_transient(call, "get_trial")
     assert first.attempts >= 1 and second.attempts >= 1
+
+
+def test_a_stop_that_lands_during_a_calls_retries_shortens_them(monkeypatch):
+    """A signal handler runs between the retries of the call under way (run_worker's stop sets impatient there):
+    that call gives up at its next failure, not after the outage limit it began with."""
+    monkeypatch.setattr(guard, "OUTAGE_S", 30.0)
+    down = Down()
+
+    def signalled_after_the_first_attempt() -> None:
+        if down.attempts == 1:
+            impatient(0.0)
+        down()
+
+    try:
+        with pytest.raises(StorageUnavailable, match="did not answer for 0 s"):
+            retry_transient(signalled_after_the_first_attempt, "set_trial_user_attrs")
+    finally:
+        impatient(None)
+    assert down.attempts == 2

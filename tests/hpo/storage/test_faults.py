@@ -362,6 +362,40 @@ def test_a_stop_while_the_server_is_frozen_ends_with_the_trials_left_for_a_retry
     assert sorted(map(str, (t.params for t in _requeued(url, "tiny")))) == sorted(map(str, (t.params for t in left)))
 
 
+@pytest.mark.timeout(300)
+def test_a_signal_that_lands_in_a_trials_storage_write_stops_within_the_stops_patience(
+    private_postgres, tiny_spec, tmp_path, monkeypatch
+):
+    """The database freezes first, so the trial's epoch write is in its retries when SIGTERM comes: that write
+    gives up under the stop's patience (5 s), not the 2-minute outage limit it began with, and the stop ends in
+    its one line, exit 130. Before, the write retried for 2 minutes and Optuna's `finally` then ended the run in
+    a traceback, exit 1."""
+    tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 500"))
+    url = private_postgres.url
+    knobs = {"HPO_CALL_TIMEOUT_S": "2", "HPO_CONNECT_TIMEOUT_S": "2", "HPO_HEARTBEAT_S": "1", "HPO_GRACE_S": "3"}
+    for knob, seconds in knobs.items():
+        monkeypatch.setenv(knob, seconds)
+    cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: any(t.intermediate_values for t in _running(url, "tiny")), every=0.3)
+        private_postgres.freeze()
+        for line in proc.stderr:  # the next epoch's write meets the frozen server and begins to retry
+            if line.startswith("warning: storage set_trial_user_attrs failed"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)  # hang guard: before, 2 minutes
+    finally:
+        proc.kill()
+        private_postgres.thaw()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "stopped: interrupted; the database does not answer: the running trial could not be marked FAIL; "
+        "after HPO_GRACE_S (3 s) without a heartbeat, it is failed and re-run by another worker"
+    )
+
+
 def test_workers_ride_out_a_database_restart(private_postgres):
     url = private_postgres.url
     optuna.create_study(study_name="restart", storage=open_storage(url))
