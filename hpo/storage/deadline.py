@@ -25,6 +25,7 @@ TICK_S = 0.2  # how often the watchdog looks at the calls under way
 
 
 _limit = threading.local()  # this thread's patience, once impatient() set it
+_watchdogs: weakref.WeakSet = weakref.WeakSet()  # every live Watchdog, which impatient() hurries
 
 
 def impatient(seconds: float | None) -> None:
@@ -35,6 +36,9 @@ def impatient(seconds: float | None) -> None:
     ours, the parent's for each dead worker) share its patience instead of each waiting it out."""
     _limit.seconds = seconds
     _limit.gave_up = None
+    if seconds is not None:  # an attempt already waiting on a socket is cut by then too, not at its own deadline
+        for watchdog in list(_watchdogs):
+            watchdog.hurry(seconds)
 
 
 def limit(default: float) -> float:
@@ -74,8 +78,10 @@ class Watchdog:
         self.seconds = seconds
         self.connections: weakref.WeakSet = weakref.WeakSet()  # the engine's live DB-API connections
         self._deadlines: dict[int, float] = {}  # thread id -> when its call under way is cut
-        self._lock = threading.Lock()
+        # Re-entrant: impatient() hurries from a stop signal's handler, which may land inside this thread's bounded().
+        self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
+        _watchdogs.add(self)
 
     def watch(self, dbapi_connection, connection_record=None) -> None:
         """SQLAlchemy's pool "connect" event: a new connection of the engine (one without a socket, SQLite's,
@@ -102,6 +108,13 @@ class Watchdog:
                     self._deadlines.pop(key, None)
                 else:
                     self._deadlines[key] = outer
+
+    def hurry(self, seconds: float) -> None:
+        """The calling thread's attempt under way, if any, is cut `seconds` from now at the latest."""
+        key = threading.get_ident()
+        with self._lock:
+            if key in self._deadlines:
+                self._deadlines[key] = min(self._deadlines[key], time.monotonic() + seconds)
 
     def _run(self) -> None:
         while True:

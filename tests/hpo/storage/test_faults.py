@@ -25,6 +25,7 @@ from hpo.run import workers
 from hpo.run.runner import run_worker
 from hpo.run.workers import KILLED, Reaper, publish_trial, supervise
 from hpo.storage import guard, open_storage
+from hpo.storage.deadline import impatient
 from hpo.storage.guard import INTERRUPTED, StorageUnavailable, budget_used
 from hpo.storage.recovery import OrphanWatch, fail_stale
 from tests.conftest import service_unavailable
@@ -310,6 +311,30 @@ def test_a_frozen_server_is_a_one_line_error_after_the_outage_limit(private_post
     (line,) = str(e.value).splitlines()
     assert line.startswith("the database did not answer for 6 s (storage ")
     assert len(storage.get_all_trials(study._study_id)) == 1  # thawed, the same storage works again
+
+
+@pytest.mark.timeout(300)
+def test_a_stop_cuts_the_attempt_already_waiting_on_a_frozen_server(private_postgres, monkeypatch):
+    """A stop signal that lands while an attempt waits on the socket (its own deadline 60 s away) has it cut
+    within the stop's patience: impatient() hurries the thread's attempt under way, from the signal's handler."""
+    monkeypatch.setenv("HPO_CALL_TIMEOUT_S", "60")
+    monkeypatch.setenv("HPO_CONNECT_TIMEOUT_S", "2")
+    storage = open_storage(private_postgres.url)
+    study = optuna.create_study(study_name="hurried", storage=storage)
+    study.ask()
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: impatient(1.0))  # as run_worker's stop does
+    private_postgres.freeze()
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGUSR1)).start()  # lands inside the waiting attempt
+    start = time.monotonic()
+    try:
+        with pytest.raises(StorageUnavailable):
+            storage.get_all_trials(study._study_id)
+        waited = time.monotonic() - start
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        impatient(None)
+        private_postgres.thaw()
+    assert waited < 30, f"the attempt ran to its own deadline: {waited:.1f} s"  # hang guard; expected ~3 s
 
 
 @pytest.mark.timeout(300)
