@@ -337,6 +337,16 @@ def test_a_stop_cuts_the_attempt_already_waiting_on_a_frozen_server(private_post
     assert waited < 30, f"the attempt ran to its own deadline: {waited:.1f} s"  # hang guard; expected ~3 s
 
 
+# Timeouts of the `hpo run` processes the frozen-server stop tests signal: 2 s deadlines, 1 s heartbeats and a 3 s
+# grace, so their stop and the retry of their trials take seconds.
+FROZEN_STOP_KNOBS = {
+    "HPO_CALL_TIMEOUT_S": "2",
+    "HPO_CONNECT_TIMEOUT_S": "2",
+    "HPO_HEARTBEAT_S": "1",
+    "HPO_GRACE_S": "3",
+}
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(
     "signum, workers, twice",
@@ -350,8 +360,7 @@ def test_a_stop_while_the_server_is_frozen_ends_with_the_trials_left_for_a_retry
     way the last line says the trials could not be marked FAIL, and they are failed and retried after the grace."""
     tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 500"))
     url = private_postgres.url
-    knobs = {"HPO_CALL_TIMEOUT_S": "2", "HPO_CONNECT_TIMEOUT_S": "2", "HPO_HEARTBEAT_S": "1", "HPO_GRACE_S": "3"}
-    for knob, seconds in knobs.items():
+    for knob, seconds in FROZEN_STOP_KNOBS.items():
         monkeypatch.setenv(knob, seconds)
     cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json", "--workers", str(workers)]
     restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731 (see the SIGINT test above)
@@ -397,8 +406,7 @@ def test_a_signal_that_lands_in_a_trials_storage_write_stops_within_the_stops_pa
     a traceback, exit 1."""
     tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 500"))
     url = private_postgres.url
-    knobs = {"HPO_CALL_TIMEOUT_S": "2", "HPO_CONNECT_TIMEOUT_S": "2", "HPO_HEARTBEAT_S": "1", "HPO_GRACE_S": "3"}
-    for knob, seconds in knobs.items():
+    for knob, seconds in FROZEN_STOP_KNOBS.items():
         monkeypatch.setenv(knob, seconds)
     cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
