@@ -26,6 +26,7 @@ from hpo.run.runner import run_worker
 from hpo.storage import open_storage
 from hpo.storage.urls import mask
 from hpo.study.create import create_or_join
+from hpo.study.objective import Objective
 from hpo.study.pruners import CURVE_ATTR
 from hpo.study.spec import load_spec
 
@@ -48,7 +49,7 @@ def main() -> None:
     study, _ = create_or_join(spec, open_storage(args.storage), name)
     print(f"study {name} on {mask(args.storage)}; load average {os.getloadavg()[0]:.2f}; {spec.pruner}")
     t0 = time.perf_counter()
-    run_worker(spec, study, args.trials)
+    run_worker(spec, study, args.trials, objective=Objective(spec))
     wall = time.perf_counter() - t0
     trials = study.get_trials(deepcopy=False)
     for t in trials:

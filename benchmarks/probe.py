@@ -10,8 +10,8 @@ import time
 
 import optuna
 
+from hpo.run.processes import publish_trial
 from hpo.run.runner import run_worker
-from hpo.run.workers import publish_trial
 from hpo.storage import open_storage
 
 

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from optuna.trial import TrialState
 from probe import probe_main
 
-from hpo.run.workers import supervise
+from hpo.run.processes import supervise
 from hpo.storage import open_storage
 from hpo.storage.guard import budget_used
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import optuna
 
-from hpo.study.objective import NO_HOOKS, Objective
+from hpo.study.hooks import NO_HOOKS
+from hpo.study.objective import Objective
 
 
 @dataclass(frozen=True)

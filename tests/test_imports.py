@@ -4,6 +4,8 @@ folders layered: each imports only from itself and the layers before it in LAYER
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,3 +102,11 @@ def test_hpo_folders_import_only_the_layers_before_them():
         if target.startswith("hpo") and _layer(target) > _layer(name)
     ]
     assert upward == []
+
+
+def test_a_worker_whose_objective_does_not_train_imports_no_torch():
+    """A spawned worker imports hpo.run.processes to unpickle its process object, and the loop (hpo.run.runner) to
+    run trials: neither may pull in torch (1.3 s of CPU per process), which only the trainer's objective needs."""
+    code = "import sys, hpo.run.processes, hpo.run.runner, benchmarks.probe; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "False"

@@ -20,7 +20,8 @@ from hpo.run.pace import load_note
 from hpo.run.workers import WORKERS_PER_CORE, check_workers
 from hpo.storage.artifacts import check_store, open_store
 from hpo.storage.urls import STORAGE_ENV, mask, resolve_url
-from hpo.study.spec import MAX_SEED, MAX_TRIALS
+from hpo.study.registry import MAX_SEED
+from hpo.study.spec import MAX_TRIALS
 
 
 def run(

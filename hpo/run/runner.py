@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -35,9 +36,11 @@ from hpo.storage.recovery import (
     keep_result,
     kept_result,
 )
-from hpo.study.objective import Objective, TrialHooks
+from hpo.study.hooks import TrialHooks
 from hpo.study.seeds import reseed
-from hpo.study.spec import StudySpec
+
+if TYPE_CHECKING:
+    from hpo.study.spec import StudySpec
 
 RELEASE_S = 5.0  # after a stop signal, how long marking the running trial FAIL may wait for the database
 
@@ -82,10 +85,10 @@ def run_worker(
     study: optuna.Study,
     n_trials: int,
     *,
+    objective: Callable[[optuna.Trial, TrialHooks], object],
     timeout: float | None = None,
     seed: int | None = None,
     watcher: RunWatcher | None = None,
-    objective: Callable[[optuna.Trial, TrialHooks], object] | None = None,
     on_trial: Callable[[int | None], None] | None = None,
 ) -> None:
     """Run trials until the study's budget of n_trials is used or `timeout` seconds pass.
@@ -94,11 +97,11 @@ def run_worker(
     whose budget is used stays while other trials run, failing and re-running the trials of workers that died, so
     the study ends with nothing RUNNING. One trial's failure never stops the loop; a signal stops it at a safe
     point (hpo.run.signals.StopAtSafePoint) and raises RunInterrupted. on_trial hears each trial's id as its
-    objective starts and None when it ends; watcher hears of trials and epochs. objective (default Objective(spec))
-    is called as objective(trial, hooks): the TrialHooks of this loop's display and stop check.
+    objective starts and None when it ends; watcher hears of trials and epochs. objective (the trainer's is
+    hpo.study.objective.Objective(spec); the caller builds it, so that this loop imports no torch) is called as
+    objective(trial, hooks): the TrialHooks of this loop's display and stop check.
     """
     watcher = watcher or RunWatcher()
-    objective = objective or Objective(spec)
     deadline = None if timeout is None else time.monotonic() + timeout
     backend = internals.backend(internals.storage_of(study))
     guarded = backend if isinstance(backend, GuardedStorage) else None

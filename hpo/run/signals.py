@@ -2,7 +2,7 @@
 
 Three answers, each installed with `handling` and put back when its block ends:
     StopAtSafePoint  run_worker: the running trial stops at its next safe point and is marked FAIL
-    Forward          a parent of worker processes (hpo.run.workers.supervise): the signal goes to each worker once
+    Forward          a parent of worker processes (hpo.run.processes.supervise): the signal goes to each worker once
     interrupt        `hpo retrain`: SIGTERM stops like Ctrl-C
 The first two end the process at once on a second signal (exit_now).
 """

@@ -2,17 +2,13 @@
 
 The parent creates (or joins) the study before any worker starts, so workers never race to create tables or
 the study; the budget is the study's total, held exactly by GuardedStorage. Workers sit in their own process
-group, so a signal reaches only the parent, which forwards it once (supervise).
+group, so a signal reaches only the parent, which forwards it once (hpo.run.processes.supervise).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import optuna
@@ -24,10 +20,9 @@ from core.errors import CovblendError
 from hpo import batch, console
 from hpo.run.display import run_view
 from hpo.run.gpus import assign, summary
-from hpo.run.runner import RELEASE_S, RunInterrupted, left_running, run_worker
-from hpo.run.signals import Forward, handling
+from hpo.run.processes import Death, publish_trial, supervise
+from hpo.run.runner import RunInterrupted, left_running, run_worker
 from hpo.storage import open_storage
-from hpo.storage.deadline import impatient
 from hpo.storage.guard import INTERRUPTED, StorageUnavailable, budget_used
 from hpo.storage.recovery import release_trial
 from hpo.storage.urls import in_memory, mask, sqlite_file
@@ -36,45 +31,7 @@ from hpo.study.objective import Objective
 from hpo.study.spec import StudySpec, load_spec
 
 WORKERS_PER_CORE = 4  # beyond this many per core, workers only queue for the CPU and multiply the memory used
-STOP_S = 10.0  # a worker that has not stopped this long after the forwarded signal is killed
-POLL_S = 0.5  # the parent refreshes its aggregated view this often
 KILLED = "killed"  # fail_reason of the trial of a worker that died without cleaning up (SIGKILL, a crash)
-NO_TRIAL = -1  # a worker's trial slot between trials
-
-
-class _Worker(multiprocessing.context.SpawnProcess):
-    """A spawned worker process carrying its trial slot: shared memory where it publishes its running trial's id
-    for the parent. The child finds it as multiprocessing.current_process(), which spawn unpickles from this."""
-
-    def __init__(self, trial_slot, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.trial_slot = trial_slot
-
-
-def publish_trial(trial_id: int | None) -> None:
-    """Tell the supervising parent which trial this worker runs (None: none); a no-op outside supervise."""
-    slot = getattr(multiprocessing.current_process(), "trial_slot", None)
-    if slot is not None:
-        slot.value = NO_TRIAL if trial_id is None else trial_id
-
-
-@dataclass(frozen=True)
-class Death:
-    """A worker that exited with a non-zero code, as its parent saw it."""
-
-    index: int  # the worker's position in supervise's args
-    pid: int  # its process id
-    exitcode: int  # negative: killed by that signal
-    trial_id: int | None  # the trial it was running when it died (None: between trials)
-
-    def describe(self) -> str:
-        if self.exitcode >= 0:
-            return f"worker {self.index} (pid {self.pid}) exited {self.exitcode}"
-        try:
-            name = signal.Signals(-self.exitcode).name
-        except ValueError:  # a real-time signal has no name of its own
-            name = f"signal {-self.exitcode}"
-        return f"worker {self.index} (pid {self.pid}) was killed by {name}"
 
 
 def host_cores() -> int:
@@ -142,90 +99,6 @@ def worker_main(job: WorkerJob, index: int) -> None:
     except CovblendError as e:
         console.error(str(e), source=f"worker {index}")
         sys.exit(console.EXIT_ERROR)
-
-
-def supervise(
-    target: Callable,
-    args: list[tuple],
-    *,
-    on_poll: Callable[[int], None] | None = None,
-    on_death: Callable[[Death, bool], None] | None = None,
-    abandoned: Callable[[int], str] = lambda running: "interrupted again: the workers were killed",
-) -> tuple[list[int], bool]:
-    """Start one spawned process per args tuple running target(*args) and wait for all.
-
-    Returns their exit codes and whether a signal stopped them.
-
-    on_poll(alive) is called about every POLL_S seconds. SIGTERM or SIGINT to this process is forwarded to
-    every worker once; workers still alive STOP_S seconds later are killed (exit code -9). From the signal on,
-    this process's storage calls wait RELEASE_S at most, as a worker's do. A second signal kills the workers and
-    ends this process at once with the line abandoned(running) returns, `running` the number of trials they were
-    running (hpo.run.signals.Forward). on_death(death,
-    stopping) hears, once, of each worker that exited non-zero, within POLL_S of its end; death.trial_id is
-    the trial it published with publish_trial, and `stopping` tells whether a signal was being forwarded.
-    A worker that cannot be started (OSError: a process limit, memory) stops the started ones as a signal
-    would, then raises CovblendError naming it: no worker outlives its parent.
-    """
-    ctx = multiprocessing.get_context("spawn")  # no forked torch or database connections
-    # lock=False: a worker SIGKILLed while holding a lock would leave the parent blocked on its next read.
-    # A lone 64-bit store is not torn on the platforms we run on.
-    slots = [ctx.Value("q", NO_TRIAL, lock=False) for _ in args]
-    procs = [
-        _Worker(slot, target=target, args=a, name=f"hpo-worker-{i}")
-        for i, (a, slot) in enumerate(zip(args, slots, strict=True))
-    ]
-    reported: set[int] = set()
-
-    def alive() -> list[tuple]:
-        """(process, trial slot) of each started worker still alive."""
-        return [(p, slot) for p, slot in zip(procs, slots, strict=True) if p.pid is not None and p.is_alive()]
-
-    forward = Forward(
-        lambda: [p.pid for p, _ in alive()],
-        on_stop=lambda: impatient(RELEASE_S),  # the Reaper's writes: a database that does not answer holds the exit
-        abandoned=lambda: abandoned(sum(slot.value != NO_TRIAL for _, slot in alive())),
-    )
-    poll = on_poll or (lambda alive: None)
-
-    def report_deaths() -> None:
-        for i, p in enumerate(procs):
-            if i in reported or p.is_alive() or not p.exitcode:
-                continue
-            reported.add(i)
-            if on_death is not None:
-                trial_id = slots[i].value
-                stopping = forward.since is not None
-                on_death(Death(i, p.pid, p.exitcode, None if trial_id == NO_TRIAL else trial_id), stopping)
-
-    refused: tuple[int, OSError] | None = None
-    with handling(forward):
-        try:
-            for i, p in enumerate(procs):
-                try:
-                    p.start()
-                except OSError as e:  # a process limit (EAGAIN), memory: stop those started, as a signal would
-                    refused = (i, e)
-                    if forward.since is None:  # (a signal that came first is being forwarded already)
-                        forward(signal.SIGTERM, None)
-                    break
-            while any(p.is_alive() for p in procs):
-                if forward.since is not None and time.monotonic() - forward.since > STOP_S:
-                    for p in procs:
-                        if p.is_alive():
-                            p.kill()
-                report_deaths()
-                poll(sum(p.is_alive() for p in procs))
-                time.sleep(POLL_S)
-            report_deaths()
-            poll(0)
-        finally:
-            impatient(None)
-    if refused is not None:
-        index, error = refused
-        raise CovblendError(
-            f"could not start worker {index} of {len(procs)}: {error}; the {index} started workers were stopped"
-        )
-    return [p.exitcode for p in procs], forward.since is not None
 
 
 @dataclass

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
@@ -28,6 +27,7 @@ from hpo.storage import internals
 from hpo.storage.artifacts import upload_checkpoint
 from hpo.storage.guard import INTERRUPTED, record
 from hpo.study import ranking
+from hpo.study.hooks import NO_HOOKS, TrialHooks
 from hpo.study.pruners import CURVE_ATTR
 from hpo.study.spec import SearchParam, StudySpec
 
@@ -52,17 +52,6 @@ SUGGEST: dict[str, Callable[[optuna.Trial, str, SearchParam], object]] = {
 def suggest(trial: optuna.Trial, spec: StudySpec) -> dict:
     """The trial's values of the searched parameters, in spec order."""
     return {name: SUGGEST[p.type](trial, name, p) for name, p in spec.search.items()}
-
-
-@dataclass(frozen=True)
-class TrialHooks:
-    """What the loop that runs a trial (hpo.run.runner) hears from inside it."""
-
-    on_epoch: Callable[[int, int, dict], None] | None = None  # (trial number, epoch, metrics): its live display
-    on_step: Callable[[int, int], None] | None = None  # (epoch, step) of core.train: its stop check
-
-
-NO_HOOKS = TrialHooks()  # a trial nobody watches (study.optimize calls the objective with the trial alone)
 
 
 class Objective:

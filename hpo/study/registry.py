@@ -16,6 +16,7 @@ from hpo.study.pruners import ParetoRungPruner, Rungs
 if TYPE_CHECKING:  # the spec is only read here; hpo.study.spec imports this module for the names
     from hpo.study.spec import StudySpec
 
+MAX_SEED = 2**32 - 1  # the largest seed numpy's RandomState, and so every Optuna sampler, accepts
 SAMPLERS: dict[str, Callable[[StudySpec, int | None], optuna.samplers.BaseSampler]] = {
     "tpe": lambda s, seed: optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.sampler.n_startup_trials),
     "gp": lambda s, seed: optuna.samplers.GPSampler(seed=seed, n_startup_trials=s.sampler.n_startup_trials),

@@ -10,13 +10,16 @@ study keeps the seed unchanged, so a lone `hpo run --seed S` on a new study repe
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
 import optuna
 
 from hpo.storage import internals
 from hpo.storage.guard import PROCESSES_ATTR, GuardedStorage
 from hpo.study import registry
-from hpo.study.spec import MAX_SEED, StudySpec
+
+if TYPE_CHECKING:  # read only; importing the spec's module would import the trainer's, and torch, into every worker
+    from hpo.study.spec import StudySpec
 
 STUDY_SEED_ATTR = "sampler_seed"  # study user attr: the base seed drawn at creation for a spec that has none
 SEED_ATTR = "sampler_seed"  # trial user attr: the seed of the process that sampled it
@@ -25,12 +28,12 @@ PROCESS_ATTR = "sampler_process"  # trial user attr: that process's number in th
 
 def process_seed(seed: int, number: int) -> int:
     """The sampler seed of the study's process `number` for the base `seed`: seed itself for the first."""
-    return (seed + number) % (MAX_SEED + 1)
+    return (seed + number) % (registry.MAX_SEED + 1)
 
 
 def draw_seed() -> int:
     """A random base seed, for a study whose spec gives none (stored in the study, so its processes share it)."""
-    return secrets.randbelow(MAX_SEED + 1)
+    return secrets.randbelow(registry.MAX_SEED + 1)
 
 
 def reseed(study: optuna.Study, spec: StudySpec, seed: int | None = None) -> dict[str, int]:

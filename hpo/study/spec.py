@@ -26,7 +26,7 @@ from core.localisation import LocalisationConfig
 from core.scenario import ScenarioConfig
 from core.train import resolve_device
 from hpo.study.pruners import Rungs
-from hpo.study.registry import PRUNER_SETTINGS, SAMPLERS
+from hpo.study.registry import MAX_SEED, PRUNER_SETTINGS, SAMPLERS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,7 +35,6 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 STUDIES_DIR_ENV = "HPO_STUDIES_DIR"
 MAX_TRIALS = 100_000  # a study's budget; more rows than the dashboard and the samplers handle well
-MAX_SEED = 2**32 - 1  # the largest seed numpy's RandomState, and so every Optuna sampler, accepts
 
 # The ExperimentConfig fields a trial may set, by section, in the order errors list them. [fixed] and [search]
 # name them flat: by the field's name, or by its alias. The flat names are stored in trials and specs: keep them.

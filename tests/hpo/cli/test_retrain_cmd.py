@@ -14,6 +14,7 @@ from hpo.results.retrain import FILES
 from hpo.run.runner import run_worker
 from hpo.storage import open_storage
 from hpo.study.create import create_or_join
+from hpo.study.objective import Objective
 from hpo.study.spec import load_spec
 
 runner = CliRunner()
@@ -25,7 +26,7 @@ def searched(tiny_spec, tmp_path):
     """A finished tiny study (3 trials) and its storage URL."""
     spec, url = load_spec(tiny_spec), f"sqlite:///{tmp_path / 'hpo.db'}"
     study, _ = create_or_join(spec, open_storage(url))
-    run_worker(spec, study, 3)
+    run_worker(spec, study, 3, objective=Objective(spec))
     return url
 
 

@@ -115,5 +115,5 @@ def test_a_second_save_reuses_the_stored_evaluation_of_the_same_best_trial(ran):
 def test_without_a_checkpoint_only_the_prune_figure_is_saved(tiny_spec, tmp_path):
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
-    run_worker(spec, study, 1)  # no artifact store: nothing uploaded
+    run_worker(spec, study, 1, objective=Objective(spec))  # no artifact store: nothing uploaded
     assert plots.save_study_plots(study, open_store(tmp_path / "art"), SMALL) == [plots.FIGURE_IDS["prune"]]

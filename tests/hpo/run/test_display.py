@@ -19,7 +19,7 @@ from hpo.run.display import LiveDisplay, LogLines, step, tally_table
 from hpo.run.runner import run_worker
 from hpo.storage import open_storage
 from hpo.study.create import create_or_join
-from hpo.study.objective import NONFINITE
+from hpo.study.objective import NONFINITE, Objective
 from hpo.study.spec import load_spec
 
 
@@ -66,7 +66,7 @@ def test_running_counts_the_trial_that_is_training(tiny_spec, tmp_path):
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
     with RecordingDisplay(console(), 2, spec.train.epochs) as live:
-        run_worker(spec, study, 2, watcher=live)
+        run_worker(spec, study, 2, watcher=live, objective=Objective(spec))
     assert live.running_at_epochs[:: spec.train.epochs] == [1, 1]  # each trial's first epoch re-reads the counts
     assert live.tally.running == 0 and live.tally.complete == 2
 

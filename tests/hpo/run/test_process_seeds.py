@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from hpo.run.runner import run_worker
 from hpo.storage import open_storage
 from hpo.study.create import create_or_join
+from hpo.study.objective import Objective
 from hpo.study.seeds import process_seed
 from hpo.study.spec import load_spec
 
@@ -43,7 +44,7 @@ def test_a_lone_run_with_a_seed_repeats_its_params_and_records_its_seed(tiny_spe
     params = []
     for name in ("a", "b"):
         study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / name}.db"), seed=5)
-        run_worker(spec, study, 2, seed=5)
+        run_worker(spec, study, 2, seed=5, objective=Objective(spec))
         params.append([t.params for t in study.trials])
         assert {t.user_attrs["sampler_seed"] for t in study.trials} == {5}
     assert params[0] == params[1]
@@ -53,7 +54,7 @@ def test_a_second_run_on_the_same_study_samples_with_another_seed(tiny_spec, tmp
     spec, url = load_spec(tiny_spec), f"sqlite:///{tmp_path / 'hpo.db'}"
     for budget in (1, 2):  # the second run resumes the study: before, it replayed the first run's params
         study, _ = create_or_join(spec, open_storage(url))
-        run_worker(spec, study, budget)
+        run_worker(spec, study, budget, objective=Objective(spec))
     first, second = optuna.load_study(study_name="tiny", storage=url).trials
     assert first.user_attrs["sampler_seed"] == spec.sampler.seed
     assert second.user_attrs["sampler_seed"] != spec.sampler.seed

@@ -13,17 +13,18 @@ from hpo.run.runner import RunInterrupted, RunWatcher, run_worker
 from hpo.storage import open_storage
 from hpo.storage.guard import INTERRUPTED, GuardedStorage, budget_used
 from hpo.study.create import StudyMismatchError, create_or_join
-from hpo.study.objective import NO_HOOKS, Objective
+from hpo.study.hooks import NO_HOOKS
+from hpo.study.objective import Objective
 from hpo.study.spec import load_spec
 
 
 def test_budget_is_the_study_total_across_runs(tiny_spec, tmp_path):
     spec, url = load_spec(tiny_spec), f"sqlite:///{tmp_path / 'hpo.db'}"
     first, _ = create_or_join(spec, open_storage(url))
-    run_worker(spec, first, 2)
+    run_worker(spec, first, 2, objective=Objective(spec))
     second, _ = create_or_join(spec, open_storage(url))
-    run_worker(spec, second, 3)
-    run_worker(spec, second, 3)
+    run_worker(spec, second, 3, objective=Objective(spec))
+    run_worker(spec, second, 3, objective=Objective(spec))
     assert len(optuna.load_study(study_name="tiny", storage=url).trials) == 3
 
 
@@ -54,7 +55,7 @@ def test_interrupt_marks_the_running_trial_failed_and_leaves_none_running(tiny_s
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
     with pytest.raises(RunInterrupted):
-        run_worker(spec, study, 3, watcher=InterruptAtFirstEpoch())
+        run_worker(spec, study, 3, objective=Objective(spec), watcher=InterruptAtFirstEpoch())
     t = study.trials[0]
     assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
     assert not study.get_trials(states=(TrialState.RUNNING,))
@@ -64,7 +65,7 @@ def test_an_interrupted_trial_is_queued_again_with_its_params(tiny_spec, tmp_pat
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
     with pytest.raises(RunInterrupted, match="queued again with its params"):
-        run_worker(spec, study, 3, watcher=InterruptAtFirstEpoch())
+        run_worker(spec, study, 3, objective=Objective(spec), watcher=InterruptAtFirstEpoch())
     interrupted, retry = study.trials
     assert retry.state == TrialState.WAITING and retry.params == interrupted.params
     assert retry.system_attrs["failed_trial"] == interrupted.number and budget_used(study.trials) == 1
@@ -74,9 +75,9 @@ def test_the_next_run_re_runs_the_interrupted_trial_first(tiny_spec, tmp_path):
     spec, url = load_spec(tiny_spec), f"sqlite:///{tmp_path / 'hpo.db'}"
     study, _ = create_or_join(spec, open_storage(url))
     with pytest.raises(RunInterrupted):
-        run_worker(spec, study, 3, watcher=InterruptAtFirstEpoch())
+        run_worker(spec, study, 3, objective=Objective(spec), watcher=InterruptAtFirstEpoch())
     resumed, _ = create_or_join(spec, open_storage(url))
-    run_worker(spec, resumed, 3)
+    run_worker(spec, resumed, 3, objective=Objective(spec))
     interrupted, retry, *fresh = optuna.load_study(study_name="tiny", storage=url).trials
     assert retry.state == TrialState.COMPLETE and retry.params == interrupted.params
     assert [t.state for t in fresh] == [TrialState.COMPLETE] * 2  # the budget of 3, the interrupted one not counted
@@ -144,7 +145,7 @@ def test_a_signal_as_optuna_creates_the_trial_fails_it_as_interrupted(tiny_spec,
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
     with pytest.raises(RunInterrupted, match="marked FAIL"):
-        run_worker(spec, study, 3)
+        run_worker(spec, study, 3, objective=Objective(spec))
     t = study.trials[0]
     assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
     assert not study.get_trials(states=(TrialState.RUNNING,))

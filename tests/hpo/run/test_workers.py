@@ -15,7 +15,8 @@ from optuna.trial import TrialState
 
 from benchmarks.probe import probe_main
 from core.errors import CovblendError
-from hpo.run.workers import KILLED, WORKERS_PER_CORE, check_workers, finished, supervise, threads_per_worker
+from hpo.run.processes import supervise
+from hpo.run.workers import KILLED, WORKERS_PER_CORE, check_workers, finished, threads_per_worker
 from hpo.storage import open_storage
 from hpo.storage.guard import BudgetReached
 from hpo.storage.recovery import release_trial

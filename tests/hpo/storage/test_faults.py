@@ -21,9 +21,10 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from benchmarks.probe import probe_main
-from hpo.run import workers
+from hpo.run import processes
+from hpo.run.processes import publish_trial, supervise
 from hpo.run.runner import run_worker
-from hpo.run.workers import KILLED, Reaper, publish_trial, supervise
+from hpo.run.workers import KILLED, Reaper
 from hpo.storage import guard, open_storage
 from hpo.storage.deadline import impatient
 from hpo.storage.guard import INTERRUPTED, StorageUnavailable, budget_used
@@ -200,7 +201,7 @@ def stubborn_main(url: str, name: str) -> None:
 
 
 def test_a_worker_killed_after_ignoring_the_signal_has_its_trial_failed(fresh_postgres_url, monkeypatch):
-    monkeypatch.setattr(workers, "STOP_S", 1.0)  # the parent kills sooner; the behaviour is the same
+    monkeypatch.setattr(processes, "STOP_S", 1.0)  # the parent kills sooner; the behaviour is the same
     url = fresh_postgres_url
     study = optuna.create_study(study_name="stubborn", storage=open_storage(url))
     sent = []

@@ -12,7 +12,7 @@ from core.localisation import keys as localisation_keys
 from hpo.run.runner import run_worker
 from hpo.storage import open_storage
 from hpo.study.create import create_or_join
-from hpo.study.objective import NONFINITE
+from hpo.study.objective import NONFINITE, Objective
 from hpo.study.pruners import CURVE_ATTR
 from hpo.study.spec import load_spec
 
@@ -22,7 +22,7 @@ def run(spec_path, tmp_path, n_trials, enqueue=()):
     study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
     for params in enqueue:
         study.enqueue_trial(params)
-    run_worker(spec, study, n_trials)
+    run_worker(spec, study, n_trials, objective=Objective(spec))
     return spec, study
 
 
@@ -108,7 +108,7 @@ def test_multi_objective_trials_are_pruned_by_the_study_pruner(tiny_spec, tmp_pa
     study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
     curve = {str(epoch): [peer, -peer] for epoch in range(spec.train.epochs)}  # NMSE minimised, gain maximised
     study.add_trial(optuna.trial.create_trial(values=[peer, -peer], user_attrs={CURVE_ATTR: curve}))
-    run_worker(spec, study, 2)
+    run_worker(spec, study, 2, objective=Objective(spec))
     t = study.trials[-1]
     assert t.state == state
     if state == TrialState.PRUNED:
@@ -121,7 +121,7 @@ def test_grouped_attr_writes_read_back_with_stock_optuna(tiny_spec, storage_url)
     # transaction (GuardedStorage.set_trial_user_attrs); stock Optuna must read back every key and step.
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(storage_url))
-    run_worker(spec, study, 1)
+    run_worker(spec, study, 1, objective=Objective(spec))
     (t,) = optuna.load_study(study_name=study.study_name, storage=storage_url).trials
     assert t.state == TrialState.COMPLETE and len(t.intermediate_values) == spec.train.epochs
     assert len(t.user_attrs["eigengap_health"]) == spec.train.epochs
@@ -148,7 +148,7 @@ def test_a_localisation_study_runs_end_to_end(tiny_spec, storage_url):
     tiny_spec.write_text(tiny_spec.read_text().replace("[localisation]\n", "[localisation]\nevery = 1\n"))
     spec = load_spec(tiny_spec)
     study, _ = create_or_join(spec, open_storage(storage_url))
-    run_worker(spec, study, 2)
+    run_worker(spec, study, 2, objective=Objective(spec))
     stored = optuna.load_study(study_name=study.study_name, storage=storage_url)  # stock Optuna reads it back
     assert stored.metric_names == ["loc_gain_db"] and stored.user_attrs["objective"] == "localisation"
     assert [t.state for t in stored.trials] == [TrialState.COMPLETE] * 2

@@ -15,6 +15,7 @@ from hpo.run.runner import RunInterrupted, RunWatcher, run_worker
 from hpo.storage import open_storage
 from hpo.storage.guard import INTERRUPTED, budget_used
 from hpo.study.create import create_or_join
+from hpo.study.objective import Objective
 from hpo.study.spec import load_spec
 
 
@@ -22,7 +23,7 @@ def test_retraining_a_complete_trial_at_its_epochs_repeats_its_model_and_ranks_i
     spec = load_spec(tiny_spec)
     storage = open_storage(f"sqlite:///{tmp_path / 'hpo.db'}")
     study, _ = create_or_join(spec, storage)
-    run_worker(spec, study, 2)
+    run_worker(spec, study, 2, objective=Objective(spec))
     (last,) = [t for t in study.trials if t.number == 1]
     assert last.state == TrialState.COMPLETE
     result = retrain(
@@ -48,9 +49,9 @@ def test_interrupted_run_goes_on_to_its_budget_from_the_trials_it_has(tiny_spec,
     spec, url = load_spec(tiny_spec), f"sqlite:///{tmp_path / 'hpo.db'}"
     study, _ = create_or_join(spec, open_storage(url))
     with pytest.raises(RunInterrupted):
-        run_worker(spec, study, 3, watcher=InterruptSecondTrial())
+        run_worker(spec, study, 3, objective=Objective(spec), watcher=InterruptSecondTrial())
     resumed, _ = create_or_join(spec, open_storage(url))
-    run_worker(spec, resumed, 3)
+    run_worker(spec, resumed, 3, objective=Objective(spec))
     trials = optuna.load_study(study_name="tiny", storage=url).trials
     states = [t.state for t in trials]
     assert states.count(TrialState.COMPLETE) == 3 and budget_used(trials) == 3
