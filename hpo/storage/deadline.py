@@ -12,6 +12,7 @@ its own busy timeout instead.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -58,6 +59,16 @@ def given_up() -> str | None:
     return getattr(_limit, "gave_up", None)
 
 
+# The connect() argument that bounds opening a connection, per DB-API driver (hpo.storage.CONNECT_ARGS sets it)
+CONNECT_TIMEOUT_ARGS = {
+    "psycopg": "connect_timeout",
+    "psycopg2": "connect_timeout",
+    "pg8000": "timeout",
+    "pymysql": "connect_timeout",
+    "mysqldb": "connect_timeout",
+}
+
+
 def _fileno(dbapi_connection) -> int | None:
     """The socket of a DB-API connection: psycopg and psycopg2 name it, PyMySQL keeps it; None for SQLite and for
     a closed connection (psycopg's fileno() raises its OperationalError then, which would end the watchdog's
@@ -78,6 +89,7 @@ class Watchdog:
         self.seconds = seconds
         self.connections: weakref.WeakSet = weakref.WeakSet()  # the engine's live DB-API connections
         self._deadlines: dict[int, float] = {}  # thread id -> when its call under way is cut
+        self._cut: set[int] = set()  # threads whose attempt under way has been cut (once is enough)
         # Re-entrant: impatient() hurries from a stop signal's handler, which may land inside this thread's bounded().
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
@@ -97,6 +109,7 @@ class Watchdog:
         with self._lock:
             outer = self._deadlines.get(key)
             self._deadlines[key] = time.monotonic() + limit(self.seconds)
+            self._cut.discard(key)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="hpo-storage-watchdog", daemon=True)
                 self._thread.start()
@@ -104,10 +117,27 @@ class Watchdog:
             yield
         finally:
             with self._lock:
+                self._cut.discard(key)
                 if outer is None:
                     self._deadlines.pop(key, None)
                 else:
                     self._deadlines[key] = outer
+
+    def connect(self, dialect, connection_record, cargs, cparams):
+        """SQLAlchemy's "do_connect" event: a connection opened inside an attempt waits what is left of the
+        attempt's deadline, not the whole connect timeout. On a frozen server the pool's ping of a pooled
+        connection is cut at the deadline and the pool opens a new one at once, in the same attempt: without this
+        bound a stop's first write waited its patience and then the connect timeout (10 s). None: the driver's
+        own connect, unchanged."""
+        key = CONNECT_TIMEOUT_ARGS.get(dialect.driver)
+        with self._lock:
+            deadline = self._deadlines.get(threading.get_ident())
+        if key is None or key not in cparams or deadline is None:
+            return None
+        seconds = max(1, math.ceil(deadline - time.monotonic()))  # 1: one try even when the deadline has passed
+        if seconds >= cparams[key]:
+            return None
+        return dialect.connect(*cargs, **{**cparams, key: seconds})  # cparams is the engine's own: left unchanged
 
     def hurry(self, seconds: float) -> None:
         """The calling thread's attempt under way, if any, is cut `seconds` from now at the latest."""
@@ -121,9 +151,8 @@ class Watchdog:
             time.sleep(TICK_S)
             now = time.monotonic()
             with self._lock:
-                late = [key for key, deadline in self._deadlines.items() if deadline <= now]
-                for key in late:
-                    self._deadlines[key] = float("inf")  # cut once; the retry that follows arms its own
+                late = [key for key, deadline in self._deadlines.items() if deadline <= now and key not in self._cut]
+                self._cut.update(late)  # cut once; the retry that follows arms its own deadline
             if late:
                 self.cut()
 

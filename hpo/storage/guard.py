@@ -192,6 +192,7 @@ class GuardedStorage(RDBStorage):
         self.watchdog = Watchdog(call_timeout)  # every call's deadline (hpo.storage.deadline)
         if self.engine.dialect.name != "sqlite":  # no socket to cut; and disposing would drop an in-memory database
             sa.event.listen(self.engine, "connect", self.watchdog.watch)
+            sa.event.listen(self.engine, "do_connect", self.watchdog.connect)
             self.engine.dispose()  # the connections Optuna opened to set up are unknown to the watchdog: new ones
         # Trial id -> number, learnt at each trial's first heartbeat, so that a skipped beat names the trial as
         # every display does (#number): the database may be unreachable just when that message is written.

@@ -295,14 +295,28 @@ def private_postgres():
     server.stop()
 
 
+def _one_trial_study(url: str, name: str, monkeypatch, call_s: int, connect_s: int):
+    """(storage, study) on `url` with one RUNNING trial, opened under these call and connect timeouts."""
+    monkeypatch.setenv("HPO_CALL_TIMEOUT_S", str(call_s))
+    monkeypatch.setenv("HPO_CONNECT_TIMEOUT_S", str(connect_s))
+    storage = open_storage(url)
+    study = optuna.create_study(study_name=name, storage=storage)
+    study.ask()
+    return storage, study
+
+
+def _seconds_until_unavailable(storage, study) -> float:
+    """Seconds until reading the study's trials raises StorageUnavailable (the test fails where it does not)."""
+    start = time.monotonic()
+    with pytest.raises(StorageUnavailable):
+        storage.get_all_trials(study._study_id)
+    return time.monotonic() - start
+
+
 @pytest.mark.timeout(300)  # the guard against the old hang; the bound under test is a few seconds
 def test_a_frozen_server_is_a_one_line_error_after_the_outage_limit(private_postgres, monkeypatch):
-    monkeypatch.setenv("HPO_CALL_TIMEOUT_S", "2")
-    monkeypatch.setenv("HPO_CONNECT_TIMEOUT_S", "2")
     monkeypatch.setattr(guard, "OUTAGE_S", 6.0)
-    storage = open_storage(private_postgres.url)
-    study = optuna.create_study(study_name="frozen", storage=storage)
-    study.ask()
+    storage, study = _one_trial_study(private_postgres.url, "frozen", monkeypatch, call_s=2, connect_s=2)
     private_postgres.freeze()
     try:
         with pytest.raises(StorageUnavailable) as e:
@@ -318,24 +332,33 @@ def test_a_frozen_server_is_a_one_line_error_after_the_outage_limit(private_post
 def test_a_stop_cuts_the_attempt_already_waiting_on_a_frozen_server(private_postgres, monkeypatch):
     """A stop signal that lands while an attempt waits on the socket (its own deadline 60 s away) has it cut
     within the stop's patience: impatient() hurries the thread's attempt under way, from the signal's handler."""
-    monkeypatch.setenv("HPO_CALL_TIMEOUT_S", "60")
-    monkeypatch.setenv("HPO_CONNECT_TIMEOUT_S", "2")
-    storage = open_storage(private_postgres.url)
-    study = optuna.create_study(study_name="hurried", storage=storage)
-    study.ask()
+    storage, study = _one_trial_study(private_postgres.url, "hurried", monkeypatch, call_s=60, connect_s=2)
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: impatient(1.0))  # as run_worker's stop does
     private_postgres.freeze()
     threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGUSR1)).start()  # lands inside the waiting attempt
-    start = time.monotonic()
     try:
-        with pytest.raises(StorageUnavailable):
-            storage.get_all_trials(study._study_id)
-        waited = time.monotonic() - start
+        waited = _seconds_until_unavailable(storage, study)
     finally:
         signal.signal(signal.SIGUSR1, previous)
         impatient(None)
         private_postgres.thaw()
     assert waited < 30, f"the attempt ran to its own deadline: {waited:.1f} s"  # hang guard; expected ~3 s
+
+
+@pytest.mark.timeout(300)
+def test_a_stop_opens_a_new_connection_within_its_patience_not_the_connect_timeout(private_postgres, monkeypatch):
+    """A stop's first write on a frozen server: the pool's ping of its pooled connection is cut, and the pool opens
+    a new one at once, in the same attempt. That connection waits what is left of the attempt's deadline (the stop's
+    2 s patience), not the 30 s connect timeout."""
+    storage, study = _one_trial_study(private_postgres.url, "reconnect", monkeypatch, call_s=2, connect_s=30)
+    private_postgres.freeze()
+    impatient(2.0)  # as run_worker's stop does
+    try:
+        waited = _seconds_until_unavailable(storage, study)
+    finally:
+        impatient(None)
+        private_postgres.thaw()
+    assert waited < 15, f"the new connection waited the connect timeout: {waited:.1f} s"  # expected ~4 s; was 32 s
 
 
 # Timeouts of the `hpo run` processes the frozen-server stop tests signal: 2 s deadlines, 1 s heartbeats and a 3 s
