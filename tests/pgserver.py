@@ -86,12 +86,20 @@ class PrivatePostgres:
     def freeze(self) -> None:
         """SIGSTOP the whole cluster: connections stay open and the kernel acknowledges packets, but nothing
         answers (a hung host, as a client sees it)."""
-        for pid in self._cluster():
-            os.kill(pid, signal.SIGSTOP)
+        self._signal(self._cluster(), signal.SIGSTOP)
 
     def thaw(self) -> None:
-        for pid in self._cluster():
-            os.kill(pid, signal.SIGCONT)
+        """SIGCONT the cluster, the postmaster last: a resumed postmaster may end a backend before it is signalled."""
+        master, *children = self._cluster()
+        self._signal([*children, master], signal.SIGCONT)
+
+    @staticmethod
+    def _signal(pids: list[int], signum: int) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:  # a backend that ended since _cluster() listed it
+                continue
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
