@@ -49,6 +49,10 @@ class RunInterrupted(Stopped):
     """The run was stopped by Ctrl-C or SIGTERM; its running trial was marked FAIL."""
 
 
+class Unreleased(RunInterrupted):
+    """The run was stopped, but its running trial could not be marked FAIL: the database did not answer."""
+
+
 def left_running(study: optuna.Study, trials: int) -> str:
     """What becomes of `trials` running trials of `study` that a stop could not mark FAIL (a second signal, a
     database that does not answer): the tail of its line."""
@@ -211,7 +215,7 @@ def run_worker(
         try:
             queued = interrupt_trial(study, current_trial_id)
         except StorageUnavailable:
-            raise RunInterrupted(f"interrupted; the database does not answer: {left_running(study, 1)}") from e
+            raise Unreleased(f"interrupted; the database does not answer: {left_running(study, 1)}") from e
         again = ", and queued again with its params" if queued else ""
         failed = f"the running trial was marked FAIL (fail_reason={INTERRUPTED!r}){again}"
         raise RunInterrupted(f"interrupted: {failed}") from e

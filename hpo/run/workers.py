@@ -21,7 +21,7 @@ from hpo import batch, console
 from hpo.run.display import run_view
 from hpo.run.gpus import assign, summary
 from hpo.run.processes import Death, publish_trial, supervise
-from hpo.run.runner import RunInterrupted, left_running, run_worker
+from hpo.run.runner import RunInterrupted, Unreleased, left_running, run_worker
 from hpo.storage import open_storage
 from hpo.storage.guard import INTERRUPTED, StorageUnavailable, budget_used
 from hpo.storage.recovery import release_trial
@@ -32,6 +32,9 @@ from hpo.study.spec import StudySpec, load_spec
 
 WORKERS_PER_CORE = 4  # beyond this many per core, workers only queue for the CPU and multiply the memory used
 KILLED = "killed"  # fail_reason of the trial of a worker that died without cleaning up (SIGKILL, a crash)
+# A worker's exit code when it stopped without marking its trial FAIL, the database not answering (sysexits'
+# EX_TEMPFAIL): it spent the stop's patience on the database, so its parent does not spend it again (Reaper).
+UNRELEASED_EXIT = 75
 
 
 def host_cores() -> int:
@@ -94,6 +97,8 @@ def worker_main(job: WorkerJob, index: int) -> None:
         run_worker(
             spec, study, job.n_trials, timeout=job.timeout, seed=job.seed, objective=objective, on_trial=publish_trial
         )
+    except Unreleased:
+        sys.exit(UNRELEASED_EXIT)
     except RunInterrupted:
         sys.exit(console.EXIT_INTERRUPTED)
     except CovblendError as e:
@@ -108,7 +113,8 @@ class Reaper:
     A worker killed after ignoring the forwarded signal was being stopped: its trial ends FAIL with fail_reason
     "interrupted", like its siblings' trials. A worker that died otherwise (SIGKILL from outside, a crash)
     has its trial failed as "killed". Either is re-queued with the same params, so the others (or the next run)
-    run it again.
+    run it again. A worker that stopped with UNRELEASED_EXIT already tried and the database did not answer: its
+    trial is left to the stale check (HPO_GRACE_S) without a second wait here.
     """
 
     study: optuna.Study
@@ -118,6 +124,9 @@ class Reaper:
     def __call__(self, death: Death, stopping: bool) -> None:
         self.deaths.append(death)
         if death.trial_id is None:
+            return
+        if stopping and death.exitcode == UNRELEASED_EXIT:  # the worker's own try gave up a moment ago
+            self.unreleased.append(death)
             return
         reason = INTERRUPTED if stopping else KILLED
         try:
@@ -177,7 +186,7 @@ def run_parallel(
             codes, interrupted = supervise(worker_main, args, on_poll=on_poll, on_death=reaper, abandoned=abandoned)
     if interrupted and reaper.unreleased:
         left = left_running(study, len(reaper.unreleased))
-        raise RunInterrupted(f"interrupted; the database does not answer: {left}")
+        raise Unreleased(f"interrupted; the database does not answer: {left}")
     if interrupted:
         raise RunInterrupted(f"interrupted: the workers' running trials were marked FAIL (fail_reason={INTERRUPTED!r})")
     if not any(codes):

@@ -15,9 +15,18 @@ from optuna.trial import TrialState
 
 from benchmarks.probe import probe_main
 from core.errors import CovblendError
-from hpo.run.processes import supervise
-from hpo.run.workers import KILLED, WORKERS_PER_CORE, check_workers, finished, threads_per_worker
-from hpo.storage import open_storage
+from hpo import console
+from hpo.run.processes import Death, supervise
+from hpo.run.workers import (
+    KILLED,
+    UNRELEASED_EXIT,
+    WORKERS_PER_CORE,
+    Reaper,
+    check_workers,
+    finished,
+    threads_per_worker,
+)
+from hpo.storage import internals, open_storage
 from hpo.storage.guard import BudgetReached
 from hpo.storage.recovery import release_trial
 
@@ -100,3 +109,15 @@ def test_parallel_workers_on_postgres_use_exactly_the_budget(fresh_postgres_url)
     trials = optuna.load_study(study_name="probe", storage=fresh_postgres_url).trials
     assert len(trials) == 30 and len({t.number for t in trials}) == 30
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+
+
+def test_a_stopped_worker_whose_database_did_not_answer_is_not_waited_on_again(tmp_path):
+    """Its trial stays RUNNING for the stale check; a worker that stopped otherwise has its trial failed here."""
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
+    trial_id = internals.trial_id(study.ask())
+    reaper = Reaper(study)
+    reaper(Death(0, 100, UNRELEASED_EXIT, trial_id), True)
+    assert reaper.unreleased == reaper.deaths
+    assert study.trials[0].state == TrialState.RUNNING
+    reaper(Death(1, 101, console.EXIT_INTERRUPTED, trial_id), True)
+    assert study.trials[0].state == TrialState.FAIL
