@@ -51,6 +51,9 @@ JobCompType=jobcomp/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SchedulerType=sched/backfill
+# A test cluster's queue is short: look at it every second, not every minute (sched_interval) or 30 s (bf_interval);
+# a job waiting on a dependency then starts ~1 s after it ends instead of ~3 s.
+SchedulerParameters=sched_interval=1,bf_interval=1
 ReturnToService=2
 KillWait=30
 SlurmctldDebug=info
