@@ -59,11 +59,11 @@ def given_up() -> str | None:
     return getattr(_limit, "gave_up", None)
 
 
-# The connect() argument that bounds opening a connection, per DB-API driver (hpo.storage.CONNECT_ARGS sets it)
+# The connect() argument that bounds opening a connection and nothing after it, per DB-API driver (hpo.storage.
+# CONNECT_ARGS sets it). pg8000 has none: its `timeout` stays the socket's for the connection's life.
 CONNECT_TIMEOUT_ARGS = {
     "psycopg": "connect_timeout",
     "psycopg2": "connect_timeout",
-    "pg8000": "timeout",
     "pymysql": "connect_timeout",
     "mysqldb": "connect_timeout",
 }
