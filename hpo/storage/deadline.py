@@ -59,16 +59,6 @@ def given_up() -> str | None:
     return getattr(_limit, "gave_up", None)
 
 
-# The connect() argument that bounds opening a connection and nothing after it, per DB-API driver (hpo.storage.
-# CONNECT_ARGS sets it). pg8000 has none: its `timeout` stays the socket's for the connection's life.
-CONNECT_TIMEOUT_ARGS = {
-    "psycopg": "connect_timeout",
-    "psycopg2": "connect_timeout",
-    "pymysql": "connect_timeout",
-    "mysqldb": "connect_timeout",
-}
-
-
 def _fileno(dbapi_connection) -> int | None:
     """The socket of a DB-API connection: psycopg and psycopg2 name it, PyMySQL keeps it; None for SQLite and for
     a closed connection (psycopg's fileno() raises its OperationalError then, which would end the watchdog's
@@ -128,16 +118,19 @@ class Watchdog:
         attempt's deadline, not the whole connect timeout. On a frozen server the pool's ping of a pooled
         connection is cut at the deadline and the pool opens a new one at once, in the same attempt: without this
         bound a stop's first write waited its patience and then the connect timeout (10 s). None: the driver's
-        own connect, unchanged."""
-        key = CONNECT_TIMEOUT_ARGS.get(dialect.driver)
+        own connect, unchanged.
+
+        The bound is the `connect_timeout` that hpo.storage.CONNECT_ARGS gives psycopg, psycopg2, PyMySQL and
+        mysqlclient, which bounds the connect and nothing after it; pg8000 has none (its `timeout` stays the
+        socket's for the connection's life) and is left alone."""
         with self._lock:
             deadline = self._deadlines.get(threading.get_ident())
-        if key is None or key not in cparams or deadline is None:
+        if deadline is None or "connect_timeout" not in cparams:
             return None
         seconds = max(1, math.ceil(deadline - time.monotonic()))  # 1: one try even when the deadline has passed
-        if seconds >= cparams[key]:
+        if seconds >= cparams["connect_timeout"]:
             return None
-        return dialect.connect(*cargs, **{**cparams, key: seconds})  # cparams is the engine's own: left unchanged
+        return dialect.connect(*cargs, **{**cparams, "connect_timeout": seconds})  # the engine's cparams: unchanged
 
     def hurry(self, seconds: float) -> None:
         """The calling thread's attempt under way, if any, is cut `seconds` from now at the latest."""
