@@ -128,7 +128,7 @@ class Watchdog:
         if deadline is None or "connect_timeout" not in cparams:
             return None
         seconds = max(1, math.ceil(deadline - time.monotonic()))  # 1: one try even when the deadline has passed
-        if seconds >= cparams["connect_timeout"]:
+        if seconds >= float(cparams["connect_timeout"]):  # a URL's own ?connect_timeout= comes as text
             return None
         return dialect.connect(*cargs, **{**cparams, "connect_timeout": seconds})  # the engine's cparams: unchanged
 
