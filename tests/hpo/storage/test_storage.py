@@ -178,9 +178,9 @@ def test_the_urls_own_driver_settings_win():
     assert "keepalives" not in args and args["keepalives_idle"] == 30  # keepalives=0 comes from the URL
 
 
-def test_a_urls_own_connect_timeout_opens_connections(postgres_url):
+def test_a_urls_own_connect_timeout_opens_connections(fresh_postgres_url):
     """The URL's ?connect_timeout= reaches the driver as text; the watchdog's bound on a new connection reads it."""
-    storage = open_storage(f"{postgres_url}?connect_timeout=5", create=False)
+    storage = open_storage(f"{fresh_postgres_url}?connect_timeout=5")
     assert isinstance(optuna.get_all_study_names(storage), list)
 
 
