@@ -28,7 +28,6 @@ from typing import Annotated
 import numpy as np
 import torch
 from pydantic import AfterValidator, Field
-from scipy.optimize import linear_sum_assignment
 
 from core.configs import Config
 from core.covariance import PipelineConfig, pipeline
@@ -65,24 +64,16 @@ def score(
     true_r: torch.Tensor,
     true_mask: torch.Tensor,
 ) -> Scores:
-    """Match estimates to truths per scene by optimal assignment on angle, then take RMSEs.
+    """Match estimates to truths per scene by optimal assignment on angle (core.metrics.matched_errors, the
+    objective's own matching), then take RMSEs over the matched pairs.
 
-    All inputs (B, K) tensors: radians, metres, bool (K may differ between estimates and truths).
-    Angles identify sources: they are at least the minimum separation apart, whereas range resolution
-    is coarse. When K̂ ≠ K only min(K̂, K) pairs count; the order error is reported as K accuracy.
+    All inputs (B, K) tensors: radians, metres, bool, with no more estimate slots than truth slots. Angles identify
+    sources: they are at least the minimum separation apart, whereas range resolution is coarse. When K̂ ≠ K only
+    min(K̂, K) pairs count; the order error is reported as K accuracy.
     """
-    et, er, em = (x.detach().cpu().double().numpy() for x in (est_theta, est_r, est_mask))
-    tt, tr, tm = (x.detach().cpu().double().numpy() for x in (true_theta, true_r, true_mask))
-    d_t, d_r = [], []
-    for b in range(et.shape[0]):
-        ei, ti = np.flatnonzero(em[b]), np.flatnonzero(tm[b])
-        if len(ei) == 0 or len(ti) == 0:
-            continue
-        rows, cols = linear_sum_assignment(np.abs(et[b, ei][:, None] - tt[b, ti][None, :]))
-        d_t.append(et[b, ei[rows]] - tt[b, ti[cols]])
-        d_r.append(er[b, ei[rows]] - tr[b, ti[cols]])
-    d_t = np.degrees(np.concatenate(d_t)) if d_t else np.zeros(0)
-    d_r = np.concatenate(d_r) if d_r else np.zeros(0)
+    err_t, err_r = matched_errors(est_theta, est_r, est_mask, true_theta, true_r, true_mask, (math.nan, math.nan))
+    paired = ~err_t.isnan()  # a truth without an estimate, or a padded slot, is nan
+    d_t, d_r = (e[paired].cpu().numpy() for e in (err_t, err_r))
     return Scores(_rmse(d_t), _rmse(d_r), d_t, d_r)
 
 

@@ -20,6 +20,7 @@ from core.evaluation import (
 )
 from core.grid import build_grid
 from core.measurement import classic_covariance, operator
+from core.metrics import matched_errors
 from core.models import ModelConfig, build_model
 from core.music import model_order
 from core.scenario import MeasurementConfig, ScenarioConfig, SceneConfig, generate
@@ -49,6 +50,16 @@ def test_score_counts_only_min_k_hat_k_pairs_and_ignores_padded_slots():
     s = score(est_t, est_r, est_m, truth_t, truth_r, truth_m)
     assert s.angle_err_deg.size == 2
     assert s.angle_rmse_deg == 0.0 and s.range_rmse_m == 0.0
+
+
+def test_score_pairs_sources_as_the_objective_does_when_the_sum_of_errors_ties():
+    """Every estimate on one side of every truth: each pairing has the same sum of |Δθ|. The report's plain
+    errors take the pairing of its clipped ones and of the objective (core.metrics.matched_errors)."""
+    truth_t, est_t = torch.tensor([[0.3, 0.4, 0.5]], **F64), torch.tensor([[0.0, 0.05, 0.1]], **F64)
+    r, mask = torch.zeros(1, 3, **F64), torch.ones(1, 3, dtype=torch.bool)
+    s = score(est_t, r, mask, truth_t, r, mask)
+    err_t, _ = matched_errors(est_t, r, mask, truth_t, r, mask, (180.0, 0.0))
+    assert s.angle_err_deg.tolist() == err_t[0].tolist()
 
 
 def test_score_of_nothing_matched_is_nan():
