@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "alignment.py"
 TINY = ["--steps", "2", "--n-train", "64", "--n-val", "48", "--width", "32", "--depth", "1", "--batch", "32"]
+TINY += ["--threads", "1"]  # pytest-xdist keeps every core busy already
 HYBRID = ["--combiner", "random_phase", "--n-elements", "12", "--n-rf", "8", "--k-max", "2", "--snapshots", "8"]
 
 

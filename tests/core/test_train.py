@@ -15,10 +15,11 @@ from core.models import build_model
 from core.scenario import generate
 from core.train import ExperimentConfig, NonFiniteGradientError, load_checkpoint, save_checkpoint, train, validate
 
+# One thread: pytest-xdist keeps every core busy with a test already, where a second intra-op thread only spins.
 TINY = {
     "scenario": {"measurement": {"snapshots": 4}},
     "model": {"arch": "mlp", "width": 64, "depth": 2},
-    "train": {"epochs": 2, "n_train": 512, "n_val": 256, "batch_size": 128, "lr": 3e-3, "threads": 2, "device": "cpu"},
+    "train": {"epochs": 2, "n_train": 512, "n_val": 256, "batch_size": 128, "lr": 3e-3, "threads": 1, "device": "cpu"},
 }
 
 

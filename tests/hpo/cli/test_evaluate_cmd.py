@@ -21,7 +21,7 @@ def checkpoint(tmp_path_factory):
     """A checkpoint from a short real training run (one epoch of a small MLP, about two seconds)."""
     cfg = ExperimentConfig(
         model=ModelConfig(arch="mlp", width=32, depth=1),
-        train=TrainConfig(epochs=1, n_train=128, n_val=32, batch_size=64, threads=2, device="cpu"),
+        train=TrainConfig(epochs=1, n_train=128, n_val=32, batch_size=64, threads=1, device="cpu"),
     )
     path = tmp_path_factory.mktemp("ckpt") / "model.pt"
     save_checkpoint(path, train(cfg), cfg)
