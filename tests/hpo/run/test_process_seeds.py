@@ -11,7 +11,9 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from typer.testing import CliRunner
 
+from hpo.cli import app
 from hpo.run.runner import run_worker
 from hpo.storage import open_storage
 from hpo.study.create import create_or_join
@@ -70,9 +72,10 @@ def _duplicates(trials) -> int:
 @pytest.mark.timeout(900)
 def test_separate_processes_never_sample_the_same_params(tiny_spec, fresh_postgres_url, tmp_path):
     """Three `hpo run` processes, one of them with two workers, as compose replicas or other hosts would be."""
-    base = [HPO, "run", "--study", str(tiny_spec), "--storage", fresh_postgres_url, "--json"]
-    created = subprocess.run([*base, "--create-only"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert created.returncode == 0, created.stderr
+    args = ["run", "--study", str(tiny_spec), "--storage", fresh_postgres_url, "--json"]
+    created = CliRunner().invoke(app, [*args, "--create-only"])  # as compose's create service does, in-process here
+    assert created.exit_code == 0, created.output
+    base = [HPO, *args]
     runs = [[*base, "--n-trials", "8"]] * 2 + [[*base, "--n-trials", "8", "--workers", "2"]]
     procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for cmd in runs]
     for proc in procs:
