@@ -75,11 +75,11 @@ def supervise(
     every worker once; workers still alive STOP_S seconds later are killed (exit code -9). From the signal on,
     this process's storage calls wait RELEASE_S at most, as a worker's do. A second signal kills the workers and
     ends this process at once with the line abandoned(running) returns, `running` the number of trials they were
-    running (hpo.run.signals.Forward). on_death(death,
-    stopping) hears, once, of each worker that exited non-zero, within POLL_S of its end; death.trial_id is
-    the trial it published with publish_trial, and `stopping` tells whether a signal was being forwarded.
-    A worker that cannot be started (OSError: a process limit, memory) stops the started ones as a signal
-    would, then raises CovblendError naming it: no worker outlives its parent.
+    running (hpo.run.signals.Forward). on_death(death, stopping) hears, once, of each worker that exited
+    non-zero, within POLL_S of its end; death.trial_id is the trial it published with publish_trial, and
+    `stopping` tells whether a signal was being forwarded. A worker that cannot be started (OSError: a process
+    limit, memory) stops the started ones as a signal would, then raises CovblendError naming it: no worker
+    outlives its parent.
     """
     ctx = multiprocessing.get_context("spawn")  # no forked torch or database connections
     # lock=False: a worker SIGKILLed while holding a lock would leave the parent blocked on its next read.
