@@ -71,8 +71,8 @@ def score(
     sources: they are at least the minimum separation apart, whereas range resolution is coarse. When K̂ ≠ K only
     min(K̂, K) pairs count; the order error is reported as K accuracy.
     """
-    err_t, err_r = matched_errors(est_theta, est_r, est_mask, true_theta, true_r, true_mask, (math.nan, math.nan))
-    paired = ~err_t.isnan()  # a truth without an estimate, or a padded slot, is nan
+    err_t, err_r = matched_errors(est_theta, est_r, est_mask, true_theta, true_r, true_mask, (math.inf, math.inf))
+    paired = true_mask.to(err_t.device) & ~err_t.isinf()  # inf: a truth left without an estimate
     d_t, d_r = (e[paired].cpu().numpy() for e in (err_t, err_r))
     return Scores(_rmse(d_t), _rmse(d_r), d_t, d_r)
 
