@@ -56,6 +56,9 @@ def _rmse(d: np.ndarray) -> float:
     return float(np.sqrt(np.mean(d**2))) if d.size else math.nan
 
 
+UNMATCHED = (math.inf, math.inf)  # matched_errors' miss: marks a truth left without an estimate, a gross error
+
+
 def score(
     est_theta: torch.Tensor,
     est_r: torch.Tensor,
@@ -71,8 +74,12 @@ def score(
     sources: they are at least the minimum separation apart, whereas range resolution is coarse. When K̂ ≠ K only
     min(K̂, K) pairs count; the order error is reported as K accuracy.
     """
-    err_t, err_r = matched_errors(est_theta, est_r, est_mask, true_theta, true_r, true_mask, (math.inf, math.inf))
-    paired = true_mask.to(err_t.device) & ~err_t.isinf()  # inf: a truth left without an estimate
+    return _paired(*matched_errors(est_theta, est_r, est_mask, true_theta, true_r, true_mask, UNMATCHED), true_mask)
+
+
+def _paired(err_t: torch.Tensor, err_r: torch.Tensor, true_mask: torch.Tensor) -> Scores:
+    """Scores over the matched pairs of matched_errors' per-truth errors (B, K_max), taken with the UNMATCHED miss."""
+    paired = true_mask.to(err_t.device) & ~err_t.isinf()
     d_t, d_r = (e[paired].cpu().numpy() for e in (err_t, err_r))
     return Scores(_rmse(d_t), _rmse(d_r), d_t, d_r)
 
@@ -140,10 +147,10 @@ def _rmse_ci95(err: np.ndarray, seed: int) -> list[float] | None:
 def localisation_scores(est: MusicResult, batch: SceneBatch, grid: Grid, ci: bool = False) -> dict:
     """Plain RMSEs over the matched pairs, and (DESIGN §6) the gross-error rate and the angle RMSE with each
     error capped at the resolution half-width, over every true source (a missed one is a gross error)."""
-    s = score(est.theta, est.r, est.mask, batch.theta, batch.r, batch.mask)
+    err_t, err_r = matched_errors(est.theta, est.r, est.mask, batch.theta, batch.r, batch.mask, UNMATCHED)
+    s = _paired(err_t, err_r, batch.mask)  # the plain errors and the clipped ones share this one pairing
     out = {"angle_rmse_deg": _nan_to_none(s.angle_rmse_deg), "range_rmse_m": _nan_to_none(s.range_rmse_m)}
-    err_t, _ = matched_errors(est.theta, est.r, est.mask, batch.theta, batch.r, batch.mask, (180.0, 0.0))
-    clipped, gross = clipped_angle_errors(err_t, batch.theta, grid.array)
+    clipped, gross = clipped_angle_errors(err_t, batch.theta, grid.array)  # a missed truth's inf caps as gross
     real = batch.mask
     out["angle_rmse_clipped_deg"] = _nan_to_none(clipped[real].square().mean().sqrt().item())
     out["gross_rate"] = _nan_to_none(gross[real].double().mean().item())

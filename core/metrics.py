@@ -108,8 +108,8 @@ def matched_errors(
     the matched pairs (angles identify sources; range resolution is coarse), for all scenes at once: it tries
     every permutation of the K_max truth slots, K_max! of them (6 for K_max = 3), so keep K_max small (<= 7). A
     truth left without an estimate (MUSIC found fewer peaks) gets the error miss = (angle_deg, range_m), e.g. the
-    search grid's extent, so a method cannot win by missing sources; miss = (inf, inf) marks those truths
-    (core.evaluation.score keeps the matched pairs only).
+    search grid's extent, so a method cannot win by missing sources; core.evaluation's miss, (inf, inf), marks
+    those truths and still counts them as gross errors in clipped_angle_errors.
     """
     b, k_max = true_theta.shape
     pad = k_max - est_theta.shape[1]
