@@ -6,10 +6,12 @@ whose SNR estimate falls in the bin, against β = 1, the estimator on C(R_samp),
 SNRs span 5 dB, and a clipped angle MSE over it is decided by the gross errors at its low end, which would hide a
 loss of precision at its high end; so three things are compared separately, each error over its own source's CRB so
 that every SNR in the bin counts: the gross errors (angle off by more than the resolution half-width), the angle
-precision of the sources neither method got grossly wrong, and the range. A β < 1 qualifies when it makes no more
-gross errors than classic and is no worse in angle precision and in range: on average while training (so that R_pred
-keeps a gradient where it may help), and by `final_z` standard errors of the paired difference for the table a
-checkpoint ships (the burden of proof is on R_pred: weak evidence keeps classic); among those the best score wins,
+precision and the range precision of the sources neither method got grossly wrong (a grossly wrong source's range
+error is as wild as its angle's, and the gross-error count already judges it). A β < 1 qualifies when it makes no more
+gross errors than classic and is no worse in angle and range precision: on average while training (so that R_pred
+keeps a gradient where it may help); for the table a checkpoint ships, within `tolerance` of classic's mean square
+error even at `final_z` standard errors of the paired difference above the measured one, a non-inferiority test
+(the burden of proof is on R_pred: weak evidence keeps classic); among those the best score wins,
 the score being the search objective's own (core.localisation: the mean of the clipped-angle and range MSE ratios in
 dB), and only if it beats classic by more than `margin_db`. Otherwise, and in thin bins, β = 1 (a thin open end bin
 is fitted together with its inner neighbour first): the pipeline falls back to classic wherever R_pred does not
@@ -46,10 +48,15 @@ class CalibrationConfig(Config):
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], ...] = Field((0.3, 0.5, 0.7, 0.85, 0.93), min_length=1)
     margin_db: float = Field(0.1, ge=0)  # what a β < 1 must win by, in the objective's score
     # the table a checkpoint ships (the refit after the last epoch): a β < 1 must be no worse than classic in angle
-    # precision and in range by this many standard errors of the paired difference (over the CRB). With 0, a 1-3%
+    # and range precision by this many standard errors of the paired difference (over the CRB). With 0, a 1-3%
     # angle loss at 5 dB went through 1,024 scenes unseen. Refits during training use 0: at 1 the first refit sent
     # every bin to β = 1 and R_pred got no gradient from then on.
     final_z: float = Field(1.0, ge=0)
+    # ... beyond this share of classic's mean square error: the non-inferiority margin of the shipped table. The
+    # default is the pipeline's "never worse than 1.02× classic" in RMSE (1.02² − 1). With 0 the test asks R_pred to
+    # be shown *better* in precision, which it cannot be where classic is near the CRB: `quick`'s low-SNR bins stay
+    # at β = 1 where a β of 0.7 cuts the gross errors 2.3-4.3× (docs/results.md).
+    tolerance: float = Field(0.0404, ge=0, le=1)
     min_sources: int = Field(30, ge=1)  # a bin with fewer calibration sources keeps β = 1
 
     def due(self, epoch: int, epochs: int) -> bool:
@@ -91,23 +98,24 @@ def _db(mse: torch.Tensor, mse_ref: torch.Tensor) -> float:
     return 10 * torch.log10(mse.clamp_min(1e-12) / mse_ref.clamp_min(1e-12)).item()
 
 
-def _worse(err: torch.Tensor, ref: torch.Tensor, where: torch.Tensor, z: float) -> bool:
-    """Whether err is not shown to be at least as good as ref on the sources `where`: the mean of the paired
-    differences of the squares, plus z standard errors of that mean, is above 0. err, ref (B, K_max), each
-    already over its source's CRB."""
+def worse(err: torch.Tensor, ref: torch.Tensor, where: torch.Tensor, z: float, tolerance: float = 0.0) -> bool:
+    """Whether err is not shown to be within `tolerance` of ref on the sources `where`: the mean of the paired
+    differences of the squares, plus z standard errors of that mean, is above tolerance × ref's mean square.
+    err, ref (B, K_max), each already over its source's CRB; where (B, K_max) bool."""
     d = (err.square() - ref.square())[where].double()
     if d.numel() < 2:
         return False
-    return (d.mean() + z * d.std() / d.numel() ** 0.5).item() > 0
+    allowed = tolerance * ref[where].double().square().mean()
+    return (d.mean() + z * d.std() / d.numel() ** 0.5 - allowed).item() > 0
 
 
 def fit_table(
     model, pipe: PipelineConfig, cal: CalibrationSet, cfg: CalibrationConfig, final: bool = True
 ) -> tuple[float, ...]:
     """β per bin of pipe.beta_bins_db for `model` on cal's scenes (module docstring); the model is not changed.
-    final: the table a checkpoint ships, which must show R_pred no worse by cfg.final_z standard errors;
+    final: the table a checkpoint ships, which must show R_pred within cfg.tolerance at cfg.final_z standard errors;
     otherwise (refits during training) no worse on average, on the first cfg.refit_scenes scenes."""
-    z = cfg.final_z if final else 0.0
+    z, tolerance = (cfg.final_z, cfg.tolerance) if final else (0.0, 0.0)
     scored = cal if final else cal.head(cfg.refit_scenes)
     ref, (crb_t, crb_r) = scored.ref, scored.crb
     scenes = ref.scenes
@@ -126,8 +134,8 @@ def fit_table(
         fine = where & ~lg & ~cg  # neither method grossly wrong: the precision both reach
         return (
             bool(lg[where].sum() > cg[where].sum())
-            or _worse(lt / crb_t, ct / crb_t, fine, z)
-            or _worse(lr / crb_r, cr / crb_r, where, z)
+            or worse(lt / crb_t, ct / crb_t, fine, z, tolerance)
+            or worse(lr / crb_r, cr / crb_r, fine, z, tolerance)
         )
 
     table = []

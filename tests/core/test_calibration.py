@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core.array import steering
-from core.calibration import CalibrationConfig, calibration_set, fit_table
+from core.calibration import CalibrationConfig, calibration_set, fit_table, worse
 from core.covariance import PipelineConfig, pipeline, sample_covariance
 from core.dml import dml
 from core.errors import ConfigError
@@ -160,6 +160,18 @@ def test_a_beta_that_helps_a_bin_on_average_but_hurts_one_snr_in_it_is_refused()
     strays = (s_hat >= 0) & (scenes.snr_db < 0)
     assert scenes.mask[strays].sum() >= cfg.min_sources  # the high bin serves enough low-SNR sources to check
     assert fit_table(mixed, pipe, cal, cfg)[1] == 1.0
+
+
+def test_the_shipped_tables_test_admits_a_loss_within_its_tolerance_and_not_beyond():
+    # 4,000 sources whose error over the CRB spreads as classic's does: a 1% larger mean square error is within the
+    # 1.02x RMSE tolerance at one standard error, a 6% one is not, and with no tolerance R_pred must be shown better.
+    ref = torch.randn(2000, 2, generator=torch.Generator().manual_seed(0)).abs()
+    where = torch.ones_like(ref, dtype=torch.bool)
+    tol = CalibrationConfig().tolerance
+    assert not worse(ref * 1.01**0.5, ref, where, z=1.0, tolerance=tol)
+    assert worse(ref * 1.06**0.5, ref, where, z=1.0, tolerance=tol)
+    assert worse(ref * 1.01**0.5, ref, where, z=1.0, tolerance=0.0)
+    assert not worse(ref * 0.99**0.5, ref, where, z=0.0, tolerance=0.0)
 
 
 def test_a_thin_open_end_bin_is_fitted_with_its_inner_neighbour(cal):
