@@ -98,15 +98,15 @@ def _db(mse: torch.Tensor, mse_ref: torch.Tensor) -> float:
     return 10 * torch.log10(mse.clamp_min(1e-12) / mse_ref.clamp_min(1e-12)).item()
 
 
-def worse(err: torch.Tensor, ref: torch.Tensor, where: torch.Tensor, z: float, tolerance: float = 0.0) -> bool:
+def worse(err: torch.Tensor, ref: torch.Tensor, where: torch.Tensor, z: float, tolerance: float) -> bool:
     """Whether err is not shown to be within `tolerance` of ref on the sources `where`: the mean of the paired
     differences of the squares, plus z standard errors of that mean, is above tolerance × ref's mean square.
     err, ref (B, K_max), each already over its source's CRB; where (B, K_max) bool."""
-    d = (err.square() - ref.square())[where].double()
+    ref_sq = ref.square()[where].double()
+    d = err.square()[where].double() - ref_sq
     if d.numel() < 2:
         return False
-    allowed = tolerance * ref[where].double().square().mean()
-    return (d.mean() + z * d.std() / d.numel() ** 0.5 - allowed).item() > 0
+    return (d.mean() + z * d.std() / d.numel() ** 0.5 - tolerance * ref_sq.mean()).item() > 0
 
 
 def fit_table(
