@@ -19,8 +19,8 @@ from rich.table import Table
 
 from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, Storage, StudyName, parse_snr_grid
-from hpo.cli.evaluate import short
-from hpo.console import err, out, say, warn
+from hpo.cli.evaluate import TABLE_WIDTH, short
+from hpo.console import console_of_width, err, out, say, warn
 from hpo.results.retrain import FILES, MAX_SEEDS, RetrainWatcher, TrialSummary, retrain, top_trials, warnings_for
 from hpo.run.display import EPOCH_METRICS
 from hpo.run.signals import Stopped, handling, interrupt
@@ -83,7 +83,7 @@ def accuracy_table(summaries: list[TrialSummary], best: TrialSummary) -> Table:
     table = Table(
         title="Learned pipeline, true K: angle RMSE (deg) / range RMSE (m) per SNR (dB)",
         caption=SNR_DEFINITION,
-        box=box.SIMPLE_HEAD,  # no vertical rules and shared padding: seven SNR columns fit 80 characters
+        box=box.SIMPLE_HEAD,  # no vertical rules and shared padding: seven SNR columns fit TABLE_WIDTH
         collapse_padding=True,
     )
     table.add_column("trial", justify="right", no_wrap=True, min_width=5)
@@ -133,8 +133,9 @@ def retrain_command(
     except KeyboardInterrupt:
         raise Stopped(f"finished seeds are kept in {out_dir}; run the same command to go on") from None
     best, names = result.winner, result.provenance["metric_names"] or spec.study.metric_names
-    out.print(summary_table(result.summaries, best, result.provenance["epochs"], names))
-    out.print(accuracy_table(result.summaries, best))
+    wide = console_of_width(TABLE_WIDTH)
+    wide.print(summary_table(result.summaries, best, result.provenance["epochs"], names))
+    wide.print(accuracy_table(result.summaries, best))
     shown = ", ".join(f"{n} {v:.3f}" for n, v in zip(names, best.mean_values, strict=True))
     say(
         f"winner: trial {best.number}, mean {shown} over seeds {list(best.seeds)} on fresh validation scenes; "

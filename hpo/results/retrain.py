@@ -10,7 +10,7 @@ and from `hpo evaluate`'s.
 Layout of the output folder:
     runs/trial-NNNN/seed-S.json   one finished seed: its config, final metrics, evaluation report, wall time
     runs/trial-NNNN/seed-S.pt     its checkpoint (core.train.save_checkpoint)
-    checkpoint.pt                 the winner's representative seed: val NMSE closest to the winner's mean
+    checkpoint.pt                 the winner's representative seed: its objective value closest to the winner's mean
     evaluation.json, .png         `hpo evaluate`'s report and plot of checkpoint.pt
     provenance.json               spec, params, seeds, versions, git commit, device, determinism, wall time
 A seed's JSON is written last and atomically; a rerun skips every seed whose JSON matches its config and
