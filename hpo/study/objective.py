@@ -128,11 +128,12 @@ class Objective:
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} with {shown}")
 
         def should_prune(trial: optuna.Trial, epoch: int, n_values: int) -> bool:
+            if epoch == spec.train.epochs - 1:
+                return False  # training is done: pruning saves nothing, and the value is as real as a complete one's
             if n_values == 1:
                 return trial.should_prune()
             # Optuna refuses should_prune here; the study's pruner (hpo.study.pruners) reads the curve instead.
-            last = epoch == spec.train.epochs - 1
-            return not last and trial.study.pruner.prune(trial.study, internals.latest(trial))
+            return trial.study.pruner.prune(trial.study, internals.latest(trial))
 
         start = time.perf_counter()
         result = self.train(cfg, on_epoch, hooks.on_step)

@@ -116,6 +116,24 @@ def test_multi_objective_trials_are_pruned_by_the_study_pruner(tiny_spec, tmp_pa
         assert list(t.user_attrs[CURVE_ATTR]) == ["0"]
 
 
+@pytest.mark.parametrize("epochs, state", [(2, TrialState.PRUNED), (1, TrialState.COMPLETE)])
+def test_a_single_objective_trial_is_pruned_before_its_last_epoch_and_never_at_it(tiny_spec, tmp_path, epochs, state):
+    # An earlier trial far better at every epoch: the median pruner stops a new trial at epoch 0 unless epoch 0 is
+    # its last, where its training is done and its value as real as a complete trial's.
+    set_objective(tiny_spec, "nmse")
+    pruner = "[pruner]\nname = 'median'\nn_startup_trials = 1\nn_warmup_steps = 0\n"
+    text = tiny_spec.read_text().replace('[pruner]\nname = "none"\n', pruner)
+    tiny_spec.write_text(text.replace("epochs = 2\n", f"epochs = {epochs}\n"))
+    spec = load_spec(tiny_spec)
+    study, _ = create_or_join(spec, open_storage(f"sqlite:///{tmp_path / 'hpo.db'}"))
+    study.add_trial(optuna.trial.create_trial(value=-1e3, intermediate_values={0: -1e3, 1: -1e3}))
+    run_worker(spec, study, 2, objective=Objective(spec))
+    t = study.trials[-1]
+    assert t.state == state
+    if state == TrialState.PRUNED:
+        assert t.user_attrs["prune_reason"] == "pruner" and t.user_attrs["epoch"] == 0
+
+
 def test_grouped_attr_writes_read_back_with_stock_optuna(tiny_spec, storage_url):
     # The objective writes provenance, each epoch's health + report, and the final metrics one group per
     # transaction (GuardedStorage.set_trial_user_attrs); stock Optuna must read back every key and step.
