@@ -139,7 +139,7 @@ def retrain_command(
     shown = ", ".join(f"{n} {v:.3f}" for n, v in zip(names, best.mean_values, strict=True))
     say(
         f"winner: trial {best.number}, mean {shown} over seeds {list(best.seeds)} on fresh validation scenes; "
-        f"checkpoint of seed {result.provenance['checkpoint_seed']} (closest to the mean)",
+        f"checkpoint of seed {result.provenance['checkpoint_seed']} (the median seed; of two, the worse)",
         out,
     )
     say(f"trained {result.trained} seed(s), reused {result.skipped}; in {out_dir}: {', '.join(FILES)}", out)

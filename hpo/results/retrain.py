@@ -10,7 +10,7 @@ and from `hpo evaluate`'s.
 Layout of the output folder:
     runs/trial-NNNN/seed-S.json   one finished seed: its config, final metrics, evaluation report, wall time
     runs/trial-NNNN/seed-S.pt     its checkpoint (core.train.save_checkpoint)
-    checkpoint.pt                 the winner's representative seed: its objective value closest to the winner's mean
+    checkpoint.pt                 the winner's representative seed: the lower median of its seeds' objective values
     evaluation.json, .png         `hpo evaluate`'s report and plot of checkpoint.pt
     provenance.json               spec, params, seeds, versions, git commit, device, determinism, wall time
 A seed's JSON is written last and atomically; a rerun skips every seed whose JSON matches its config and
@@ -230,10 +230,12 @@ def winner(summaries: list[TrialSummary], directions: list[optuna.study.StudyDir
     return min(eligible, key=lambda s: ranking.signed(s.mean_values, directions))
 
 
-def representative(records: list[dict], mean: float) -> dict:
-    """The seed whose first value is closest to the winner's mean: the checkpoint that ships is a typical run,
-    not the luckiest one."""
-    return min(records, key=lambda r: (abs(r["values"][0] - mean), r["seed"]))
+def representative(records: list[dict], directions: list[optuna.study.StudyDirection]) -> dict:
+    """The seed at the lower median of the study's first value: the median of an odd count of seeds, the worse of
+    the two middle ones of an even count (the mean of two seeds is equally far from both, so it cannot choose). The
+    checkpoint that ships is a typical run, never the luckier side of a tie."""
+    order = sorted(records, key=lambda r: (ranking.signed(r["values"][:1], directions[:1]), r["seed"]))
+    return order[len(order) // 2]
 
 
 def annotate(storage: GuardedStorage, trial: FrozenTrial, summary: TrialSummary, epochs: int, names: list[str]) -> None:
@@ -246,9 +248,11 @@ def annotate(storage: GuardedStorage, trial: FrozenTrial, summary: TrialSummary,
     storage.annotate_trial(internals.trial_id(trial), attrs, f"retrain results on trial {trial.number}")
 
 
-def write_outputs(out: Path, best: TrialSummary, records: list[dict], provenance: dict) -> dict:
+def write_outputs(
+    out: Path, best: TrialSummary, records: list[dict], directions: list[optuna.study.StudyDirection], provenance: dict
+) -> dict:
     """Copy the winner's representative checkpoint, write its evaluation JSON + plot and provenance.json."""
-    chosen = representative(records, best.mean_values[0])
+    chosen = representative(records, directions)
     _, ckpt = seed_paths(out, best.number, chosen["seed"])
     shutil.copyfile(ckpt, out / "checkpoint.pt")
     report = {**chosen["evaluation"], "checkpoint": str(out / "checkpoint.pt")}
@@ -366,5 +370,5 @@ def retrain(
     best = winner(summaries, study.directions)
     every = [r for rs in records.values() for r in rs]
     provenance = provenance_of(spec, study, best, records[best.number], every, time.perf_counter() - start)
-    provenance = write_outputs(out, best, records[best.number], provenance)
+    provenance = write_outputs(out, best, records[best.number], study.directions, provenance)
     return RetrainResult(summaries, best, provenance, trained, len(plan) - trained)

@@ -15,6 +15,7 @@ from hpo.results.retrain import (
     STD_PREFIX,
     RetrainWatcher,
     TrialSummary,
+    representative,
     retrain,
     seed_paths,
     winner,
@@ -125,3 +126,20 @@ def test_other_epochs_do_not_reuse_finished_seeds(lucky_study, wide_spec, tmp_pa
     retrain(study, storage, wide_spec, out, top=1, seeds=1, epochs=1, eval_cfg=FAST_EVAL)
     result = retrain(study, storage, wide_spec, out, top=1, seeds=1, epochs=2, eval_cfg=FAST_EVAL)
     assert (result.trained, result.skipped) == (1, 0)
+
+
+MAX, MIN = optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE
+
+
+@pytest.mark.parametrize(
+    "direction, values, seed",
+    [
+        (MAX, [0.015, 0.093], 0),  # two seeds, loc_gain_db: the worse one, whatever rounding says of the mean
+        (MAX, [0.540, 0.379], 1),
+        (MIN, [-9.0, -8.0], 1),  # NMSE, minimised: the worse is the higher
+        (MAX, [0.3, 0.1, 0.2], 2),  # three: the median
+    ],
+)
+def test_the_shipped_seed_is_the_lower_median_of_the_objective(direction, values, seed):
+    records = [{"seed": i, "values": [v]} for i, v in enumerate(values)]
+    assert representative(records, [direction])["seed"] == seed
