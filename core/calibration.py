@@ -110,20 +110,10 @@ def worse(err: torch.Tensor, ref: torch.Tensor, where: torch.Tensor, z: float, t
     return (d.mean() + z * d.std() / d.numel() ** 0.5 - tolerance * ref_sq.mean()).item() > 0
 
 
-def refused(
-    errors: tuple[torch.Tensor, ...],
-    baseline: tuple[torch.Tensor, ...],
-    crb: tuple[torch.Tensor, torch.Tensor],
-    where: torch.Tensor,
-    z: float,
-    tolerance: float,
-    final: bool,
-) -> bool:
-    """Whether a β's errors fail the table's checks against classic's on the sources `where` (module docstring).
-    errors, baseline: (clipped angle in degrees, range in metres, gross) each (B, K_max); crb: (angle, range) std,
-    (B, K_max); where (B, K_max) bool. final adds the evaluation's own clipped angle MSE (the gross errors weighed
-    at the resolution half-width): within `tolerance` at z standard errors, where one or two gross errors more in
-    a thousand sources cost 1.04x classic's clipped RMSE at 0 dB while the counts alone, tied, let them through."""
+def refused(errors: tuple, baseline: tuple, crb: tuple, where: torch.Tensor, z: float, tolerance: float, final: bool):
+    """Whether a β's errors fail the checks against classic's baseline on the sources `where` (module docstring).
+    errors, baseline: (clipped angle °, range m, gross) each (B, K_max); crb: (angle, range) std (B, K_max). final adds
+    the clipped angle MSE itself: at 0 dB a tie in gross-error counts cost 1.04x classic's clipped RMSE, fresh."""
     (lt, lr, lg), (ct, cr, cg), (crb_t, crb_r) = errors, baseline, crb
     fine = where & ~lg & ~cg  # neither method grossly wrong: the precision both reach
     return (
@@ -154,9 +144,6 @@ def fit_table(
     edges = torch.tensor(pipe.beta_bins_db, dtype=scenes.snr_db.dtype, device=scenes.snr_db.device)
     true_bin = torch.bucketize(scenes.snr_db, edges, right=True)  # the scene's own SNR, on ŝ's bins
 
-    def harms(beta: float, where: torch.Tensor) -> bool:
-        return refused(errors[beta], ref.baseline, scored.crb, where, z, tolerance, final)
-
     table = []
     last = len(pipe.beta_bins_db)
     for b in range(last + 1):
@@ -175,7 +162,7 @@ def fit_table(
         cells = [real & (true_bin == c)[:, None] for c in range(last + 1)]
         checks = [real, *(cell for cell in cells if int(cell.sum()) >= cfg.min_sources)]
         for beta in sorted(errors, reverse=True):  # larger β first: a tie keeps the larger one
-            if any(harms(beta, where) for where in checks):
+            if any(refused(errors[beta], ref.baseline, scored.crb, w, z, tolerance, final) for w in checks):
                 continue
             lt, lr, _ = errors[beta]
             score = (
