@@ -49,9 +49,9 @@ class CalibrationConfig(Config):
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], ...] = Field((0.3, 0.5, 0.7, 0.85, 0.93), min_length=1)
     margin_db: float = Field(0.1, ge=0)  # what a β < 1 must win by, in the objective's score
     # the table a checkpoint ships (the refit after the last epoch): a β < 1 must be no worse than classic in angle
-    # and range precision by this many standard errors of the paired difference (over the CRB). With 0, a 1-3%
-    # angle loss at 5 dB went through 1,024 scenes unseen. Refits during training use 0: at 1 the first refit sent
-    # every bin to β = 1 and R_pred got no gradient from then on.
+    # and range precision (over the CRB) and in the clipped angle MSE of all sources by this many standard errors of
+    # the paired difference. With 0, a 1-3% angle loss at 5 dB went through 1,024 scenes unseen. Refits during
+    # training use 0: at 1 the first refit sent every bin to β = 1 and R_pred got no gradient from then on.
     final_z: float = Field(1.0, ge=0)
     # ... beyond this share of classic's mean square error: the non-inferiority margin of the shipped table. The
     # default is the pipeline's "never worse than 1.02× classic" in RMSE (1.02² − 1). With 0 the test asks R_pred to
