@@ -8,8 +8,9 @@ On each of `--seeds` scene draws (hpo evaluate's seeds 7000001, ...; true K) the
 with its own blend ("shipped") and once per fixed β; each is scored as `hpo evaluate` scores the learned method
 (clipped angle RMSE, range RMSE, gross-error rate: docs/design.md §5–§6) and divided by the same figure at β = 1 on
 the same scenes. Below 1 is a gain a per-SNR table could take if its SNR estimate placed the scenes; the last rows
-give that estimate, ŝ (core.measurement.split_eigvals: MDL's split of C(R_samp)'s eigenvalues), per SNR point as its
-10th, 50th and 90th percentile. Ranges are min–max over the seeds. Figures only; the model is not changed.
+give the checkpoint's own estimate ŝ (PipelineConfig.snr_estimate: MDL's split of C(R_samp)'s eigenvalues, or the
+manifold estimate of core.snr) per SNR point as its 10th, 50th and 90th percentile. Ranges are min–max over the
+seeds. Figures only; the model is not changed.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import argparse
 import torch
 from report_ratios import FIRST_SEED, add_sweep_options, format_table, ratio, span
 
-from core.covariance import measure
+from core.covariance import SNR_ESTIMATES, BlendInputs, measure
 from core.evaluation import EvalConfig, evaluate
-from core.measurement import split_eigvals
 from core.scenario import generate
+from core.snr import manifold
 from core.train import load_checkpoint
 
 METRICS = (("clipped angle", "angle_rmse_clipped_deg"), ("range", "range_rmse_m"), ("gross errors", "gross_rate"))
@@ -40,11 +41,11 @@ def scores(model, cfg, betas: list[float], snrs: list[float], scenes: int, seed:
 
 def snr_estimates(cfg, snrs: list[float], scenes: int, seed: int) -> list[list[float]]:
     """Per SNR point, ŝ's 10th, 50th and 90th percentile (dB) on the same scenes as `scores`'."""
-    out = []
+    out, pipe = [], cfg.pipeline
     for snr in snrs:
         batch = generate(cfg.scenario, scenes, seed=seed, snr_db=snr)
-        x = measure(batch.Y, batch.H, cfg.pipeline.tikhonov_alpha)
-        s = split_eigvals(x.eigvals, cfg.scenario.scene.k_max, x.snapshots).snr_db
+        x = measure(batch.Y, batch.H, pipe.tikhonov_alpha, manifold(cfg.scenario, pipe.snr_estimate))
+        s = SNR_ESTIMATES[pipe.snr_estimate](BlendInputs(None, x, cfg.scenario.scene.k_max))
         out.append(torch.quantile(s, torch.tensor([0.1, 0.5, 0.9], dtype=s.dtype)).tolist())
     return out
 
@@ -80,7 +81,8 @@ def main() -> None:
         estimates.append(snr_estimates(cfg, snrs, args.scenes, FIRST_SEED + s))
         print(f"  seed {s + 1}/{args.seeds} done", flush=True)
     pipe = cfg.pipeline
-    print(f"\n{args.checkpoint}: shipped blend {pipe.blend}, table {pipe.beta_table}; estimator {pipe.estimator}")
+    print(f"\n{args.checkpoint}: shipped blend {pipe.blend}, table {pipe.beta_table} over the {pipe.snr_estimate} ŝ")
+    print(f"bins {pipe.beta_bins_db} dB; estimator {pipe.estimator}")
     print(f"{args.seeds} × {args.scenes} scenes per SNR, true K; min–max over the seeds")
     print(format_table([f"{s:g}" for s in snrs], table(per_seed, estimates), args.markdown))
 

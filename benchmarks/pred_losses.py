@@ -33,6 +33,7 @@ from core.experiment import ExperimentConfig
 from core.metrics import nmse_db
 from core.reproducibility import deterministic
 from core.scenario import generate
+from core.snr import manifold
 from core.train import save_checkpoint, train
 from hpo.study.spec import PARAMS, load_spec
 
@@ -56,7 +57,7 @@ def _nmse_rows(model, cfg: ExperimentConfig, eval_cfg: EvalConfig) -> list[tuple
     with torch.no_grad():
         for snr in eval_cfg.snr_grid_db:
             batch = generate(cfg.scenario, eval_cfg.n_scenes, seed=eval_cfg.seed, snr_db=float(snr))
-            cov = pipeline(model, batch.Y, batch.H, cfg.pipeline)
+            cov = pipeline(model, batch.Y, batch.H, cfg.pipeline, manifold(cfg.scenario, cfg.pipeline.snr_estimate))
             rows.append(tuple(nmse_db(R, batch.R_true) for R in (cov.R_samp, cov.R_pred, cov.R_blend)))
     return rows
 

@@ -34,6 +34,7 @@ from core.crb import scene_crb
 from core.localisation import Reference, derived_seed, make_reference
 from core.measurement import to_measurement
 from core.scenario import ScenarioConfig, generate
+from core.snr import Manifold
 
 
 class CalibrationConfig(Config):
@@ -125,17 +126,23 @@ def refused(errors: tuple, baseline: tuple, crb: tuple, where: torch.Tensor, z: 
 
 
 def fit_table(
-    model, pipe: PipelineConfig, cal: CalibrationSet, cfg: CalibrationConfig, final: bool = True
+    model,
+    pipe: PipelineConfig,
+    cal: CalibrationSet,
+    cfg: CalibrationConfig,
+    final: bool = True,
+    manifold: Manifold | None = None,
 ) -> tuple[float, ...]:
     """β per bin of pipe.beta_bins_db for `model` on cal's scenes (module docstring); the model is not changed.
     final: the table a checkpoint ships, which must show R_pred within cfg.tolerance at cfg.final_z standard errors;
-    otherwise (refits during training) no worse on average, on the first cfg.refit_scenes scenes."""
+    otherwise (refits during training) no worse on average, on the first cfg.refit_scenes scenes. manifold: the
+    scenario's core.snr.manifold, which pipe.snr_estimate = "manifold" needs."""
     z, tolerance = (cfg.final_z, cfg.tolerance) if final else (0.0, 0.0)
     scored = cal if final else cal.head(cfg.refit_scenes)
     ref = scored.ref
     scenes = ref.scenes
     with torch.no_grad():
-        x = measure(scenes.Y, scenes.H, pipe.tikhonov_alpha)
+        x = measure(scenes.Y, scenes.H, pipe.tikhonov_alpha, manifold)
         cov = pipeline_on(model, x, pipe)
         bins = snr_bin(BlendInputs(None, x, scenes.theta.shape[1]), pipe)
         R_samp = cov.R_samp.to(cov.R_pred.dtype)

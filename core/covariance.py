@@ -23,6 +23,7 @@ from core.errors import ConfigError
 from core.estimators import ESTIMATORS
 from core.measurement import EigenSplit, measured_eigvals, split_eigvals
 from core.music import ORDER_RULES
+from core.snr import Manifold
 
 # g₀ is clamped to ±logit(1 − GATE_START_EPS) ≈ ±6.9, so the gate starts where it can still move (DESIGN §3).
 GATE_START_EPS = 1e-3
@@ -39,7 +40,11 @@ class PipelineConfig(Config):
     # per-scene β = beta_table[bin of the measured SNR estimate] (DESIGN §3)
     blend: Annotated[str, one_of(lambda: BLEND_WEIGHTS)] = "fixed"
     beta_min: float = Field(0.05, ge=0, le=1)  # β_min, the adaptive β's floor; adaptive β starts at beta (clamped)
-    # calibrated: inner edges of the SNR-estimate bins, dB (core.measurement.split_eigvals), one bin per
+    # calibrated: the SNR estimate ŝ that picks a scene's bin (SNR_ESTIMATES): "eigen", MDL's split of C(R_samp)'s
+    # eigenvalues; "manifold", C's energy outside K_max steering vectors fitted to it (core.snr), where L < M leaves C
+    # no noise eigenvalues
+    snr_estimate: Annotated[str, one_of(lambda: SNR_ESTIMATES)] = "eigen"
+    # calibrated: inner edges of the SNR-estimate bins, dB, one bin per
     # evaluation SNR point and open bins at both ends
     beta_bins_db: tuple[float, ...] = (-7.5, -2.5, 2.5, 7.5, 12.5, 17.5)
     # calibrated: β of each bin (len(beta_bins_db) + 1), fitted by core.calibration; None: beta everywhere
@@ -125,18 +130,22 @@ class Measured:
     eigvals: torch.Tensor  # (B, M) float64 descending, of C(R_samp) = T R_samp Tᴴ: the gate's input and ŝ's
     snapshots: int  # L
     tikhonov_alpha: float  # the α R_samp was computed with
+    manifold_snr_db: torch.Tensor | None = None  # (B,) float64, core.snr's ŝ where measured with a Manifold
 
     def __len__(self) -> int:
         return self.R_samp.shape[0]
 
     def __getitem__(self, idx) -> Measured:
-        return Measured(self.R_samp[idx], self.H[idx], self.eigvals[idx], self.snapshots, self.tikhonov_alpha)
+        s = None if self.manifold_snr_db is None else self.manifold_snr_db[idx]
+        return Measured(self.R_samp[idx], self.H[idx], self.eigvals[idx], self.snapshots, self.tikhonov_alpha, s)
 
 
-def measure(Y: torch.Tensor, H: torch.Tensor, tikhonov_alpha: float) -> Measured:
-    """Snapshots Y (B, M, L) and H (B, M, N) to their Measured: R_samp and the eigenvalues of C(R_samp)."""
+def measure(Y: torch.Tensor, H: torch.Tensor, tikhonov_alpha: float, manifold: Manifold | None = None) -> Measured:
+    """Snapshots Y (B, M, L) and H (B, M, N) to their Measured: R_samp and the eigenvalues of C(R_samp), and with a
+    manifold (core.snr.manifold of the scenario and PipelineConfig.snr_estimate) its SNR estimate."""
     R_samp = sample_covariance(Y, H, tikhonov_alpha)
-    return Measured(R_samp, H, measured_eigvals(R_samp, H), Y.shape[-1], tikhonov_alpha)
+    s = None if manifold is None else manifold.snr_db(R_samp, H)
+    return Measured(R_samp, H, measured_eigvals(R_samp, H), Y.shape[-1], tikhonov_alpha, s)
 
 
 @dataclass(frozen=True)
@@ -173,9 +182,25 @@ def _adaptive_beta(x: BlendInputs, cfg: PipelineConfig) -> torch.Tensor:
     return (cfg.beta_min + (1.0 - cfg.beta_min) * torch.sigmoid(g)).clamp(cfg.beta_min, 1.0)
 
 
+def _manifold_snr(x: BlendInputs) -> torch.Tensor:
+    if x.x.manifold_snr_db is None:
+        raise ConfigError(
+            "snr_estimate='manifold' needs scenes measured with the scenario's manifold: "
+            "measure(..., manifold=core.snr.manifold(scenario, 'manifold'))"
+        )
+    return x.x.manifold_snr_db
+
+
+# ŝ (B,) float64 dB, by PipelineConfig.snr_estimate: what places each scene in a bin of the calibrated table
+SNR_ESTIMATES: dict[str, Callable[[BlendInputs], torch.Tensor]] = {
+    "eigen": lambda x: x.split.snr_db,
+    "manifold": _manifold_snr,
+}
+
+
 def snr_bin(x: BlendInputs, cfg: PipelineConfig) -> torch.Tensor:
-    """(B,) int64: each scene's bin of cfg.beta_bins_db by its measured SNR estimate ŝ."""
-    s = x.split.snr_db
+    """(B,) int64: each scene's bin of cfg.beta_bins_db by its measured SNR estimate ŝ (cfg.snr_estimate)."""
+    s = SNR_ESTIMATES[cfg.snr_estimate](x)
     return torch.bucketize(s, torch.tensor(cfg.beta_bins_db, dtype=s.dtype, device=s.device), right=True)
 
 
@@ -212,11 +237,15 @@ def _assemble(factors: tuple[torch.Tensor, ...], x: Measured, cfg: PipelineConfi
 
 
 def blended_covariance(
-    factors: tuple[torch.Tensor, ...], Y: torch.Tensor, H: torch.Tensor, cfg: PipelineConfig
+    factors: tuple[torch.Tensor, ...],
+    Y: torch.Tensor,
+    H: torch.Tensor,
+    cfg: PipelineConfig,
+    manifold: Manifold | None = None,
 ) -> Covariances:
     """The pipeline for given factors = (A_angle, A_range[, gate_logit]): (B, N, K_max) complex each, and the
-    gate logit (B,) real, which blend="adaptive" needs and blend="fixed" ignores."""
-    return _assemble(factors, measure(Y, H, cfg.tikhonov_alpha), cfg)
+    gate logit (B,) real, which blend="adaptive" needs and blend="fixed" ignores; manifold as in `pipeline`."""
+    return _assemble(factors, measure(Y, H, cfg.tikhonov_alpha, manifold), cfg)
 
 
 def pipeline_on(model: Callable, x: Measured, cfg: PipelineConfig) -> Covariances:
@@ -227,10 +256,13 @@ def pipeline_on(model: Callable, x: Measured, cfg: PipelineConfig) -> Covariance
     return _assemble(model(x), x, cfg)
 
 
-def pipeline(model: Callable, Y: torch.Tensor, H: torch.Tensor, cfg: PipelineConfig) -> Covariances:
-    """Snapshots to R_blend through a model: Y (B, M, L) and H (B, M, N) in, Covariances out.
+def pipeline(
+    model: Callable, Y: torch.Tensor, H: torch.Tensor, cfg: PipelineConfig, manifold: Manifold | None = None
+) -> Covariances:
+    """Snapshots to R_blend through a model: Y (B, M, L) and H (B, M, N) in, Covariances out. manifold:
+    core.snr.manifold(scenario, cfg.snr_estimate), which a calibrated table over the manifold ŝ needs.
 
     R_samp is computed once and serves as both the model's input and the blend's partner.
     Training, validation and inference all call this function (training on a fixed set through pipeline_on).
     """
-    return pipeline_on(model, measure(Y, H, cfg.tikhonov_alpha), cfg)
+    return pipeline_on(model, measure(Y, H, cfg.tikhonov_alpha, manifold), cfg)

@@ -40,6 +40,7 @@ from core.measurement import classic_covariance, operator, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors, nmse_db
 from core.music import ORDER_RULES, MusicResult, mdl_order, model_order
 from core.scenario import ScenarioConfig, SceneBatch, generate
+from core.snr import manifold
 
 SCHEMA_NAME = "covblend-hpo/evaluation"
 
@@ -188,7 +189,10 @@ def evaluate_point(
 ) -> dict:
     """All metrics of one SNR point (one row of the report) on a generated batch: cfg.methods, cfg.order_rules."""
     k_max, snaps, chunk = scenario.scene.k_max, batch.Y.shape[-1], cfg.chunk
-    covs = [pipeline(model, batch.Y[i : i + chunk], batch.H[i : i + chunk], pipe) for i in range(0, len(batch), chunk)]
+    mf = manifold(scenario, pipe.snr_estimate)
+    covs = [
+        pipeline(model, batch.Y[i : i + chunk], batch.H[i : i + chunk], pipe, mf) for i in range(0, len(batch), chunk)
+    ]
     R_blend, R_samp = torch.cat([c.R_blend for c in covs]), torch.cat([c.R_samp for c in covs])
     T = operator(batch.H)
     measured = {

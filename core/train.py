@@ -24,6 +24,7 @@ from core.losses import total_loss
 from core.metrics import validation_metrics
 from core.models import build_model
 from core.scenario import SceneBatch, generate
+from core.snr import manifold
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 StepCallback = Callable[[int, int], None]  # (epoch, step), before each optimiser step
@@ -96,11 +97,11 @@ def _measured(cfg: ExperimentConfig, data: SceneBatch, seed: int | None, cache: 
 
     One entry per set, replaced when α changes: a study that searches α on fixed data would otherwise keep one
     copy of R_samp per trial (64 MB each for `hybrid`)."""
-    alpha = cfg.pipeline.tikhonov_alpha
+    alpha, mf = cfg.pipeline.tikhonov_alpha, manifold(cfg.scenario, cfg.pipeline.snr_estimate)
     key = ("measured", cfg.scenario, len(data), seed, str(data.Y.device))
     x = None if cache is None or seed is None else cache.get(key)
-    if x is None or x.tikhonov_alpha != alpha:
-        x = measure(data.Y, data.H, alpha)
+    if x is None or x.tikhonov_alpha != alpha or (mf is None) != (x.manifold_snr_db is None):
+        x = measure(data.Y, data.H, alpha, mf)
         if cache is not None and seed is not None:
             cache[key] = x
     return x
@@ -121,11 +122,11 @@ def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> str | None:
 
 def _blends(model: nn.Module, cfg: ExperimentConfig, batch: SceneBatch, device) -> tuple[torch.Tensor, torch.Tensor]:
     """(R_blend, R_samp) of every scene of batch through covariance.pipeline, in training batches, no gradients."""
-    out = []
+    out, mf = [], manifold(cfg.scenario, cfg.pipeline.snr_estimate)
     with torch.no_grad():
         for start in range(0, len(batch), cfg.train.batch_size):
             chunk = batch[start : start + cfg.train.batch_size].to(device)
-            cov = pipeline(model, chunk.Y, chunk.H, cfg.pipeline)
+            cov = pipeline(model, chunk.Y, chunk.H, cfg.pipeline, mf)
             out.append((cov.R_blend, cov.R_samp))
     return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
 
@@ -259,7 +260,8 @@ def train(
         # --- calibration: the calibrated blend refits its β table on its own scenes when due (DESIGN §3)
         if cal is not None and cfg.calibration.due(epoch, tc.epochs):
             model.eval()
-            table = fit_table(model, cfg.pipeline, cal, cfg.calibration, final=epoch == tc.epochs - 1)
+            mf = manifold(cfg.scenario, cfg.pipeline.snr_estimate)
+            table = fit_table(model, cfg.pipeline, cal, cfg.calibration, final=epoch == tc.epochs - 1, manifold=mf)
             cfg = cfg.replace(pipeline=cfg.pipeline.replace(beta_table=table))
 
         # --- validation on the fixed set (localisation on its own set when due), then the caller's callback

@@ -40,7 +40,10 @@ MAX_TRIALS = 100_000  # a study's budget; more rows than the dashboard and the s
 # name them flat: by the field's name, or by its alias. The flat names are stored in trials and specs: keep them.
 PARAM_FIELDS: dict[str, tuple[str, ...]] = {
     "train": ("lr", "weight_decay", "batch_size", "grad_clip", "cosine", "amp", "tf32"),
-    "pipeline": ("beta", "blend", "beta_min", "tikhonov_alpha", "range_weight", "noise_floor", "estimator", "order"),
+    "pipeline": (
+        *("beta", "blend", "beta_min", "tikhonov_alpha", "range_weight", "noise_floor", "estimator", "order"),
+        *("snr_estimate", "beta_bins_db"),
+    ),
     "model": ("arch", "width", "depth", "dropout", "heads"),
     "loss": (
         *("lam_nmse", "lam_gap", "lam_sub", "lam_peak", "lam_pred"),

@@ -1,5 +1,5 @@
 """benchmarks/beta_oracle.py: a checkpoint's R_pred at fixed β against β = 1 on the same fresh scenes, beside its own
-blend and the SNR estimate that places scenes in its table's bins."""
+blend and its own SNR estimate, which places scenes in its table's bins."""
 
 from __future__ import annotations
 
@@ -37,5 +37,6 @@ def test_a_checkpoint_that_ships_classic_reads_one_against_beta_one_and_the_tabl
     for metric in ("clipped angle", "range"):
         assert [c.strip(" |") for c in rows[f"shipped: {metric} ÷ β = 1"]] == ["1.000", "1.000"]
         assert len(rows[f"β = 0.5: {metric} ÷ β = 1"]) == 2
-    # L = 2 < M leaves C(R_samp) no noise eigenvalues: MDL's split reads no noise floor and ŝ sits far above 20 dB
-    assert all(float(c.strip(" |")) > 40 for c in rows["ŝ p50 (dB)"])
+    # the checkpoint's own ŝ: starved's manifold estimate, which follows the SNR where L = 2 < M
+    low, high = (float(c.strip(" |")) for c in rows["ŝ p50 (dB)"])
+    assert high > low + 5

@@ -119,6 +119,8 @@ def test_flat_parameter_names_and_their_fields_are_pinned():
         "noise_floor": ("pipeline", "noise_floor"),
         "estimator": ("pipeline", "estimator"),
         "order": ("pipeline", "order"),
+        "snr_estimate": ("pipeline", "snr_estimate"),
+        "beta_bins_db": ("pipeline", "beta_bins_db"),
         "arch": ("model", "arch"),
         "width": ("model", "width"),
         "depth": ("model", "depth"),
