@@ -44,8 +44,7 @@ class PipelineConfig(Config):
     # eigenvalues; "manifold", C's energy outside K_max steering vectors fitted to it (core.snr), where L < M leaves C
     # no noise eigenvalues
     snr_estimate: Annotated[str, one_of(lambda: SNR_ESTIMATES)] = "eigen"
-    # calibrated: inner edges of the SNR-estimate bins, dB, one bin per
-    # evaluation SNR point and open bins at both ends
+    # calibrated: inner edges of the SNR-estimate bins, dB, one bin per evaluation SNR point and open bins at both ends
     beta_bins_db: tuple[float, ...] = (-7.5, -2.5, 2.5, 7.5, 12.5, 17.5)
     # calibrated: β of each bin (len(beta_bins_db) + 1), fitted by core.calibration; None: beta everywhere
     beta_table: tuple[Annotated[float, Field(ge=0, le=1)], ...] | None = None
