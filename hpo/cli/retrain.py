@@ -22,7 +22,8 @@ from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, Storage
 from hpo.cli.evaluate import TABLE_WIDTH, short
 from hpo.console import console_of_width, err, out, say, warn
 from hpo.results.retrain import FILES, MAX_SEEDS, RetrainWatcher, TrialSummary, retrain, top_trials, warnings_for
-from hpo.run.display import EPOCH_METRICS
+from hpo.run.display import EPOCH_METRICS, valued
+from hpo.run.pace import duration
 from hpo.run.signals import Stopped, handling, interrupt
 from hpo.storage import open_existing_study
 from hpo.study.spec import load_spec, metric_label
@@ -30,11 +31,13 @@ from hpo.study.stored_spec import spec_of
 
 
 class SeedProgress(RetrainWatcher):
-    """One bar over every (trial, seed) run; its text names the running seed and epoch."""
+    """One bar over every (trial, seed) run; its text names the running seed and epoch. Where stderr is not a
+    terminal (CI, `| tee`, a batch job's log) the bar shows nothing, so each finished seed is one plain line."""
 
-    def __init__(self, progress: Progress, total: int) -> None:
+    def __init__(self, progress: Progress, total: int, names: list[str]) -> None:
         self.progress = progress
         self.task = progress.add_task("", total=total)
+        self.total, self.done, self.names = total, 0, names
         self.label = ""
 
     def seed_started(self, number: int, seed: int, index: int, total: int) -> None:
@@ -46,8 +49,16 @@ class SeedProgress(RetrainWatcher):
         self.progress.update(self.task, description=f"{self.label}: epoch {epoch} {shown}")
 
     def seed_finished(self, record: dict, skipped: bool) -> None:
-        note = "already done" if skipped else f"val nmse_db={record['nmse_db']:.2f}"
-        self.progress.update(self.task, advance=1, description=f"trial {record['trial']} seed {record['seed']}: {note}")
+        self.done += 1
+        if record.get("values") is None:
+            values = f"diverged: {record['diverged']}" if record.get("diverged") else "no value"
+        else:
+            values = ", ".join(valued(n, v) for n, v in zip(self.names, record["values"], strict=False))
+        took = "already done" if skipped else f"trained in {duration(record.get('train_s', 0.0))}"
+        text = f"trial {record['trial']} seed {record['seed']}: {values} · {took} · {self.done}/{self.total} seeds"
+        self.progress.update(self.task, advance=1, description=text)
+        if not self.progress.console.is_terminal:
+            say(text, self.progress.console)
 
 
 def summary_table(summaries: list[TrialSummary], best: TrialSummary, epochs: int, names: list[str]) -> Table:
@@ -122,17 +133,18 @@ def retrain_command(
     chosen = top_trials(the_study, top, trial)
     for note in warnings_for(the_study, chosen, spec):
         warn(note)
+    names = the_study.metric_names or spec.study.metric_names
     columns = (TextColumn("[bold]seeds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     progress = Progress(*columns, TextColumn("{task.description}"), console=err, transient=True)
     try:  # SIGTERM stops like Ctrl-C: the running seed is dropped, finished ones are kept
         with handling(interrupt, (signal.SIGTERM,)), progress:
             result = retrain(
                 the_study, opened, spec, out_dir, top=top, seeds=seeds, epochs=epochs, number=trial,
-                eval_cfg=eval_cfg, watcher=SeedProgress(progress, len(chosen) * seeds),
+                eval_cfg=eval_cfg, watcher=SeedProgress(progress, len(chosen) * seeds, names),
             )  # fmt: skip
     except KeyboardInterrupt:
         raise Stopped(f"finished seeds are kept in {out_dir}; run the same command to go on") from None
-    best, names = result.winner, result.provenance["metric_names"] or spec.study.metric_names
+    best = result.winner
     wide = console_of_width(TABLE_WIDTH)
     wide.print(summary_table(result.summaries, best, result.provenance["epochs"], names))
     wide.print(accuracy_table(result.summaries, best))

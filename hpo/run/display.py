@@ -255,7 +255,7 @@ class LogLines(StudyWatch):
         pruned = trial.state == TrialState.PRUNED and bool(trial.intermediate_values)
         if trial.values is not None and not pruned:
             names = (self.study.metric_names if self.study is not None else None) or [self.metric]
-            value = ", ".join(_valued(n, v) for n, v in zip(names, trial.values, strict=False))
+            value = ", ".join(valued(n, v) for n, v in zip(names, trial.values, strict=False))
         elif trial.intermediate_values:
             last = max(trial.intermediate_values)
             value = f"last reported {self.metric}={signed(trial.intermediate_values[last])} at epoch {last + 1}"
@@ -298,7 +298,7 @@ def signed(x: float, digits: int = 3) -> str:
     return f"{round(x, digits) + 0.0:+.{digits}f}"
 
 
-def _valued(name: str, value: float) -> str:
+def valued(name: str, value: float) -> str:
     """'loc_gain_db=+0.588 (dB; classic = 0)': the value with its metric's unit and reference."""
     reference = metric_label(name)[len(name) :].strip()
     return f"{name}={signed(value)}" + (f" {reference}" if reference else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -46,6 +47,11 @@ def test_retrain_writes_checkpoint_provenance_evaluation_and_plot(searched, tiny
     model, cfg, _ = load_checkpoint(out / "checkpoint.pt")
     assert cfg.train.seed == provenance["checkpoint_seed"]
     assert "★" in result.stdout
+    # stderr is not a terminal here: one plain line per finished seed, with the study's metric by name
+    lines = [line for line in result.stderr.splitlines() if " seed " in line and "seeds" in line]
+    assert len(lines) == 4 and lines[-1].endswith("4/4 seeds"), result.stderr
+    assert all(re.match(r"trial \d+ seed [01]: \w+=[+-]\d", line) for line in lines), lines
+    assert "\x1b" not in result.stderr
 
 
 def test_a_trial_that_is_not_complete_is_a_one_line_error(searched, tiny_spec, tmp_path):
