@@ -1,6 +1,8 @@
 """How fast is the floor? Scenes/s of the generator and the pipeline's time per batch of 256: whole (measuring
 the snapshots: R_samp and the eigenvalues of C(R_samp), the model's input), and on scenes already measured, as a
-training step on a fixed set runs it (core.train caches the measurement).
+training step on a fixed set runs it (core.train caches the measurement). Then R_samp's least squares on the
+`hybrid` array (N = 32, M = 16, L = 8): core.covariance's M×M solve against the N×N Gram of the formula as written,
+their times and their float32 error against the float64 formula, per α.
 
     python benchmarks/pipeline.py [--threads 2] [--scenes 16384] [--device cpu]
 
@@ -15,7 +17,16 @@ import time
 
 import torch
 
-from core.covariance import PipelineConfig, blended_covariance, measure, pipeline_on
+from core.array import ArrayConfig
+from core.covariance import (
+    PipelineConfig,
+    blended_covariance,
+    hermitize,
+    measure,
+    pipeline_on,
+    sample_covariance,
+    trace_to_n,
+)
 from core.scenario import MeasurementConfig, ScenarioConfig, generate
 
 
@@ -59,6 +70,32 @@ def timings(cfg: ScenarioConfig, scenes: int, device: str, repeats: int) -> tupl
     return scenes / gen_s, fwd * 1e3, fb * 1e3, step * 1e3
 
 
+def gram_nxn(Y: torch.Tensor, H: torch.Tensor, alpha: float) -> torch.Tensor:
+    """R_samp with X_ls = (Hᴴ H + α I_N)⁻¹ Hᴴ Y solved as written: the N×N system core.covariance avoids."""
+    X = torch.linalg.solve(H.mH @ H + alpha * torch.eye(H.shape[-1], dtype=H.dtype, device=H.device), H.mH @ Y)
+    return trace_to_n(hermitize(X @ X.mH / Y.shape[-1]))
+
+
+def least_squares_rows(scenes: int, device: str, repeats: int) -> None:
+    """Per α: ms per `scenes` hybrid scenes and the relative float32 error of each form against float64."""
+    cfg = ScenarioConfig(
+        array=ArrayConfig(n_elements=32), measurement=MeasurementConfig(combiner="random_phase", n_rf=16, snapshots=8)
+    )
+    b = generate(cfg, scenes, seed=11, device=device)
+    Y64, H64 = b.Y.to(torch.complex128), b.H.to(torch.complex128)
+    print(f"\nR_samp's least squares, hybrid N=32 M=16 L=8, {scenes} scenes: ms and max relative error in float32")
+    print(f"{'alpha':>8}{'M×M ms':>10}{'N×N ms':>10}{'M×M error':>12}{'N×N error':>12}")
+    for alpha in (1e-2, 1e-3, 1e-4, 1e-5, 1e-6):
+        exact = sample_covariance(Y64, H64, alpha)
+        row = []
+        for form in (sample_covariance, gram_nxn):
+            row.append(1e3 * statistics.median(_timed(lambda f=form, a=alpha: f(b.Y, b.H, a), repeats)))
+        for form in (sample_covariance, gram_nxn):
+            err = torch.linalg.matrix_norm(form(b.Y, b.H, alpha).to(exact.dtype) - exact)
+            row.append((err / torch.linalg.matrix_norm(exact)).max().item())
+        print(f"{alpha:>8.0e}{row[0]:>10.2f}{row[1]:>10.2f}{row[2]:>12.1e}{row[3]:>12.1e}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
@@ -77,6 +114,7 @@ def main() -> None:
     ]:
         rate, fwd, fb, step = timings(ScenarioConfig(measurement=meas), args.scenes, args.device, args.repeats)
         print(f"{label:<28}{rate:>20,.0f}{fwd:>20.3f}{fb:>20.3f}{step:>14.3f}")
+    least_squares_rows(500, args.device, 20 * args.repeats)
 
 
 if __name__ == "__main__":
