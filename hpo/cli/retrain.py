@@ -116,6 +116,16 @@ def retrain_command(
     epochs: Annotated[
         int | None, typer.Option("--epochs", min=1, help="Epochs per seed; default the spec's final_epochs.")
     ] = None,
+    val_scenes: Annotated[
+        int | None,
+        typer.Option(
+            "--val-scenes",
+            min=1,
+            max=10_000,
+            help="Validation scenes per SNR point the seeds are ranked on (loc_gain_db); default the spec's "
+            "[localisation] n_scenes. More separate trials the search's scenes could not.",
+        ),
+    ] = None,
     trial: Annotated[int | None, typer.Option("--trial", help="Retrain only this trial number.")] = None,
     storage: Storage = None,
     spec_name: Annotated[
@@ -139,8 +149,8 @@ def retrain_command(
     try:  # SIGTERM stops like Ctrl-C: the running seed is dropped, finished ones are kept
         with handling(interrupt, (signal.SIGTERM,)), progress:
             result = retrain(
-                the_study, opened, spec, out_dir, top=top, seeds=seeds, epochs=epochs, number=trial,
-                eval_cfg=eval_cfg, watcher=SeedProgress(progress, len(chosen) * seeds, names),
+                the_study, opened, spec, out_dir, top=top, seeds=seeds, epochs=epochs, val_scenes=val_scenes,
+                number=trial, eval_cfg=eval_cfg, watcher=SeedProgress(progress, len(chosen) * seeds, names),
             )  # fmt: skip
     except KeyboardInterrupt:
         raise Stopped(f"finished seeds are kept in {out_dir}; run the same command to go on") from None

@@ -117,13 +117,18 @@ def seeds_of(trial: FrozenTrial, spec: StudySpec, n: int) -> list[int]:
     return [base + i for i in range(n)]
 
 
-def trial_config(spec: StudySpec, trial: FrozenTrial, seed: int, epochs: int) -> ExperimentConfig:
+def trial_config(
+    spec: StudySpec, trial: FrozenTrial, seed: int, epochs: int, val_scenes: int | None = None
+) -> ExperimentConfig:
     """The trial's experiment (spec + its params) with `epochs` and training seed `seed`, on the thread count
-    the trial ran with (parallel reductions round differently with another count)."""
+    the trial ran with (parallel reductions round differently with another count); val_scenes: the localisation
+    scenes per SNR point the seeds are ranked on, default the spec's."""
     d = spec.experiment_dict(trial.params)
     threads = trial.user_attrs.get("threads", spec.train.threads)
     val_seed = derived_seed(spec.train.val_seed, RETRAIN_PURPOSE)  # fresh validation scenes (module docstring)
     d["train"].update(epochs=epochs, seed=seed, threads=threads, val_seed=val_seed)
+    if val_scenes is not None:  # the search's 64 per point cannot rank trials a few tenths of a dB apart
+        d["localisation"]["n_scenes"] = val_scenes
     return ExperimentConfig.from_dict(d)
 
 
@@ -337,6 +342,7 @@ def retrain(
     top: int,
     seeds: int,
     epochs: int | None = None,
+    val_scenes: int | None = None,
     number: int | None = None,
     eval_cfg: EvalConfig | None = None,
     watcher: RetrainWatcher | None = None,
@@ -349,7 +355,7 @@ def retrain(
     watcher = watcher or RetrainWatcher()
     deterministic()
     trials = top_trials(study, top, number)
-    plan = [(t, s, trial_config(spec, t, s, epochs)) for t in trials for s in seeds_of(t, spec, seeds)]
+    plan = [(t, s, trial_config(spec, t, s, epochs, val_scenes)) for t in trials for s in seeds_of(t, spec, seeds)]
     prepare_folder(out)  # after every config is valid: a bad --epochs leaves no folder behind
     records: dict[int, list[dict]] = {t.number: [] for t in trials}
     cache: dict = {}  # validation (and fixed training) scenes, shared by every seed of this call

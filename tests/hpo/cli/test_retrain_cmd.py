@@ -69,3 +69,14 @@ def test_retrain_needs_only_the_study_when_its_spec_file_is_gone(searched, tiny_
     assert result.exit_code == 0, result.stderr
     assert "changed since" not in result.stderr  # the stored spec is the one the trials ran with
     assert json.loads((out / "provenance.json").read_text())["spec"]["path"] == str(tiny_spec)
+
+
+def test_val_scenes_sets_the_scenes_the_seeds_are_ranked_on(searched, tiny_spec, tmp_path):
+    out = tmp_path / "out"
+    args = ["retrain", "--study", "tiny", "--storage", searched, "--spec", str(tiny_spec), "--out", str(out)]
+    result = runner.invoke(app, [*args, "--top", "1", "--seeds", "1", "--val-scenes", "12", *FAST])
+    assert result.exit_code == 0, result.stderr
+    (record,) = (out / "runs").glob("trial-*/seed-*.json")
+    assert json.loads(record.read_text())["config"]["localisation"]["n_scenes"] == 12
+    bad = runner.invoke(app, [*args, "--val-scenes", "0"])
+    assert bad.exit_code == 2 and "--val-scenes" in bad.stderr
