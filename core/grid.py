@@ -63,6 +63,9 @@ class Grid:
         return hermitian_features(self.steering)
 
     def to(self, device) -> Grid:
+        """The grid on `device`; itself when already there, so that its hermitian_features are kept."""
+        if self.steering.device == torch.device(device):
+            return self
         return replace(self, **{f: getattr(self, f).to(device) for f in ("theta", "inv_r", "steering")})
 
 

@@ -234,7 +234,7 @@ def on_device_of(C: torch.Tensor, T: torch.Tensor | None, grid: Grid) -> tuple[t
         if tuple(T.shape) != expected:
             raise ConfigError(f"T must be (B, M, N) = {expected} for this C and grid, got T.shape={tuple(T.shape)}")
         T = T.detach().to(device=C.device, dtype=torch.complex128)
-    return T, grid if grid.steering.device == C.device else grid.to(C.device)
+    return T, grid.to(C.device)
 
 
 def music(

@@ -42,7 +42,7 @@ class Manifold:
         with torch.no_grad():
             T = operator(H)
             C = to_measurement(R, T).to(torch.complex64)
-            grid = self.grid if self.grid.steering.device == C.device else self.grid.to(C.device)  # keeps its features
+            grid = self.grid.to(C.device)
             feats, steering = grid.hermitian_features, grid.steering
             b, m = C.shape[0], C.shape[-1]
             Tc = None if T is None else T.to(C.dtype)
