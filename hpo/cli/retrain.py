@@ -21,7 +21,16 @@ from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, Storage, StudyName, parse_snr_grid
 from hpo.cli.evaluate import TABLE_WIDTH, short
 from hpo.console import console_of_width, err, out, say, warn
-from hpo.results.retrain import FILES, MAX_SEEDS, RetrainWatcher, TrialSummary, retrain, top_trials, warnings_for
+from hpo.results.retrain import (
+    FILES,
+    MAX_SEEDS,
+    RetrainWatcher,
+    TrialSummary,
+    metric_names,
+    retrain,
+    top_trials,
+    warnings_for,
+)
 from hpo.run.display import EPOCH_METRICS, valued
 from hpo.run.pace import duration
 from hpo.run.signals import Stopped, handling, interrupt
@@ -121,7 +130,6 @@ def retrain_command(
         typer.Option(
             "--val-scenes",
             min=1,
-            max=10_000,
             help="Validation scenes per SNR point the seeds are ranked on (loc_gain_db); default the spec's "
             "[localisation] n_scenes. More separate trials the search's scenes could not.",
         ),
@@ -143,7 +151,7 @@ def retrain_command(
     chosen = top_trials(the_study, top, trial)
     for note in warnings_for(the_study, chosen, spec):
         warn(note)
-    names = the_study.metric_names or spec.study.metric_names
+    names = metric_names(the_study, spec)
     columns = (TextColumn("[bold]seeds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     progress = Progress(*columns, TextColumn("{task.description}"), console=err, transient=True)
     try:  # SIGTERM stops like Ctrl-C: the running seed is dropped, finished ones are kept

@@ -94,6 +94,11 @@ class TrialSummary:
         return statistics.fmean(self.health) if not self.diverged else math.nan
 
 
+def metric_names(study: optuna.Study, spec: StudySpec) -> list[str]:
+    """The names of the study's values: as stored in the study, else the spec's."""
+    return study.metric_names or spec.study.metric_names
+
+
 def top_trials(study: optuna.Study, top: int, number: int | None = None) -> list[FrozenTrial]:
     """Trial `number` if given (it must be COMPLETE), else the `top` COMPLETE trials in hpo.study.ranking's
     order: feasible ones first (eigengap-health constraint met), then by value."""
@@ -370,7 +375,7 @@ def retrain(
         watcher.seed_finished(record, skipped)
         records[trial.number].append(record)
     summaries = [summarise(t, records[t.number]) for t in trials]
-    names = study.metric_names or spec.study.metric_names
+    names = metric_names(study, spec)
     for trial, summary in zip(trials, summaries, strict=True):
         annotate(storage, trial, summary, epochs, names)
     best = winner(summaries, study.directions)
