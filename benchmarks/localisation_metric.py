@@ -1,14 +1,14 @@
 """The cost of the localisation metric (core.localisation) and of the calibrated blend's refits
-(core.calibration) in a `quick` trial, with and without each side by side.
+(core.calibration) in a trial (`quick`'s, or another spec's), with and without each side by side.
 
-    python benchmarks/localisation_metric.py [--repeats 2] [--threads 2] [--n-scenes N] [--every K]
+    python benchmarks/localisation_metric.py [--repeats 2] [--threads 2] [--study quick] [--n-scenes N] [--every K]
 
-One `quick` trial is core.train.train on the quick spec's scenario, data and epochs, at the middle of its
-search space. The data cache is warmed first (datasets and the classic/CRB reference are built once per
-process, as in a worker), and that one-time cost is printed apart. Then trials with the metric (the spec's
-[localisation] settings, or --n-scenes/--every), without it (n_scenes = 0), and without it and with a fixed
-blend instead of the calibrated one (no refits) take turns, so all see the same machine load, and the script
-prints each median and
+One trial is core.train.train on the spec's (--study, default `quick`) scenario, data and epochs, at the middle
+of its search space (the first choice of a categorical). The data cache is warmed first (datasets and the
+classic/CRB reference are built once per process, as in a worker), and that one-time cost is printed apart. Then
+trials with the metric (the spec's [localisation] settings, or --n-scenes/--every), without it (n_scenes = 0),
+and without it and with a fixed blend instead of the calibrated one (no refits) take turns, so all see the same
+machine load, and the script prints each median and
 
     share = (median with − median without) / median with          target: <= 15%
     calibration share = (median without − median fixed) / median with
@@ -42,8 +42,8 @@ def middle(p) -> object:
     return round(value) if p.type == "int" else value
 
 
-def quick_config(threads: int, loc: LocalisationConfig | None) -> ExperimentConfig:
-    spec = load_spec("quick")
+def trial_config(study: str, threads: int, loc: LocalisationConfig | None) -> ExperimentConfig:
+    spec = load_spec(study)
     mid = {name: middle(p) for name, p in spec.search.items()}
     cfg = ExperimentConfig.from_dict(spec.experiment_dict(mid))
     cfg = cfg.replace(train=cfg.train.replace(threads=threads, device="cpu"))
@@ -60,17 +60,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=2, help="trials of each kind")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--n-scenes", type=int, default=None, help="subset size (default: the quick spec's)")
-    ap.add_argument("--every", type=int, default=None, help="cadence in epochs (default: the quick spec's)")
+    ap.add_argument("--study", default="quick", help="the spec whose trial is timed (the target is quick's)")
+    ap.add_argument("--n-scenes", type=int, default=None, help="subset size (default: the spec's)")
+    ap.add_argument("--every", type=int, default=None, help="cadence in epochs (default: the spec's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    base = quick_config(args.threads, None).localisation
+    base = trial_config(args.study, args.threads, None).localisation
     loc = LocalisationConfig(
         n_scenes=base.n_scenes if args.n_scenes is None else args.n_scenes,
         every=base.every if args.every is None else args.every,
     )
-    with_cfg = quick_config(args.threads, loc)
-    without_cfg = quick_config(args.threads, LocalisationConfig(n_scenes=0))
+    with_cfg = trial_config(args.study, args.threads, loc)
+    without_cfg = trial_config(args.study, args.threads, LocalisationConfig(n_scenes=0))
     fixed_cfg = without_cfg.replace(pipeline=without_cfg.pipeline.replace(blend="fixed"))
     print(f"load average before: {os.getloadavg()[0]:.2f}; {args.threads} threads; {loc}")
 
@@ -95,7 +96,8 @@ def main() -> None:
     print(f"share {100 * (med['without'] - med['fixed']) / med['with']:.1f}% (fixed blend: {med['fixed']:.1f} s)")
     epochs = with_cfg.train.epochs
     runs = sum(loc.due(e, epochs) for e in range(epochs))
-    print(f"quick trial ({epochs} epochs): median {med['without']:.1f} s without, {med['with']:.1f} s with the metric")
+    print(f"{args.study} trial ({epochs} epochs): median {med['without']:.1f} s without, ", end="")
+    print(f"{med['with']:.1f} s with the metric")
     verdict = "met" if share <= TARGET else "NOT met"
     scenes = loc.n_scenes * len(SNR_GRID_DB)
     print(f"metric: {runs} runs of {scenes} scenes per trial, share {100 * share:.1f}% ", end="")
