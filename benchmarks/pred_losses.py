@@ -3,6 +3,7 @@ loc_gain_db, per SNR point on fresh scenes (issue 20, item 3).
 
     python benchmarks/pred_losses.py --study default --variant base: --variant anchor:lam_pred=1 \\
         [--param arch=mlp --param width=256 ...] [--epochs 20] [--scenes 300] [--seed 7000001]
+    python benchmarks/pred_losses.py --checkpoint PATH [--checkpoint PATH ...] [--scenes 300] [--seed 7000001]
 
 Every variant trains the spec's experiment (its [fixed] values, then the --param values, then the variant's own)
 with the same seeds, so the variants differ only in what the variant sets. Each is then measured on --scenes
@@ -13,8 +14,9 @@ never used), true K:
     gain dB     the objective's terms on those scenes: 10·log10(MSE_classic / MSE_learned) of the clipped angle
                 and of the range (core.evaluation), and their mean over the grid, loc_gain_db; classic is the
                 pipeline's estimator (MUSIC or DML) on C(R_samp), the objective's own baseline
-and the β table the variant's calibrated blend ended with. The target of item 3: R_pred's NMSE gain over R_samp
->= 4 dB at every SNR <= 0 dB on `default`.
+and the β table the variant's calibrated blend ended with. --checkpoint measures saved models the same way
+(`hpo retrain`'s, `hpo best --download`'s, --save's) instead of training. The target of item 3: R_pred's NMSE
+gain over R_samp >= 4 dB at every SNR <= 0 dB on `default`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from core.metrics import nmse_db
 from core.reproducibility import deterministic
 from core.scenario import generate
 from core.snr import manifold
-from core.train import save_checkpoint, train
+from core.train import load_checkpoint, save_checkpoint, train
 from hpo.study.spec import PARAMS, load_spec
 
 
@@ -62,6 +64,24 @@ def _nmse_rows(model, cfg: ExperimentConfig, eval_cfg: EvalConfig) -> list[tuple
     return rows
 
 
+def _report(label: str, what: str, model, cfg: ExperimentConfig, eval_cfg: EvalConfig, note: str) -> None:
+    """Print one model's table: NMSE of R_samp, R_pred and R_blend, the objective's terms, gross rates per SNR."""
+    classic = CLASSIC_OF[cfg.pipeline.estimator]  # the objective's baseline: MUSIC or DML on C(R_samp)
+    report = evaluate(model, cfg.scenario, cfg.pipeline, eval_cfg.replace(methods=("learned", classic)))
+    nmse = _nmse_rows(model, cfg, eval_cfg)
+    print(f"\n{label} ({what}): {note}; β table {cfg.pipeline.beta_table}")
+    print("   SNR  NMSE samp  pred  blend  pred gain  blend gain   angle gain  range gain   gross L/C")
+    for snr, (samp, pred, blended), row in zip(eval_cfg.snr_grid_db, nmse, report["rows"], strict=True):
+        learned, ref = row["methods"]["learned"], row["methods"][classic]
+        angle = 20 * math.log10(ref["angle_rmse_clipped_deg"] / learned["angle_rmse_clipped_deg"])
+        rng = 20 * math.log10(ref["range_rmse_m"] / learned["range_rmse_m"])
+        print(
+            f"{snr:6.0f} {samp:10.2f} {pred:5.2f} {blended:6.2f} {samp - pred:10.2f} {samp - blended:11.2f}"
+            f" {angle:12.2f} {rng:11.2f}   {learned['gross_rate']:.3f}/{ref['gross_rate']:.3f}"
+        )
+    print(f"fresh loc_gain_db {report['loc_gain_db']:.3f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--study", default="default", help="spec name under studies/ or a TOML path")
@@ -73,8 +93,16 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=300, help="fresh scenes per SNR point")
     ap.add_argument("--seed", type=int, default=EvalConfig().seed, help="seed of the fresh scenes")
     ap.add_argument("--save", type=Path, default=None, help="write each variant's checkpoint to DIR/LABEL.pt")
+    ap.add_argument("--checkpoint", type=Path, action="append", default=[], help="measure this checkpoint, no training")
     args = ap.parse_args()
     deterministic()
+    if args.checkpoint:
+        eval_cfg = EvalConfig(n_scenes=args.scenes, seed=args.seed, methods=("learned",), order_rules=())
+        print(f"{args.scenes} fresh scenes per SNR, seed {args.seed}")
+        for path in args.checkpoint:
+            model, cfg, _ = load_checkpoint(path)
+            _report(path.stem, str(path), model, cfg, eval_cfg, "checkpoint")
+        return
     spec = load_spec(args.study)
     common = _assignments(",".join(args.param))
     variants = [v.split(":", 1) for v in args.variant or ["base:"]]
@@ -101,26 +129,14 @@ def main() -> None:
         if args.save is not None:  # for `hpo evaluate --checkpoint DIR/LABEL.pt` on more scenes and seeds
             args.save.mkdir(parents=True, exist_ok=True)
             save_checkpoint(args.save / f"{label}.pt", result, result.cfg)
-        classic = CLASSIC_OF[result.cfg.pipeline.estimator]  # the objective's baseline: MUSIC or DML on C(R_samp)
-        report = evaluate(
-            result.model, result.cfg.scenario, result.cfg.pipeline, eval_cfg.replace(methods=("learned", classic))
+        _report(
+            label,
+            text or "spec as is",
+            result.model,
+            result.cfg,
+            eval_cfg,
+            f"trained in {trained:.0f} s; validation loc_gain_db {result.final.get('loc_gain_db', math.nan):.3f}",
         )
-        nmse = _nmse_rows(result.model, result.cfg, eval_cfg)
-        print(
-            f"\n{label} ({text or 'spec as is'}): trained in {trained:.0f} s; "
-            f"validation loc_gain_db {result.final.get('loc_gain_db', math.nan):.3f}; "
-            f"β table {result.cfg.pipeline.beta_table}"
-        )
-        print("   SNR  NMSE samp  pred  blend  pred gain  blend gain   angle gain  range gain   gross L/C")
-        for snr, (samp, pred, blended), row in zip(eval_cfg.snr_grid_db, nmse, report["rows"], strict=True):
-            learned, ref = row["methods"]["learned"], row["methods"][classic]
-            angle = 20 * math.log10(ref["angle_rmse_clipped_deg"] / learned["angle_rmse_clipped_deg"])
-            rng = 20 * math.log10(ref["range_rmse_m"] / learned["range_rmse_m"])
-            print(
-                f"{snr:6.0f} {samp:10.2f} {pred:5.2f} {blended:6.2f} {samp - pred:10.2f} {samp - blended:11.2f}"
-                f" {angle:12.2f} {rng:11.2f}   {learned['gross_rate']:.3f}/{ref['gross_rate']:.3f}"
-            )
-        print(f"fresh loc_gain_db {report['loc_gain_db']:.3f}", flush=True)
 
 
 if __name__ == "__main__":
