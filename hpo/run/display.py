@@ -108,6 +108,9 @@ class StudyWatch(RunWatcher):
         self.used = 0  # trials of the budget used (finished, running or failed)
         self.per_trial: float | None = None  # median seconds of the study's finished trials
         self.not_started = n_trials  # trials of the budget nobody has started
+        # workers a watching parent saw alive: the ETA divides by them, not by the trials the storage shows running,
+        # which drop by one whenever a worker is between trials (a 32m ETA read 1h00m at such a moment)
+        self.parallel = 1
         self.started = clock()
         self.trial_start = self.started
         self.refreshed = -math.inf  # clock() of the last read of the study
@@ -148,7 +151,9 @@ class StudyWatch(RunWatcher):
         running = self.tally.running if self.tally else 0
         own = 0 if left_in_trial is None else 1
         others = max(0, running - own)
-        left = eta_seconds(per_trial, self.not_started, (left_in_trial or 0.0) + 0.5 * others, max(1, running))
+        left = eta_seconds(
+            per_trial, self.not_started, (left_in_trial or 0.0) + 0.5 * others, max(running, self.parallel)
+        )
         eta = f", ETA {mark}{duration(left)}" if left > 0 else ""
         return f"{mark}{duration(per_trial)}/trial{eta}"
 
@@ -210,6 +215,7 @@ class LiveDisplay(StudyWatch):
 
     def poll(self, study: optuna.Study, note: str, alive: int | None = None) -> None:
         """A parent that only watches (hpo run --workers): re-read the study and show `note` with the pace."""
+        self.parallel = self.parallel if alive is None else max(1, alive)
         self._refresh(study)
         self._say(note, self.pace())
 
@@ -290,6 +296,7 @@ class LogLines(StudyWatch):
             for n in range(self.alive - 1, alive - 1, -1):
                 self._line(f"worker stopped: {n}/{self.workers} alive")
             self.alive = alive
+            self.parallel = max(1, alive)
         self._report_finished(self._refresh(study))
 
 

@@ -149,6 +149,17 @@ def test_a_watching_parent_shows_its_note_with_the_pace_of_all_workers():
     assert live.tally.running == 2
 
 
+def test_the_eta_divides_by_the_workers_alive_while_one_is_between_trials():
+    study = optuna.create_study()
+    for seconds in (10, 30):
+        study.add_trial(trial(TrialState.COMPLETE, 0.0, seconds=seconds))
+    study.ask()  # one worker's running trial; the other worker has not asked for its next one yet
+    live = LiveDisplay(console(), 6, 4, Clock())
+    live.poll(study, "2/2 workers x 1 threads", alive=2)
+    # 20 s/trial; 3 not started + 1 running counted half done, 2 at a time: 20 * 3.5 / 2 (not / 1).
+    assert live.status == "2/2 workers x 1 threads · 20 s/trial, ETA 35 s"
+
+
 HPO = str(Path(sys.executable).parent / "hpo")
 
 
