@@ -118,6 +118,8 @@ def main() -> None:
         for item in args.set:  # one per flag: a value may hold commas ("calibration.betas=[0.5,0.7]")
             key, value = item.split("=", 1)
             section, field = key.split(".", 1)
+            if section not in d:
+                ap.error(f"--set {item}: no section {section!r}; the experiment has {sorted(d)}")
             d[section][field] = _value(value)
         if args.epochs is not None:
             d["train"]["epochs"] = args.epochs
