@@ -11,13 +11,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 from rich import box
 from rich.progress import Progress
 from rich.table import Table
 
 from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate
-from core.experiment import DEVICES
+from core.experiment import DEVICES, MAX_THREADS
 from core.train import resolve_device
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, parse_snr_grid
 from hpo.console import console_of_width, err, out, say
@@ -117,12 +118,24 @@ def evaluate_command(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report (documented schema).")] = None,
     plot_path: Annotated[Path | None, typer.Option("--plot", help="Write RMSE-vs-SNR plots (PNG).")] = None,
     device: Annotated[Device, typer.Option("--device", help="auto (cuda if present), cpu or cuda.")] = Device.auto,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            max=MAX_THREADS,
+            help="CPU threads (torch.set_num_threads); default torch's, one per core. Beside a running study, 1 "
+            "keeps the two from slowing each other several-fold.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a trained checkpoint: learned MUSIC (or DML) vs classic MUSIC, classic DML, the oracle and the CRB."""
     cfg = EvalConfig(
         snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes, snapshots=snapshots, num_sources=sources, seed=seed
     )
     dev = resolve_device(device.value)  # cuda without a CUDA device: a one-line ConfigError
+    if threads is not None:
+        torch.set_num_threads(threads)
     for target in (json_path, plot_path):  # fail before the long evaluation, not after it
         if target is not None:
             prepare_output(target)  # out/ is created on demand (hpo.paths)

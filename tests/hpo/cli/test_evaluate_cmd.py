@@ -107,12 +107,25 @@ def test_the_plot_keeps_the_oracle_off_the_rmse_axes(evaluated):
         (["--sources", "9"], "num_sources"),
         (["--scenes", "0"], "n_scenes"),
         (["--device", "tpu"], "--device"),
+        (["--threads", "0"], "--threads"),
     ],
 )
 def test_bad_options_are_one_line_errors_with_exit_code_2(checkpoint, extra, message):
     result = runner.invoke(app, ["evaluate", "--checkpoint", str(checkpoint), *extra])
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_threads_sets_the_torch_threads_the_evaluation_runs_on(checkpoint, tmp_path):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        args = ["evaluate", "--checkpoint", str(checkpoint), "--snr-grid", "10", "--scenes", "4", "--threads", "1"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.stderr
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_missing_checkpoint_is_a_one_line_error(tmp_path):
