@@ -132,7 +132,7 @@ def trial_config(
     threads = trial.user_attrs.get("threads", spec.train.threads)
     val_seed = derived_seed(spec.train.val_seed, RETRAIN_PURPOSE)  # fresh validation scenes (module docstring)
     d["train"].update(epochs=epochs, seed=seed, threads=threads, val_seed=val_seed)
-    if val_scenes is not None:  # the search's 64 per point cannot rank trials a few tenths of a dB apart
+    if val_scenes is not None:  # the spec's scenes per point may be too few to rank trials a few tenths of a dB apart
         d["localisation"]["n_scenes"] = val_scenes
     return ExperimentConfig.from_dict(d)
 

@@ -108,9 +108,10 @@ class StudyWatch(RunWatcher):
         self.used = 0  # trials of the budget used (finished, running or failed)
         self.per_trial: float | None = None  # median seconds of the study's finished trials
         self.not_started = n_trials  # trials of the budget nobody has started
-        # workers a watching parent saw alive: the ETA divides by them, not by the trials the storage shows running,
-        # which drop by one whenever a worker is between trials (a 32m ETA read 1h00m at such a moment)
-        self.parallel = 1
+        # workers a watching parent (hpo run --workers) saw alive at its last poll: the ETA divides by them, not by
+        # the trials the storage shows running, which drop by one whenever a worker is between trials (a 32m ETA
+        # read 1h00m at such a moment)
+        self.alive = 0
         self.started = clock()
         self.trial_start = self.started
         self.refreshed = -math.inf  # clock() of the last read of the study
@@ -152,7 +153,7 @@ class StudyWatch(RunWatcher):
         own = 0 if left_in_trial is None else 1
         others = max(0, running - own)
         left = eta_seconds(
-            per_trial, self.not_started, (left_in_trial or 0.0) + 0.5 * others, max(running, self.parallel)
+            per_trial, self.not_started, (left_in_trial or 0.0) + 0.5 * others, max(1, running, self.alive)
         )
         eta = f", ETA {mark}{duration(left)}" if left > 0 else ""
         return f"{mark}{duration(per_trial)}/trial{eta}"
@@ -215,7 +216,7 @@ class LiveDisplay(StudyWatch):
 
     def poll(self, study: optuna.Study, note: str, alive: int | None = None) -> None:
         """A parent that only watches (hpo run --workers): re-read the study and show `note` with the pace."""
-        self.parallel = self.parallel if alive is None else max(1, alive)
+        self.alive = self.alive if alive is None else alive
         self._refresh(study)
         self._say(note, self.pace())
 
@@ -237,7 +238,6 @@ class LogLines(StudyWatch):
         super().__init__(console, n_trials, epochs, clock)
         self.watching = watching  # a parent watching its workers (poll), not a worker itself
         self.reported: set[int] = set()  # trial numbers already given a line
-        self.alive = 0  # workers seen alive at the last poll (hpo run --workers)
         self.workers = 0  # workers seen alive at once, at most
 
     def __enter__(self) -> LogLines:
@@ -296,7 +296,6 @@ class LogLines(StudyWatch):
             for n in range(self.alive - 1, alive - 1, -1):
                 self._line(f"worker stopped: {n}/{self.workers} alive")
             self.alive = alive
-            self.parallel = max(1, alive)
         self._report_finished(self._refresh(study))
 
 
