@@ -34,7 +34,7 @@ def tables_by_rule(checkpoint: str) -> tuple[object, object, dict[str, tuple[flo
     by_rule = {"shipped in the checkpoint": tuple(pipe.beta_table or ())}
     for name, override in VARIANTS.items():
         cc = cfg.calibration.replace(**override)
-        cal = calibration_set(cfg.scenario, cc, cfg.train.val_seed, pipe.tikhonov_alpha, pipe.estimator)
+        cal = calibration_set(cfg.scenario, cc, cfg.train.val_seed, pipe.estimator)
         by_rule[name] = fit_table(model, pipe, cal, cc, final=True)
     return model, cfg, by_rule
 

@@ -2,7 +2,7 @@
 
 For each bin of PipelineConfig.beta_bins_db and each candidate β of CalibrationConfig.betas, the pipeline's
 estimator (PipelineConfig.estimator: MUSIC or DML) with the true K runs on C(R_blend(β)) of the calibration scenes
-whose SNR estimate falls in the bin, against β = 1, the estimator on C(R_samp), i.e. the classic method. A bin's
+whose SNR estimate falls in the bin, against β = 1: the estimator on the classic C (core.measurement.localised). A bin's
 SNRs span 5 dB, and a clipped angle MSE over it is decided by the gross errors at its low end, which would hide a
 loss of precision at its high end; so three things are compared separately, each error over its own source's CRB so
 that every SNR in the bin counts: the gross errors (angle off by more than the resolution half-width), the angle
@@ -29,10 +29,10 @@ import torch
 from pydantic import Field
 
 from core.configs import Config, every_and_last
-from core.covariance import BlendInputs, PipelineConfig, blend, measure, pipeline_on, sample_covariance, snr_bin
+from core.covariance import BlendInputs, PipelineConfig, blend, measure, pipeline_on, snr_bin
 from core.crb import scene_crb
 from core.localisation import Reference, derived_seed, make_reference
-from core.measurement import to_measurement
+from core.measurement import classic_covariance, to_measurement
 from core.scenario import ScenarioConfig, generate
 from core.snr import Manifold
 
@@ -68,7 +68,7 @@ class CalibrationConfig(Config):
 
 @dataclass(frozen=True)
 class CalibrationSet:
-    """The calibration scenes with the estimator on C(R_samp) as the baseline, and each source's CRB: computed once."""
+    """The calibration scenes, the estimator's errors on the classic C (the baseline) and each source's CRB: once."""
 
     ref: Reference
     crb: tuple[torch.Tensor, torch.Tensor]  # (B, K_max) angle (degrees) and range (metres) CRB std; nan padded
@@ -79,19 +79,12 @@ class CalibrationSet:
 
 
 def calibration_set(
-    scenario: ScenarioConfig,
-    cfg: CalibrationConfig,
-    seed: int,
-    tikhonov_alpha: float,
-    estimator: str = "music",
-    device=None,
+    scenario: ScenarioConfig, cfg: CalibrationConfig, seed: int, estimator: str = "music", device=None
 ) -> CalibrationSet:
     """cfg.n_scenes scenes of seed's own calibration stream, over the scenario's SNR range, with `estimator`
-    (core.estimators) on C(R_samp) as the baseline: the pipeline's R_blend at β = 1, i.e. the classic method."""
+    (core.estimators) on the classic W (Y Yᴴ/L) W as the baseline: the pipeline at β = 1 (measurement.localised)."""
     scenes = generate(scenario, cfg.n_scenes, derived_seed(seed, "calibration"), device=device)
-    ref = make_reference(
-        scenario, scenes, lambda s, T: to_measurement(sample_covariance(s.Y, s.H, tikhonov_alpha), T), estimator
-    )
+    ref = make_reference(scenario, scenes, lambda s, T: classic_covariance(s.Y, s.H), estimator)
     bound = scene_crb(scenes, scenario.array)
     return CalibrationSet(ref, (bound.angle_deg, bound.range_m))
 

@@ -36,7 +36,7 @@ from core.errors import ConfigError, CovblendError
 from core.estimators import ESTIMATORS
 from core.grid import Grid, GridConfig, build_grid
 from core.localisation import SNR_GRID_DB
-from core.measurement import classic_covariance, operator, to_measurement
+from core.measurement import classic_covariance, localised, operator, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors, nmse_db
 from core.music import ORDER_RULES, MusicResult, mdl_order, model_order
 from core.scenario import ScenarioConfig, SceneBatch, generate
@@ -194,9 +194,10 @@ def evaluate_point(
         pipeline(model, batch.Y[i : i + chunk], batch.H[i : i + chunk], pipe, mf) for i in range(0, len(batch), chunk)
     ]
     R_blend, R_samp = torch.cat([c.R_blend for c in covs]), torch.cat([c.R_samp for c in covs])
+    beta = torch.cat([c.beta for c in covs])  # (B,) per scene
     T = operator(batch.H)
     measured = {
-        "learned": lambda: to_measurement(R_blend, T),
+        "learned": lambda: localised(R_blend, beta, batch.Y, batch.H),
         "classic": lambda: classic_covariance(batch.Y, batch.H),
         "music_samp": lambda: to_measurement(R_samp, T),
         "oracle": lambda: to_measurement(batch.R_true, T),
@@ -228,7 +229,7 @@ def evaluate_point(
         by_rule = {rule: _at_order(estimate, cov, grid, T, at_true_k, batch.K, k_hat[rule]) for rule in cfg.order_rules}
         methods[name]["k_accuracy"] = {rule: (e.k_hat == batch.K).double().mean().item() for rule, e in by_rule.items()}
         methods[name]["estimated_k"] = {rule: localisation_scores(e, batch, grid) for rule, e in by_rule.items()}
-    mean_beta = torch.cat([c.beta for c in covs]).double().mean().item()  # β (B,) per scene
+    mean_beta = beta.double().mean().item()
     return {"methods": methods, "crb": crb, "mean_beta": mean_beta}
 
 

@@ -3,8 +3,8 @@
 The localisation set has n_scenes scenes at each SNR point of the evaluation grid (SNR_GRID_DB), the same
 geometry at every point (as `hpo evaluate` draws them), true K, from a seed of its own derived from val_seed.
 Per point s and coordinate q ∈ {θ, r}: MSE of the pipeline's estimator (MUSIC, or DML: core.estimators) with the
-true K on the learned C = T R_blend Tᴴ and on the classic W (Y Yᴴ/L) W, angle errors capped at the resolution
-half-width (core.metrics.clipped_angle_errors);
+true K on the learned C (T R_blend Tᴴ; the classic C itself in scenes at β = 1, core.measurement.localised)
+and on the classic W (Y Yᴴ/L) W, angle errors capped at the resolution half-width (core.metrics.clipped_angle_errors);
 loc_gain_db = mean over s and q of 10·log10(MSE_classic / MSE_learned): 0 dB = classic, higher is better.
 Each point weighs the same, so a few gross errors at −10 dB cannot decide it. The classic side depends only
 on the scenes, so `reference` computes it once and core.train keeps it in its data cache.
@@ -24,7 +24,7 @@ from core.configs import Config, every_and_last
 from core.estimators import ESTIMATORS
 from core.grid import Grid, build_grid
 from core.linalg import finite_or_identity
-from core.measurement import classic_covariance, operator, to_measurement
+from core.measurement import classic_covariance, localised, operator
 from core.metrics import clipped_angle_errors, matched_errors
 from core.scenario import ScenarioConfig, SceneBatch, generate
 
@@ -113,11 +113,12 @@ def _gain_db(mse_classic: torch.Tensor, mse_learned: torch.Tensor) -> float:
     return 10 * math.log10(max(mse_classic.item(), MSE_FLOOR) / max(mse_learned.item(), MSE_FLOOR))
 
 
-def localisation_metrics(R_blend: torch.Tensor, ref: Reference) -> dict[str, float]:
-    """keys() for the learned R_blend (B, N, N) of the localisation set ref.scenes, in that order."""
+def localisation_metrics(R_blend: torch.Tensor, ref: Reference, beta: torch.Tensor | None = None) -> dict[str, float]:
+    """keys() for the learned R_blend (B, N, N) of the localisation set ref.scenes, in that order; beta (B,) the
+    pipeline's β per scene, whose scenes at β = 1 localise on the classic C (core.measurement.localised)."""
     # A non-finite R_blend (a diverging model) is scored as the identity, i.e. badly, instead of crashing eigh.
     R_blend, _ = finite_or_identity(R_blend)
-    learned = ref.errors(to_measurement(R_blend, ref.T))
+    learned = ref.errors(localised(R_blend, beta, ref.scenes.Y, ref.scenes.H))
     n = len(ref.scenes) // len(SNR_GRID_DB)
     mask = ref.scenes.mask
     out, gains = {}, []

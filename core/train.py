@@ -120,15 +120,15 @@ def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> str | None:
     return None if torch.isfinite(loss) else "loss"
 
 
-def _blends(model: nn.Module, cfg: ExperimentConfig, batch: SceneBatch, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(R_blend, R_samp) of every scene of batch through covariance.pipeline, in training batches, no gradients."""
+def _blends(model: nn.Module, cfg: ExperimentConfig, batch: SceneBatch, device) -> tuple[torch.Tensor, ...]:
+    """(R_blend, R_samp, β) of every scene of batch through covariance.pipeline, in training batches, no gradients."""
     out, mf = [], manifold(cfg.scenario, cfg.pipeline.snr_estimate)
     with torch.no_grad():
         for start in range(0, len(batch), cfg.train.batch_size):
             chunk = batch[start : start + cfg.train.batch_size].to(device)
             cov = pipeline(model, chunk.Y, chunk.H, cfg.pipeline, mf)
-            out.append((cov.R_blend, cov.R_samp))
-    return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
+            out.append((cov.R_blend, cov.R_samp, cov.beta))
+    return tuple(torch.cat(parts) for parts in zip(*out, strict=True))
 
 
 def validate(
@@ -143,12 +143,13 @@ def validate(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    R_blend, R_samp = _blends(model, cfg, batch, device)
+    R_blend, R_samp, _ = _blends(model, cfg, batch, device)
     b = batch.to(device)
     k_max, margin = cfg.scenario.scene.k_max, cfg.loss.gap_margin
     metrics = validation_metrics(R_blend, R_samp, b.R_true, b.K, b.snr_db, k_max, margin)
     if loc is not None:
-        metrics.update(localisation_metrics(_blends(model, cfg, loc.scenes, device)[0], loc))
+        R_loc, _, beta = _blends(model, cfg, loc.scenes, device)
+        metrics.update(localisation_metrics(R_loc, loc, beta))
     model.train(was_training)
     return metrics
 
@@ -166,9 +167,9 @@ def _calibration(cfg: ExperimentConfig, device: torch.device, cache: dict | None
     """The calibration set (its own seed, derived from val_seed) of a calibrated blend, cached; None otherwise."""
     if not cfg.pipeline.calibrated:
         return None
-    cc, alpha, estimator = cfg.calibration, cfg.pipeline.tikhonov_alpha, cfg.pipeline.estimator
-    key = ("calibration", cfg.scenario, cfg.train.val_seed, cc.n_scenes, alpha, estimator, str(device))
-    return _cached(cache, key, lambda: calibration_set(cfg.scenario, cc, cfg.train.val_seed, alpha, estimator, device))
+    cc, estimator = cfg.calibration, cfg.pipeline.estimator
+    key = ("calibration", cfg.scenario, cfg.train.val_seed, cc.n_scenes, estimator, str(device))
+    return _cached(cache, key, lambda: calibration_set(cfg.scenario, cc, cfg.train.val_seed, estimator, device))
 
 
 def train(

@@ -26,7 +26,7 @@ CALIBRATED = PipelineConfig(blend="calibrated", beta=0.5)
 
 @pytest.fixture(scope="module")
 def cal():
-    return calibration_set(SCEN, CAL, seed=1, tikhonov_alpha=CALIBRATED.tikhonov_alpha)
+    return calibration_set(SCEN, CAL, seed=1)
 
 
 def _constant(A_angle):
@@ -57,7 +57,7 @@ def test_with_the_dml_estimator_a_table_of_ones_is_classic_dml_exactly():
     scen = SCEN.replace(scene=SceneConfig(k_max=3, correlation=(1.0, 1.0)))
     scenes = generate(scen, 12, seed=8)
     pipe = CALIBRATED.replace(beta_table=(1.0,) * 7, estimator="dml")
-    cal = calibration_set(scen, CAL.replace(n_scenes=12), seed=1, tikhonov_alpha=pipe.tikhonov_alpha, estimator="dml")
+    cal = calibration_set(scen, CAL.replace(n_scenes=12), seed=1, estimator="dml")
     assert cal.ref.estimator == "dml"
     cov = pipeline(_oracle(scenes), scenes.Y, scenes.H, pipe)
     grid = build_grid(scen)
@@ -148,7 +148,7 @@ def test_a_beta_that_helps_a_bin_on_average_but_hurts_one_snr_in_it_is_refused()
     # below, so the high bin gains on most of its scenes and loses on those whose ŝ rose above their true SNR.
     pipe = CALIBRATED.replace(beta_bins_db=(0.0,))
     cfg = CalibrationConfig(n_scenes=600, min_sources=10)
-    cal = calibration_set(SCEN, cfg, seed=3, tikhonov_alpha=pipe.tikhonov_alpha)
+    cal = calibration_set(SCEN, cfg, seed=3)
     scenes = cal.ref.scenes
     good = _oracle(scenes)(None)[0]
     b = len(scenes)

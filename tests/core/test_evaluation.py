@@ -182,6 +182,23 @@ def test_on_a_hybrid_array_every_method_runs_in_the_measurement_domain():
     assert methods["classic"]["angle_rmse_deg"] < 0.2 and methods["music_samp"]["angle_rmse_deg"] < 0.2
 
 
+def test_on_a_hybrid_array_the_learned_pipeline_at_beta_one_is_classic_music_exactly():
+    # With α = 10⁻² the ridge bends T R_samp Tᴴ away from the classic C (music_samp shows it); a scene at β = 1
+    # localises on the classic C itself, so every figure of the learned pipeline is classic's, bit for bit.
+    hybrid = ScenarioConfig(
+        array=ArrayConfig(n_elements=24), measurement=MeasurementConfig(snapshots=8, combiner="random_phase", n_rf=12)
+    )
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(arch="mlp", width=16, depth=1), hybrid)
+    cfg = EvalConfig(snr_grid_db=(0.0, 20.0), n_scenes=30, methods=("learned", "classic", "music_samp"))
+    report = evaluate(net, hybrid, PipelineConfig(beta=1.0, tikhonov_alpha=1e-2), cfg)
+    for row in report["rows"]:
+        learned, classic, samp = (row["methods"][m] for m in cfg.methods)
+        for key in ("angle_rmse_deg", "angle_rmse_clipped_deg", "range_rmse_m", "gross_rate", "k_accuracy"):
+            assert learned[key] == classic[key], key
+    assert samp["angle_rmse_deg"] != classic["angle_rmse_deg"]  # what the fallback would be without it
+
+
 def test_overrides_of_l_and_k_reach_the_scenes(model):
     cfg = EvalConfig(snr_grid_db=(20.0,), n_scenes=30, snapshots=64, num_sources=1)
     report = evaluate(model, SCENARIO, PipelineConfig(), cfg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from core.covariance import sample_covariance
 from core.dml import dml
 from core.errors import ConfigError
 from core.localisation import (
@@ -16,6 +17,7 @@ from core.localisation import (
     localisation_set,
     reference,
 )
+from core.measurement import classic_covariance, localised, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors
 from core.scenario import ScenarioConfig
 
@@ -64,6 +66,21 @@ def test_a_pipeline_that_returns_classic_music_scores_exactly_zero(ref):
     assert list(m) == list(keys())
     assert m["loc_gain_db"] == 0.0 and m["gross_rate"] == m["classic_gross_rate"]
     assert all(m[f"angle_gain_db@{snr:g}"] == 0.0 and m[f"range_gain_db@{snr:g}"] == 0.0 for snr in SNR_GRID_DB)
+
+
+def test_on_a_hybrid_array_scenes_at_beta_one_score_exactly_zero():
+    # The ridge bends T R_samp Tᴴ away from the classic C; at β = 1 the pipeline localises on the classic C itself.
+    hybrid = SCEN.replace(measurement=SCEN.measurement.replace(combiner="random_phase", n_rf=8))
+    ref = reference(hybrid, 1, LocalisationConfig(n_scenes=6))
+    s = ref.scenes
+    R_samp = sample_covariance(s.Y, s.H, 1e-2)
+    m = localisation_metrics(R_samp, ref, torch.ones(len(s)))
+    assert m["loc_gain_db"] == 0.0 and m["gross_rate"] == m["classic_gross_rate"]
+    assert localisation_metrics(R_samp, ref)["loc_gain_db"] != 0.0  # T R_samp Tᴴ everywhere: not classic
+    half = torch.arange(len(s)) % 2 == 0  # scenes at β < 1 keep T R_blend Tᴴ
+    C = localised(R_samp, torch.where(half, 1.0, 0.5), s.Y, s.H)
+    assert torch.equal(C[half], classic_covariance(s.Y, s.H)[half])
+    assert torch.equal(C[~half], to_measurement(R_samp, ref.T)[~half])
 
 
 def test_with_the_dml_estimator_the_baseline_is_classic_dml_and_classic_scores_zero():

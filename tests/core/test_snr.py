@@ -92,7 +92,7 @@ def test_with_two_snapshots_only_the_manifold_estimate_lets_the_table_leave_clas
     # R_pred spans the true sources (better than R_samp everywhere): with the eigenvalue split every calibration scene
     # lands in the top bin, and no other bin has the scenes to leave β = 1
     cfg = CalibrationConfig(n_scenes=128, min_sources=10, betas=(0.5,))
-    cal = calibration_set(STARVED, cfg, seed=1, tikhonov_alpha=1e-2)
+    cal = calibration_set(STARVED, cfg, seed=1)
     scenes = cal.ref.scenes
     r = torch.where(scenes.mask, scenes.r, torch.ones_like(scenes.r))
     A = steering(scenes.theta, r, STARVED.array).to(torch.complex64) * scenes.mask[:, None, :]
