@@ -91,6 +91,13 @@ def test_study_name_resolves_in_studies_dir(monkeypatch, tmp_path):
     assert load_spec("tiny").path == tmp_path / "tiny.toml"
 
 
+@pytest.mark.parametrize("name", ["quick", "default", "pareto", "coherent", "starved"])
+def test_fully_digital_shipped_studies_do_not_search_the_ridge(name):
+    # For H = I, α only scales R_samp and trace_to_N undoes it (tests/core/test_covariance.py): TPE would fit noise.
+    spec = load_spec(STUDIES / f"{name}.toml")
+    assert spec.scenario.measurement.combiner == "identity" and "alpha" not in spec.search
+
+
 def test_params_land_on_their_config_sections(tmp_path):
     spec = load_spec(write(tmp_path, TINY))
     d = spec.experiment_dict({"lr": 0.005, "beta": 0.25, "alpha": 0.02, "rho": 0.5, "lam_sub": 2.0})
