@@ -197,7 +197,7 @@ def evaluate_point(
     beta = torch.cat([c.beta for c in covs])  # (B,) per scene
     T = operator(batch.H)
     measured = {
-        "learned": lambda: localised(R_blend, beta, batch.Y, batch.H),
+        "learned": lambda: localised(R_blend, beta, batch.Y, batch.H, T),
         "classic": lambda: classic_covariance(batch.Y, batch.H),
         "music_samp": lambda: to_measurement(R_samp, T),
         "oracle": lambda: to_measurement(batch.R_true, T),

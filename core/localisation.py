@@ -118,7 +118,7 @@ def localisation_metrics(R_blend: torch.Tensor, ref: Reference, beta: torch.Tens
     pipeline's β per scene, whose scenes at β = 1 localise on the classic C (core.measurement.localised)."""
     # A non-finite R_blend (a diverging model) is scored as the identity, i.e. badly, instead of crashing eigh.
     R_blend, _ = finite_or_identity(R_blend)
-    learned = ref.errors(localised(R_blend, beta, ref.scenes.Y, ref.scenes.H))
+    learned = ref.errors(localised(R_blend, beta, ref.scenes.Y, ref.scenes.H, ref.T))
     n = len(ref.scenes) // len(SNR_GRID_DB)
     mask = ref.scenes.mask
     out, gains = {}, []

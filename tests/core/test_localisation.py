@@ -78,7 +78,7 @@ def test_on_a_hybrid_array_scenes_at_beta_one_score_exactly_zero():
     assert m["loc_gain_db"] == 0.0 and m["gross_rate"] == m["classic_gross_rate"]
     assert localisation_metrics(R_samp, ref)["loc_gain_db"] != 0.0  # T R_samp Tᴴ everywhere: not classic
     half = torch.arange(len(s)) % 2 == 0  # scenes at β < 1 keep T R_blend Tᴴ
-    C = localised(R_samp, torch.where(half, 1.0, 0.5), s.Y, s.H)
+    C = localised(R_samp, torch.where(half, 1.0, 0.5), s.Y, s.H, ref.T)
     assert torch.equal(C[half], classic_covariance(s.Y, s.H)[half])
     assert torch.equal(C[~half], to_measurement(R_samp, ref.T)[~half])
 
