@@ -1,7 +1,8 @@
 """What the calibrated blend's fitting rule costs a checkpoint: its shipped β table against tables fitted again
 under variants of the rule, each scored on fresh scenes against classic.
 
-    python benchmarks/calibration_rule.py CHECKPOINT [--scenes 500] [--seeds 3] [--snr -10,-5,0,5,10] [--markdown]
+    python benchmarks/calibration_rule.py CHECKPOINT [--rule final_z=2 ...] [--scenes 500] [--seeds 3]
+        [--snr -10,-5,0,5,10] [--markdown]
 
 The table is refitted on the checkpoint's own calibration scenes (core.calibration, the same stream as training)
 under each variant, a CalibrationConfig override: the rule as shipped; `tolerance = 0` (a β < 1 must be shown
@@ -26,13 +27,13 @@ from core.train import load_checkpoint
 VARIANTS = {"as shipped": {}, "tolerance = 0": {"tolerance": 0.0}, "final_z = 0": {"final_z": 0.0}}
 
 
-def tables_by_rule(checkpoint: str) -> tuple[object, object, dict[str, tuple[float, ...]]]:
+def tables_by_rule(checkpoint: str, variants: dict[str, dict]) -> tuple[object, object, dict[str, tuple[float, ...]]]:
     """(model, its ExperimentConfig, {variant: β table}), the shipped table first."""
     model, cfg, _ = load_checkpoint(checkpoint)
     model.eval()
     pipe = cfg.pipeline
     by_rule = {"shipped in the checkpoint": tuple(pipe.beta_table or ())}
-    for name, override in VARIANTS.items():
+    for name, override in variants.items():
         cc = cfg.calibration.replace(**override)
         cal = calibration_set(cfg.scenario, cc, cfg.train.val_seed, pipe.estimator)
         by_rule[name] = fit_table(model, pipe, cal, cc, final=True)
@@ -49,11 +50,17 @@ def reports(model, cfg, table: tuple[float, ...], snrs: tuple[float, ...], scene
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", help="a checkpoint with a calibrated blend (hpo best --download, hpo retrain)")
+    ap.add_argument("--rule", action="append", default=[], metavar="KEY=VALUE",
+                    help="a [calibration] override to compare with the rule as shipped (repeatable)")  # fmt: skip
     add_sweep_options(ap, snr="-10,-5,0,5,10")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     snrs = tuple(float(s) for s in args.snr.split(","))
-    model, cfg, by_rule = tables_by_rule(args.checkpoint)
+    variants = VARIANTS
+    if args.rule:
+        overrides = [rule.split("=", 1) for rule in args.rule]
+        variants = {"as shipped": {}} | {f"{k} = {v}": {k: float(v)} for k, v in overrides}
+    model, cfg, by_rule = tables_by_rule(args.checkpoint, variants)
     for name, table in by_rule.items():
         print(f"\n{name}: β table {table}; learned ÷ classic, min–max over {args.seeds} × {args.scenes} scenes")
         print(format_table([f"{s:g}" for s in snrs], tables(reports(model, cfg, table, snrs, args.scenes, args.seeds)),
