@@ -16,6 +16,7 @@ the mean β (benchmarks/report_ratios.py's table). Figures only: which rule ship
 from __future__ import annotations
 
 import argparse
+import json
 
 import torch
 from report_ratios import FIRST_SEED, add_sweep_options, format_table, tables
@@ -51,7 +52,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", help="a checkpoint with a calibrated blend (hpo best --download, hpo retrain)")
     ap.add_argument("--rule", action="append", default=[], metavar="KEY=VALUE",
-                    help="a [calibration] override to compare with the rule as shipped (repeatable)")  # fmt: skip
+                    help="a [calibration] override, VALUE as JSON (final_z=2, betas=[0.5,0.7]), "
+                         "to compare with the rule as shipped (repeatable)")  # fmt: skip
     add_sweep_options(ap, snr="-10,-5,0,5,10")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -59,7 +61,7 @@ def main() -> None:
     variants = VARIANTS
     if args.rule:
         overrides = [rule.split("=", 1) for rule in args.rule]
-        variants = {"as shipped": {}} | {f"{k} = {v}": {k: float(v)} for k, v in overrides}
+        variants = {"as shipped": {}} | {f"{k} = {v}": {k: json.loads(v)} for k, v in overrides}
     model, cfg, by_rule = tables_by_rule(args.checkpoint, variants)
     for name, table in by_rule.items():
         print(f"\n{name}: β table {table}; learned ÷ classic, min–max over {args.seeds} × {args.scenes} scenes")

@@ -8,6 +8,8 @@ RMSE and gross-error rate over classic MUSIC's and over the better classic metho
 whichever has the lower value of that metric at that point), the plain angle RMSE over classic's, the gross-error
 rates themselves, and each report's loc_gain_db against classic MUSIC, classic DML and the better of the two
 (core.evaluation.loc_gain_db of the report's rows, the function `hpo evaluate` uses). The numbers are the reports'.
+With --pooled each ratio cell adds, in brackets, the ratio over all the reports' scenes pooled (RMSEs from the mean
+of the squares, gross-error rates from the mean of the rates: every report holds the same number of scenes).
 """
 
 from __future__ import annotations
@@ -72,22 +74,36 @@ def have_dml(reports: list[dict]) -> bool:
     return all("dml" in r["rows"][0]["methods"] for r in reports)
 
 
-def tables(reports: list[dict]) -> list[tuple[str, list[str]]]:
-    """(label, one cell per SNR point) rows."""
+def pool(key: str, values: list[float | None]) -> float | None:
+    """The metric `key` over the scenes of several equal-sized reports: a rate's mean, an RMSE's root mean square."""
+    if any(v is None for v in values):
+        return None
+    if key == "gross_rate":
+        return sum(values) / len(values)
+    return math.sqrt(sum(v * v for v in values) / len(values))
+
+
+def tables(reports: list[dict], pooled: bool = False) -> list[tuple[str, list[str]]]:
+    """(label, one cell per SNR point) rows; pooled adds the pooled ratio to each ratio cell (module docstring)."""
     snrs = [row["snr_db"] for row in reports[0]["rows"]]
     rows = []
     for label, key in METRICS:
         for against in ("classic", "best") if have_dml(reports) and key != "angle_rmse_deg" else ("classic",):
             cells = []
             for i in range(len(snrs)):
-                values = []
+                values, learned, refs = [], [], []
                 for report in reports:
                     m = report["rows"][i]["methods"]
                     ref = m["classic"][key]
                     if against == "best" and m["dml"][key] is not None and ref is not None:
                         ref = min(ref, m["dml"][key])
                     values.append(ratio(m["learned"][key], ref))
-                cells.append(span(values))
+                    learned.append(m["learned"][key])
+                    refs.append(ref)
+                cell = span(values)
+                if pooled:
+                    cell += f" [{ratio(pool(key, learned), pool(key, refs)):.3f}]"
+                cells.append(cell)
             who = "classic MUSIC" if against == "classic" else "the better of classic MUSIC and DML"
             rows.append((f"{label} ÷ {who}", cells))
     for name in ("learned", "classic", "dml") if have_dml(reports) else ("learned", "classic"):
@@ -102,12 +118,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("reports", nargs="+", type=Path, help="hpo evaluate --json reports of one checkpoint")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--pooled", action="store_true", help="add each ratio over all the reports' scenes pooled")
     args = parser.parse_args()
     reports = [json.loads(p.read_text()) for p in args.reports]
     for report in reports:
         check_schema(report)
     snrs = [f"{row['snr_db']:g}" for row in reports[0]["rows"]]
-    rows = tables(reports)
+    rows = tables(reports, args.pooled)
     print(format_table(snrs, rows, args.markdown))
     music = [loc_gain_db(r["rows"], ("classic",)) for r in reports]
     dml = [loc_gain_db(r["rows"], ("dml",)) for r in reports] if have_dml(reports) else [math.nan]
