@@ -10,8 +10,8 @@ precision and the range precision of the sources neither method got grossly wron
 error is as wild as its angle's, and the gross-error count already judges it). A β < 1 qualifies when it makes no more
 gross errors than classic and is no worse in angle and range precision: on average while training (so that R_pred
 keeps a gradient where it may help); for the table a checkpoint ships, within `tolerance` of classic's mean square
-error even at `final_z` standard errors of the paired difference above the measured one, a non-inferiority test
-(the burden of proof is on R_pred: weak evidence keeps classic), and the same test on the clipped angle errors of
+error even at `final_z` standard errors of the paired difference (clustered by scene) above the measured one, a
+non-inferiority test (the burden of proof is on R_pred: weak evidence keeps classic), and the same test on the clipped angle errors of
 all the sources, gross ones included: the mean square the evaluation reports; among those the best score wins,
 the score being the search objective's own (core.localisation: the mean of the clipped-angle and range MSE ratios in
 dB), and only if it beats classic by more than `margin_db`. Otherwise, and in thin bins, β = 1 (a thin open end bin
@@ -94,14 +94,22 @@ def _db(mse: torch.Tensor, mse_ref: torch.Tensor) -> float:
 
 
 def worse(err: torch.Tensor, ref: torch.Tensor, where: torch.Tensor, z: float, tolerance: float) -> bool:
-    """Whether err is not shown to be within `tolerance` of ref on the sources `where`: the mean of the paired
-    differences of the squares, plus z standard errors of that mean, is above tolerance × ref's mean square.
-    err, ref (B, K_max), each already over its source's CRB; where (B, K_max) bool."""
-    ref_sq = ref.square()[where].double()
-    d = err.square()[where].double() - ref_sq
-    if d.numel() < 2:
+    """Whether err is not shown to be within `tolerance` of ref on the sources `where`: the mean over those sources
+    of the paired differences of the squares, plus z standard errors of that mean, is above tolerance × ref's mean
+    square. The standard error is clustered by scene (the ratio estimator's, over the scenes' sums): a scene's
+    sources share its snapshots, so their differences are not independent draws; with one source per scene it is
+    the plain std/√n. err, ref (B, K_max), each already over its source's CRB; where (B, K_max) bool."""
+    zero = torch.zeros((), dtype=torch.float64, device=err.device)
+    d = torch.where(where, err.double().square() - ref.double().square(), zero).sum(-1)  # per scene
+    ref_sq = torch.where(where, ref.double().square(), zero).sum()
+    m = where.sum(-1).double()  # sources per scene
+    d, m = d[m > 0], m[m > 0]
+    n = d.numel()
+    if n < 2:
         return False
-    return (d.mean() + z * d.std() / d.numel() ** 0.5 - tolerance * ref_sq.mean()).item() > 0
+    mean = d.sum() / m.sum()
+    se = ((d - mean * m).square().sum() / (n * (n - 1))).sqrt() / m.mean()
+    return (mean + z * se - tolerance * ref_sq / m.sum()).item() > 0
 
 
 def refused(errors: tuple, baseline: tuple, crb: tuple, where: torch.Tensor, z: float, tolerance: float, final: bool):

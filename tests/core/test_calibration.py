@@ -174,6 +174,20 @@ def test_the_shipped_tables_test_admits_a_loss_within_its_tolerance_and_not_beyo
     assert not worse(ref * 0.99**0.5, ref, where, z=0.0, tolerance=0.0)
 
 
+def test_the_shipped_tables_standard_error_counts_scenes_not_sources():
+    # The same 2,000 paired differences of the squares, 0.013 ± 1 (mean 0.013): over 2,000 scenes of one source
+    # each, one standard error (1/√2000 = 0.022) keeps the mean within the 0.0404 tolerance; as 1,000 scenes whose
+    # two sources err alike (they share the scene's snapshots), it is 1/√999 = 0.032, and the loss is not shown
+    # to be within it.
+    d = 0.013 + torch.tensor([1.0, -1.0], dtype=torch.float64).repeat(1000)
+    tol = CalibrationConfig().tolerance
+    alone = (1 + d).sqrt()[:, None], torch.ones(2000, 1, dtype=torch.float64)
+    assert not worse(*alone, torch.ones(2000, 1, dtype=torch.bool), z=1.0, tolerance=tol)
+    paired = (1 + d[:1000]).sqrt()[:, None].expand(1000, 2), torch.ones(1000, 2, dtype=torch.float64)
+    assert worse(*paired, torch.ones(1000, 2, dtype=torch.bool), z=1.0, tolerance=tol)
+    assert not worse(*paired, torch.ones(1000, 2, dtype=torch.bool), z=0.5, tolerance=tol)
+
+
 def _errors(gross_rows):
     """(clipped angle, range, gross) (500, 2) for 1,000 sources: 0.3 deg where precise, the 3 deg clip where gross."""
     gross = torch.zeros(500, 2, dtype=torch.bool)
