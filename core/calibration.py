@@ -1,23 +1,22 @@
 """The calibrated blend's table (DESIGN §3): β per bin of the measured SNR estimate, fitted on scenes of its own.
 
-For each bin of PipelineConfig.beta_bins_db and each candidate β of CalibrationConfig.betas, the pipeline's
-estimator (PipelineConfig.estimator: MUSIC or DML) with the true K runs on C(R_blend(β)) of the calibration scenes
-whose SNR estimate falls in the bin, against β = 1: the estimator on the classic C (core.measurement.localised). A bin's
-SNRs span 5 dB, and a clipped angle MSE over it is decided by the gross errors at its low end, which would hide a
-loss of precision at its high end; so three things are compared separately, each error over its own source's CRB so
-that every SNR in the bin counts: the gross errors (angle off by more than the resolution half-width), the angle
-precision and the range precision of the sources neither method got grossly wrong (a grossly wrong source's range
-error is as wild as its angle's, and the gross-error count already judges it). A β < 1 qualifies when it makes no more
-gross errors than classic and is no worse in angle and range precision: on average while training (so that R_pred
-keeps a gradient where it may help); for the table a checkpoint ships, within `tolerance` of classic's mean square
-error even at `final_z` standard errors of the paired difference (clustered by scene) above the measured one, a
-non-inferiority test (the burden of proof is on R_pred: weak evidence keeps classic), and the same test on the clipped angle errors of
-all the sources, gross ones included: the mean square the evaluation reports; among those the best score wins,
-the score being the search objective's own (core.localisation: the mean of the clipped-angle and range MSE ratios in
-dB), and only if it beats classic by more than `margin_db`. Otherwise, and in thin bins, β = 1 (a thin open end bin
-is fitted together with its inner neighbour first): the pipeline falls back to classic wherever R_pred does not
-help. Ties go to the larger β. Training refreshes the table every few epochs (core.train), so training and inference
-see the same R_blend.
+For each bin of PipelineConfig.beta_bins_db and each candidate β of CalibrationConfig.betas, the pipeline's estimator
+(PipelineConfig.estimator: MUSIC or DML) with the true K runs on C(R_blend(β)) of the calibration scenes whose SNR
+estimate falls in the bin, against β = 1: the estimator on the classic C (core.measurement.localised). A bin's SNRs span
+5 dB, and a clipped angle MSE over it is decided by the gross errors at its low end, which would hide a loss of
+precision at its high end; so three things are compared separately, each error over its own source's CRB so that every
+SNR in the bin counts: the gross errors (angle off by more than the resolution half-width), the angle precision and the
+range precision of the sources neither method got grossly wrong (a grossly wrong source's range error is as wild as its
+angle's, and the gross-error count already judges it). A β < 1 qualifies when it makes no more gross errors than classic
+and is no worse in angle and range precision: on average while training (so that R_pred keeps a gradient where it may
+help); for the table a checkpoint ships, within `tolerance` of classic's mean square error even at `final_z` standard
+errors of the paired difference (clustered by scene) above the measured one, a non-inferiority test (the burden of proof
+is on R_pred: weak evidence keeps classic), and the same test on the clipped angle errors of all the sources, gross ones
+included: the mean square the evaluation reports; among those the best score wins, the score being the search
+objective's own (core.localisation: the mean of the clipped-angle and range MSE ratios in dB), and only if it beats
+classic by more than `margin_db`. Otherwise, and in thin bins, β = 1 (a thin open end bin is fitted together with its
+inner neighbour first): the pipeline falls back to classic wherever R_pred does not help. Ties go to the larger β.
+Training refreshes the table every few epochs (core.train), so training and inference see the same R_blend.
 """
 
 from __future__ import annotations
