@@ -91,16 +91,15 @@ def tables(reports: list[dict], pooled: bool = False) -> list[tuple[str, list[st
         for against in ("classic", "best") if have_dml(reports) and key != "angle_rmse_deg" else ("classic",):
             cells = []
             for i in range(len(snrs)):
-                values, learned, refs = [], [], []
+                learned, refs = [], []
                 for report in reports:
                     m = report["rows"][i]["methods"]
                     ref = m["classic"][key]
                     if against == "best" and m["dml"][key] is not None and ref is not None:
                         ref = min(ref, m["dml"][key])
-                    values.append(ratio(m["learned"][key], ref))
                     learned.append(m["learned"][key])
                     refs.append(ref)
-                cell = span(values)
+                cell = span([ratio(a, b) for a, b in zip(learned, refs, strict=True)])
                 if pooled:
                     cell += f" [{ratio(pool(key, learned), pool(key, refs)):.3f}]"
                 cells.append(cell)

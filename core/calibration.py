@@ -106,9 +106,10 @@ def worse(err: torch.Tensor, ref: torch.Tensor, where: torch.Tensor, z: float, t
     n = d.numel()
     if n < 2:
         return False
-    mean = d.sum() / m.sum()
+    sources = m.sum()
+    mean = d.sum() / sources
     se = ((d - mean * m).square().sum() / (n * (n - 1))).sqrt() / m.mean()
-    return (mean + z * se - tolerance * ref_sq / m.sum()).item() > 0
+    return (mean + z * se - tolerance * ref_sq / sources).item() > 0
 
 
 def refused(errors: tuple, baseline: tuple, crb: tuple, where: torch.Tensor, z: float, tolerance: float, final: bool):
