@@ -31,7 +31,7 @@ from core.configs import Config, every_and_last
 from core.covariance import BlendInputs, PipelineConfig, blend, measure, pipeline_on, snr_bin
 from core.crb import scene_crb
 from core.localisation import Reference, derived_seed, make_reference
-from core.measurement import classic_covariance, to_measurement
+from core.measurement import to_measurement
 from core.scenario import ScenarioConfig, generate
 from core.snr import Manifold
 
@@ -83,7 +83,7 @@ def calibration_set(
     """cfg.n_scenes scenes of seed's own calibration stream, over the scenario's SNR range, with `estimator`
     (core.estimators) on the classic W (Y Yᴴ/L) W as the baseline: the pipeline at β = 1 (measurement.localised)."""
     scenes = generate(scenario, cfg.n_scenes, derived_seed(seed, "calibration"), device=device)
-    ref = make_reference(scenario, scenes, lambda s, T: classic_covariance(s.Y, s.H), estimator)
+    ref = make_reference(scenario, scenes, estimator)
     bound = scene_crb(scenes, scenario.array)
     return CalibrationSet(ref, (bound.angle_deg, bound.range_m))
 

@@ -83,6 +83,17 @@ def test_on_a_hybrid_array_scenes_at_beta_one_score_exactly_zero():
     assert torch.equal(C[~half], to_measurement(R_samp, ref.T)[~half])
 
 
+def test_scenes_at_beta_one_take_the_baseline_and_the_others_run_the_estimator(ref):
+    s = ref.scenes
+    half = torch.arange(len(s)) % 2 == 0
+    got = ref.pipeline_errors(s.R_true, torch.where(half, 1.0, 0.5))
+    alone = ref.head(len(s)).errors(s.R_true)  # the estimator on every scene's R_true
+    for g, base, run in zip(got, ref.baseline, alone, strict=True):
+        assert torch.equal(g[half].nan_to_num(-1), base[half].nan_to_num(-1))
+        torch.testing.assert_close(g[~half], run[~half], equal_nan=True, rtol=1e-6, atol=1e-6)
+    assert not torch.equal(got[0].nan_to_num(-1), ref.baseline[0].nan_to_num(-1))  # R_true is not classic
+
+
 def test_with_the_dml_estimator_the_baseline_is_classic_dml_and_classic_scores_zero():
     coherent = SCEN.replace(scene=SCEN.scene.replace(correlation=(1.0, 1.0)))
     ref = reference(coherent, 1, LocalisationConfig(n_scenes=3), "dml")
