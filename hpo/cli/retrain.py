@@ -169,7 +169,7 @@ def retrain_command(
     shown = ", ".join(f"{n} {v:.3f}" for n, v in zip(names, best.mean_values, strict=True))
     say(
         f"winner: trial {best.number}, mean {shown} over seeds {list(best.seeds)} on fresh validation scenes; "
-        f"checkpoint of seed {result.provenance['checkpoint_seed']} (the median seed; of two, the worse)",
+        f"checkpoint of seed {result.provenance['checkpoint_seed']} (its best seed on these validation scenes)",
         out,
     )
     say(f"trained {result.trained} seed(s), reused {result.skipped}; in {out_dir}: {', '.join(FILES)}", out)
