@@ -127,46 +127,33 @@ def _peak(s: torch.Tensor, grid) -> tuple[torch.Tensor, torch.Tensor]:
     return theta, (grid.inv_r[iu] + d_u * step_u).clamp(grid.inv_r[0], grid.inv_r[-1])
 
 
-def _slot_peak(U_s, A, j: int, rows: torch.Tensor, grid, T, norms) -> tuple:
-    """The RAP peak of slot j in the scenes `rows` (R,) only: θ, 1/r (R,) and its steering vector (R, M)."""
-    T_r = None if T is None else T[rows]
-    norms_r = norms if isinstance(norms, int) else norms[rows]
-    t, u = _peak(_rap_spectrum(U_s[rows], A[rows], j, grid, T_r, norms_r), grid)
-    return t, u, _steer(t[:, None], u[:, None], grid, T_r)[..., 0].to(A.dtype)
-
-
 def _rap_search(U_s, A, used, grid, T, norms):
     """RAP re-search of a chunk of flagged scenes: (θ, 1/r) and the replaced-slot mask, each (F, K_max).
 
     A (F, M, K_max): the domain's estimated steering vectors; T (F, M, N) or None, norms (F, G) or N: see repair.
     The slot whose RAP replacement lowers the residual most is replaced; then, in the scenes where that
     halved the residual, one sweep re-estimates every used slot with the others projected out (a merged
-    peak sits between its two sources until its partner has been found). Each slot's spectrum is computed
-    only in the scenes that can take its peak (a used slot; in the sweep, a scene being swept): the spectra
-    are most of MUSIC's cost, and most flagged scenes are not swept."""
+    peak sits between its two sources until its partner has been found)."""
     f, _, k_max = A.shape
     before = fit_residual(U_s, A)
     best, choice = before.clone(), torch.full((f,), -1, dtype=torch.int64, device=A.device)
     theta = torch.zeros(f, k_max, dtype=torch.float64, device=A.device)
     inv_r = torch.ones_like(theta)
     for j in range(k_max):
-        rows = used[:, j].nonzero()[:, 0]
-        if rows.numel() == 0:
-            continue
-        t, u, a_j = _slot_peak(U_s, A, j, rows, grid, T, norms)
-        A_new = A[rows].clone()
-        A_new[:, :, j] = a_j
-        res = fit_residual(U_s[rows], A_new)
-        better = res < best[rows]
-        best[rows], choice[rows] = torch.where(better, res, best[rows]), torch.where(better, j, choice[rows])
-        theta[rows, j], inv_r[rows, j] = torch.where(better, t, 0.0), torch.where(better, u, 1.0)
+        t, u = _peak(_rap_spectrum(U_s, A, j, grid, T, norms), grid)
+        A_new = A.clone()
+        A_new[:, :, j] = _steer(t[:, None], u[:, None], grid, T)[..., 0].to(A.dtype)
+        res = fit_residual(U_s, A_new)
+        better = used[:, j] & (res < best)
+        best, choice = torch.where(better, res, best), torch.where(better, j, choice)
+        theta[:, j], inv_r[:, j] = torch.where(better, t, theta[:, j]), torch.where(better, u, inv_r[:, j])
     ok = (choice >= 0) & (best < ACCEPT_RATIO * before)
     replaced = torch.nn.functional.one_hot(choice.clamp_min(0), k_max).bool() & ok[:, None]
     A = torch.where(replaced[:, None, :], _steer(theta, inv_r, grid, T).to(A.dtype), A)
     swept = used & ok[:, None]
     for j in range(k_max):
-        rows = swept[:, j].nonzero()[:, 0]
-        if rows.numel() == 0:
-            continue
-        theta[rows, j], inv_r[rows, j], A[rows, :, j] = _slot_peak(U_s, A, j, rows, grid, T, norms)
+        t, u = _peak(_rap_spectrum(U_s, A, j, grid, T, norms), grid)
+        a_j = _steer(t[:, None], u[:, None], grid, T)[..., 0].to(A.dtype)
+        A[:, :, j] = torch.where(swept[:, j, None], a_j, A[:, :, j])
+        theta[:, j], inv_r[:, j] = torch.where(swept[:, j], t, theta[:, j]), torch.where(swept[:, j], u, inv_r[:, j])
     return theta, inv_r, swept | replaced
