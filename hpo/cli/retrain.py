@@ -143,7 +143,7 @@ def retrain_command(
     scenes: Scenes = EVAL_DEFAULTS.n_scenes,
 ) -> None:
     """Retrain the study's top trials over several seeds; pick the winner by the mean of the study's objective on
-    fresh validation scenes; write its files to --out."""
+    fresh validation scenes; write its best seed's checkpoint and its files to --out."""
     eval_cfg = EvalConfig(snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     the_study, opened = open_existing_study(storage, study)
