@@ -73,7 +73,7 @@ class Reference:
     def pipeline_errors(self, R_blend: torch.Tensor, beta: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         """errors() of the pipeline on R_blend (B, N, N) with its β (B,) per scene, or None: a scene at β = 1
         localises on the classic C (core.measurement.localised), whose errors are the baseline's already, so the
-        estimator runs on the other scenes only (from ~10 dB up a calibrated table is classic: half the work)."""
+        estimator runs on the other scenes only (a calibrated table is classic from ~5-10 dB up)."""
         run = torch.ones(len(self.scenes), dtype=torch.bool) if beta is None else (beta != 1).cpu()
         if bool(run.all()):
             return self.errors(to_measurement(R_blend, self.T))
