@@ -23,7 +23,7 @@ from core.configs import Config, every_and_last
 from core.estimators import ESTIMATORS
 from core.grid import Grid, build_grid
 from core.linalg import finite_or_identity
-from core.measurement import classic_covariance, operator, to_measurement
+from core.measurement import classic_covariance, falls_back, operator, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors
 from core.scenario import ScenarioConfig, SceneBatch, generate
 
@@ -74,7 +74,7 @@ class Reference:
         """errors() of the pipeline on R_blend (B, N, N) with its β (B,) per scene, or None: a scene at β = 1
         localises on the classic C (core.measurement.localised), whose errors are the baseline's already, so the
         estimator runs on the other scenes only (a calibrated table is classic from ~5-10 dB up)."""
-        run = torch.ones(len(self.scenes), dtype=torch.bool) if beta is None else (beta != 1).cpu()
+        run = ~falls_back(beta, len(self.scenes)).cpu()
         if bool(run.all()):
             return self.errors(to_measurement(R_blend, self.T))
         idx = run.nonzero()[:, 0].to(self.scenes.Y.device)

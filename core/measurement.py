@@ -52,6 +52,11 @@ def classic_covariance(Y: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
     return W @ S @ W
 
 
+def falls_back(beta: torch.Tensor | None, n: int) -> torch.Tensor:
+    """(n,) bool: the scenes whose β (n,) is 1, which localise on the classic C; none when beta is None."""
+    return torch.zeros(n, dtype=torch.bool) if beta is None else beta == 1
+
+
 def localised(
     R_blend: torch.Tensor, beta: torch.Tensor | None, Y: torch.Tensor, H: torch.Tensor, T: torch.Tensor | None
 ) -> torch.Tensor:
@@ -64,9 +69,10 @@ def localised(
     differently (8-11 of ~1,000 sources at -5 dB on `hybrid`, 1-2 more gross errors than classic per seed). The
     fallback is the classic method, not an approximation of it."""
     C = to_measurement(R_blend, T)
-    if beta is None or not bool((beta == 1).any()):
+    classic = falls_back(beta, C.shape[0])
+    if not bool(classic.any()):
         return C
-    return torch.where((beta == 1)[:, None, None].to(C.device), classic_covariance(Y, H).to(C.dtype), C)
+    return torch.where(classic[:, None, None].to(C.device), classic_covariance(Y, H).to(C.dtype), C)
 
 
 @dataclass(frozen=True)

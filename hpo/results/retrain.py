@@ -246,7 +246,7 @@ def best_seed(records: list[dict], directions: list[optuna.study.StudyDirection]
     Selection on scenes of the retrain's own seed, apart from `hpo evaluate`'s, so the evaluation of what ships stays
     unbiased. Seeds of one trial differ in what they learn, not only in luck: two seeds of one `quick` trial shipped
     tables (0.85, 0.85, 0.93, 1, ...) and (0.7, 0.7, 0.85, 1, ...), +0.50 and +0.75 dB on these scenes and +0.38 and
-    +0.74 on fresh ones; the lower median, shipped before, kept the weaker one (docs/results.md)."""
+    +0.74 on fresh ones (docs/results.md): a typical seed would ship the weaker one half the time."""
     return min(records, key=lambda r: (ranking.signed(r["values"][:1], directions[:1]), r["seed"]))
 
 
