@@ -124,6 +124,28 @@ def spectrum(
     return (signal / norms.clamp_min(1e-12)).view(-1, *grid.shape)
 
 
+def _block_max(s: torch.Tensor, block: tuple[int, int]) -> tuple:
+    """Each (θ, u) block's maximum of s (B, Gθ, Gu) and the grid indices iθ, iu where it sits, each (B, nθ, nu).
+
+    Edge blocks are cut short by the grid. Two passes, u then θ, each over a view of its input: a pass over blocks
+    gathered into one axis would copy the spectrum, ~40% of the peak search's time. The first maximum in (θ, u)
+    row-major order wins a tie, as a max over the whole block would."""
+    b, gt, gu = s.shape
+    bt, bu = block
+    full = gu - gu % bu
+    v, w = s[..., :full].unflatten(-1, (-1, bu)).max(-1)  # (B, Gθ, Gu // bu), w: the u within its block
+    iu = w + torch.arange(0, full, bu, device=s.device)
+    if full < gu:
+        v_end, w_end = s[..., full:].max(-1, keepdim=True)
+        v, iu = torch.cat([v, v_end], -1), torch.cat([iu, w_end + full], -1)
+    nt = -(-gt // bt)
+    v = F.pad(v, (0, 0, 0, nt * bt - gt), value=-math.inf).view(b, nt, bt, -1)
+    vals, wt = v.max(2)  # (B, nθ, nu), wt: the θ within its block
+    it = wt + torch.arange(0, nt * bt, bt, device=s.device)[:, None]
+    iu = F.pad(iu, (0, 0, 0, nt * bt - gt)).view(b, nt, bt, -1).gather(2, wt[:, :, None]).squeeze(2)
+    return vals, it, iu
+
+
 def find_peaks(s: torch.Tensor, block: tuple[int, int], reach: tuple[int, int], n_peaks: int) -> tuple:
     """Up to n_peaks peaks per scene by block-max NMS (DESIGN §5), strongest first; s: (B, Gθ, Gu) real.
 
@@ -131,19 +153,14 @@ def find_peaks(s: torch.Tensor, block: tuple[int, int], reach: tuple[int, int], 
     cost one pass over s; torch's max_pool2d with windows that long is ~10× slower on CPU.
     Returns grid indices iθ, iu (B, n_peaks) int64 and found (B, n_peaks) bool.
     """
-    b, gt, gu = s.shape
-    bt, bu = block
-    nt, nu = -(-gt // bt), -(-gu // bu)
-    x = F.pad(s, (0, nu * bu - gu, 0, nt * bt - gt), value=-math.inf)
-    x = x.view(b, nt, bt, nu, bu).permute(0, 1, 3, 2, 4).reshape(b, nt, nu, bt * bu)
-    vals, within = x.max(-1)  # (B, nt, nu): each block's maximum and where it sits
+    vals, it_block, iu_block = _block_max(s, block)
+    nt, nu = vals.shape[1:]
     window = tuple(2 * min(r, n) + 1 for r, n in zip(reach, (nt, nu), strict=True))
     pooled = F.max_pool2d(vals[:, None], window, 1, tuple(w // 2 for w in window))[:, 0]
     keep = vals >= pooled  # the block beats every block within reach
     score = torch.where(keep, vals, torch.full_like(vals, -math.inf)).flatten(1)
     top, idx = score.topk(min(n_peaks, nt * nu), dim=1)
-    w = within.flatten(1).gather(1, idx)
-    it, iu = (idx // nu) * bt + w // bu, (idx % nu) * bu + w % bu
+    it, iu = it_block.flatten(1).gather(1, idx), iu_block.flatten(1).gather(1, idx)
     found = torch.isfinite(top)
     if top.shape[1] < n_peaks:  # fewer blocks than requested peaks: pad with not-found slots
         pad = n_peaks - top.shape[1]

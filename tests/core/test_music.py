@@ -1,3 +1,4 @@
+import itertools
 import json
 import math
 from pathlib import Path
@@ -11,7 +12,7 @@ from core.errors import ConfigError
 from core.evaluation import score
 from core.grid import GridConfig, build_grid, resolution
 from core.measurement import classic_covariance, operator, to_measurement
-from core.music import eigengap_order, find_peaks, mdl_order, music, spectrum
+from core.music import _block_max, eigengap_order, find_peaks, mdl_order, music, spectrum
 from core.scenario import MeasurementConfig, ScenarioConfig, SceneConfig, generate
 from tests.core.snapshots import snapshots
 
@@ -95,6 +96,18 @@ def test_mdl_on_the_measurement_covariance_picks_the_true_k_at_high_snr(combiner
 def test_eigengap_rule_takes_the_largest_gap_among_the_first_k_max():
     lam = torch.tensor([[10.0, 9.0, 1.0, 0.9, 0.8], [5.0, 1.0, 0.9, 0.8, 0.1]])
     assert eigengap_order(lam, 3).tolist() == [2, 1]
+
+
+@pytest.mark.parametrize("block", [(3, 2), (2, 5), (7, 1), (4, 6)])
+def test_each_block_keeps_its_first_maximum_in_row_major_order_edge_blocks_included(block):
+    s = torch.randint(0, 4, (3, 7, 5)).float()  # many ties; 7 × 5 is cut short by most blocks
+    vals, it, iu = _block_max(s, block)
+    bt, bu = block
+    for b, i, j in itertools.product(range(3), range(vals.shape[1]), range(vals.shape[2])):
+        cell = s[b, i * bt : (i + 1) * bt, j * bu : (j + 1) * bu]
+        first = int(cell.flatten().argmax())  # torch's max returns the first maximal index
+        assert vals[b, i, j] == cell.max()
+        assert (it[b, i, j], iu[b, i, j]) == (i * bt + first // cell.shape[1], j * bu + first % cell.shape[1])
 
 
 def test_batched_music_equals_per_scene_music():

@@ -75,3 +75,20 @@ def test_two_estimates_on_one_point_do_not_break_the_repair():
     C = a.mH @ span
     explained = (C.conj() * _gram_solve(a, C)).sum((-2, -1)).real
     assert torch.allclose(explained, span.abs().square().sum((-2, -1)), rtol=1e-3)
+
+
+def test_in_a_mixed_batch_only_the_accepted_scenes_change_and_those_are_repaired():
+    # -10 dB scenes get flagged and mostly rejected; the merged pairs after them are accepted and swept
+    noisy = generate(CFG, 200, seed=8, snr_db=-10.0)
+    R = torch.cat([sample_covariance(noisy.Y, noisy.H, 1e-2), _sample_covariances(range(10))])
+    k = torch.cat([noisy.K, torch.full((10,), 3)])
+    plain, repaired = music(R, PLAIN, 3, k=k), music(R, REPAIRED, 3, k=k)
+    changed = (plain.theta != repaired.theta).any(-1) | (plain.r != repaired.r).any(-1)
+    U_s = _signal_subspace(R, k)
+    A = steering(plain.theta, torch.where(plain.mask, plain.r, 1.0), CFG.array) * plain.mask[:, None, :]
+    flagged = fit_residual(U_s, A) > RESIDUAL_FLAG
+    assert int((flagged[:200] & ~changed[:200]).sum()) >= 10  # rejected re-searches leave their scenes as they were
+    assert not bool((changed & ~flagged).any())
+    assert (_worst_angle_error_deg(repaired)[200:] < 1).all()
+    for b in range(200, 210):  # each scene's own estimate, whatever its neighbours
+        assert torch.allclose(repaired.theta[b], music(R[b : b + 1], REPAIRED, 3, k=k[b : b + 1]).theta, atol=1e-6)
