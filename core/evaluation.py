@@ -32,7 +32,7 @@ from pydantic import AfterValidator, Field
 from core.configs import Config
 from core.covariance import PipelineConfig, pipeline
 from core.crb import scene_crb
-from core.errors import ConfigError
+from core.errors import ConfigError, CovblendError
 from core.estimators import ESTIMATORS
 from core.grid import Grid, GridConfig, build_grid
 from core.localisation import SNR_GRID_DB
@@ -93,6 +93,7 @@ METHODS: tuple[str, ...] = ("learned", "classic", "dml", "music_samp", "oracle")
 # methods scored with estimated K as well; DML's K̂ would be classic MUSIC's (the same rules on the same C), and a
 # DML run costs several MUSIC runs
 ORDER_METHODS: tuple[str, ...] = ("learned", "classic", "music_samp", "oracle")
+NMSE_METHODS: tuple[str, ...] = ("learned", "music_samp")  # N×N covariances with an NMSE against R_true
 ORDER_RULE_NAMES: tuple[str, ...] = tuple(ORDER_RULES)  # the K̂ rules of core.music, in its order
 # The localiser (core.estimators) each method runs; "learned" runs its PipelineConfig.estimator
 ESTIMATOR_OF = {"classic": "music", "dml": "dml", "music_samp": "music", "oracle": "music"}
@@ -301,3 +302,40 @@ def loc_gain_db(rows: list[dict], baselines: tuple[str, ...] = ("classic",)) -> 
                 return math.nan
             gains.append(20 * math.log10(min(ref[key] for ref in refs) / learned[key]))
     return sum(gains) / len(gains) if gains else math.nan
+
+
+def check_schema(report: dict) -> None:
+    """Raise CovblendError naming the first missing or mistyped entry of a report (e.g. one read from JSON)."""
+
+    def need(d, key, kind, where):
+        if not isinstance(d, dict) or key not in d or not isinstance(d[key], kind):
+            raise CovblendError(f"evaluation report: {where}{key} missing or not {kind}")
+        return d[key]
+
+    def need_all(d, keys, kind, where):
+        for key in keys:
+            need(d, key, kind, where)
+
+    if need(report, "schema_version", int, "") != SCHEMA_VERSION or report.get("schema") != SCHEMA_NAME:
+        raise CovblendError(f"evaluation report: expected {SCHEMA_NAME} version {SCHEMA_VERSION}")
+    num = (int, float, type(None))
+    need(report, "loc_gain_db", num, "")
+    config = need(report, "config", dict, "")
+    methods, rules = config.get("methods", METHODS), config.get("order_rules", ORDER_RULE_NAMES)
+    if "dml" in methods:
+        need(report, "loc_gain_vs_best_classic_db", num, "")
+    rmses = ("angle_rmse_deg", "range_rmse_m")
+    for i, row in enumerate(need(report, "rows", list, "")):
+        at = f"rows[{i}]."
+        need_all(row, ("snr_db", "mean_beta"), (int, float), at)
+        need_all(need(row, "crb", dict, at), rmses, num, at + "crb.")
+        for name in methods:
+            m = need(need(row, "methods", dict, at), name, dict, at + "methods.")
+            where = f"{at}methods.{name}."
+            keys = (*rmses, "angle_rmse_clipped_deg", "gross_rate", "angle_crb_ratio", "range_crb_ratio")
+            need_all(m, (*keys, "nmse_db") if name in NMSE_METHODS else keys, num, where)
+            need_all(m, ("angle_rmse_ci95", "range_rmse_ci95"), (list, type(None)), where)
+            for rule in rules if name in ORDER_METHODS else ():
+                need(need(m, "k_accuracy", dict, where), rule, float, where + "k_accuracy.")
+                est = need(need(m, "estimated_k", dict, where), rule, dict, where + "estimated_k.")
+                need_all(est, rmses, num, f"{where}estimated_k.{rule}.")

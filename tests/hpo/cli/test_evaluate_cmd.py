@@ -5,13 +5,13 @@ import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
+from core.evaluation import check_schema
 from core.experiment import ExperimentConfig, TrainConfig
 from core.models import ModelConfig
 from core.train import save_checkpoint, train
 from hpo.cli import app
 from hpo.cli.evaluate import TABLE_WIDTH, report_tables
 from hpo.results.checkpoint_eval import LABELS, report_figure
-from tests.report_schema import check_schema
 
 runner = CliRunner()
 

@@ -8,6 +8,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+from core.evaluation import check_schema
 from core.train import load_checkpoint
 from hpo.cli import app
 from hpo.results.retrain import FILES
@@ -16,7 +17,6 @@ from hpo.storage import open_storage
 from hpo.study.create import create_or_join
 from hpo.study.objective import Objective
 from hpo.study.spec import load_spec
-from tests.report_schema import check_schema
 
 runner = CliRunner()
 FAST = ["--epochs", "2", "--scenes", "8", "--snr-grid", "0,10"]

@@ -9,7 +9,7 @@ import pytest
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState, create_trial
 
-from core.evaluation import EvalConfig
+from core.evaluation import EvalConfig, check_schema
 from hpo.results import plots
 from hpo.run.runner import run_worker
 from hpo.storage import open_storage
@@ -18,7 +18,6 @@ from hpo.study.create import create_or_join
 from hpo.study.objective import Objective
 from hpo.study.spec import StudySettings, load_spec
 from tests.hpo.conftest import TINY_SPEC, write_spec
-from tests.report_schema import check_schema
 
 SMALL = EvalConfig(snr_grid_db=(0.0, 10.0, 20.0), n_scenes=8, methods=plots.FIGURE_METHODS, order_rules=())
 
