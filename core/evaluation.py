@@ -36,7 +36,7 @@ from core.errors import ConfigError, CovblendError
 from core.estimators import ESTIMATORS
 from core.grid import Grid, GridConfig, build_grid
 from core.localisation import SNR_GRID_DB
-from core.measurement import classic_covariance, localised, operator, to_measurement
+from core.measurement import classic_covariance, falls_back, localised, operator, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors, nmse_db
 from core.music import ORDER_RULES, MusicResult, mdl_order, model_order
 from core.scenario import ScenarioConfig, SceneBatch, generate
@@ -169,19 +169,19 @@ def _mdl_order(C: torch.Tensor, k_max: int, snapshots: int) -> torch.Tensor:
     return mdl_order(torch.linalg.eigvalsh(C.to(torch.complex128)).flip(-1), k_max, snapshots)
 
 
-def _at_order(
-    estimate: Callable, cov: torch.Tensor, grid: Grid, T, at_true_k: MusicResult, k: torch.Tensor, k_hat: torch.Tensor
+def _rerun(
+    estimate: Callable, cov: torch.Tensor, grid: Grid, T, base: MusicResult, k: torch.Tensor, redo: torch.Tensor
 ) -> MusicResult:
-    """estimate(cov) (B scenes) with the model order k_hat (B,), from at_true_k, its result at the true order k (B,):
-    only the scenes where k_hat ≠ k run again, the others are that result (each scene's estimate depends on its
-    own C and order alone). A DML run costs several MUSIC runs, and K̂ = K on most scenes where SNR is high."""
-    redo = k_hat != k
-    theta, r, mask = (x.clone() for x in (at_true_k.theta, at_true_k.r, at_true_k.mask))
+    """base (B scenes), with the scenes `redo` (B,) bool estimated again on cov with the model order k (B,); the
+    others keep base's estimate, which is theirs: a scene's estimate depends on its own C and order alone. A DML
+    run costs several MUSIC runs, so the K̂ rules run again only where K̂ ≠ K, and the learned pipeline only where
+    β < 1 (elsewhere its C is the classic one, core.measurement.localised, whose estimate its fallback holds)."""
+    fields = {f: getattr(base, f).clone() for f in ("theta", "r", "mask", "eigvals")}
     if bool(redo.any()):
-        again = estimate(cov[redo], grid, theta.shape[1], k=k_hat[redo], T=None if T is None else T[redo])
-        for whole, part in zip((theta, r, mask), (again.theta, again.r, again.mask), strict=True):
-            whole[redo] = part
-    return MusicResult(theta, r, mask, k_hat, at_true_k.eigvals)
+        again = estimate(cov[redo], grid, base.theta.shape[1], k=k[redo], T=None if T is None else T[redo])
+        for f, whole in fields.items():
+            whole[redo] = getattr(again, f)
+    return MusicResult(k_hat=k, **fields)
 
 
 def evaluate_point(
@@ -207,10 +207,16 @@ def evaluate_point(
     bound = scene_crb(batch, scenario.array)
     crb = {"angle_rmse_deg": _nan_to_none(bound.angle_rmse_deg), "range_rmse_m": _nan_to_none(bound.range_rmse_m)}
     k_data = None  # MDL is valid only where the noise is white: the data methods share the classic C's K̂
-    methods = {}
-    for name in cfg.methods:
+    methods, at_true = {}, {}
+    fallback = CLASSIC_OF[pipe.estimator]  # the learned pipeline at β = 1
+    for name in sorted(cfg.methods, key=lambda name: name == "learned"):  # learned last, to reuse its fallback's
         cov, estimate = measured[name](), ESTIMATORS[pipe.estimator if name == "learned" else ESTIMATOR_OF[name]]
-        at_true_k = estimate(cov, grid, k_max, k=batch.K, T=T)
+        if name == "learned" and fallback in at_true:
+            redo = ~falls_back(beta, len(batch)).to(cov.device)
+            at_true_k = _rerun(estimate, cov, grid, T, at_true[fallback], batch.K, redo)
+        else:
+            at_true_k = estimate(cov, grid, k_max, k=batch.K, T=T)
+        at_true[name] = at_true_k
         loc = localisation_scores(at_true_k, batch, grid, ci=True)
         methods[name] = {
             **loc,
@@ -226,11 +232,14 @@ def evaluate_point(
         k_mdl = _mdl_order(cov, k_max, snaps) if name == "oracle" else k_data
         # the estimator's own eigengap rule on C (the eigenvalues it returned); MDL's K̂ from above
         k_hat = {"eigengap": model_order(at_true_k.eigvals, k_max, None, "eigengap", snaps), "mdl": k_mdl}
-        by_rule = {rule: _at_order(estimate, cov, grid, T, at_true_k, batch.K, k_hat[rule]) for rule in cfg.order_rules}
+        by_rule = {
+            rule: _rerun(estimate, cov, grid, T, at_true_k, k_hat[rule], k_hat[rule] != batch.K)
+            for rule in cfg.order_rules
+        }
         methods[name]["k_accuracy"] = {rule: (e.k_hat == batch.K).double().mean().item() for rule, e in by_rule.items()}
         methods[name]["estimated_k"] = {rule: localisation_scores(e, batch, grid) for rule, e in by_rule.items()}
     mean_beta = beta.double().mean().item()
-    return {"methods": methods, "crb": crb, "mean_beta": mean_beta}
+    return {"methods": {name: methods[name] for name in cfg.methods}, "crb": crb, "mean_beta": mean_beta}
 
 
 def evaluation_scenario(scenario: ScenarioConfig, cfg: EvalConfig) -> ScenarioConfig:

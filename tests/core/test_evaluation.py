@@ -13,7 +13,7 @@ from core.evaluation import (
     NMSE_METHODS,
     SCHEMA_VERSION,
     EvalConfig,
-    _at_order,
+    _rerun,
     check_schema,
     evaluate,
     score,
@@ -149,11 +149,27 @@ def test_an_order_rules_estimate_reruns_only_the_scenes_whose_k_hat_is_not_k(nam
     at_true_k = estimate(C, grid, k_max, k=batch.K, T=T)
     k_hat = model_order(at_true_k.eigvals, k_max, None, "eigengap", None)
     assert 0 < int((k_hat != batch.K).sum()) < len(batch)  # both kinds of scene are here
-    reused = _at_order(counted, C, grid, T, at_true_k, batch.K, k_hat)
+    reused = _rerun(counted, C, grid, T, at_true_k, k_hat, k_hat != batch.K)
     full = estimate(C, grid, k_max, k=k_hat, T=T)
     assert sizes == [int((k_hat != batch.K).sum())]
-    for field in ("theta", "r", "mask", "k_hat"):
+    for field in ("theta", "r", "mask", "k_hat", "eigvals"):
         assert torch.equal(getattr(reused, field), getattr(full, field)), field
+
+
+def test_the_learned_pipeline_is_estimated_only_in_its_scenes_below_beta_one(model, monkeypatch):
+    # elsewhere its C is the classic one, whose estimate the classic method's run holds already
+    music, sizes = ESTIMATORS["music"], []
+
+    def counted(C, *args, **kwargs):
+        sizes.append(C.shape[0])
+        return music(C, *args, **kwargs)
+
+    monkeypatch.setitem(ESTIMATORS, "music", counted)
+    pipe = PipelineConfig(blend="calibrated", beta_table=(0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0))
+    cfg = EvalConfig(snr_grid_db=(2.5,), n_scenes=40, methods=("learned", "classic"), order_rules=())
+    row = evaluate(model, SCENARIO, pipe, cfg)["rows"][0]
+    below = round((1 - row["mean_beta"]) * 40 / 0.5)  # the scenes in the bins at β = 0.5
+    assert 0 < below < 40 and sizes == [40, below]  # classic first, then learned in its scenes below β = 1
 
 
 def test_oracle_beats_classic_music_and_the_crb_falls_with_snr(report):
