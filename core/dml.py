@@ -156,32 +156,35 @@ def dml(
     slot = torch.arange(k_max, device=C.device)
     wanted = slot[None, :] < k[:, None]
     norms = (
-        torch.full((b, grid.steering.shape[1]), float(grid.array.n_elements), device=C.device)
+        torch.full((1, grid.steering.shape[1]), float(grid.array.n_elements), device=C.device)
         if T is None
         else steering_norms(T, grid)
     )
     a_grid, gu = grid.steering.to(torch.complex128), grid.shape[1]
     C32, T32 = C.to(torch.complex64), None if T is None else T.to(torch.complex64)  # the grid search's precision
 
-    def gain(cols, others):  # f on the grid with the others' columns fixed, (B, G)
-        return _grid_gain(C32, _complement(cols, others).to(torch.complex64), grid, T32, norms)
+    every = slice(None)
 
-    def column(index):  # b at grid points index (B,): (B, M)
+    def gain(cols, others, rows=every):  # f on the grid for the scenes `rows`, the others' columns fixed: (R, G)
+        proj = _complement(cols, others).to(torch.complex64)
+        return _grid_gain(C32[rows], proj, grid, None if T is None else T32[rows], norms if T is None else norms[rows])
+
+    def column(index, rows=every):  # b at grid points index (R,) of the scenes `rows`: (R, M)
         a = a_grid[:, index].mT[..., None]
-        return (a if T is None else T @ a)[..., 0]
+        return (a if T is None else T[rows] @ a)[..., 0]
 
     def alternate(start, placed):  # AP from the grid points start (B, K_max) where placed (B, K_max): indices, used
         a = a_grid[:, start].permute(1, 0, 2)  # (B, N, K_max)
         cols = torch.where(placed[:, None, :], a if T is None else T @ a, 0)
         index, used = torch.where(placed, start, 0), placed.clone()
 
-        def place(j):
-            g = gain(cols, used & (slot != j))
+        def place(j, rows=every):
+            g = gain(cols[rows], (used & (slot != j))[rows], rows)
             best = g.argmax(-1)
-            ok = wanted[:, j] & torch.isfinite(g.gather(1, best[:, None])[:, 0])
-            index[:, j] = torch.where(ok, best, index[:, j])
-            cols[..., j] = torch.where(ok[:, None], column(best), cols[..., j])
-            used[:, j] = used[:, j] | ok
+            ok = wanted[rows, j] & torch.isfinite(g.gather(1, best[:, None])[:, 0])
+            index[rows, j] = torch.where(ok, best, index[rows, j])
+            cols[rows, :, j] = torch.where(ok[:, None], column(best, rows), cols[rows, :, j])
+            used[rows, j] = used[rows, j] | ok
 
         for j in range(k_max):  # greedy: each missing source where it adds most to what the others explain
             if not bool((wanted[:, j] & ~used[:, j]).any()):
@@ -191,11 +194,14 @@ def dml(
             place(j)
             index[:, j] = torch.where(keep, before_index, index[:, j])
             cols[..., j] = torch.where(keep[:, None], before_col, cols[..., j])
+        # A sweep that leaves a scene as it was would leave it so again: later sweeps re-place the others only
+        rows = torch.arange(b, device=C.device)
         for _ in range(SWEEPS):
-            before = index.clone()
+            before = index[rows].clone(), used[rows].clone()
             for j in range(k_max):
-                place(j)
-            if torch.equal(index, before):
+                place(j, rows)
+            rows = rows[(index[rows] != before[0]).any(-1) | (used[rows] != before[1]).any(-1)]
+            if len(rows) == 0:
                 break
         return index, used
 
