@@ -106,31 +106,39 @@ def _polish(C, theta, inv_r, used, grid, T):
     cross = (signs[:, None, :, None] * eye[pairs].transpose(0, 1)[None]).sum(-2).reshape(-1, n)  # (4·P, n)
     offsets = torch.cat([torch.zeros(1, n, dtype=torch.float64, device=C.device), eye, -eye, cross]) * FD_STEP
 
-    def value(x):  # x (B, J, 2K) in grid steps
+    def value(x, rows):  # x (R, J, 2K) in grid steps, of the scenes `rows`
         y = x * steps
-        return _explained(C, y[..., :k], y[..., k:], used, grid, T)
+        return _explained(C[rows], y[..., :k], y[..., k:], used[rows], grid, None if T is None else T[rows])
 
     x = torch.cat([theta, inv_r], -1) / steps
+    rows = torch.arange(b, device=C.device)
     for _ in range(POLISH_STEPS):
-        f = value(x[:, None, :] + offsets * live[:, None, :])
+        xr, lr = x[rows], live[rows]
+        f = value(xr[:, None, :] + offsets * lr[:, None, :], rows)
         f0, plus, minus, quad = f[:, 0], f[:, 1 : n + 1], f[:, n + 1 : 2 * n + 1], f[:, 2 * n + 1 :]
         grad = (plus - minus) / (2 * FD_STEP)
         hess = torch.diag_embed((plus - 2 * f0[:, None] + minus) / FD_STEP**2)
-        q = quad.view(b, 4, -1)
+        q = quad.view(len(rows), 4, -1)
         off = (q[:, 0] - q[:, 1] - q[:, 2] + q[:, 3]) / (4 * FD_STEP**2)
         hess[:, pairs[0], pairs[1]] = off
         hess[:, pairs[1], pairs[0]] = off
-        hess = hess * live[:, :, None] * live[:, None, :] - torch.diag_embed(1 - live)  # frozen slots: −1, g = 0
+        hess = hess * lr[:, :, None] * lr[:, None, :] - torch.diag_embed(1 - lr)  # frozen slots: −1, g = 0
         lam, V = torch.linalg.eigh(hess)
         floor = 1e-6 * lam.abs().amax(-1, keepdim=True).clamp_min(1e-30)
         lam = torch.minimum(lam, -floor)  # ascent direction even where f is not concave
-        step = -(V @ ((V.mT @ (grad * live)[..., None]) / lam[..., None]))[..., 0]
+        step = -(V @ ((V.mT @ (grad * lr)[..., None]) / lam[..., None]))[..., 0]
         step = step * (MAX_STEP / step.abs().amax(-1, keepdim=True).clamp_min(MAX_STEP))
+        moved = torch.zeros_like(f0, dtype=torch.bool)
         for _ in range(BACKTRACK):
-            cand = torch.minimum(torch.maximum(x + step, lo), hi)
-            better = value(cand[:, None, :])[:, 0] > f0
-            x = torch.where(better[:, None], cand, x)
+            cand = torch.minimum(torch.maximum(xr + step, lo), hi)
+            better = value(cand[:, None, :], rows)[:, 0] > f0
+            xr, moved = torch.where(better[:, None], cand, xr), moved | better
             step = torch.where(better[:, None], torch.zeros_like(step), step / 2)
+        x[rows] = xr
+        # a scene no halving improved is where it was, and the same step would fail again: later steps skip it
+        rows = rows[moved]
+        if len(rows) == 0:
+            break
     y = x * steps
     return y[:, :k], y[:, k:]
 
