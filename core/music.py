@@ -128,7 +128,7 @@ def _block_max(s: torch.Tensor, block: tuple[int, int]) -> tuple:
     """Each (θ, u) block's maximum of s (B, Gθ, Gu) and the grid indices iθ, iu where it sits, each (B, nθ, nu).
 
     Edge blocks are cut short by the grid. Two passes, u then θ, each over a view of its input: a pass over blocks
-    gathered into one axis would copy the spectrum, ~40% of the peak search's time. The first maximum in (θ, u)
+    gathered into one axis would copy the spectrum, ~70% of the peak search's time. The first maximum in (θ, u)
     row-major order wins a tie, as a max over the whole block would."""
     b, gt, gu = s.shape
     bt, bu = block
