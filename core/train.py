@@ -107,17 +107,19 @@ def _measured(cfg: ExperimentConfig, data: SceneBatch, seed: int | None, cache: 
     return x
 
 
-def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> str | None:
-    """Name of the first parameter whose gradient is NaN/inf, "loss" if only the loss is, else None."""
-    # One device-to-host sync for the common all-finite case, not one per parameter: on a GPU each sync stalls
-    # the queue, and the per-parameter loop only runs once something is bad.
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    if torch.stack([torch.isfinite(loss).all(), *(torch.isfinite(g).all() for g in grads)]).all():
-        return None
+def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> tuple[str | None, torch.Tensor]:
+    """(name of the first parameter whose gradient is NaN/inf, "loss" if only the loss is, else None; the gradients'
+    total 2-norm, which clipping reuses)."""
+    # One reduction and one device-to-host sync for the common all-finite case, not one per parameter (on a GPU
+    # each sync stalls the queue): a NaN/inf gradient makes the norm non-finite, and the per-parameter loop only
+    # runs then. A norm that overflows from finite gradients finds no bad parameter and clips as torch's would.
+    norm = nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+    if torch.isfinite(torch.stack([loss.detach().double(), norm.double()])).all():
+        return None, norm
     for name, p in model.named_parameters():
         if p.grad is not None and not torch.isfinite(p.grad).all():
-            return name
-    return None if torch.isfinite(loss) else "loss"
+            return name, norm
+    return None if torch.isfinite(loss) else "loss", norm
 
 
 def _blends(model: nn.Module, cfg: ExperimentConfig, batch: SceneBatch, device) -> tuple[torch.Tensor, ...]:
@@ -246,14 +248,14 @@ def train(
                 loss, _ = total_loss(cov, batch, cfg.loss, cfg.scenario.array)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-            bad = _first_nonfinite(loss, model)
+            bad, grad_norm = _first_nonfinite(loss, model)
             if bad is not None:
                 if not skip_nonfinite:
                     raise NonFiniteGradientError(epoch, step, bad)
                 nonfinite_steps += 1  # the weights and optimiser moments stay as they were
                 continue
             if tc.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                nn.utils.clip_grads_with_norm_(model.parameters(), tc.grad_clip, grad_norm)  # clip_grad_norm_'s bits
             opt.step()
             loss_sum += loss.item()
             loss_count += 1

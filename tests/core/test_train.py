@@ -13,7 +13,15 @@ from core.errors import CheckpointError, ConfigError
 from core.localisation import keys
 from core.models import build_model
 from core.scenario import generate
-from core.train import ExperimentConfig, NonFiniteGradientError, load_checkpoint, save_checkpoint, train, validate
+from core.train import (
+    ExperimentConfig,
+    NonFiniteGradientError,
+    _first_nonfinite,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+    validate,
+)
 
 # One thread: pytest-xdist keeps every core busy with a test already, where a second intra-op thread only spins.
 TINY = {
@@ -72,6 +80,22 @@ def test_nonfinite_gradient_raises_and_leaves_the_weights_untouched(tiny_cfg):
     assert info.value.parameter == next(n for n, _ in model.named_parameters() if not n.startswith("gate."))
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_the_guard_names_a_bad_gradient_and_passes_a_norm_that_only_overflows():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    loss = torch.tensor(1.0)
+    bad, norm = _first_nonfinite(loss, model)
+    assert bad is None and norm == torch.nn.utils.clip_grad_norm_(model.parameters(), 1e9)  # the norm clipping uses
+    model[1].bias.grad[0] = math.inf
+    assert _first_nonfinite(loss, model)[0] == "1.bias"
+    assert _first_nonfinite(torch.tensor(math.nan), torch.nn.Linear(1, 1))[0] == "loss"  # no gradients at all
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 1e30)  # finite, but their squares overflow float32
+    bad, norm = _first_nonfinite(loss, model)
+    assert bad is None and math.isinf(norm)
 
 
 def test_skip_nonfinite_counts_bad_steps_instead_of_raising(tiny_cfg):
