@@ -130,8 +130,9 @@ def retrain_command(
         typer.Option(
             "--val-scenes",
             min=1,
-            help="Validation scenes per SNR point the seeds are ranked on (loc_gain_db); default the spec's "
-            "[localisation] n_scenes. More separate trials the search's scenes could not.",
+            help="Validation scenes per SNR point the trials and seeds are ranked on (loc_gain_db); default the "
+            "spec's [localisation] final_scenes (500 unless set): the search's few cannot separate trials or seeds "
+            "a few tenths of a dB apart.",
         ),
     ] = None,
     trial: Annotated[int | None, typer.Option("--trial", help="Retrain only this trial number.")] = None,

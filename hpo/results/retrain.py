@@ -127,13 +127,14 @@ def trial_config(
 ) -> ExperimentConfig:
     """The trial's experiment (spec + its params) with `epochs` and training seed `seed`, on the thread count
     the trial ran with (parallel reductions round differently with another count); val_scenes: the localisation
-    scenes per SNR point the seeds are ranked on, default the spec's."""
+    scenes per SNR point the seeds are ranked on, default the spec's final_scenes (none where its search scored
+    none)."""
     d = spec.experiment_dict(trial.params)
     threads = trial.user_attrs.get("threads", spec.train.threads)
     val_seed = derived_seed(spec.train.val_seed, RETRAIN_PURPOSE)  # fresh validation scenes (module docstring)
     d["train"].update(epochs=epochs, seed=seed, threads=threads, val_seed=val_seed)
-    if val_scenes is not None:  # the spec's scenes per point may be too few to rank trials a few tenths of a dB apart
-        d["localisation"]["n_scenes"] = val_scenes
+    if spec.localisation.n_scenes or val_scenes:  # more than the search's few: they cannot rank near-equal seeds
+        d["localisation"]["n_scenes"] = val_scenes or spec.final_scenes
     return ExperimentConfig.from_dict(d)
 
 

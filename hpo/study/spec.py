@@ -105,6 +105,13 @@ class TrainSection(TrainConfig.section("train", ("epochs", "threads", "device"))
     )  # epochs when the study's best trials are retrained (hpo retrain)
 
 
+class LocalisationSection(LocalisationConfig):
+    # validation scenes per SNR point `hpo retrain` ranks trials and seeds on: a search's 64 could not tell one
+    # `quick` trial's two seeds apart (+0.352 / +0.362 dB) where 500 could (+0.752 / +0.449; fresh +0.67 to +0.79
+    # against +0.41 to +0.57, docs/results.md), for a few % of a retrain
+    final_scenes: int = Field(500, ge=1, le=10_000)
+
+
 class SearchParam(Config):
     type: Literal["float", "int", "categorical"]  # how the trial suggests a value
     low: float | None = None  # lower bound (float/int)
@@ -206,6 +213,7 @@ class StudySpec(Config):
     train: TrainConfig  # [data] and [train]: the training settings every trial shares
     final_epochs: int  # [train] final_epochs: epochs when the best trials are retrained
     localisation: LocalisationConfig  # [localisation]
+    final_scenes: int  # [localisation] final_scenes: scenes per SNR point the retrain ranks on (none if n_scenes = 0)
     calibration: CalibrationConfig  # [calibration]: the calibrated blend's table
     fixed: dict  # parameter name -> value, for parameters not searched
     search: dict[str, SearchParam]  # parameter name -> its range, in file order: the search space
@@ -373,9 +381,9 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
     raw = _read(path) if from_file else copy.deepcopy(table)
     data = _section(path, "data", DataSection, raw.get("data", {}))
     train = _section(path, "train", TrainSection, raw.get("train", {}))
+    localisation = _section(path, "localisation", LocalisationSection, raw.get("localisation", {}))
     sections = {
         "scenario": _section(path, "scenario", ScenarioConfig, raw.get("scenario", {})),
-        "localisation": _section(path, "localisation", LocalisationConfig, raw.get("localisation", {})),
         "calibration": _section(path, "calibration", CalibrationConfig, raw.get("calibration", {})),
         "search": {n: _section(path, f"search.{n}", SearchParam, t) for n, t in raw.get("search", {}).items()},
         "sampler": _section(path, "sampler", SamplerSpec, raw.get("sampler", {})),
@@ -388,6 +396,8 @@ def load_spec(study: str | Path, table: dict | None = None) -> StudySpec:
             path=path,
             train=TrainConfig(**dict(data), **train.model_dump(exclude={"final_epochs"})),
             final_epochs=train.final_epochs,
+            localisation=LocalisationConfig(**localisation.model_dump(exclude={"final_scenes"})),
+            final_scenes=localisation.final_scenes,
             fixed=dict(raw.get("fixed", {})),
             digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest(),
             table=raw,

@@ -33,7 +33,7 @@ SHRINK = {
     r"^n_train = \d+": "n_train = 256",
     r"^n_val = \d+": "n_val = 64",
     r"^epochs = \d+": f"epochs = {EPOCHS}",
-    r"^n_scenes = 64\b": "n_scenes = 8",  # [localisation]
+    r"^n_scenes = 256\b": "n_scenes = 8",  # [localisation]
     r"^n_scenes = 4096\b": "n_scenes = 128",  # [calibration]
     r"^every = 5\b": "every = 3",  # both
 }

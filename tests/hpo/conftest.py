@@ -22,6 +22,7 @@ threads = 1
 
 [localisation]
 n_scenes = 8
+final_scenes = 8
 
 [fixed]
 arch = "mlp"

@@ -18,10 +18,12 @@ from hpo.results.retrain import (
     best_seed,
     retrain,
     seed_paths,
+    trial_config,
     winner,
 )
 from hpo.storage import open_storage
 from hpo.study.spec import load_spec
+from tests.hpo.conftest import write_spec
 
 FAST_EVAL = EvalConfig(snr_grid_db=(0.0, 10.0), n_scenes=8)  # the evaluation's shape, not its accuracy
 SPACE = {"lr": FloatDistribution(1e-6, 1e-2, log=True), "beta": FloatDistribution(0.2, 0.4)}
@@ -73,6 +75,16 @@ def test_winner_follows_the_study_objective_when_nmse_says_the_opposite():
 
 def test_a_trial_with_a_diverged_seed_cannot_win():
     assert winner([summary(0, (-30.0, math.nan)), summary(1, (-1.0, -1.0))], MINIMIZE).number == 1
+
+
+def test_seeds_are_ranked_on_the_specs_final_scenes_unless_told_otherwise(lucky_study, wide_spec, tmp_path):
+    trial = lucky_study[0].trials[0]
+    assert wide_spec.localisation.n_scenes == 8 and wide_spec.final_scenes == 8  # the tiny spec sets both
+    big = wide_spec.path.read_text().replace("final_scenes = 8", "final_scenes = 40")
+    assert trial_config(load_spec(write_spec(tmp_path, "big", big)), trial, 0, 2).localisation.n_scenes == 40
+    assert trial_config(wide_spec, trial, 0, 2, val_scenes=12).localisation.n_scenes == 12
+    nmse = big.replace("n_scenes = 8\n", "n_scenes = 0\n").replace("[study]\n", "[study]\nobjective = 'nmse'\n")
+    assert trial_config(load_spec(write_spec(tmp_path, "nmse", nmse)), trial, 0, 2).localisation.n_scenes == 0
 
 
 def test_lucky_outlier_of_the_search_loses_to_the_better_mean(lucky_study, wide_spec, tmp_path):

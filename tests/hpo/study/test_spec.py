@@ -229,6 +229,13 @@ def test_localisation_settings_reach_the_experiment(tmp_path):
     assert spec.experiment_dict({"lr": 0.005, "beta": 0.25})["localisation"] == {"n_scenes": 16, "every": 3}
 
 
+def test_the_retrains_scenes_default_to_500_and_stay_out_of_the_experiment(tmp_path):
+    assert load_spec(write(tmp_path, TINY)).final_scenes == 500
+    spec = load_spec(write(tmp_path, TINY + "\n[localisation]\nn_scenes = 16\nfinal_scenes = 40\n", "other"))
+    assert spec.final_scenes == 40
+    assert spec.experiment_dict({"lr": 0.005, "beta": 0.25})["localisation"] == {"n_scenes": 16, "every": 5}
+
+
 def test_blend_mode_parameters_land_on_the_pipeline(tmp_path):
     spec = load_spec(write(tmp_path, TINY))
     d = spec.experiment_dict({"lr": 0.005, "beta": 0.25, "blend": "adaptive", "beta_min": 0.1})
