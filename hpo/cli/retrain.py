@@ -131,7 +131,7 @@ def retrain_command(
             "--val-scenes",
             min=1,
             help="Validation scenes per SNR point the trials and seeds are ranked on (loc_gain_db); default the "
-            "spec's [localisation] final_scenes (500 unless set): the search's few cannot separate trials or seeds "
+            "spec's \\[localisation] final_scenes (500 unless set): the search's few cannot separate trials or seeds "
             "a few tenths of a dB apart.",
         ),
     ] = None,

@@ -71,6 +71,11 @@ def test_retrain_needs_only_the_study_when_its_spec_file_is_gone(searched, tiny_
     assert json.loads((out / "provenance.json").read_text())["spec"]["path"] == str(tiny_spec)
 
 
+def test_the_help_names_the_spec_key_of_the_validation_scenes():
+    shown = runner.invoke(app, ["retrain", "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "spec's [localisation] final_scenes" in " ".join(shown.stdout.split())
+
+
 def test_val_scenes_sets_the_scenes_the_seeds_are_ranked_on(searched, tiny_spec, tmp_path):
     out = tmp_path / "out"
     args = ["retrain", "--study", "tiny", "--storage", searched, "--spec", str(tiny_spec), "--out", str(out)]
