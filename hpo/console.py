@@ -13,8 +13,10 @@ from rich.console import Console
 EXIT_ERROR = 2  # a CovblendError: bad spec, URL, option or study
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 
-out = Console()
-err = Console(stderr=True)
+# No markup anywhere: names, paths, values and messages print as they are. Rich would read "[/]" in a study name as
+# a tag and raise, or drop "[red]" and colour the rest; the little styling hpo does is passed as styles, not tags.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 
 def say(text: str, console: Console = err) -> None:
@@ -41,7 +43,7 @@ def error(text: str, source: str | None = None) -> None:
 def console_of_width(width: int) -> Console:
     """`out` on a terminal, which squeezes a wider table to its own width; elsewhere (a pipe or a file, where
     Rich assumes 80 columns) a console `width` columns wide, so the table arrives whole."""
-    return out if out.is_terminal else Console(width=width)
+    return out if out.is_terminal else Console(width=width, markup=False)
 
 
 def data(text: str) -> None:

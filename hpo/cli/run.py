@@ -7,6 +7,7 @@ import shlex
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from hpo.cli.common import Artifacts, Storage
 from hpo.console import err, out, say, warn
@@ -91,8 +92,8 @@ def run(
     for note in launch.notes:
         warn(note)
     if not as_json:
-        out.print(f"study [bold]{launch.study.study_name}[/] from {launch.spec.path} on {mask(launch.url)}: "
-                  f"budget {launch.budget}")  # fmt: skip
+        where = f" from {launch.spec.path} on {mask(launch.url)}: budget {launch.budget}"
+        out.print(Text.assemble("study ", (launch.study.study_name, "bold"), where))
         if note := load_note():
             warn(note)
     if create_only:

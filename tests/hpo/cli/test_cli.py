@@ -135,6 +135,18 @@ def test_studies_shows_a_name_made_elsewhere_escaped(tmp_path):
     assert "[bold" in result.stdout  # shown, not read as markup
 
 
+def test_a_study_name_that_reads_as_markup_prints_as_it_is(tiny_spec, tmp_path):
+    url, name = f"sqlite:///{tmp_path / 'hpo.db'}", "x[/]y[red]z"  # "[/]" made Rich raise; "[red]" was dropped
+    args = ["--storage", url, "--artifacts", str(tmp_path / "artifacts")]
+    ran = invoke("run", "--study", str(tiny_spec), "--study-name", name, "--n-trials", "1", *args)
+    assert ran.exit_code == 0, ran.output
+    assert ran.stdout.startswith(f"study {name} from ")
+    best = invoke("best", "--study", name, "--storage", url)
+    assert best.exit_code == 0, best.output
+    missing = invoke("best", "--study", "no[/]such", "--storage", url)
+    assert missing.exit_code == 2 and f"no study named 'no[/]such' in {url} (studies: {name})" in missing.stderr
+
+
 def test_unknown_study_leaves_an_existing_database_unchanged(ran, tmp_path):
     db = Path(ran.removeprefix("sqlite:///"))
     before = db.read_bytes()
