@@ -45,6 +45,9 @@ class OneLineErrors(TyperGroup):
         except typer.BadParameter as e:  # typer's own checks: min=, choices, types
             console.error(_naming_the_value(e))
             raise typer.Exit(console.EXIT_ERROR) from None
+        except OSError as e:  # the machine's, not hpo's (a full disk: the write itself fails, without a file name)
+            console.error(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else e.strerror or str(e))
+            raise typer.Exit(console.EXIT_SYSTEM) from None
 
 
 def _naming_the_value(e: typer.BadParameter) -> str:

@@ -23,7 +23,7 @@ from core.train import resolve_device
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, parse_snr_grid
 from hpo.console import console_of_width, err, out, say
 from hpo.paths import prepare_output
-from hpo.results.checkpoint_eval import LABELS, load_for_evaluation, plot_report
+from hpo.results.checkpoint_eval import LABELS, load_for_evaluation, plot_format, plot_report
 from hpo.study.spec import metric_label
 
 Device = Enum("Device", [(d, d) for d in DEVICES], type=str)  # --device: the choices of TrainConfig.device
@@ -116,7 +116,9 @@ def evaluate_command(
     scenes: Scenes = EVAL_DEFAULTS.n_scenes,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fresh evaluation scenes.")] = EVAL_DEFAULTS.seed,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report (documented schema).")] = None,
-    plot_path: Annotated[Path | None, typer.Option("--plot", help="Write RMSE-vs-SNR plots (PNG).")] = None,
+    plot_path: Annotated[
+        Path | None, typer.Option("--plot", help="Write RMSE-vs-SNR plots: PNG, or SVG / PDF by the suffix.")
+    ] = None,
     device: Annotated[Device, typer.Option("--device", help="auto (cuda if present), cpu or cuda.")] = Device.auto,
     threads: Annotated[
         int | None,
@@ -139,8 +141,10 @@ def evaluate_command(
     for target in (json_path, plot_path):  # fail before the long evaluation, not after it
         if target is not None:
             prepare_output(target)  # out/ is created on demand (hpo.paths)
+    if plot_path is not None:
+        plot_format(plot_path)
     model, exp = load_for_evaluation(checkpoint, cfg)  # every input error before the progress bar starts
-    with Progress(console=err, transient=True) as progress:
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:  # off a terminal: nothing
         task = progress.add_task("evaluating", total=len(cfg.snr_grid_db))
         report = evaluate(
             model.to(dev), exp.scenario, exp.pipeline, cfg, device=dev, on_point=lambda i, snr: progress.advance(task)

@@ -154,7 +154,10 @@ def retrain_command(
         warn(note)
     names = metric_names(the_study, spec)
     columns = (TextColumn("[bold]seeds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    progress = Progress(*columns, TextColumn("{task.description}"), console=err, transient=True)
+    # No bar off a terminal: there Rich would still end the run with a blank line
+    progress = Progress(
+        *columns, TextColumn("{task.description}"), console=err, transient=True, disable=not err.is_terminal
+    )
     try:  # SIGTERM stops like Ctrl-C: the running seed is dropped, finished ones are kept
         with handling(interrupt, (signal.SIGTERM,)), progress:
             result = retrain(

@@ -7,11 +7,13 @@ colours for the dashboard's plotly figure.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
 import torch
 
+from core.errors import ConfigError
 from core.evaluation import SNR_DEFINITION, EvalConfig, evaluation_scenario
 from core.experiment import ExperimentConfig
 from core.train import load_checkpoint
@@ -87,13 +89,28 @@ def report_figure(report: dict):
     return fig
 
 
+PLOT_FORMATS = ("png", "svg", "pdf")  # what `hpo evaluate --plot` writes, by the path's suffix
+
+
+def plot_format(path: Path) -> str:
+    """The image format path's suffix names: "png" (also for a path without one), "svg" or "pdf"; anything else is
+    a ConfigError naming the path."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    if fmt not in PLOT_FORMATS:
+        raise ConfigError(f"a plot's path must end in {', '.join('.' + f for f in PLOT_FORMATS)}, got {str(path)!r}")
+    return fmt
+
+
 def plot_report(report: dict, path: Path) -> None:
-    """report_figure written to a PNG."""
+    """report_figure written to path, in plot_format(path)."""
     import matplotlib.pyplot as plt
 
+    fmt = plot_format(path)
     fig = report_figure(report)
-    fig.savefig(path, dpi=120)
+    image = io.BytesIO()  # matplotlib drops the error of a write that fails on close (a full disk): write it here
+    fig.savefig(image, dpi=120, format=fmt)
     plt.close(fig)
+    Path(path).write_bytes(image.getvalue())
 
 
 def load_for_evaluation(path: Path, cfg: EvalConfig) -> tuple[torch.nn.Module, ExperimentConfig]:

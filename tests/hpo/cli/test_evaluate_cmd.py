@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,12 +109,23 @@ def test_the_plot_keeps_the_oracle_off_the_rmse_axes(evaluated):
         (["--scenes", "0"], "n_scenes"),
         (["--device", "tpu"], "--device"),
         (["--threads", "0"], "--threads"),
+        (["--plot", "out.xyz"], "must end in .png, .svg, .pdf, got 'out.xyz'"),  # before the evaluation, not after
     ],
 )
 def test_bad_options_are_one_line_errors_with_exit_code_2(checkpoint, extra, message):
     result = runner.invoke(app, ["evaluate", "--checkpoint", str(checkpoint), *extra])
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("option", ["--json", "--plot"])
+def test_a_full_disk_is_a_one_line_error_with_exit_code_1(checkpoint, option):
+    # /dev/full takes the open and fails the write (ENOSPC); matplotlib used to drop that error and say "written"
+    args = ["evaluate", "--checkpoint", str(checkpoint), "--snr-grid", "10", "--scenes", "4", option, "/dev/full"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert result.stderr == "error: No space left on device\n" and "written" not in result.stdout
 
 
 def test_threads_sets_the_torch_threads_the_evaluation_runs_on(checkpoint, tmp_path):
