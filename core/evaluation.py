@@ -39,7 +39,7 @@ from core.localisation import SNR_GRID_DB
 from core.measurement import classic_covariance, falls_back, localised, operator, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors, nmse_db
 from core.music import ORDER_RULES, MusicResult, mdl_order, model_order
-from core.scenario import ScenarioConfig, SceneBatch, generate
+from core.scenario import MAX_SEED, ScenarioConfig, SceneBatch, generate
 from core.snr import manifold
 
 SCHEMA_NAME = "covblend-hpo/evaluation"
@@ -115,12 +115,12 @@ def _subset_of(names: tuple[str, ...], empty_ok: bool) -> AfterValidator:
 class EvalConfig(Config):
     # SNR points, dB, p_k/σ²
     snr_grid_db: tuple[float, ...] = Field(SNR_GRID_DB, min_length=1)
-    n_scenes: int = Field(500, ge=1)  # scenes per SNR point
+    n_scenes: int = Field(500, ge=1, le=100_000)  # scenes per SNR point, drawn at once (100,000 at N = 16: ~1 GB)
     snapshots: int | None = Field(None, ge=1)  # L; None keeps the checkpoint scenario's L
     num_sources: int | None = Field(None, ge=1)  # K of every scene (<= K_max); None draws K ~ U{1..K_max}
     # fresh scenes: a stream that training, validation, calibration and retraining do not use (their seeds are
     # the spec's seed and val_seed, and core.localisation.derived_seed of val_seed)
-    seed: int = 7_000_001
+    seed: int = Field(7_000_001, ge=0, le=MAX_SEED)
     chunk: int = Field(256, ge=1)  # scenes per model forward, bounds memory
     grid: GridConfig = GridConfig()  # MUSIC search grid
     # which methods to run (a study's figure needs learned and classic only)

@@ -16,7 +16,7 @@ from core.covariance import PipelineConfig
 from core.localisation import LocalisationConfig
 from core.losses import LossConfig
 from core.models import ModelConfig
-from core.scenario import ScenarioConfig
+from core.scenario import MAX_SEED, ScenarioConfig
 
 # Upper bounds: far above any study here (quick: 8k scenes, 10 epochs, batch 256), far below what would fail
 # every trial allocating terabytes or start thousands of threads (issue 23).
@@ -39,8 +39,8 @@ class TrainConfig(Config):
     n_train: int = Field(16384, ge=1, le=MAX_SCENES)  # scenes per epoch
     n_val: int = Field(2048, ge=1, le=MAX_SCENES)  # fixed validation scenes
     fresh_data: bool = True  # draw new training scenes every epoch (validation stays fixed)
-    seed: int = Field(0, ge=0)  # model init + training data
-    val_seed: int = Field(1_000_003, ge=0)  # validation data
+    seed: int = Field(0, ge=0, le=MAX_SEED)  # model init + training data
+    val_seed: int = Field(1_000_003, ge=0, le=MAX_SEED)  # validation data
     threads: int | None = Field(None, ge=1, le=MAX_THREADS)  # torch.set_num_threads; None leaves torch's default
     device: Device = "auto"  # "auto" (cuda if available) | "cpu" | "cuda"
     amp: bool = False  # bf16 autocast of the training forward (the network; losses stay float32); for GPUs

@@ -23,6 +23,7 @@ from core.configs import Config
 from core.errors import ConfigError
 
 Combiner = Literal["identity", "random_phase"]
+MAX_SEED = 2**64 - 1  # the largest seed torch.Generator.manual_seed takes; every scene and model seed is checked on it
 
 
 def _ordered(pair: tuple[float, float]) -> tuple[float, float]:

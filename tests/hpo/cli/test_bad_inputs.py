@@ -57,6 +57,7 @@ SPECS: dict[str, str | None] = {
     "fraction for an integer": edited("n_train = 128", "n_train = 128.5"),
     "seed = 2**70": edited("seed = 0", "seed = 1180591620717411303424"),
     "seed = -1": edited("seed = 0", "seed = -1"),
+    "data seed = 2**64": edited("n_val = 64", "n_val = 64\nseed = 18446744073709551616"),  # every trial failed
     "unknown key": edited("epochs = 2", "epochs = 2\nepoch = 3"),
     "unknown [study] key": edited("n_trials = 3", "n_trials = 3\nn_trial = 4"),
     "unknown section": TINY_SPEC + "\n[bogus]\nx = 1\n",

@@ -110,6 +110,9 @@ def test_the_plot_keeps_the_oracle_off_the_rmse_axes(evaluated):
         (["--device", "tpu"], "--device"),
         (["--threads", "0"], "--threads"),
         (["--plot", "out.xyz"], "must end in .png, .svg, .pdf, got 'out.xyz'"),  # before the evaluation, not after
+        (["--seed", "-5"], "seed must be >= 0"),
+        (["--seed", str(2**64)], f"seed must be <= {2**64 - 1}"),  # torch's generator raised an overflow
+        (["--scenes", "100001"], "n_scenes must be <= 100000"),
     ],
 )
 def test_bad_options_are_one_line_errors_with_exit_code_2(checkpoint, extra, message):
