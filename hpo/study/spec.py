@@ -325,7 +325,7 @@ def _read(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     if path in chain:
         raise SpecError(f"{path}: extends = {path.stem!r}: circular extends")
     if not path.is_file():
-        available = sorted(p.stem for p in path.parent.glob("*.toml")) if path.parent.is_dir() else []
+        available = sorted(p.stem for p in path.parent.glob("*.toml") if p.is_file()) if path.parent.is_dir() else []
         raise SpecError(f"{path}: no such study spec (available: {', '.join(available) or 'none'})")
     try:
         raw = tomllib.loads(path.read_text())

@@ -190,8 +190,9 @@ def test_bad_spec_is_one_line_naming_file_key_and_value(tmp_path, old, new, key,
 
 def test_unknown_study_lists_available(tmp_path, monkeypatch):
     write(tmp_path, TINY, "tiny")
+    (tmp_path / "folder.toml").mkdir()  # a directory is not a spec, whatever its name
     monkeypatch.setenv("HPO_STUDIES_DIR", str(tmp_path))
-    with pytest.raises(SpecError, match="no such study spec.*tiny"):
+    with pytest.raises(SpecError, match=r"no such study spec \(available: tiny\)$"):
         load_spec("nope")
 
 
