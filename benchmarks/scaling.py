@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -33,13 +35,19 @@ from hpo.storage.guard import budget_used
 HPO = str(Path(sys.executable).parent / "hpo")
 
 
-def fresh_database(url: str) -> str:
+@contextmanager
+def fresh_database(url: str) -> Iterator[str]:
+    """The URL of a new database on url's server, dropped afterwards with any connection still open to it."""
     name = f"hpo_bench_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return sa.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield sa.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def quick_rate(url: str, workers: int, n_trials: int) -> tuple[float, float]:
@@ -48,23 +56,21 @@ def quick_rate(url: str, workers: int, n_trials: int) -> tuple[float, float]:
     The whole command includes start-up (imports, spawning, data) and the end-of-run study plots; the steady
     state counts trials between the first trial's start and the last trial's end.
     """
-    db = fresh_database(url)
-    with tempfile.TemporaryDirectory() as tmp:
+    with fresh_database(url) as db, tempfile.TemporaryDirectory() as tmp:
         cmd = [HPO, "run", "--study", "quick", "--storage", db, "--n-trials", str(n_trials), "--json"]
         cmd += ["--workers", str(workers), "--artifacts", tmp]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
         whole = n_trials / (time.perf_counter() - t0) * 3600
-    trials = optuna.load_study(study_name="quick", storage=db).trials
+        trials = optuna.load_study(study_name="quick", storage=db).trials
     span = max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)
     return whole, len(trials) / span.total_seconds() * 3600
 
 
 def probe_run(url: str, processes: int, n_trials: int, steps: int) -> dict:
     """Probe workers on a fresh database: ops/s, latencies (ms), lost/duplicated/stuck counts."""
-    db = fresh_database(url)
-    optuna.create_study(study_name="probe", storage=open_storage(db))
-    with tempfile.TemporaryDirectory() as tmp:
+    with fresh_database(url) as db, tempfile.TemporaryDirectory() as tmp:
+        optuna.create_study(study_name="probe", storage=open_storage(db))
         outs = [str(Path(tmp) / f"{i}.json") for i in range(processes)]
         t0 = time.perf_counter()
         codes, _ = supervise(probe_main, [(db, "probe", n_trials, steps, 0.0, o) for o in outs])
@@ -74,7 +80,7 @@ def probe_run(url: str, processes: int, n_trials: int, steps: int) -> dict:
             if Path(o).exists():
                 for k, v in json.loads(Path(o).read_text()).items():
                     lat[k] += v
-    trials = optuna.load_study(study_name="probe", storage=db).trials
+        trials = optuna.load_study(study_name="probe", storage=db).trials
     numbers = [t.number for t in trials]
     ops = len(lat["report"]) + len(lat["should_prune"])
     pct = {k: (1e3 * statistics.median(v), 1e3 * statistics.quantiles(v, n=100)[98]) for k, v in lat.items() if v}
