@@ -48,5 +48,6 @@ def console_of_width(width: int) -> Console:
 
 
 def data(text: str) -> None:
-    """Machine-readable text (CSV, JSON) on stdout exactly as given; Rich would expand its tabs."""
-    sys.stdout.write(text + "\n")
+    """Machine-readable text (CSV, JSON) on stdout exactly as given, ending in one newline; Rich would expand its
+    tabs."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")  # CSV ends in one already: no blank last row

@@ -81,16 +81,16 @@ def to_json(rows: list[dict]) -> str:
 def to_csv(rows: list[dict]) -> str:
     """One row per trial; a column per value, named by its metric, then params_*, user_attrs_* and constraints_*
     columns; nested values as JSON."""
-    flat = []
+    flat, first = [], ("number", "state", "datetime_start", "datetime_complete", "duration_s")
     for r in rows:
-        row = {k: r[k] for k in ("number", "state", "datetime_start", "datetime_complete", "duration_s")}
+        row = {k: r[k] for k in first}
         row |= dict(zip(r["metric_names"], r["values"] or [None] * len(r["metric_names"]), strict=True))
         for group in ("params", "user_attrs", "constraints"):
             for k, v in r[group].items():
                 row[f"{group}_{k}"] = json.dumps(v) if isinstance(v, (dict, list)) else v
         row["intermediate_values"] = json.dumps(r["intermediate_values"])
         flat.append(row)
-    columns = list(dict.fromkeys(k for row in flat for k in row))
+    columns = list(dict.fromkeys([*first, *(k for row in flat for k in row)]))  # a study without trials: the header
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()

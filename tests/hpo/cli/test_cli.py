@@ -112,6 +112,21 @@ def test_export_holds_every_trial_with_intermediate_values(ran, tmp_path, fmt):
     assert [r["state"] for r in rows] == ["COMPLETE", "COMPLETE"]
 
 
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_export_to_stdout_is_the_file_with_one_final_newline(ran, tmp_path, fmt):
+    out = tmp_path / f"trials.{fmt}"
+    assert invoke("export", "--study", "tiny", "--storage", ran, "--format", fmt, "--out", str(out)).exit_code == 0
+    shown = invoke("export", "--study", "tiny", "--storage", ran, "--format", fmt).stdout
+    assert shown.rstrip("\n") == out.read_text().rstrip("\n") and shown.endswith("\n") and not shown.endswith("\n\n")
+
+
+def test_a_study_without_trials_exports_a_csv_header(tmp_path):
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    optuna.create_study(study_name="empty", storage=url)
+    shown = invoke("export", "--study", "empty", "--storage", url, "--format", "csv").stdout
+    assert shown == "number,state,datetime_start,datetime_complete,duration_s\n"  # was two blank lines
+
+
 def test_a_run_whose_every_trial_failed_is_an_error(tiny_spec, tmp_path, monkeypatch):
     def cannot_allocate(self, cfg, on_epoch, on_step):  # what a spec sized beyond the machine did to every trial
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8000000000000 bytes")
