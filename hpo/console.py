@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.progress import Progress, ProgressColumn
 
 EXIT_ERROR = 2  # a CovblendError: bad spec, URL, option or study
 EXIT_SYSTEM = 1  # the machine refused a file operation: a full disk, a read-only or unreadable file
@@ -45,6 +46,12 @@ def console_of_width(width: int) -> Console:
     """`out` on a terminal, which squeezes a wider table to its own width; elsewhere (a pipe or a file, where
     Rich assumes 80 columns) a console `width` columns wide, so the table arrives whole."""
     return out if out.is_terminal else Console(width=width, markup=False)
+
+
+def bar(*columns: ProgressColumn | str) -> Progress:
+    """A transient progress bar on stderr (Rich's default columns unless given), on a terminal only: elsewhere
+    (CI, `| tee`, a batch job's log) Rich would still leave a blank line where it stopped."""
+    return Progress(*columns, console=err, transient=True, disable=not err.is_terminal)
 
 
 def data(text: str) -> None:

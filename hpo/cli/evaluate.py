@@ -14,14 +14,13 @@ from typing import Annotated
 import torch
 import typer
 from rich import box
-from rich.progress import Progress
 from rich.table import Table
 
 from core.evaluation import SNR_DEFINITION, EvalConfig, evaluate
 from core.experiment import DEVICES, MAX_THREADS
 from core.train import resolve_device
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, parse_snr_grid
-from hpo.console import console_of_width, err, out, say
+from hpo.console import bar, console_of_width, out, say
 from hpo.paths import prepare_output
 from hpo.results.checkpoint_eval import LABELS, load_for_evaluation, plot_format, plot_report
 from hpo.study.spec import metric_label
@@ -144,7 +143,7 @@ def evaluate_command(
     if plot_path is not None:
         plot_format(plot_path)
     model, exp = load_for_evaluation(checkpoint, cfg)  # every input error before the progress bar starts
-    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:  # off a terminal: nothing
+    with bar() as progress:
         task = progress.add_task("evaluating", total=len(cfg.snr_grid_db))
         report = evaluate(
             model.to(dev), exp.scenario, exp.pipeline, cfg, device=dev, on_point=lambda i, snr: progress.advance(task)

@@ -20,7 +20,7 @@ from rich.table import Table
 from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, Storage, StudyName, parse_snr_grid
 from hpo.cli.evaluate import TABLE_WIDTH, short
-from hpo.console import console_of_width, err, out, say, warn
+from hpo.console import bar, console_of_width, out, say, warn
 from hpo.results.retrain import (
     FILES,
     MAX_SEEDS,
@@ -154,10 +154,7 @@ def retrain_command(
         warn(note)
     names = metric_names(the_study, spec)
     columns = (TextColumn("[bold]seeds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    # No bar off a terminal: there Rich would still end the run with a blank line
-    progress = Progress(
-        *columns, TextColumn("{task.description}"), console=err, transient=True, disable=not err.is_terminal
-    )
+    progress = bar(*columns, TextColumn("{task.description}"))
     try:  # SIGTERM stops like Ctrl-C: the running seed is dropped, finished ones are kept
         with handling(interrupt, (signal.SIGTERM,)), progress:
             result = retrain(
