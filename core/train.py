@@ -107,7 +107,7 @@ def _measured(cfg: ExperimentConfig, data: SceneBatch, seed: int | None, cache: 
     return x
 
 
-def _first_nonfinite(loss: torch.Tensor, model: nn.Module) -> tuple[str | None, torch.Tensor]:
+def _checked_gradients(loss: torch.Tensor, model: nn.Module) -> tuple[str | None, torch.Tensor]:
     """(name of the first parameter whose gradient is NaN/inf, "loss" if only the loss is, else None; the gradients'
     total 2-norm, which clipping reuses)."""
     # One reduction and one device-to-host sync for the common all-finite case, not one per parameter (on a GPU
@@ -248,7 +248,7 @@ def train(
                 loss, _ = total_loss(cov, batch, cfg.loss, cfg.scenario.array)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-            bad, grad_norm = _first_nonfinite(loss, model)
+            bad, grad_norm = _checked_gradients(loss, model)
             if bad is not None:
                 if not skip_nonfinite:
                     raise NonFiniteGradientError(epoch, step, bad)

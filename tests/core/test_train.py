@@ -16,7 +16,7 @@ from core.scenario import generate
 from core.train import (
     ExperimentConfig,
     NonFiniteGradientError,
-    _first_nonfinite,
+    _checked_gradients,
     load_checkpoint,
     save_checkpoint,
     train,
@@ -87,14 +87,14 @@ def test_the_guard_names_a_bad_gradient_and_passes_a_norm_that_only_overflows():
     for p in model.parameters():
         p.grad = torch.ones_like(p)
     loss = torch.tensor(1.0)
-    bad, norm = _first_nonfinite(loss, model)
+    bad, norm = _checked_gradients(loss, model)
     assert bad is None and norm == torch.nn.utils.clip_grad_norm_(model.parameters(), 1e9)  # the norm clipping uses
     model[1].bias.grad[0] = math.inf
-    assert _first_nonfinite(loss, model)[0] == "1.bias"
-    assert _first_nonfinite(torch.tensor(math.nan), torch.nn.Linear(1, 1))[0] == "loss"  # no gradients at all
+    assert _checked_gradients(loss, model)[0] == "1.bias"
+    assert _checked_gradients(torch.tensor(math.nan), torch.nn.Linear(1, 1))[0] == "loss"  # no gradients at all
     for p in model.parameters():
         p.grad = torch.full_like(p, 1e30)  # finite, but their squares overflow float32
-    bad, norm = _first_nonfinite(loss, model)
+    bad, norm = _checked_gradients(loss, model)
     assert bad is None and math.isinf(norm)
 
 
