@@ -6,6 +6,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import optuna
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -101,5 +102,6 @@ def html_report(
 ) -> None:
     """One offline HTML page: history, importances, parallel coordinates, pruning, top 10, RMSE vs SNR."""
     target = prepare_output(Path(out_path))  # before the store: a bad --out creates no artifact folder
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials" from each plot: the page says it once
     write_report(load(storage, study), open_store(artifacts), target)
     say(f"wrote {out_path}")

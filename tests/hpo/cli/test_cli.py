@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -125,6 +126,18 @@ def test_a_study_without_trials_exports_a_csv_header(tmp_path):
     optuna.create_study(study_name="empty", storage=url)
     shown = invoke("export", "--study", "empty", "--storage", url, "--format", "csv").stdout
     assert shown == "number,state,datetime_start,datetime_complete,duration_s\n"  # was two blank lines
+
+
+def test_a_report_on_a_study_without_trials_says_only_what_it_wrote(tmp_path, caplog):
+    url, page = f"sqlite:///{tmp_path / 'hpo.db'}", tmp_path / "report.html"
+    optuna.create_study(study_name="empty", storage=url)
+    optuna.logging.enable_propagation()  # Optuna's own handler writes to the stderr it saw first; caplog sees these
+    try:
+        assert invoke("report", "--study", "empty", "--storage", url, "--out", str(page)).exit_code == 0
+    finally:
+        optuna.logging.disable_propagation()
+    assert not [r.message for r in caplog.records if r.levelno >= logging.WARNING]  # one per plot before
+    assert "No complete trial yet." in page.read_text()
 
 
 def test_a_run_whose_every_trial_failed_is_an_error(tiny_spec, tmp_path, monkeypatch):
