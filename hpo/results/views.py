@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -15,6 +16,14 @@ from hpo.study import ranking
 STUDY_COUNTS = ("complete", "pruned", "nan_pruned", "failed", "running", "best")  # study_rows' Tally columns
 
 
+def _attr_order(name: str) -> tuple:
+    """Sort key of a user attr: per-SNR attrs ("gross_rate@-5", "nmse_db@[-10,0)") follow their name in SNR order,
+    where the storage's lexical order put @5 after @20."""
+    prefix, _, point = name.partition("@")
+    number = re.search(r"-?\d+(?:\.\d+)?", point)
+    return prefix, bool(point), float(number.group()) if number else 0.0, point
+
+
 def trial_dict(t: FrozenTrial) -> dict:
     """Every stored fact of one trial; datetimes as ISO strings, intermediate values keyed by epoch."""
     duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
@@ -23,7 +32,7 @@ def trial_dict(t: FrozenTrial) -> dict:
         "state": t.state.name,
         "values": t.values,
         "params": t.params,
-        "user_attrs": t.user_attrs,
+        "user_attrs": dict(sorted(t.user_attrs.items(), key=lambda item: _attr_order(item[0]))),
         "constraints": t.constraints,
         "intermediate_values": {str(k): v for k, v in sorted(t.intermediate_values.items())},
         "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,

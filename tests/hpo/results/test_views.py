@@ -34,6 +34,14 @@ def test_without_a_feasible_trial_the_front_of_all_is_shown_and_flagged():
     assert summary["feasible"] is False and [t["number"] for t in summary["pareto_front"]] == [1, 0]
 
 
+def test_per_snr_attrs_are_listed_in_snr_order():
+    study = optuna.create_study()
+    names = ["a", "gain", "gain@-10", "gain@-5", "gain@0", "gain@10", "gain@20", "gain@5", "n@[-10,0)", "n@[0,10)"]
+    study.add_trial(create_trial(value=0.0, user_attrs={name: 0.0 for name in sorted(names)}))  # the storage's order
+    shown = list(trials(study)[0]["user_attrs"])
+    assert shown == ["a", "gain", "gain@-10", "gain@-5", "gain@0", "gain@5", "gain@10", "gain@20", *names[-2:]]
+
+
 def test_values_are_printed_with_their_names():
     summary = best(multi_study(([1.0, 2.5], 0.0)))
     assert named_values(summary, summary["pareto_front"][0]) == "val_nmse_db=1.000 loc_gain_db=2.500"
