@@ -13,7 +13,7 @@ from rich.text import Text
 
 from core.errors import CovblendError
 from hpo.cli.common import Artifacts, AsJson, Storage, StudyName, load
-from hpo.console import data, out, say, shown
+from hpo.console import console_of_width, data, out, say, shown
 from hpo.paths import default_output, prepare_output
 from hpo.results import views
 from hpo.results.html_report import write_report
@@ -23,6 +23,7 @@ from hpo.storage.artifacts import download_checkpoint, open_store
 from hpo.storage.urls import resolve_url
 from hpo.study import ranking
 
+STUDIES_WIDTH = 160  # off a terminal (logs, pipes) the table's headers and names arrive whole, not cut at 80 columns
 Format = Enum("Format", [(name, name) for name in views.EXPORTERS], type=str)  # --format: views.EXPORTERS
 
 
@@ -36,7 +37,7 @@ def studies(storage: Storage = None, as_json: AsJson = False) -> None:
     for r in rows:
         cells = (fmt(v) if not isinstance(v, list) else ",".join(v) for v in r.values())
         table.add_row(*(Text(shown(cell)) for cell in cells))  # Text: no markup read from a name
-    out.print(table)
+    console_of_width(STUDIES_WIDTH).print(table)
 
 
 def best(

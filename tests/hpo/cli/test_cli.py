@@ -94,6 +94,11 @@ def test_studies_lists_counts_and_best(ran):
     assert row["study"] == "tiny" and row["complete"] == 2 and row["best"] is not None
 
 
+def test_studies_off_a_terminal_prints_its_headers_whole(ran):
+    shown = invoke("studies", "--storage", ran).stdout  # CliRunner is no terminal: Rich assumed 80 columns and cut
+    assert all(h in shown for h in ("directions", "complete", "nan_pruned", "running")) and "…" not in shown
+
+
 def test_best_json_has_params_and_user_attrs(ran):
     best = json.loads(invoke("best", "--study", "tiny", "--storage", ran, "--json").output)
     assert set(best["best"]["params"]) == {"lr", "beta"}
@@ -158,7 +163,7 @@ def test_studies_shows_a_name_made_elsewhere_escaped(tmp_path):
         optuna.create_study(study_name=name, storage=url)
     result = invoke("studies", "--storage", url)
     assert result.exit_code == 0, result.output
-    # The table squeezes names to its 80 columns here: their escaped starts show, the raw characters never.
+    # Escaped names show, the raw characters never.
     assert "\u202e" not in result.stdout and "evil\\" in result.stdout and "two\\n" in result.stdout
     assert "[bold" in result.stdout  # shown, not read as markup
 
