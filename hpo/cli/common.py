@@ -30,8 +30,19 @@ EVAL_DEFAULTS = EvalConfig()
 DEFAULT_GRID = ",".join(f"{s:g}" for s in EVAL_DEFAULTS.snr_grid_db)
 
 
+# click's UsageError (an unknown option or command, a missing option), which typer does not export; its BadParameter
+# derives from it whether typer vendors click or depends on it
+UsageError = typer.BadParameter.__base__
+
+
 class OneLineErrors(TyperGroup):
     """Typer's command group, with hpo's one-line error rule (docs/design.md §7) around every command it runs."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:  # hpo's own options (`hpo --bogus`); a command's are parsed inside invoke
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except UsageError as e:
+            raise _one_line(e) from None
 
     def invoke(self, ctx):
         try:
@@ -45,9 +56,20 @@ class OneLineErrors(TyperGroup):
         except typer.BadParameter as e:  # typer's own checks: min=, choices, types
             console.error(_naming_the_value(e))
             raise typer.Exit(console.EXIT_ERROR) from None
+        except UsageError as e:  # click's boxed usage and message, five lines, as one
+            raise _one_line(e) from None
         except OSError as e:  # the machine's, not hpo's (a full disk: the write itself fails, without a file name)
             console.error(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else e.strerror or str(e))
             raise typer.Exit(console.EXIT_SYSTEM) from None
+
+
+def _one_line(e: UsageError) -> typer.Exit:
+    """Say a usage error in one line that names the command's --help; the Exit to raise."""
+    text = e.format_message()
+    if e.ctx is not None:
+        text = f"{text if text.endswith(('.', '?')) else text + '.'} See '{e.ctx.command_path} --help'."
+    console.error(text)
+    return typer.Exit(console.EXIT_ERROR)
 
 
 def _naming_the_value(e: typer.BadParameter) -> str:
