@@ -174,6 +174,7 @@ def test_off_a_terminal_hpo_run_prints_a_plain_line_per_trial_and_worker(tiny_sp
     text = log.read_text()
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", text)  # no escape sequences, carriage returns or tabs
     lines = text.splitlines()
+    assert lines[0].startswith("study tiny from ") and lines[0].endswith(": budget 3")  # not wrapped at 80 columns
     trials = [line for line in lines if line.startswith("trial ")]
     assert [line.split()[1] for line in trials] == ["0", "1", "2"]
     for line in trials:
