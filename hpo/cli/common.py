@@ -58,6 +58,8 @@ class OneLineErrors(TyperGroup):
             raise typer.Exit(console.EXIT_ERROR) from None
         except UsageError as e:  # click's boxed usage and message, five lines, as one
             raise _one_line(e) from None
+        except BrokenPipeError:  # the reader went away (`| head`): click's main exits 1 quietly, as `seq | head` does
+            raise
         except OSError as e:  # the machine's, not hpo's (a full disk: the write itself fails, without a file name)
             console.error(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else e.strerror or str(e))
             raise typer.Exit(console.EXIT_SYSTEM) from None

@@ -126,6 +126,18 @@ def test_export_to_stdout_is_the_file_with_one_final_newline(ran, tmp_path, fmt)
     assert shown.rstrip("\n") == out.read_text().rstrip("\n") and shown.endswith("\n") and not shown.endswith("\n\n")
 
 
+def test_a_reader_that_goes_away_ends_the_export_quietly(tmp_path):
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    study = optuna.create_study(study_name="many", storage=url)
+    for i in range(100):  # well over the 8 KiB stdout buffer, so the write fails inside the command
+        study.add_trial(optuna.trial.create_trial(value=float(i), user_attrs={f"gain@{s}": 0.0 for s in range(10)}))
+    export = [HPO, "export", "--study", "many", "--storage", url]
+    proc = subprocess.Popen(export, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # `hpo export | head`, with head gone
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 1 and err == ""  # was "error: Broken pipe"
+
+
 def test_a_study_without_trials_exports_a_csv_header(tmp_path):
     url = f"sqlite:///{tmp_path / 'hpo.db'}"
     optuna.create_study(study_name="empty", storage=url)
