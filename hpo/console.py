@@ -10,6 +10,7 @@ import sys
 
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn
+from rich.text import Text
 
 EXIT_ERROR = 2  # a CovblendError: bad spec, URL, option or study
 EXIT_SYSTEM = 1  # the machine refused a file operation: a full disk, a read-only or unreadable file
@@ -21,8 +22,9 @@ out = Console(markup=False)
 err = Console(stderr=True, markup=False)
 
 
-def say(text: str, console: Console = err) -> None:
-    """One line as given (no markup), on stderr unless another console is named."""
+def say(text: str | Text, console: Console = err) -> None:
+    """One line as given (no markup; a Text keeps its styles), never wrapped, on stderr unless another console is
+    named."""
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 

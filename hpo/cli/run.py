@@ -93,7 +93,7 @@ def run(
         warn(note)
     if not as_json:
         where = f" from {launch.spec.path} on {mask(launch.url)}: budget {launch.budget}"
-        out.print(Text.assemble("study ", (launch.study.study_name, "bold"), where), soft_wrap=True)  # a log line whole
+        say(Text.assemble("study ", (launch.study.study_name, "bold"), where), out)
         if note := load_note():
             warn(note)
     if create_only:
@@ -113,10 +113,10 @@ def show_summary(launch: Launch, storage: str | None, artifacts: str | None) -> 
     chosen = summary.get("best")
     if chosen:
         note = "" if summary["feasible"] else " (no trial meets the eigengap-health threshold)"
-        out.print(f"best trial #{chosen['number']}: {views.named_values(summary, chosen)}{note}", soft_wrap=True)
+        say(f"best trial #{chosen['number']}: {views.named_values(summary, chosen)}{note}", out)
         out.print(params_table(chosen["params"]))
     for t in summary.get("pareto_front", []):
-        out.print(f"pareto trial #{t['number']}: {views.named_values(summary, t)}", soft_wrap=True)
+        say(f"pareto trial #{t['number']}: {views.named_values(summary, t)}", out)
     has_best = bool(chosen or summary.get("pareto_front"))  # what best_trial finds: views.best's first trial
     out.print("next:", style="bold")
     for line in next_steps(launch.study.study_name, launch.url, storage, artifacts, has_best):

@@ -68,11 +68,11 @@ def best(
         return
     chosen = [summary["best"]] if summary.get("best") else summary.get("pareto_front", [])
     if not chosen:
-        out.print(f"study {study!r} has no complete trial yet", soft_wrap=True)
+        say(f"study {study!r} has no complete trial yet", out)
     for t in chosen:
         feasible = summary.get("feasible", True)
         infeasible = "" if feasible else " (infeasible: low health)"
-        out.print(f"trial #{t['number']}: values={t['values']}{infeasible}", soft_wrap=True)
+        say(f"trial #{t['number']}: values={t['values']}{infeasible}", out)
         out.print(params_table(t["params"], title="params"))
         attrs = {k: fmt(v) for k, v in t["user_attrs"].items() if not isinstance(v, (dict, list))}
         out.print(params_table(attrs, title="user attrs", heading="attribute"))

@@ -253,7 +253,7 @@ class LogLines(StudyWatch):
             self._line(f"worker {stopped}: pid {os.getpid()}, {duration(self.clock() - self.started)}")
 
     def _line(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        say(text, self.console)
 
     def _trial_line(self, trial: FrozenTrial) -> str:
         # A pruned trial's value is what it reported mid-training (loc_gain_db with the table of that epoch's
