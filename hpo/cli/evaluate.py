@@ -137,12 +137,12 @@ def evaluate_command(
     dev = resolve_device(device.value)  # cuda without a CUDA device: a one-line ConfigError
     if threads is not None:
         torch.set_num_threads(threads)
-    for target in (json_path, plot_path):  # fail before the long evaluation, not after it
-        if target is not None:
-            prepare_output(target)  # out/ is created on demand (hpo.paths)
     if plot_path is not None:
         plot_format(plot_path)
     model, exp = load_for_evaluation(checkpoint, cfg)  # every input error before the progress bar starts
+    for target in (json_path, plot_path):  # fail before the long evaluation, not after it
+        if target is not None:
+            prepare_output(target)  # out/ is created on demand (hpo.paths), once the other inputs are good
     with bar() as progress:
         task = progress.add_task("evaluating", total=len(cfg.snr_grid_db))
         report = evaluate(

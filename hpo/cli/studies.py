@@ -60,8 +60,7 @@ def best(
         trial = ranking.best(trials, the_study.directions)
         if trial is None:
             raise CovblendError(f"study {study!r} has no complete trial, so no checkpoint to download")
-        target = prepare_output(Path(download))
-        download_checkpoint(the_study, trial, open_store(artifacts, create=False), target)
+        download_checkpoint(the_study, trial, open_store(artifacts, create=False), Path(download))
         say(f"checkpoint of trial #{trial.number} written to {download}")
     if as_json:
         out.print_json(views.to_json(summary))
@@ -103,7 +102,8 @@ def html_report(
     artifacts: Artifacts = None,
 ) -> None:
     """One offline HTML page: history, importances, parallel coordinates, pruning, top 10, RMSE vs SNR."""
+    the_study = load(storage, study)  # before out/ is made: a missing study leaves nothing behind
     target = prepare_output(Path(out_path))  # before the store: a bad --out creates no artifact folder
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials" from each plot: the page says it once
-    write_report(load(storage, study), open_store(artifacts), target)
+    write_report(the_study, open_store(artifacts), target)
     say(f"wrote {out_path}")

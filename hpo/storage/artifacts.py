@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial
 
 from core.errors import CovblendError
 from core.train import TrainResult, save_checkpoint
+from hpo.paths import prepare_output
 from hpo.storage import internals
 
 ENV = "HPO_ARTIFACTS"
@@ -82,8 +83,7 @@ def download_checkpoint(study: optuna.Study, trial: FrozenTrial, store: FileSyst
         raise CovblendError(f"trial #{trial.number} of {study.study_name!r} has no checkpoint artifact")
     if path.exists():
         raise CovblendError(f"{path} already exists; choose another --download path")
-    if not path.parent.is_dir():
-        raise CovblendError(f"cannot write {path}: directory {path.parent} does not exist")
+    prepare_output(path)  # after the checks above: a trial without a checkpoint leaves no out/ behind
     try:
         download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
     except ArtifactNotFound:

@@ -163,6 +163,11 @@ CASES: dict[str, list[str]] = {
     "export: --format xml": ["export", "--study", "tiny", *READ, "--format", "xml"],
     "export: --out a directory": ["export", "--study", "tiny", *READ, "--out", "<dir>"],
     "report: --out a directory": ["report", "--study", "tiny", *READ, "--out", "<dir>"],
+    # out/, the default folder, is created only once the inputs are known good
+    "report: no such study, into out/": ["report", "--study", "absent", *READ],
+    "evaluate: no checkpoint, --json in out/": ["evaluate", "--checkpoint", "<dir>/absent.pt", "--json", "out/e.json"],
+    "evaluate: --plot into out/ as .xyz": ["evaluate", "--checkpoint", "<dir>/absent.pt", "--plot", "out/e.xyz"],
+    "best: --download into out/, no checkpoint": ["best", "--study", "tiny", *READ, "--download", "out/best.pt"],
     "studies: no database": ["studies", "--storage", "<db>"],
     "dashboard: --port 70000": ["dashboard", *READ, "--port", "70000"],
     "dashboard: --port -1": ["dashboard", *READ, "--port", "-1"],
