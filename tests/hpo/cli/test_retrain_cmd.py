@@ -6,12 +6,14 @@ import json
 import re
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from core.evaluation import check_schema
 from core.train import load_checkpoint
 from hpo.cli import app
-from hpo.results.retrain import FILES
+from hpo.cli.retrain import summary_table
+from hpo.results.retrain import FILES, TrialSummary
 from hpo.run.runner import run_worker
 from hpo.storage import open_storage
 from hpo.study.create import create_or_join
@@ -85,3 +87,12 @@ def test_val_scenes_sets_the_scenes_the_seeds_are_ranked_on(searched, tiny_spec,
     assert json.loads(record.read_text())["config"]["localisation"]["n_scenes"] == 12
     bad = runner.invoke(app, [*args, "--val-scenes", "0"])
     assert bad.exit_code == 2 and "--val-scenes" in bad.stderr
+
+
+def test_the_summary_lists_the_seeds_it_ran_under_a_header_that_is_no_count():
+    one = TrialSummary(3, {}, (0.1,), (0,), ((0.2,),), (-7.0,), (0.6,))
+    table = summary_table([one], one, 10, ["loc_gain_db"])
+    console = Console(width=200, record=True)
+    console.print(table)
+    row = next(line for line in console.export_text().splitlines() if line.startswith("│") and "★" in line)
+    assert table.columns[2].header == "seed ids" and row.split("│")[3].strip() == "0"  # seed 0, not "0 seeds"
