@@ -78,7 +78,7 @@ def summary_table(summaries: list[TrialSummary], best: TrialSummary, epochs: int
         caption="search: the trial's values in the search (its seed, the search's epochs, the search's scenes); "
         + "; ".join(metric_label(n) for n in names),
     )
-    # "seed ids": under a header "seeds" the one seed 0 of `--seeds 1` read as a count of none
+    # the seeds' ids, not their count: a lone seed 0 under "seeds" reads as none
     for name in ("trial", "search", "seed ids", *(f"{n} mean ± std" for n in names), "val NMSE dB", "health"):
         table.add_column(name, justify="right")
     for t in summaries:

@@ -72,6 +72,25 @@ STORAGE_HELP = (
 )
 
 
+# The drivers the project is tested with, by the scheme's backend: what to write where SQLAlchemy's default driver
+# for a bare scheme (mysql:// means MySQLdb) is not installed, or where the scheme is one SQLAlchemy does not know
+# (postgres://, as Heroku and many .env files write it). psycopg comes with hpo; PyMySQL with its [dev] extra.
+TESTED_DRIVERS: dict[str, tuple[str, str | None]] = {  # backend: (scheme to write, package to install)
+    "postgresql": ("postgresql+psycopg", None),
+    "postgres": ("postgresql+psycopg", None),
+    "mysql": ("mysql+pymysql", "pymysql"),
+    "mariadb": ("mariadb+pymysql", "pymysql"),
+}
+
+
+def _driver_hint(parsed: sa.engine.URL) -> str:
+    """The hint "; write X://... instead" for a backend the project has a tested driver for, unless the URL names it."""
+    scheme, package = TESTED_DRIVERS.get(parsed.get_backend_name(), (parsed.drivername, None))
+    if scheme == parsed.drivername:
+        return ""
+    return f"; write {scheme}://... instead" + (f" (pip install {package})" if package else "")
+
+
 def _brief(e: BaseException, url: str) -> str:
     """The first line of a driver error, without SQLAlchemy's background links or any form of the password."""
     text = str(getattr(e, "orig", None) or e).strip().splitlines()
@@ -144,12 +163,18 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
                         raise
                     time.sleep(0.1 * attempt)  # the other process's tables are committed by now, or soon
     except ImportError as e:
-        raise StorageError(f"no database driver for {mask(url)}: {mask(url, str(e))}") from e
+        cause = e  # Optuna re-raises the driver's ImportError as "Failed to import DB access module ..."
+        while isinstance(cause.__cause__, ImportError):
+            cause = cause.__cause__
+        raise StorageError(f"no database driver for {mask(url)}: {mask(url, str(cause))}{_driver_hint(parsed)}") from e
     except (sa.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError) as e:
-        hint = "; other processes create its tables: create the study first (hpo run --create-only)"
-        raise StorageError(
-            f"cannot open storage {mask(url)}: {_brief(e, url)}{hint if _created_meanwhile(e) else ''}"
-        ) from e
+        if isinstance(e, sa.exc.NoSuchModuleError):  # no such dialect or driver: postgres://
+            hint = _driver_hint(parsed)
+        elif _created_meanwhile(e):
+            hint = "; other processes create its tables: create the study first (hpo run --create-only)"
+        else:
+            hint = ""
+        raise StorageError(f"cannot open storage {mask(url)}: {_brief(e, url)}{hint}") from e
 
 
 def _created_meanwhile(e: BaseException) -> bool:

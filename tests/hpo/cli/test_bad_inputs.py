@@ -128,6 +128,8 @@ CASES: dict[str, list[str]] = {
     "storage: no scheme": ["run", "--study", "<spec>", "--storage", "hpo.db"],
     "storage: blank": ["run", "--study", "<spec>", "--storage", " "],
     "storage: unknown driver": ["run", "--study", "<spec>", "--storage", "postgresql+nodriver://u@h/db"],
+    "storage: postgres://, not SQLAlchemy's spelling": ["run", "--study", "<spec>", "--storage", "postgres://u@h/db"],
+    "storage: mysql://, whose driver is not installed": ["run", "--study", "<spec>", "--storage", "mysql://u@h/db"],
     "storage: unreachable, with a password": [
         "run",
         "--study",

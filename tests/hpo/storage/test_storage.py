@@ -238,6 +238,27 @@ def test_unreachable_database_is_one_line_without_password():
     assert "\n" not in msg and "s3cret" not in msg and "127.0.0.1:9" in msg
 
 
+@pytest.mark.parametrize("create", [True, False], ids=["hpo run", "a command that reads"])
+@pytest.mark.parametrize(
+    "url, hint",
+    [
+        ("postgres://u@127.0.0.1:9/x", "write postgresql+psycopg://... instead"),  # no such dialect in SQLAlchemy
+        ("mysql://root:s3cret@127.0.0.1:9/x", "No module named 'MySQLdb'; write mysql+pymysql://... instead"),
+        ("mariadb://root@127.0.0.1:9/x", "write mariadb+pymysql://... instead (pip install pymysql)"),
+    ],
+)
+def test_a_scheme_without_an_installed_driver_names_the_one_to_write(url, hint, create):
+    with pytest.raises(StorageError) as e:
+        open_storage(url, create=create)
+    assert hint in str(e.value) and "s3cret" not in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_driver_the_url_names_gets_no_hint_to_write_itself():
+    with pytest.raises(StorageError) as e:
+        open_storage("postgresql+psycopg://u@127.0.0.1:9/x")
+    assert "instead" not in str(e.value)
+
+
 def test_reading_a_missing_sqlite_file_creates_nothing(tmp_path):
     path = tmp_path / "missing.db"
     with pytest.raises(StorageError, match="does not exist"):
