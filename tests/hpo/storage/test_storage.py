@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import multiprocessing
 
@@ -248,6 +249,8 @@ def test_unreachable_database_is_one_line_without_password():
     ],
 )
 def test_a_scheme_without_an_installed_driver_names_the_one_to_write(url, hint, create):
+    if url.startswith("m") and importlib.util.find_spec("MySQLdb") is not None:  # mysql://, mariadb://
+        pytest.skip("MySQLdb, the default mysql:// driver, is installed here")
     with pytest.raises(StorageError) as e:
         open_storage(url, create=create)
     assert hint in str(e.value) and "s3cret" not in str(e.value) and "\n" not in str(e.value)
