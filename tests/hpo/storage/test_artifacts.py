@@ -91,3 +91,15 @@ def test_best_download_names_a_wrong_artifact_directory(tiny_spec, tmp_path):
     result = CliRunner().invoke(app, [*args, "--download", str(tmp_path / "best.pt")])
     assert result.exit_code == 2 and "elsewhere" in result.output
     assert not (tmp_path / "best.pt").exists()
+
+
+def test_best_download_from_a_store_without_the_checkpoint_names_it_and_makes_no_out_folder(
+    tiny_spec, tmp_path, monkeypatch
+):
+    url, _ = run(tiny_spec, tmp_path, 1)
+    (tmp_path / "other").mkdir()  # another study's store, say: it exists, the checkpoint is not in it
+    monkeypatch.chdir(tmp_path)
+    args = ["best", "--study", "tiny", "--storage", url, "--artifacts", str(tmp_path / "other")]
+    result = CliRunner().invoke(app, [*args, "--download", "out/best.pt"])
+    assert result.exit_code == 2 and "is not in" in result.stderr and "other" in result.stderr
+    assert not (tmp_path / "out").exists()
