@@ -112,9 +112,17 @@ def _subset_of(names: tuple[str, ...], empty_ok: bool) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _distinct(points: tuple[float, ...]) -> tuple[float, ...]:
+    """A field check: each SNR point once (a repeated one is a second row of the same scenes in every table)."""
+    repeated = sorted({p for p in points if points.count(p) > 1})
+    if repeated:
+        raise ValueError(f"must list each SNR point once ({', '.join(f'{p:g}' for p in repeated)} repeated)")
+    return points
+
+
 class EvalConfig(Config):
     # SNR points, dB, p_k/σ²
-    snr_grid_db: tuple[float, ...] = Field(SNR_GRID_DB, min_length=1)
+    snr_grid_db: Annotated[tuple[float, ...], AfterValidator(_distinct)] = Field(SNR_GRID_DB, min_length=1)
     n_scenes: int = Field(500, ge=1, le=100_000)  # scenes per SNR point, drawn at once (100,000 at N = 16: ~1 GB)
     snapshots: int | None = Field(None, ge=1)  # L; None keeps the checkpoint scenario's L
     num_sources: int | None = Field(None, ge=1)  # K of every scene (<= K_max); None draws K ~ U{1..K_max}
