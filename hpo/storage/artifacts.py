@@ -83,14 +83,13 @@ def download_checkpoint(study: optuna.Study, trial: FrozenTrial, store: FileSyst
         raise CovblendError(f"trial #{trial.number} of {study.study_name!r} has no checkpoint artifact")
     if path.exists():
         raise CovblendError(f"{path} already exists; choose another --download path")
-    folder = internals.artifact_dir(store)
-    where = f"is not in {folder} (--artifacts / ${ENV})"
-    missing = CovblendError(f"checkpoint {artifact_id} of trial #{trial.number} {where}")
-    if not (folder / artifact_id).is_file():
-        raise missing
-    prepare_output(path)  # after the checks above: a checkpoint that cannot be had leaves no out/ behind
     try:
+        store.open_reader(artifact_id).close()  # before out/ is made: a checkpoint not in the store leaves none behind
+        prepare_output(path)
         download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
-    except ArtifactNotFound:  # gone since the check
-        raise missing from None
+    except ArtifactNotFound:
+        folder = internals.artifact_dir(store)
+        raise CovblendError(
+            f"checkpoint {artifact_id} of trial #{trial.number} is not in {folder} (--artifacts / ${ENV})"
+        ) from None
     return path
