@@ -8,7 +8,9 @@ does not train (benchmarks/probe.py) then starts in a fraction of a second.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
+import multiprocessing.connection
 import signal
 import time
 from collections.abc import Callable
@@ -31,6 +33,12 @@ class _Worker(multiprocessing.context.SpawnProcess):
     def __init__(self, trial_slot, **kwargs) -> None:
         super().__init__(**kwargs)
         self.trial_slot = trial_slot
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            gc.freeze()  # the exit's last collection would walk torch's objects for nothing (hpo.cli.main)
 
 
 def publish_trial(trial_id: int | None) -> None:
@@ -71,15 +79,15 @@ def supervise(
 
     Returns their exit codes and whether a signal stopped them.
 
-    on_poll(alive) is called about every POLL_S seconds. SIGTERM or SIGINT to this process is forwarded to
-    every worker once; workers still alive STOP_S seconds later are killed (exit code -9). From the signal on,
-    this process's storage calls wait RELEASE_S at most, as a worker's do. A second signal kills the workers and
-    ends this process at once with the line abandoned(running) returns, `running` the number of trials they were
-    running (hpo.run.signals.Forward). on_death(death, stopping) hears, once, of each worker that exited
-    non-zero, within POLL_S of its end; death.trial_id is the trial it published with publish_trial, and
-    `stopping` tells whether a signal was being forwarded. A worker that cannot be started (OSError: a process
-    limit, memory) stops the started ones as a signal would, then raises CovblendError naming it: no worker
-    outlives its parent.
+    on_poll(alive) is called about every POLL_S seconds, and as soon as a worker exits. SIGTERM or SIGINT to
+    this process is forwarded to every worker once; workers still alive STOP_S seconds later are killed (exit
+    code -9). From the signal on, this process's storage calls wait RELEASE_S at most, as a worker's do. A second
+    signal kills the workers and ends this process at once with the line abandoned(running) returns, `running`
+    the number of trials they were running (hpo.run.signals.Forward). on_death(death, stopping) hears, once, of
+    each worker that exited non-zero, as soon as it ends; death.trial_id is the trial it published with
+    publish_trial, and `stopping` tells whether a signal was being forwarded. A worker that cannot be started
+    (OSError: a process limit, memory) stops the started ones as a signal would, then raises CovblendError naming
+    it: no worker outlives its parent.
     """
     ctx = multiprocessing.get_context("spawn")  # no forked torch or database connections
     # lock=False: a worker SIGKILLed while holding a lock would leave the parent blocked on its next read.
@@ -130,7 +138,8 @@ def supervise(
                             p.kill()
                 report_deaths()
                 poll(sum(p.is_alive() for p in procs))
-                time.sleep(POLL_S)
+                # Woken by a worker's exit, not only by the next poll: the last one's end ends the run at once.
+                multiprocessing.connection.wait([p.sentinel for p in procs if p.is_alive()], timeout=POLL_S)
             report_deaths()
             poll(0)
         finally:
