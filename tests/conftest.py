@@ -45,14 +45,17 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Modules with `slow` tests run first, those with the most first: pytest-xdist's worksteal (the README's test
-    command) splits the tests in this order and an idle worker steals from the end of the other's queue, so the
-    long tests never wait to the end with one worker busy alone. Tests marked `cuda` compare the GPU path with
-    the CPU one; without a GPU they are skipped."""
-    slow: dict[str, int] = {}
+    """Modules with `slow` tests run first, those with the most first, and in each module its `slow` tests first:
+    pytest-xdist's worksteal (the README's test command) splits the tests in this order and an idle worker steals
+    from the end of the other's queue, so the long tests never wait to the end with one worker busy alone (the
+    25 s `quick` subprocess, in the middle of its module, started last and ran 21 s alone). A module stays in one
+    piece, so its module-scoped fixtures are built once. Tests marked `cuda` compare the GPU path with the CPU
+    one; without a GPU they are skipped."""
+    slow: dict[str, int] = {}  # module -> its number of slow tests, in the order the modules were collected
     for item in items:
         slow[item.module.__name__] = slow.get(item.module.__name__, 0) + bool(item.get_closest_marker("slow"))
-    items.sort(key=lambda item: -slow[item.module.__name__])  # stable: each module keeps its own order
+    place = {module: (-count, i) for i, (module, count) in enumerate(slow.items())}
+    items.sort(key=lambda item: (place[item.module.__name__], not item.get_closest_marker("slow")))  # stable
     import torch
 
     if torch.cuda.is_available():
