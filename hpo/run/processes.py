@@ -139,7 +139,7 @@ def supervise(
                 report_deaths()
                 poll(sum(p.is_alive() for p in procs))
                 # Woken by a worker's exit, not only by the next poll: the last one's end ends the run at once.
-                multiprocessing.connection.wait([p.sentinel for p in procs if p.is_alive()], timeout=POLL_S)
+                multiprocessing.connection.wait([p.sentinel for p, _ in alive()], timeout=POLL_S)
             report_deaths()
             poll(0)
         finally:

@@ -38,7 +38,7 @@ def invoke(*args: str):
 
 
 def test_the_hpo_script_freezes_the_heap_before_the_interpreter_tears_it_down(monkeypatch):
-    """The exit's last collection would walk every object torch made: 0.5 s of each process (process_cost.py)."""
+    """The exit's last collection would walk every object torch made: 0.65 s of each process (process_cost.py)."""
     assert entry_points(group="console_scripts")["hpo"].value == "hpo.cli:main"
     monkeypatch.setattr(sys, "argv", ["hpo", "version"])
     gc.unfreeze()
