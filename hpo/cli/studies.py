@@ -13,13 +13,13 @@ from rich.text import Text
 
 from core.errors import CovblendError
 from hpo.cli.common import Artifacts, AsJson, Storage, StudyName, load
-from hpo.console import console_of_width, data, out, say, shown
+from hpo.console import console_of_width, data, out, say, shown, warn
 from hpo.paths import default_output, prepare_output
 from hpo.results import views
 from hpo.results.html_report import write_report
 from hpo.run.display import fmt, params_table
 from hpo.storage import open_storage
-from hpo.storage.artifacts import download_checkpoint, open_store
+from hpo.storage.artifacts import download_checkpoint, open_store, read_store
 from hpo.storage.urls import resolve_url
 from hpo.study import ranking
 
@@ -103,7 +103,10 @@ def html_report(
 ) -> None:
     """One offline HTML page: history, importances, parallel coordinates, pruning, top 10, RMSE vs SNR."""
     the_study = load(storage, study)  # before out/ is made: a missing study leaves nothing behind
-    target = prepare_output(Path(out_path))  # before the store: a bad --out creates no artifact folder
+    store = read_store(artifacts)  # only read: a report never makes an artifact folder
+    target = prepare_output(Path(out_path))
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials" from each plot: the page says it once
-    write_report(the_study, open_store(artifacts), target)
+    missing = write_report(the_study, store, target)
+    if missing:
+        warn(f"{missing}: the report has no RMSE-vs-SNR curve")
     say(f"wrote {out_path}")

@@ -16,6 +16,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from core.evaluation import SNR_DEFINITION, EvalConfig
 from hpo.results import plots
 from hpo.results.views import trial_dict
+from hpo.storage.artifacts import CheckpointNotInStore
 from hpo.study import ranking
 from hpo.study.spec import metric_label
 
@@ -73,8 +74,9 @@ def top_table(study: optuna.Study, n: int = TOP) -> str:
     return "\n".join(lines) if rows else '<p class="note">No complete trial yet.</p>'
 
 
-def render(study: optuna.Study, evaluation: dict | None) -> str:
-    """The whole page as one string; plotly.js is inlined with the first figure only."""
+def render(study: optuna.Study, evaluation: dict | None, missing: str | None = None) -> str:
+    """The whole page as one string; plotly.js is inlined with the first figure only. Without an evaluation the
+    page says why it has no RMSE curve: `missing`, or that the best trial has no checkpoint."""
     figures = {title: draw() for title, draw in study_figures(study).items()}
     n_study = len(figures)
     if evaluation is not None:
@@ -85,7 +87,8 @@ def render(study: optuna.Study, evaluation: dict | None) -> str:
         sections.append(f"<h2>{html.escape(title)}</h2>\n{div}")
     sections.insert(n_study, f"<h2>Top {TOP} trials</h2>\n{top_table(study)}")
     if evaluation is None:
-        sections.append('<p class="note">The best trial has no checkpoint artifact, so no RMSE-vs-SNR curve.</p>')
+        why = html.escape(missing or "the best trial has no checkpoint artifact")
+        sections.append(f'<p class="note">No RMSE-vs-SNR curve: {why}.</p>')
     name = html.escape(study.study_name)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (
@@ -96,11 +99,17 @@ def render(study: optuna.Study, evaluation: dict | None) -> str:
     )
 
 
-def write_report(study: optuna.Study, store: FileSystemArtifactStore, out: Path, cfg: EvalConfig | None = None) -> Path:
+def write_report(
+    study: optuna.Study, store: FileSystemArtifactStore, out: Path, cfg: EvalConfig | None = None
+) -> str | None:
     """Write the page to `out`; the RMSE curve comes from the stored evaluation, else a fresh one (on `cfg`, else
-    the study figure's plots.figure_eval)."""
-    evaluation = plots.stored_evaluation(study, store)
+    the study figure's plots.figure_eval). Returns why the page has no curve when the store lacks the best trial's
+    checkpoint (another machine's or a moved --artifacts), None otherwise: every other section is written anyway."""
+    evaluation, missing = plots.stored_evaluation(study, store), None
     if evaluation is None:
-        evaluation = plots.evaluate_best(study, store, cfg or plots.figure_eval(study))
-    out.write_text(render(study, evaluation), encoding="utf-8")
-    return out
+        try:
+            evaluation = plots.evaluate_best(study, store, cfg or plots.figure_eval(study))
+        except CheckpointNotInStore as e:
+            missing = str(e)
+    out.write_text(render(study, evaluation, missing), encoding="utf-8")
+    return missing

@@ -54,6 +54,17 @@ def open_store(path: str | Path | None = None, *, create: bool = True) -> FileSy
     return FileSystemArtifactStore(folder)
 
 
+def read_store(path: str | Path | None = None) -> FileSystemArtifactStore:
+    """The store in resolve_dir(path), for reading only: never created, and a missing folder holds no artifacts (its
+    reads raise ArtifactNotFound); a CovblendError when the path is a file."""
+    check_store(path)
+    return FileSystemArtifactStore(resolve_dir(path))
+
+
+class CheckpointNotInStore(CovblendError):
+    """The study records a trial's checkpoint, but the artifact store it was opened on does not hold the file."""
+
+
 def upload_checkpoint(trial: optuna.Trial, result: TrainResult, store: FileSystemArtifactStore) -> str:
     """Save the trained model with core.train.save_checkpoint and attach it to the trial; returns the artifact id."""
     try:
@@ -89,7 +100,7 @@ def download_checkpoint(study: optuna.Study, trial: FrozenTrial, store: FileSyst
         download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
     except ArtifactNotFound:
         folder = internals.artifact_dir(store)
-        raise CovblendError(
+        raise CheckpointNotInStore(
             f"checkpoint {artifact_id} of trial #{trial.number} is not in {folder} (--artifacts / ${ENV})"
         ) from None
     return path
