@@ -39,7 +39,7 @@ from core.localisation import SNR_GRID_DB
 from core.measurement import classic_covariance, falls_back, localised, operator, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors, nmse_db
 from core.music import ORDER_RULES, MusicResult, mdl_order, model_order
-from core.scenario import MAX_SEED, ScenarioConfig, SceneBatch, generate
+from core.scenario import MAX_SEED, Db, ScenarioConfig, SceneBatch, generate
 from core.snr import manifold
 
 SCHEMA_NAME = "covblend-hpo/evaluation"
@@ -121,8 +121,8 @@ def _distinct(points: tuple[float, ...]) -> tuple[float, ...]:
 
 
 class EvalConfig(Config):
-    # SNR points, dB, p_k/σ²
-    snr_grid_db: Annotated[tuple[float, ...], AfterValidator(_distinct)] = Field(SNR_GRID_DB, min_length=1)
+    # SNR points, dB, p_k/σ², each within a scenario's SNR bounds (beyond them σ² leaves float32's range)
+    snr_grid_db: Annotated[tuple[Db, ...], AfterValidator(_distinct)] = Field(SNR_GRID_DB, min_length=1)
     n_scenes: int = Field(500, ge=1, le=100_000)  # scenes per SNR point, drawn at once (100,000 at N = 16: ~1 GB)
     snapshots: int | None = Field(None, ge=1)  # L; None keeps the checkpoint scenario's L
     num_sources: int | None = Field(None, ge=1)  # K of every scene (<= K_max); None draws K ~ U{1..K_max}

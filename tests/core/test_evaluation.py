@@ -267,6 +267,8 @@ def test_rmse_intervals_bracket_the_rmse(report):
 def test_bad_snr_grid_is_a_config_error():
     with pytest.raises(ConfigError, match="snr_grid_db"):
         EvalConfig(snr_grid_db=())
+    with pytest.raises(ConfigError, match="snr_grid_db"):  # σ² = 1e40 overflowed float32: eigh raised, not this
+        EvalConfig(snr_grid_db=(0.0, -400.0))
     with pytest.raises(ConfigError, match=r"each SNR point once \(0, 5 repeated\)"):  # the same scenes twice a row
         EvalConfig(snr_grid_db=(5.0, 0.0, 10.0, 0.0, 5.0))
     with pytest.raises(ConfigError, match="methods"):

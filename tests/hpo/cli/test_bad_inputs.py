@@ -156,6 +156,7 @@ CASES: dict[str, list[str]] = {
     "evaluate: --scenes 0": ["evaluate", "--checkpoint", "<dir>/absent.pt", "--scenes", "0"],
     "evaluate: --snr-grid not numbers": ["evaluate", "--checkpoint", "<dir>/absent.pt", "--snr-grid", "a,b"],
     "evaluate: --snr-grid nan": ["evaluate", "--checkpoint", "<dir>/absent.pt", "--snr-grid", "0,nan"],
+    "evaluate: --snr-grid beyond ±100 dB": ["evaluate", "--checkpoint", "<dir>/absent.pt", "--snr-grid", "0,-400"],
     "evaluate: --snr-grid with a point twice": ["evaluate", "--checkpoint", "<dir>/absent.pt", "--snr-grid", "0,5,0"],
     "evaluate: --device tpu": ["evaluate", "--checkpoint", "<dir>/absent.pt", "--device", "tpu"],
     "evaluate: --sources 0": ["evaluate", "--checkpoint", "<dir>/absent.pt", "--sources", "0"],
