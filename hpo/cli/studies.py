@@ -80,12 +80,14 @@ def best(
 def export(
     study: StudyName,
     format_: Annotated[Format, typer.Option("--format", help="csv or json.")] = Format.json,
-    out_path: Annotated[str | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+    out_path: Annotated[
+        str | None, typer.Option("--out", help="Write to this file instead of stdout ('-' is stdout, as for cat).")
+    ] = None,
     storage: Storage = None,
 ) -> None:
     """Every trial with params, values, state, user attrs, constraints and intermediate values."""
     text = views.EXPORTERS[format_.value](views.trials(load(storage, study)))
-    if out_path is None:
+    if out_path in (None, "-"):
         data(text)
         return
     target = prepare_output(Path(out_path))

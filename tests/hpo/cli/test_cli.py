@@ -153,6 +153,15 @@ def test_a_reader_that_goes_away_ends_the_export_quietly(tmp_path):
     assert proc.wait() == 1 and err == ""  # was "error: Broken pipe"
 
 
+def test_export_out_dash_is_stdout_as_for_cat(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    optuna.create_study(study_name="empty", storage=url)
+    monkeypatch.chdir(tmp_path)
+    shown = invoke("export", "--study", "empty", "--storage", url, "--format", "csv", "--out", "-")
+    assert shown.stdout == "number,state,datetime_start,datetime_complete,duration_s\n"
+    assert not (tmp_path / "-").exists()  # was a file named "-"
+
+
 def test_a_study_without_trials_exports_a_csv_header(tmp_path):
     url = f"sqlite:///{tmp_path / 'hpo.db'}"
     optuna.create_study(study_name="empty", storage=url)
