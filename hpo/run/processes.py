@@ -11,7 +11,9 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,10 +37,26 @@ class _Worker(multiprocessing.context.SpawnProcess):
         self.trial_slot = trial_slot
 
     def run(self) -> None:
+        _stop_with_parent()
         try:
             super().run()
         finally:
             gc.freeze()  # the exit's last collection would walk torch's objects for nothing (hpo.cli.main)
+
+
+def _stop_with_parent() -> None:
+    """In a worker: SIGTERM to itself once its parent is gone (SIGKILL, the OOM killer), so that it stops at a safe
+    point as if the parent had forwarded a stop, instead of training on unsupervised. Nothing else would reach it:
+    workers run in a process group of their own (workers.worker_main), and the kernel does not stop orphans."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])  # ready when the parent's end of the pipe closes
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def publish_trial(trial_id: int | None) -> None:

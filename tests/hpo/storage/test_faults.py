@@ -4,6 +4,7 @@ running the real worker loop; most use the trivial Probe objective so the faults
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -126,6 +127,40 @@ def test_a_signal_stops_the_run_and_fails_its_trials_as_interrupted(
     assert all(len(t.intermediate_values) < 500 for t in stopped)  # stopped, not run to the end
     queued = sorted((t.system_attrs["failed_trial"], t.params) for t in trials if t.state == TrialState.WAITING)
     assert queued == [(t.number, t.params) for t in stopped]  # each queued again with its params
+
+
+def _gone(pid: int) -> bool:
+    """Whether pid has exited (a zombie counts: an orphan's reaper may be slow, or absent in a container)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def test_workers_stop_at_a_safe_point_when_their_parent_is_killed(tiny_spec, fresh_postgres_url, tmp_path):
+    """SIGKILL or the OOM killer take the parent of --workers without a word to its workers, which run in a process
+    group of their own: before, they trained on unsupervised. Each now stops as if the parent had forwarded SIGTERM."""
+    tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 500"))  # long trials
+    url = fresh_postgres_url
+    cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json", "--workers", "2"]
+    proc = subprocess.Popen([*cmd, "--artifacts", str(tmp_path / "artifacts")], cwd=tmp_path, stderr=subprocess.PIPE)
+    _wait_for(lambda: sum(bool(t.intermediate_values) for t in _running(url, "tiny")) == 2, every=0.3)
+    workers = _worker_pids(proc.pid)
+    proc.kill()
+    proc.communicate()
+    assert len(workers) == 2
+    try:
+        _wait_for(lambda: all(_gone(pid) for pid in workers), timeout=60)  # a hang guard; they stop within a step
+    finally:
+        for pid in workers:  # a failure here must not leave them training on the shared database
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    stopped = [t for t in trials if t.state != TrialState.WAITING]
+    assert [(t.state, t.user_attrs.get("fail_reason")) for t in stopped] == [(TrialState.FAIL, INTERRUPTED)] * 2
+    assert sorted(t.system_attrs["failed_trial"] for t in trials if t.state == TrialState.WAITING) == sorted(
+        t.number for t in stopped
+    )  # queued again for the next run
 
 
 class HeldTrial:
