@@ -103,7 +103,6 @@ def accuracy_table(summaries: list[TrialSummary], best: TrialSummary) -> Table:
     snrs = sorted({s for t in summaries for s in t.angle_rmse_deg})
     table = Table(
         title="Learned pipeline, true K: angle RMSE (deg) / range RMSE (m) per SNR (dB)",
-        caption=SNR_DEFINITION,
         box=box.SIMPLE_HEAD,  # no vertical rules and shared padding: seven SNR columns fit TABLE_WIDTH
         collapse_padding=True,
     )
@@ -168,6 +167,7 @@ def retrain_command(
     wide = console_of_width(TABLE_WIDTH)
     wide.print(summary_table(result.summaries, best, result.provenance["epochs"], names))
     wide.print(accuracy_table(result.summaries, best))
+    say(SNR_DEFINITION, out)  # a line of its own: as the table's caption it wrapped to the table's width
     shown = ", ".join(f"{n} {v:.3f}" for n, v in zip(names, best.mean_values, strict=True))
     say(
         f"winner: trial {best.number}, mean {shown} over seeds {list(best.seeds)} on fresh validation scenes; "

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from core.evaluation import check_schema
+from core.evaluation import SNR_DEFINITION, check_schema
 from core.train import load_checkpoint
 from hpo.cli import app
 from hpo.cli.retrain import summary_table
@@ -49,6 +49,7 @@ def test_retrain_writes_checkpoint_provenance_evaluation_and_plot(searched, tiny
     model, cfg, _ = load_checkpoint(out / "checkpoint.pt")
     assert cfg.train.seed == provenance["checkpoint_seed"]
     assert "★" in result.stdout
+    assert SNR_DEFINITION in result.stdout.splitlines()  # whole, on a line of its own, not wrapped in a caption
     # stderr is not a terminal here: one plain line per finished seed, with the study's metric by name
     lines = [line for line in result.stderr.splitlines() if " seed " in line and "seeds" in line]
     assert len(lines) == 4 and lines[-1].endswith("4/4 seeds"), result.stderr
