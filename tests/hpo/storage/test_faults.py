@@ -53,6 +53,11 @@ def _running(url: str, name: str) -> list:
         return []
 
 
+def _reporting(url: str, name: str) -> int:
+    """RUNNING trials that have reported an epoch: their workers are inside training."""
+    return sum(bool(t.intermediate_values) for t in _running(url, name))
+
+
 def _started(url: str, name: str) -> int:
     """RUNNING trials whose objective has begun: they hold a param, suggested after the worker published them."""
     return sum(bool(t.params) for t in _running(url, name))
@@ -63,12 +68,17 @@ def _requeued(url: str, name: str) -> list:
     return [t for t in optuna.load_study(study_name=name, storage=url).trials if "failed_trial" in t.system_attrs]
 
 
+def _stat_fields(stat: Path) -> list[str]:
+    """The fields of a /proc/PID/stat file after the command name (which may hold spaces): state, ppid, ..."""
+    return stat.read_text().rsplit(")", 1)[1].split()
+
+
 def _worker_pids(parent: int) -> list[int]:
     """The spawned worker processes of `parent` (multiprocessing's resource tracker left out)."""
     pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            ppid = int(_stat_fields(stat)[1])
             cmdline = (stat.parent / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue  # the process ended while we looked
@@ -132,7 +142,7 @@ def test_a_signal_stops_the_run_and_fails_its_trials_as_interrupted(
 def _gone(pid: int) -> bool:
     """Whether pid has exited (a zombie counts: an orphan's reaper may be slow, or absent in a container)."""
     try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        return _stat_fields(Path("/proc") / str(pid) / "stat")[0] == "Z"
     except (OSError, IndexError):
         return True
 
@@ -144,7 +154,7 @@ def test_workers_stop_at_a_safe_point_when_their_parent_is_killed(tiny_spec, fre
     url = fresh_postgres_url
     cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json", "--workers", "2"]
     proc = subprocess.Popen([*cmd, "--artifacts", str(tmp_path / "artifacts")], cwd=tmp_path, stderr=subprocess.PIPE)
-    _wait_for(lambda: sum(bool(t.intermediate_values) for t in _running(url, "tiny")) == 2, every=0.3)
+    _wait_for(lambda: _reporting(url, "tiny") == 2, every=0.3)
     workers = _worker_pids(proc.pid)
     proc.kill()
     proc.communicate()
@@ -427,7 +437,7 @@ def test_a_stop_while_the_server_is_frozen_ends_with_the_trials_left_for_a_retry
         cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore
     )
     try:
-        _wait_for(lambda: sum(bool(t.intermediate_values) for t in _running(url, "tiny")) == workers, every=0.3)
+        _wait_for(lambda: _reporting(url, "tiny") == workers, every=0.3)
         private_postgres.freeze()
         proc.send_signal(signum)  # the stop begins: its writes wait on the database (5 s each, then retries)
         if twice:
