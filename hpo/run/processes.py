@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from core.errors import CovblendError
 from hpo.run.runner import RELEASE_S
-from hpo.run.signals import Forward, handling
+from hpo.run.signals import Forward, Suspend, handling
 from hpo.storage.deadline import impatient
 
 STOP_S = 10.0  # a worker that has not stopped this long after the forwarded signal is killed
@@ -103,7 +103,8 @@ def supervise(
     signal kills the workers and ends this process at once with the line abandoned(running) returns, `running`
     the number of trials they were running (hpo.run.signals.Forward). on_death(death, stopping) hears, once, of
     each worker that exited non-zero, as soon as it ends; death.trial_id is the trial it published with
-    publish_trial, and `stopping` tells whether a signal was being forwarded. A worker that cannot be started
+    publish_trial, and `stopping` tells whether a signal was being forwarded. Ctrl-Z (SIGTSTP) stops the workers
+    with this process, and they continue with it (hpo.run.signals.Suspend). A worker that cannot be started
     (OSError: a process limit, memory) stops the started ones as a signal would, then raises CovblendError naming
     it: no worker outlives its parent.
     """
@@ -139,7 +140,7 @@ def supervise(
                 on_death(Death(i, p.pid, p.exitcode, None if trial_id == NO_TRIAL else trial_id), stopping)
 
     refused: tuple[int, OSError] | None = None
-    with handling(forward):
+    with handling(forward), handling(Suspend(lambda: [p.pid for p, _ in alive()]), (signal.SIGTSTP,)):
         try:
             for i, p in enumerate(procs):
                 try:

@@ -1,8 +1,10 @@
-"""How hpo's processes answer SIGTERM and Ctrl-C (SIGINT): the one module that installs signal handlers.
+"""How hpo's processes answer SIGTERM, Ctrl-C (SIGINT) and Ctrl-Z (SIGTSTP): the one module that installs signal
+handlers.
 
-Three answers, each installed with `handling` and put back when its block ends:
+Four answers, each installed with `handling` and put back when its block ends:
     StopAtSafePoint  run_worker: the running trial stops at its next safe point and is marked FAIL
     Forward          a parent of worker processes (hpo.run.processes.supervise): the signal goes to each worker once
+    Suspend          the same parent's Ctrl-Z: its workers stop with it and continue with it
     interrupt        `hpo retrain`: SIGTERM stops like Ctrl-C
 The first two end the process at once on a second signal (exit_now).
 """
@@ -136,3 +138,34 @@ class Forward:
         self.on_stop()
         for pid in self.pids():
             os.kill(pid, signum)
+
+
+class Suspend:
+    """SIGTSTP (Ctrl-Z) handler of a parent of worker processes: the processes pids() names stop with it and
+    continue with it (`fg`, `bg`, SIGCONT). They run in process groups of their own (hpo.run.workers.worker_main),
+    which the terminal's Ctrl-Z does not reach: without this a suspended run's workers trained on, on every core.
+
+    SIGSTOP, not SIGTSTP, for the workers: they have no handler for it and nothing to tidy. While they are
+    stopped, a storage call under way may pass its deadline; it is then cut and retried as after an outage."""
+
+    def __init__(self, pids: Callable[[], list[int]]) -> None:
+        self.pids = pids
+
+    def __call__(self, signum, frame) -> None:
+        stopped = self._send(self.pids(), signal.SIGSTOP)
+        if os.isatty(1):
+            os.write(1, b"\x1b[?25h")  # the live display hides the cursor; the shell's prompt needs it back
+        os.kill(os.getpid(), signal.SIGSTOP)  # this process's own stop, as the default action would; returns on SIGCONT
+        self._send(stopped, signal.SIGCONT)
+
+    @staticmethod
+    def _send(pids: list[int], sig: signal.Signals) -> list[int]:
+        """Send sig to each of pids; those that received it (one may have exited since)."""
+        sent = []
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                continue
+            sent.append(pid)
+        return sent

@@ -173,6 +173,42 @@ def test_workers_stop_at_a_safe_point_when_their_parent_is_killed(tiny_spec, fre
     )  # queued again for the next run
 
 
+def _state(pid: int) -> str:
+    """A process's state letter in /proc: "T" stopped, "R" running, "S" sleeping, ..."""
+    return _stat_fields(Path("/proc") / str(pid) / "stat")[0]
+
+
+def test_ctrl_z_stops_the_workers_with_their_parent_and_fg_continues_them(tiny_spec, fresh_postgres_url, tmp_path):
+    """The terminal's Ctrl-Z reaches the parent of --workers only (its workers run in process groups of their own):
+    before, a suspended run's workers trained on. They now stop with it, continue with it, and stop as usual."""
+    tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 500"))  # long trials
+    url = fresh_postgres_url
+    cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json", "--workers", "2"]
+    proc = subprocess.Popen([*cmd, "--artifacts", str(tmp_path / "artifacts")], cwd=tmp_path, stderr=subprocess.PIPE)
+    workers: list[int] = []
+    try:
+        _wait_for(lambda: _reporting(url, "tiny") == 2, every=0.3)
+        workers = _worker_pids(proc.pid)
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGTSTP)
+        _wait_for(lambda: all(_state(pid) == "T" for pid in [proc.pid, *workers]), timeout=30)
+        proc.send_signal(signal.SIGCONT)  # what `fg` and `bg` send
+        _wait_for(lambda: not any(_state(pid) == "T" for pid in [proc.pid, *workers]), timeout=30)
+        epochs = {t.number: len(t.intermediate_values) for t in _running(url, "tiny")}
+        _wait_for(lambda: all(len(t.intermediate_values) > epochs[t.number] for t in _running(url, "tiny")))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()  # a failure must leave nothing stopped or training: SIGKILL ends a stopped process too
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    stopped = [t for t in trials if t.state != TrialState.WAITING]
+    assert [(t.state, t.user_attrs.get("fail_reason")) for t in stopped] == [(TrialState.FAIL, INTERRUPTED)] * 2
+
+
 class HeldTrial:
     """An objective that stays inside its trial until the file `release` exists, then returns 0."""
 
