@@ -96,12 +96,19 @@ class StudyWatch(RunWatcher):
     """
 
     def __init__(
-        self, console: Console, n_trials: int, epochs: int, clock: Callable[[], float] = time.monotonic
+        self,
+        console: Console,
+        n_trials: int,
+        epochs: int,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        workers: int = 0,
     ) -> None:
         self.console = console
         self.n_trials = n_trials
         self.epochs = epochs
         self.clock = clock
+        self.workers = workers  # the worker processes a watching parent (hpo run --workers) started; 0: it trains
         self.study: optuna.Study | None = None
         self.metric = DEFAULT_METRIC
         self.tally: Tally | None = None
@@ -166,17 +173,15 @@ class StudyWatch(RunWatcher):
 class LiveDisplay(StudyWatch):
     """A progress bar over the study's budget, the current trial's epoch with its pace and ETA, and the tables."""
 
-    def __init__(
-        self, console: Console, n_trials: int, epochs: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        super().__init__(console, n_trials, epochs, clock)
+    def __init__(self, *args, **kwargs) -> None:  # StudyWatch's
+        super().__init__(*args, **kwargs)
         self.progress = Progress(
-            TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+            TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=self.console
         )
         self.status = ""  # the line under the bar: the running trial's epoch, pace and ETA; it wraps when narrow
-        self.task = self.progress.add_task("", total=n_trials)
+        self.task = self.progress.add_task("", total=self.n_trials)
         self.table = Group()
-        self.live = Live(console=console, refresh_per_second=4, transient=False)
+        self.live = Live(console=self.console, refresh_per_second=4, transient=False)
 
     def __enter__(self) -> LiveDisplay:
         self.live.__enter__()
@@ -214,11 +219,12 @@ class LiveDisplay(StudyWatch):
         self._refresh(study)
         self._say(f"trial {trial.number}: {trial.state.name.lower()}", self.pace())
 
-    def poll(self, study: optuna.Study, note: str, alive: int | None = None) -> None:
-        """A parent that only watches (hpo run --workers): re-read the study and show `note` with the pace."""
-        self.alive = self.alive if alive is None else alive
+    def poll(self, study: optuna.Study, alive: int, note: str) -> None:
+        """A parent that only watches (hpo run --workers): re-read the study and show the workers `alive`, what
+        each has (`note`: "1 thread", "2 threads on gpu0×4 gpu1×4") and the pace."""
+        self.alive = alive
         self._refresh(study)
-        self._say(note, self.pace())
+        self._say(f"{alive}/{self.workers} workers x {note}", self.pace())
 
 
 class LogLines(StudyWatch):
@@ -226,19 +232,10 @@ class LogLines(StudyWatch):
     finished trial (its number, state, value with the metric's name and reference, duration, the study's
     progress and ETA) and one per worker start and stop; no control characters, nothing per epoch."""
 
-    def __init__(
-        self,
-        console: Console,
-        n_trials: int,
-        epochs: int,
-        clock: Callable[[], float] = time.monotonic,
-        *,
-        watching: bool = False,
-    ) -> None:
-        super().__init__(console, n_trials, epochs, clock)
-        self.watching = watching  # a parent watching its workers (poll), not a worker itself
+    def __init__(self, *args, **kwargs) -> None:  # StudyWatch's
+        super().__init__(*args, **kwargs)
+        self.watching = self.workers > 0  # a parent watching its workers (poll), not a worker itself
         self.reported: set[int] = set()  # trial numbers already given a line
-        self.workers = 0  # workers seen alive at once, at most
 
     def __enter__(self) -> LogLines:
         if not self.watching:
@@ -286,16 +283,14 @@ class LogLines(StudyWatch):
         self.reported.add(trial.number)
         self._line(self._trial_line(trial))
 
-    def poll(self, study: optuna.Study, note: str, alive: int | None = None) -> None:
+    def poll(self, study: optuna.Study, alive: int, note: str) -> None:
         """A parent that only watches (hpo run --workers): a line per worker that started or stopped since the
-        last poll, and one per trial any worker finished."""
-        if alive is not None:
-            for n in range(self.alive + 1, alive + 1):
-                self.workers = max(self.workers, n)
-                self._line(f"worker started: {n}/{self.workers} alive · {note}")
-            for n in range(self.alive - 1, alive - 1, -1):
-                self._line(f"worker stopped: {n}/{self.workers} alive")
-            self.alive = alive
+        last poll, and one per trial any worker finished (LiveDisplay.poll has the arguments)."""
+        for n in range(self.alive + 1, alive + 1):
+            self._line(f"worker started: {n}/{self.workers} alive · {self.workers} workers x {note}")
+        for n in range(self.alive - 1, alive - 1, -1):
+            self._line(f"worker stopped: {n}/{self.workers} alive")
+        self.alive = alive
         self._report_finished(self._refresh(study))
 
 
@@ -310,8 +305,8 @@ def valued(name: str, value: float) -> str:
     return f"{name}={signed(value)}" + (f" {reference}" if reference else "")
 
 
-def run_view(console: Console, n_trials: int, epochs: int, *, watching: bool = False) -> LiveDisplay | LogLines:
-    """The live display on a terminal, plain log lines elsewhere; `watching`: a parent of --workers."""
+def run_view(console: Console, n_trials: int, epochs: int, *, workers: int = 0) -> LiveDisplay | LogLines:
+    """The live display on a terminal, plain log lines elsewhere; `workers`: those a parent of --workers watches."""
     if console.is_terminal:
-        return LiveDisplay(console, n_trials, epochs)
-    return LogLines(console, n_trials, epochs, watching=watching)
+        return LiveDisplay(console, n_trials, epochs, workers=workers)
+    return LogLines(console, n_trials, epochs, workers=workers)

@@ -178,10 +178,10 @@ def run_parallel(
     if view is None:
         codes, interrupted = supervise(worker_main, args, on_death=reaper, abandoned=abandoned)
     else:
-        with run_view(view, n_trials, spec.train.epochs, watching=True) as live:
+        with run_view(view, n_trials, spec.train.epochs, workers=workers) as live:
 
             def on_poll(alive: int) -> None:
-                live.poll(study, f"{alive}/{workers} workers x {threads} threads{place}", alive)
+                live.poll(study, alive, f"{threads} thread{'s' * (threads != 1)}{place}")
 
             codes, interrupted = supervise(worker_main, args, on_poll=on_poll, on_death=reaper, abandoned=abandoned)
     if interrupted and reaper.unreleased:

@@ -142,10 +142,10 @@ def test_a_watching_parent_shows_its_note_with_the_pace_of_all_workers():
         study.add_trial(trial(TrialState.COMPLETE, 0.0, seconds=seconds))
     for _ in range(2):
         study.ask()  # two workers' running trials
-    live = LiveDisplay(console(), 6, 4, Clock())
-    live.poll(study, "2/2 workers x 1 threads")
+    live = LiveDisplay(console(), 6, 4, Clock(), workers=2)
+    live.poll(study, 2, "1 thread")
     # 20 s/trial; 2 not started + 2 running counted half done, 2 at a time: 20 * 3 / 2.
-    assert live.status == "2/2 workers x 1 threads · 20 s/trial, ETA 30 s"
+    assert live.status == "2/2 workers x 1 thread · 20 s/trial, ETA 30 s"
     assert live.tally.running == 2
 
 
@@ -154,10 +154,10 @@ def test_the_eta_divides_by_the_workers_alive_while_one_is_between_trials():
     for seconds in (10, 30):
         study.add_trial(trial(TrialState.COMPLETE, 0.0, seconds=seconds))
     study.ask()  # one worker's running trial; the other worker has not asked for its next one yet
-    live = LiveDisplay(console(), 6, 4, Clock())
-    live.poll(study, "2/2 workers x 1 threads", alive=2)
+    live = LiveDisplay(console(), 6, 4, Clock(), workers=2)
+    live.poll(study, 2, "1 thread")
     # 20 s/trial; 3 not started + 1 running counted half done, 2 at a time: 20 * 3.5 / 2 (not / 1).
-    assert live.status == "2/2 workers x 1 threads · 20 s/trial, ETA 35 s"
+    assert live.status == "2/2 workers x 1 thread · 20 s/trial, ETA 35 s"
 
 
 HPO = str(Path(sys.executable).parent / "hpo")
@@ -189,17 +189,16 @@ def test_a_watching_parent_logs_each_worker_start_and_stop_and_each_finished_tri
     study = optuna.create_study()
     study.set_metric_names(["loc_gain_db"])
     c = console()
-    lines = LogLines(c, 4, 2, Clock(), watching=True)
+    lines = LogLines(c, 4, 2, Clock(), workers=2)
     with lines:
-        lines.poll(study, "2/2 workers x 1 threads", 2)
+        lines.poll(study, 2, "1 thread")
         study.add_trial(trial(TrialState.COMPLETE, 0.5, seconds=10))
-        lines.poll(study, "2/2 workers x 1 threads", 2)
-        lines.poll(study, "1/2 workers x 1 threads", 1)
-        lines.poll(study, "0/2 workers x 1 threads", 0)
+        for alive in (2, 1, 0):
+            lines.poll(study, alive, "1 thread")
     out = c.file.getvalue().splitlines()
     assert out[:2] == [
-        "worker started: 1/1 alive · 2/2 workers x 1 threads",
-        "worker started: 2/2 alive · 2/2 workers x 1 threads",
+        "worker started: 1/2 alive · 2 workers x 1 thread",
+        "worker started: 2/2 alive · 2 workers x 1 thread",
     ]
     assert out[2].startswith("trial 0 COMPLETE: loc_gain_db=+0.500 (dB; classic = 0) · in 10 s · best #0 +0.500")
     assert out[3:] == ["worker stopped: 1/2 alive", "worker stopped: 0/2 alive"]
@@ -211,11 +210,11 @@ def test_a_pruned_trials_line_says_its_value_is_the_last_reported_one_and_when()
     study = optuna.create_study(direction="maximize")
     study.set_metric_names(["loc_gain_db"])
     c = console()
-    lines = LogLines(c, 2, 10, Clock(), watching=True)
+    lines = LogLines(c, 2, 10, Clock(), workers=1)
     with lines:
         study.add_trial(trial(TrialState.COMPLETE, 0.2, seconds=15))
         study.add_trial(trial(TrialState.PRUNED, 0.4, seconds=7, intermediate_values={1: 0.1, 4: 0.4}))
-        lines.poll(study, "1/1 workers x 2 threads", 1)
+        lines.poll(study, 1, "2 threads")
     out = [line for line in c.file.getvalue().splitlines() if line.startswith("trial ")]
     assert out[0].startswith("trial 0 COMPLETE: loc_gain_db=+0.200 (dB; classic = 0)")
     assert out[1].startswith("trial 1 PRUNED: last reported loc_gain_db=+0.400 at epoch 5 · in 7.0 s")
