@@ -40,7 +40,14 @@ def short(x: float | None, digits: int = 3) -> str:
 
 def _table(title: str, caption: str, groups: tuple) -> Table:
     """A compact table whose columns are (group, style, heads) groups, the group named over its first head."""
-    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    table = Table(
+        title=title,
+        caption=caption,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
     for group, style, heads in groups:
         for i, head in enumerate(heads):
             table.add_column(f"{group if i == 0 else ''}\n{head}", justify="right", style=style, no_wrap=True)
@@ -50,24 +57,30 @@ def _table(title: str, caption: str, groups: tuple) -> Table:
 ANGLE_CELLS = ("angle_rmse_deg", "angle_rmse_clipped_deg", "gross_rate")
 
 
+def report_notes(report: dict) -> tuple[str, str]:
+    """What the tables' method names stand for, and the SNR definition: two lines printed whole after both tables
+    (as the tables' captions they wrapped mid-formula, twice)."""
+    estimator = report["pipeline"].get("estimator", "music").upper()  # older reports: MUSIC
+    who = (
+        f"learned = {estimator} on {LABELS['learned']}; classic = {LABELS['classic']}, the baseline; DML = "
+        f"{LABELS['dml']} on the same snapshots, the classic method for coherent sources and L < K."
+    )
+    return who, SNR_DEFINITION  # the line `hpo retrain` prints too
+
+
 def report_tables(report: dict) -> tuple[Table, Table]:
-    """Two tables, one row per SNR, each within TABLE_WIDTH columns; the oracle and the R_samp diagnostic are in
-    the JSON report.
+    """Two tables, one row per SNR, each within TABLE_WIDTH columns, captioned with their columns' legends (the
+    methods' names: report_notes); the oracle and the R_samp diagnostic are in the JSON report.
 
     angle: learned, classic MUSIC and classic DML angle RMSE, plain and clipped at the resolution half-width,
     their gross-error rates, and the CRB. range, order and blend: their range RMSE, learned and classic eigengap
     K̂ accuracy, the learned NMSE and mean β, the MDL K̂ accuracy of the snapshots, and the CRB. A report without
     DML (EvalConfig.methods) shows "–" in its cells. The learned K column is the pipeline's own order rule."""
-    pipe = report["pipeline"]
-    estimator, order = pipe.get("estimator", "music").upper(), pipe.get("order", "eigengap")  # older reports: MUSIC
-    who = (
-        f"learned = {estimator} on {LABELS['learned']}; classic = {LABELS['classic']}, the baseline; DML = "
-        f"{LABELS['dml']} on the same snapshots, the classic method for coherent sources and L < K. {SNR_DEFINITION}"
-    )
+    order = report["pipeline"].get("order", "eigengap")  # older reports: the eigengap
     angle = _table(
         "Angle vs SNR, true K: learned vs classic MUSIC, classic DML and the CRB",
         "θ: RMSE in °; θc: RMSE with each error capped at the resolution half-width; gross: fraction of sources "
-        f"off by more than it. {who}",
+        "off by more than it.",
         (
             ("SNR", STYLES["crb"], ("dB",)),
             ("learned", STYLES["learned"], ("θ °", "θc °", "gross")),
@@ -79,7 +92,7 @@ def report_tables(report: dict) -> tuple[Table, Table]:
     rng = _table(
         "Range, model order and blend vs SNR",
         f"r: RMSE in m (true K); K: K̂ accuracy, learned by its {order} rule, classic by the eigengap; MDL: K̂ "
-        f"accuracy of MDL on the snapshots; NMSE of R_blend vs R_true in dB; β: mean blend weight. {who}",
+        "accuracy of MDL on the snapshots; NMSE of R_blend vs R_true in dB; β: mean blend weight.",
         (
             ("SNR", STYLES["crb"], ("dB",)),
             ("learned", STYLES["learned"], ("r m", "K", "NMSE", "β")),
@@ -159,9 +172,11 @@ def evaluate_command(
 
 
 def show_report(report: dict) -> None:
-    """The report's two tables and its loc_gain lines on stdout."""
+    """The report's two tables, its notes and its loc_gain lines on stdout."""
     for table in report_tables(report):
         console_of_width(TABLE_WIDTH).print(table)
+    for line in report_notes(report):
+        say(line, out)
     if report["loc_gain_db"] is not None:
         reference = LABELS[report.get("loc_gain_reference", "classic")]
         say(

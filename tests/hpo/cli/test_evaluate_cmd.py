@@ -11,7 +11,7 @@ from core.experiment import ExperimentConfig, TrainConfig
 from core.models import ModelConfig
 from core.train import save_checkpoint, train
 from hpo.cli import app
-from hpo.cli.evaluate import TABLE_WIDTH, report_tables
+from hpo.cli.evaluate import TABLE_WIDTH, report_notes, report_tables
 from hpo.results.checkpoint_eval import LABELS, report_figure
 
 runner = CliRunner()
@@ -49,9 +49,16 @@ def test_evaluate_writes_a_schema_json_and_a_png(evaluated):
 
 def test_the_printed_table_fits_100_columns_with_nothing_cut(evaluated):
     result, _, _ = evaluated
-    table = result.stdout[: result.stdout.index("report written")]
+    table = result.stdout[: result.stdout.index("learned = ")]
     assert max(len(line) for line in table.splitlines()) <= TABLE_WIDTH
     assert "…" not in table and "classic" in table and "β" in table and "CRB" in table and "gross" in table
+
+
+def test_the_method_names_and_the_snr_definition_are_printed_once_each_on_a_line_of_their_own(evaluated):
+    result, out_json, _ = evaluated
+    lines = result.stdout.splitlines()
+    for note in report_notes(json.loads(out_json.read_text())):
+        assert lines.count(note) == 1  # whole: as the tables' captions they wrapped mid-formula, twice
 
 
 def test_the_tables_rendered_at_width_100_show_every_cell_whole(evaluated):
@@ -82,7 +89,8 @@ def test_the_learned_order_column_and_the_caption_follow_the_pipelines_settings(
     console.print(rng)
     text = console.export_text()
     assert "0.99" in next(line for line in text.splitlines() if line.split()[:1] == ["10"]).split()
-    assert "learned = DML on" in " ".join(text.split()) and "learned by its mdl rule" in " ".join(text.split())
+    assert "learned by its mdl rule" in " ".join(text.split())
+    assert report_notes(report)[0].startswith("learned = DML on")
 
 
 def test_the_plot_keeps_the_oracle_off_the_rmse_axes(evaluated):
