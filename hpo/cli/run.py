@@ -85,6 +85,8 @@ def run(
     Ctrl-C/SIGTERM: the running trial stops before its next optimiser step (or after the validation under way).
 
     It is marked FAIL (interrupted) and queued again with its params; exit 130. A second signal stops at once.
+
+    Ctrl-Z suspends the run, its workers included; fg or bg continues it.
     """
     check_workers(workers, resolve_url(storage), gpus=bool(gpus), uncapped=uncapped)
     check_store(artifacts)  # before the study is created: a bad --artifacts must leave no study behind
