@@ -145,6 +145,9 @@ class Suspend:
     continue with it (`fg`, `bg`, SIGCONT). They run in process groups of their own (hpo.run.workers.worker_main),
     which the terminal's Ctrl-Z does not reach: without this a suspended run's workers trained on, on every core.
 
+    This process stops by SIGTSTP's default action, so the kernel decides as it would without the handler: it
+    discards the stop when the process group is orphaned (POSIX: no shell's job control could continue it, as for
+    a command that leads its own session, `ssh -t host hpo run`), and the workers then continue at once.
     SIGSTOP, not SIGTSTP, for the workers: they have no handler for it and nothing to tidy. While they are
     stopped, a storage call under way may pass its deadline; it is then cut and retried as after an outage."""
 
@@ -155,7 +158,11 @@ class Suspend:
         stopped = self._send(self.pids(), signal.SIGSTOP)
         if os.isatty(1):
             os.write(1, b"\x1b[?25h")  # the live display hides the cursor; the shell's prompt needs it back
-        os.kill(os.getpid(), signal.SIGSTOP)  # this process's own stop, as the default action would; returns on SIGCONT
+        handler = signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        try:
+            signal.raise_signal(signal.SIGTSTP)  # to this thread: it stops here, and returns on SIGCONT
+        finally:
+            signal.signal(signal.SIGTSTP, handler)
         self._send(stopped, signal.SIGCONT)
 
     @staticmethod

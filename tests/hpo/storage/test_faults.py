@@ -183,8 +183,9 @@ def test_ctrl_z_stops_the_workers_with_their_parent_and_fg_continues_them(tiny_s
     before, a suspended run's workers trained on. They now stop with it, continue with it, and stop as usual."""
     tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 500"))  # long trials
     url = fresh_postgres_url
-    cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json", "--workers", "2"]
-    proc = subprocess.Popen([*cmd, "--artifacts", str(tmp_path / "artifacts")], cwd=tmp_path, stderr=subprocess.PIPE)
+    cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json", "--workers", "2", "--artifacts", "a"]
+    # A process group of its own, as a shell's job has: the kernel discards a stop for an orphaned group.
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, process_group=0)
     workers: list[int] = []
     try:
         _wait_for(lambda: _reporting(url, "tiny") == 2, every=0.3)
