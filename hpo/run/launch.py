@@ -5,7 +5,6 @@ dashboard shows."""
 from __future__ import annotations
 
 import logging
-import signal
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -21,7 +20,6 @@ from hpo.results.plots import figure_eval, save_study_plots
 from hpo.run.display import run_view, step
 from hpo.run.gpus import requested_gpus
 from hpo.run.runner import run_worker
-from hpo.run.signals import Suspend, handling
 from hpo.run.workers import run_parallel
 from hpo.storage import open_storage
 from hpo.storage.urls import resolve_url
@@ -89,10 +87,8 @@ def run_trials(
             objective_kwargs={"artifacts": store}, gpus=launch.gpus,
         )  # fmt: skip
     else:
-        # Ctrl-Z stops this process as it would without a handler, the live display's hidden cursor shown first
-        with handling(Suspend(list), (signal.SIGTSTP,)):
-            with run_view(view, launch.budget, spec.train.epochs) if view is not None else nullcontext() as live:
-                run_worker(spec, study, launch.budget, timeout=timeout, seed=seed, watcher=live, objective=objective)
+        with run_view(view, launch.budget, spec.train.epochs) if view is not None else nullcontext() as live:
+            run_worker(spec, study, launch.budget, timeout=timeout, seed=seed, watcher=live, objective=objective)
     ran = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.number not in finished_before]
     if ran and all(t.state == TrialState.FAIL for t in ran):
         reason = " ".join(str(ran[0].user_attrs.get("fail_reason", "no fail_reason recorded")).split())

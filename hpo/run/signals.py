@@ -4,7 +4,7 @@ handlers.
 Four answers, each installed with `handling` and put back when its block ends:
     StopAtSafePoint  run_worker: the running trial stops at its next safe point and is marked FAIL
     Forward          a parent of worker processes (hpo.run.processes.supervise): the signal goes to each worker once
-    Suspend          Ctrl-Z in `hpo run`: the cursor shown, the workers of --workers stopped and continued with it
+    Suspend          Ctrl-Z in `hpo`: the cursor shown; the workers of --workers stopped and continued with it
     interrupt        `hpo retrain`: SIGTERM stops like Ctrl-C
 The first two end the process at once on a second signal (exit_now).
 """
@@ -141,9 +141,9 @@ class Forward:
 
 
 class Suspend:
-    """SIGTSTP (Ctrl-Z) handler of `hpo run`: the live display's hidden cursor is shown for the shell's prompt, and
-    the processes pids() names (a parent's workers; none for a single process) stop with it and continue with it
-    (`fg`, `bg`, SIGCONT). Workers run in process groups of their own (hpo.run.workers.worker_main), which the
+    """SIGTSTP (Ctrl-Z) handler of `hpo` (hpo.cli.main): the cursor a live display hides is shown for the shell's
+    prompt, and the processes pids() names (a parent's workers; none otherwise) stop with this one and continue
+    with it (`fg`, `bg`, SIGCONT). Workers run in process groups of their own (hpo.run.workers.worker_main), which the
     terminal's Ctrl-Z does not reach: without this a suspended run's workers trained on, on every core.
 
     This process stops by SIGTSTP's default action, so the kernel decides as it would without the handler: it
