@@ -1,4 +1,4 @@
-"""hpo.run.signals.Suspend in a process of its own: Ctrl-Z there must not stop the test."""
+"""Ctrl-Z (hpo.run.signals.Suspend), in processes of their own: a stop there must not stop the test."""
 
 from __future__ import annotations
 
@@ -9,20 +9,28 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from tests.procfs import state, worker_pids
 
 SUSPENDED = """
-import signal, sys
+import signal, sys, time
 from hpo.run.signals import Suspend, handling
-with handling(Suspend(lambda: [int(sys.argv[1])]), (signal.SIGTSTP,)):
+suspend, handled = Suspend(lambda: [int(sys.argv[1])]), []
+def handler(signum, frame):
+    suspend(signum, frame)  # returns after the stop, on SIGCONT
+    handled.append(signum)
+with handling(handler, (signal.SIGTSTP,)):
     print("ready", flush=True)
-    signal.pause()  # returns once the handler has returned: after the stop, on SIGCONT
+    while not handled:  # not signal.pause(): a signal that lands before it is entered would leave it waiting
+        time.sleep(0.01)
 print("continued", flush=True)
 """
 
-
-def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+SUPERVISING = """
+import time
+from hpo.run.processes import supervise
+print(supervise(time.sleep, [(60,), (60,)]), flush=True)  # two workers that wait; a signal ends them
+"""
 
 
 def _wait_for(predicate, timeout: float = 30.0) -> None:
@@ -50,14 +58,33 @@ def test_ctrl_z_stops_the_named_processes_with_this_one_shows_the_cursor_and_con
     try:
         _read_until(leader, b"ready")
         proc.send_signal(signal.SIGTSTP)
-        _wait_for(lambda: _state(proc.pid) == "T" and _state(worker.pid) == "T")
+        _wait_for(lambda: state(proc.pid) == "T" and state(worker.pid) == "T")
         _read_until(leader, b"\x1b[?25h")  # the cursor, shown before the stop: the shell's prompt needs it
         proc.send_signal(signal.SIGCONT)  # what `fg` and `bg` send
         _read_until(leader, b"continued")
         assert proc.wait(timeout=30) == 0
-        assert _state(worker.pid) != "T"
+        assert state(worker.pid) != "T"
     finally:
         for p in (proc, worker):
             p.kill()
             p.wait()
         os.close(leader)
+
+
+def test_a_supervising_parent_stops_its_workers_with_it_on_ctrl_z_and_continues_them_with_it():
+    """The workers of `hpo run --workers` run in process groups of their own, which the terminal's Ctrl-Z does
+    not reach (here the stop goes to the parent's pid only): before, a suspended run's workers trained on."""
+    proc = subprocess.Popen([sys.executable, "-c", SUPERVISING], stdout=subprocess.PIPE, text=True, process_group=0)
+    try:
+        _wait_for(lambda: len(worker_pids(proc.pid)) == 2)
+        workers = worker_pids(proc.pid)
+        proc.send_signal(signal.SIGTSTP)
+        _wait_for(lambda: all(state(pid) == "T" for pid in [proc.pid, *workers]))
+        proc.send_signal(signal.SIGCONT)  # what `fg` and `bg` send
+        _wait_for(lambda: not any(state(pid) == "T" for pid in [proc.pid, *workers]))
+        proc.send_signal(signal.SIGTERM)  # forwarded: the sleeping workers end, and supervise with them
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert out.split() == ["([-15,", "-15],", "True)"]

@@ -32,6 +32,7 @@ from hpo.storage.guard import INTERRUPTED, StorageUnavailable, budget_used
 from hpo.storage.recovery import OrphanWatch, fail_stale
 from tests.conftest import service_unavailable
 from tests.pgserver import PrivatePostgres
+from tests.procfs import gone, worker_pids
 
 HPO = str(Path(sys.executable).parent / "hpo")
 pytestmark = pytest.mark.slow
@@ -66,25 +67,6 @@ def _started(url: str, name: str) -> int:
 def _requeued(url: str, name: str) -> list:
     """Trials queued again as retries of failed ones."""
     return [t for t in optuna.load_study(study_name=name, storage=url).trials if "failed_trial" in t.system_attrs]
-
-
-def _stat_fields(stat: Path) -> list[str]:
-    """The fields of a /proc/PID/stat file after the command name (which may hold spaces): state, ppid, ..."""
-    return stat.read_text().rsplit(")", 1)[1].split()
-
-
-def _worker_pids(parent: int) -> list[int]:
-    """The spawned worker processes of `parent` (multiprocessing's resource tracker left out)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(_stat_fields(stat)[1])
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue  # the process ended while we looked
-        if ppid == parent and b"spawn_main" in cmdline:
-            pids.append(int(stat.parent.name))
-    return sorted(pids)
 
 
 def _assert_clean(trials, budget: int) -> None:
@@ -139,14 +121,6 @@ def test_a_signal_stops_the_run_and_fails_its_trials_as_interrupted(
     assert queued == [(t.number, t.params) for t in stopped]  # each queued again with its params
 
 
-def _gone(pid: int) -> bool:
-    """Whether pid has exited (a zombie counts: an orphan's reaper may be slow, or absent in a container)."""
-    try:
-        return _stat_fields(Path("/proc") / str(pid) / "stat")[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def test_workers_stop_at_a_safe_point_when_their_parent_is_killed(tiny_spec, fresh_postgres_url, tmp_path):
     """SIGKILL or the OOM killer take the parent of --workers without a word to its workers, which run in a process
     group of their own: before, they trained on unsupervised. Each now stops as if the parent had forwarded SIGTERM."""
@@ -155,12 +129,12 @@ def test_workers_stop_at_a_safe_point_when_their_parent_is_killed(tiny_spec, fre
     cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json", "--workers", "2"]
     proc = subprocess.Popen([*cmd, "--artifacts", str(tmp_path / "artifacts")], cwd=tmp_path, stderr=subprocess.PIPE)
     _wait_for(lambda: _reporting(url, "tiny") == 2, every=0.3)
-    workers = _worker_pids(proc.pid)
+    workers = worker_pids(proc.pid)
     proc.kill()
     proc.communicate()
     assert len(workers) == 2
     try:
-        _wait_for(lambda: all(_gone(pid) for pid in workers), timeout=60)  # a hang guard; they stop within a step
+        _wait_for(lambda: all(gone(pid) for pid in workers), timeout=60)  # a hang guard; they stop within a step
     finally:
         for pid in workers:  # a failure here must not leave them training on the shared database
             with contextlib.suppress(ProcessLookupError):
@@ -171,43 +145,6 @@ def test_workers_stop_at_a_safe_point_when_their_parent_is_killed(tiny_spec, fre
     assert sorted(t.system_attrs["failed_trial"] for t in trials if t.state == TrialState.WAITING) == sorted(
         t.number for t in stopped
     )  # queued again for the next run
-
-
-def _state(pid: int) -> str:
-    """A process's state letter in /proc: "T" stopped, "R" running, "S" sleeping, ..."""
-    return _stat_fields(Path("/proc") / str(pid) / "stat")[0]
-
-
-def test_ctrl_z_stops_the_workers_with_their_parent_and_fg_continues_them(tiny_spec, fresh_postgres_url, tmp_path):
-    """The terminal's Ctrl-Z reaches the parent of --workers only (its workers run in process groups of their own):
-    before, a suspended run's workers trained on. They now stop with it, continue with it, and stop as usual."""
-    tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 500"))  # long trials
-    url = fresh_postgres_url
-    cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json", "--workers", "2", "--artifacts", "a"]
-    # A process group of its own, as a shell's job has: the kernel discards a stop for an orphaned group.
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, process_group=0)
-    workers: list[int] = []
-    try:
-        _wait_for(lambda: _reporting(url, "tiny") == 2, every=0.3)
-        workers = _worker_pids(proc.pid)
-        assert len(workers) == 2
-        proc.send_signal(signal.SIGTSTP)
-        _wait_for(lambda: all(_state(pid) == "T" for pid in [proc.pid, *workers]), timeout=30)
-        proc.send_signal(signal.SIGCONT)  # what `fg` and `bg` send
-        _wait_for(lambda: not any(_state(pid) == "T" for pid in [proc.pid, *workers]), timeout=30)
-        epochs = {t.number: len(t.intermediate_values) for t in _running(url, "tiny")}
-        _wait_for(lambda: all(len(t.intermediate_values) > epochs[t.number] for t in _running(url, "tiny")))
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()  # a failure must leave nothing stopped or training: SIGKILL ends a stopped process too
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    assert proc.returncode == 130, err
-    trials = optuna.load_study(study_name="tiny", storage=url).trials
-    stopped = [t for t in trials if t.state != TrialState.WAITING]
-    assert [(t.state, t.user_attrs.get("fail_reason")) for t in stopped] == [(TrialState.FAIL, INTERRUPTED)] * 2
 
 
 class HeldTrial:
@@ -309,7 +246,7 @@ def test_hpo_run_outlives_a_killed_worker_when_the_others_finish(killed, tiny_sp
     cmd += ["--workers", "2", "--artifacts", str(tmp_path / "artifacts")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     _wait_for(lambda: _started(url, "tiny") == 2, every=0.3)
-    for pid in _worker_pids(proc.pid)[:killed]:
+    for pid in worker_pids(proc.pid)[:killed]:
         os.kill(pid, signal.SIGKILL)
     _, err = proc.communicate(timeout=300)
     trials = optuna.load_study(study_name="tiny", storage=url).trials
