@@ -9,6 +9,7 @@ from pathlib import Path
 from core.errors import CovblendError
 
 OUT_DIR = Path("out")  # relative: under the directory the command runs in; in .gitignore
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 
 def default_output(name: str) -> Path:
@@ -20,12 +21,24 @@ def prepare_output(target: Path) -> Path:
     """`target`, ready to be written: its folder created when it is OUT_DIR, else checked to exist.
 
     Raises CovblendError naming the path when the folder is missing (or cannot be created), or when the target
-    is a directory: callers check before their work, so it fails at once, not after it.
+    is a directory or an SQLite database (`hpo export --out hpo.db` would have replaced the study's own storage
+    with its export): callers check before their work, so it fails at once, not after it.
     """
     _parent_ready(target)
     if target.is_dir():
         raise CovblendError(f"cannot write {target}: it is a directory")
+    if _is_database(target):
+        raise CovblendError(f"cannot write {target}: it is an SQLite database, which this would overwrite")
     return target
+
+
+def _is_database(path: Path) -> bool:
+    """Whether path is an SQLite database file (False when it cannot be read: the write then says why)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
 
 
 def prepare_folder(target: Path) -> Path:

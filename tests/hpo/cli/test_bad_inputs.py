@@ -167,6 +167,7 @@ CASES: dict[str, list[str]] = {
     "export: --format xml": ["export", "--study", "tiny", *READ, "--format", "xml"],
     "export: --out a directory": ["export", "--study", "tiny", *READ, "--out", "<dir>"],
     "report: --out a directory": ["report", "--study", "tiny", *READ, "--out", "<dir>"],
+    "export: --out the study's own database": ["export", "--study", "tiny", *READ, "--out", "<dir>/made.db"],
     # out/, the default folder, is created only once the inputs are known good
     "report: no such study, into out/": ["report", "--study", "absent", *READ],
     "evaluate: no checkpoint, --json in out/": ["evaluate", "--checkpoint", "<dir>/absent.pt", "--json", "out/e.json"],
