@@ -98,15 +98,15 @@ def supervise(
     Returns their exit codes and whether a signal stopped them.
 
     on_poll(alive) is called about every POLL_S seconds, and as soon as a worker exits. SIGTERM or SIGINT to
-    this process is forwarded to every worker once; workers still alive STOP_S seconds later are killed (exit
-    code -9). From the signal on, this process's storage calls wait RELEASE_S at most, as a worker's do. A second
-    signal kills the workers and ends this process at once with the line abandoned(running) returns, `running`
-    the number of trials they were running (hpo.run.signals.Forward). on_death(death, stopping) hears, once, of
-    each worker that exited non-zero, as soon as it ends; death.trial_id is the trial it published with
-    publish_trial, and `stopping` tells whether a signal was being forwarded. Ctrl-Z (SIGTSTP) stops the workers
-    with this process, and they continue with it (hpo.run.signals.Suspend). A worker that cannot be started
-    (OSError: a process limit, memory) stops the started ones as a signal would, then raises CovblendError naming
-    it: no worker outlives its parent.
+    this process is forwarded to every worker once; workers still alive STOP_S seconds later (or after the
+    continue of a Ctrl-Z that came meanwhile) are killed (exit code -9). From the signal on, this process's
+    storage calls wait RELEASE_S at most, as a worker's do. A second signal kills the workers and ends this
+    process at once with the line abandoned(running) returns, `running` the number of trials they were running
+    (hpo.run.signals.Forward). on_death(death, stopping) hears, once, of each worker that exited non-zero, as soon
+    as it ends; death.trial_id is the trial it published with publish_trial, and `stopping` tells whether a signal
+    was being forwarded. Ctrl-Z (SIGTSTP) stops the workers with this process, and they continue with it
+    (hpo.run.signals.Suspend). A worker that cannot be started (OSError: a process limit, memory) stops the
+    started ones as a signal would, then raises CovblendError naming it: no worker outlives its parent.
     """
     ctx = multiprocessing.get_context("spawn")  # no forked torch or database connections
     # lock=False: a worker SIGKILLed while holding a lock would leave the parent blocked on its next read.
@@ -140,7 +140,8 @@ def supervise(
                 on_death(Death(i, p.pid, p.exitcode, None if trial_id == NO_TRIAL else trial_id), stopping)
 
     refused: tuple[int, OSError] | None = None
-    with handling(forward), handling(Suspend(lambda: [p.pid for p, _ in alive()]), (signal.SIGTSTP,)):
+    suspend = Suspend(lambda: [p.pid for p, _ in alive()])
+    with handling(forward), handling(suspend, (signal.SIGTSTP,)):
         try:
             for i, p in enumerate(procs):
                 try:
@@ -151,7 +152,9 @@ def supervise(
                         forward(signal.SIGTERM, None)
                     break
             while any(p.is_alive() for p in procs):
-                if forward.since is not None and time.monotonic() - forward.since > STOP_S:
+                # A Ctrl-Z during the stop suspends the workers too: their STOP_S counts again from the continue.
+                since = max(forward.since or 0.0, suspend.continued or 0.0)
+                if forward.since is not None and time.monotonic() - since > STOP_S:
                     for p in procs:
                         if p.is_alive():
                             p.kill()

@@ -154,6 +154,7 @@ class Suspend:
 
     def __init__(self, pids: Callable[[], list[int]]) -> None:
         self.pids = pids
+        self.continued: float | None = None  # time.monotonic() of the last continue; None before a stop
 
     def __call__(self, signum, frame) -> None:
         stopped = self._send(self.pids(), signal.SIGSTOP)
@@ -164,6 +165,7 @@ class Suspend:
             signal.raise_signal(signal.SIGTSTP)  # to this thread: it stops here, and returns on SIGCONT
         finally:
             signal.signal(signal.SIGTSTP, handler)
+        self.continued = time.monotonic()
         self._send(stopped, signal.SIGCONT)
 
     @staticmethod

@@ -9,8 +9,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from tests.procfs import state, worker_pids
+
+REPO = Path(__file__).resolve().parents[3]
 
 SUSPENDED = """
 import signal, sys, time
@@ -31,6 +34,24 @@ import time
 from hpo.run.processes import supervise
 print(supervise(time.sleep, [(60,), (60,)]), flush=True)  # two workers that wait; a signal ends them
 """
+
+
+STUBBORN = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from hpo.run import processes
+from tests.hpo.run.test_signals import stubborn
+processes.STOP_S = 4.0
+print(processes.supervise(stubborn, [(1.0, sys.argv[2])] * 2), flush=True)
+"""
+
+
+def stubborn(active_s: float, ready: str) -> None:
+    """A worker that ignores SIGTERM and ends after `active_s` seconds of running: time stopped does not count."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    (Path(ready) / str(os.getpid())).touch()
+    for _ in range(round(active_s / 0.05)):
+        time.sleep(0.05)
 
 
 def _wait_for(predicate, timeout: float = 30.0) -> None:
@@ -88,3 +109,21 @@ def test_a_supervising_parent_stops_its_workers_with_it_on_ctrl_z_and_continues_
         proc.kill()
         proc.wait()
     assert out.split() == ["([-15,", "-15],", "True)"]
+
+
+def test_a_ctrl_z_during_a_stop_gives_the_workers_their_full_stop_time_after_the_continue(tmp_path):
+    """The workers were stopped too: counting the suspension against their STOP_S killed them at the continue."""
+    args = [sys.executable, "-c", STUBBORN, str(REPO), str(tmp_path)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, process_group=0)
+    try:
+        _wait_for(lambda: len(list(tmp_path.iterdir())) == 2)  # both ignore SIGTERM now
+        proc.send_signal(signal.SIGTERM)  # forwarded, ignored: the 4 s of STOP_S begin
+        proc.send_signal(signal.SIGTSTP)
+        _wait_for(lambda: state(proc.pid) == "T")
+        time.sleep(4.5)  # suspended beyond STOP_S
+        proc.send_signal(signal.SIGCONT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert out.split() == ["([0,", "0],", "True)"]  # they finished their 1 s of work, not killed (-9)
