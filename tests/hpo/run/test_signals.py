@@ -41,7 +41,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 from hpo.run import processes
 from tests.hpo.run.test_signals import stubborn
-processes.STOP_S = 4.0
+processes.STOP_S = 2.5
 print(processes.supervise(stubborn, [(1.0, sys.argv[2])] * 2), flush=True)
 """
 
@@ -117,10 +117,10 @@ def test_a_ctrl_z_during_a_stop_gives_the_workers_their_full_stop_time_after_the
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, process_group=0)
     try:
         _wait_for(lambda: len(list(tmp_path.iterdir())) == 2)  # both ignore SIGTERM now
-        proc.send_signal(signal.SIGTERM)  # forwarded, ignored: the 4 s of STOP_S begin
+        proc.send_signal(signal.SIGTERM)  # forwarded, ignored: the 2.5 s of STOP_S begin
         proc.send_signal(signal.SIGTSTP)
         _wait_for(lambda: state(proc.pid) == "T")
-        time.sleep(4.5)  # suspended beyond STOP_S
+        time.sleep(3.0)  # suspended beyond STOP_S
         proc.send_signal(signal.SIGCONT)
         out, _ = proc.communicate(timeout=30)
     finally:
