@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 
 import pytest
@@ -18,6 +19,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 120.0, every: float = 0.1) -> None:
+    """Return once predicate() is true. The timeout is a hang guard for a process that never gets there (an
+    AssertionError then); it measures nothing, so it is set far above any loaded machine's wait."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s")
 
 
 def _require_services() -> bool:

@@ -153,8 +153,7 @@ def supervise(
                     break
             while any(p.is_alive() for p in procs):
                 # A Ctrl-Z during the stop suspends the workers too: their STOP_S counts again from the continue.
-                since = max(forward.since or 0.0, suspend.continued or 0.0)
-                if forward.since is not None and time.monotonic() - since > STOP_S:
+                if forward.since is not None and time.monotonic() - max(forward.since, suspend.continued or 0) > STOP_S:
                     for p in procs:
                         if p.is_alive():
                             p.kill()

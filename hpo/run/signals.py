@@ -56,11 +56,17 @@ def exit_now(message: str) -> NoReturn:
         sys.stdout.flush()  # what the run printed so far (a --json run prints at its end only)
     except (OSError, RuntimeError, ValueError):
         pass  # closed, or interrupted in the middle of a write: nothing more of it comes
-    if os.isatty(1):
-        os.write(1, b"\x1b[?25h")  # a live display hides the cursor until it ends, which it no longer will
+    _show_cursor()  # a live display hides it until it ends, which it no longer will
     below = "\n" if os.isatty(2) else ""  # a live display leaves the cursor at the end of its last line
     os.write(2, f"{below}stopped: {message}\n".encode(errors="replace"))
     os._exit(console.EXIT_INTERRUPTED)
+
+
+def _show_cursor() -> None:
+    """The terminal's cursor shown again, straight to file descriptor 1 (a signal may have interrupted a write to
+    sys.stdout, whose buffer would refuse a second, reentrant one); nothing when stdout is not a terminal."""
+    if os.isatty(1):
+        os.write(1, b"\x1b[?25h")
 
 
 def interrupt(signum, frame) -> None:
@@ -158,8 +164,7 @@ class Suspend:
 
     def __call__(self, signum, frame) -> None:
         stopped = self._send(self.pids(), signal.SIGSTOP)
-        if os.isatty(1):
-            os.write(1, b"\x1b[?25h")  # the live display hides the cursor; the shell's prompt needs it back
+        _show_cursor()  # a live display hides it; the shell's prompt needs it back
         handler = signal.signal(signal.SIGTSTP, signal.SIG_DFL)
         try:
             signal.raise_signal(signal.SIGTSTP)  # to this thread: it stops here, and returns on SIGCONT

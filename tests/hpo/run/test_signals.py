@@ -11,9 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+from tests.conftest import wait_for
 from tests.procfs import state, worker_pids
 
 REPO = Path(__file__).resolve().parents[3]
+GUARD_S = 30.0  # wait_for's hang guard: these processes answer a signal within a second
 
 SUSPENDED = """
 import signal, sys, time
@@ -54,20 +56,16 @@ def stubborn(active_s: float, ready: str) -> None:
         time.sleep(0.05)
 
 
-def _wait_for(predicate, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, f"timed out after {timeout} s"
-        time.sleep(0.05)
+def _read_until(fd: int, text: bytes) -> None:
+    """Read the pseudo-terminal `fd` until `text` has come."""
+    seen = bytearray()
 
-
-def _read_until(fd: int, text: bytes, timeout: float = 30.0) -> bytes:
-    seen, end = b"", time.monotonic() + timeout
-    while text not in seen:
-        assert time.monotonic() < end, f"no {text!r} in {seen!r} after {timeout} s"
+    def arrived() -> bool:
         if select.select([fd], [], [], 0.1)[0]:
-            seen += os.read(fd, 4096)
-    return seen
+            seen.extend(os.read(fd, 4096))
+        return text in seen
+
+    wait_for(arrived, timeout=GUARD_S, every=0.0)
 
 
 def test_ctrl_z_stops_the_named_processes_with_this_one_shows_the_cursor_and_continues_them():
@@ -79,7 +77,7 @@ def test_ctrl_z_stops_the_named_processes_with_this_one_shows_the_cursor_and_con
     try:
         _read_until(leader, b"ready")
         proc.send_signal(signal.SIGTSTP)
-        _wait_for(lambda: state(proc.pid) == "T" and state(worker.pid) == "T")
+        wait_for(lambda: state(proc.pid) == "T" and state(worker.pid) == "T", timeout=GUARD_S)
         _read_until(leader, b"\x1b[?25h")  # the cursor, shown before the stop: the shell's prompt needs it
         proc.send_signal(signal.SIGCONT)  # what `fg` and `bg` send
         _read_until(leader, b"continued")
@@ -97,12 +95,12 @@ def test_a_supervising_parent_stops_its_workers_with_it_on_ctrl_z_and_continues_
     not reach (here the stop goes to the parent's pid only): before, a suspended run's workers trained on."""
     proc = subprocess.Popen([sys.executable, "-c", SUPERVISING], stdout=subprocess.PIPE, text=True, process_group=0)
     try:
-        _wait_for(lambda: len(worker_pids(proc.pid)) == 2)
+        wait_for(lambda: len(worker_pids(proc.pid)) == 2, timeout=GUARD_S)
         workers = worker_pids(proc.pid)
         proc.send_signal(signal.SIGTSTP)
-        _wait_for(lambda: all(state(pid) == "T" for pid in [proc.pid, *workers]))
+        wait_for(lambda: all(state(pid) == "T" for pid in [proc.pid, *workers]), timeout=GUARD_S)
         proc.send_signal(signal.SIGCONT)  # what `fg` and `bg` send
-        _wait_for(lambda: not any(state(pid) == "T" for pid in [proc.pid, *workers]))
+        wait_for(lambda: not any(state(pid) == "T" for pid in [proc.pid, *workers]), timeout=GUARD_S)
         proc.send_signal(signal.SIGTERM)  # forwarded: the sleeping workers end, and supervise with them
         out, _ = proc.communicate(timeout=30)
     finally:
@@ -116,10 +114,10 @@ def test_a_ctrl_z_during_a_stop_gives_the_workers_their_full_stop_time_after_the
     args = [sys.executable, "-c", STUBBORN, str(REPO), str(tmp_path)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, process_group=0)
     try:
-        _wait_for(lambda: len(list(tmp_path.iterdir())) == 2)  # both ignore SIGTERM now
+        wait_for(lambda: len(list(tmp_path.iterdir())) == 2, timeout=GUARD_S)  # both ignore SIGTERM now
         proc.send_signal(signal.SIGTERM)  # forwarded, ignored: the 2.5 s of STOP_S begin
         proc.send_signal(signal.SIGTSTP)
-        _wait_for(lambda: state(proc.pid) == "T")
+        wait_for(lambda: state(proc.pid) == "T", timeout=GUARD_S)
         time.sleep(3.0)  # suspended beyond STOP_S
         proc.send_signal(signal.SIGCONT)
         out, _ = proc.communicate(timeout=30)

@@ -30,21 +30,12 @@ from hpo.storage import guard, open_storage
 from hpo.storage.deadline import impatient
 from hpo.storage.guard import INTERRUPTED, StorageUnavailable, budget_used
 from hpo.storage.recovery import OrphanWatch, fail_stale
-from tests.conftest import service_unavailable
+from tests.conftest import service_unavailable, wait_for
 from tests.pgserver import PrivatePostgres
 from tests.procfs import gone, worker_pids
 
 HPO = str(Path(sys.executable).parent / "hpo")
 pytestmark = pytest.mark.slow
-
-
-def _wait_for(predicate, timeout: float = 120.0, every: float = 0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
 
 
 def _running(url: str, name: str) -> list:
@@ -84,7 +75,7 @@ def test_a_killed_workers_trial_is_retried_with_the_same_params(fresh_postgres_u
     ctx = multiprocessing.get_context("spawn")
     doomed = ctx.Process(target=probe_main, args=(url, "kill", 3, 10, 0.5))  # 5 s trials
     doomed.start()
-    _wait_for(lambda: _started(url, "kill"))  # killed once it has params to retry with
+    wait_for(lambda: _started(url, "kill"))  # killed once it has params to retry with
     doomed.kill()
     doomed.join()
     codes, _ = supervise(probe_main, [(url, "kill", 3, 1)])
@@ -109,7 +100,7 @@ def test_a_signal_stops_the_run_and_fails_its_trials_as_interrupted(
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, preexec_fn=restore
     )
-    _wait_for(lambda: len(_running(fresh_postgres_url, "tiny")) == workers, every=0.3)
+    wait_for(lambda: len(_running(fresh_postgres_url, "tiny")) == workers, every=0.3)
     proc.send_signal(signum)
     proc.wait(timeout=300)  # a guard against a hang; the stop waits for one optimiser step, not the epochs
     assert proc.returncode == 130
@@ -128,13 +119,13 @@ def test_workers_stop_at_a_safe_point_when_their_parent_is_killed(tiny_spec, fre
     url = fresh_postgres_url
     cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json", "--workers", "2"]
     proc = subprocess.Popen([*cmd, "--artifacts", str(tmp_path / "artifacts")], cwd=tmp_path, stderr=subprocess.PIPE)
-    _wait_for(lambda: _reporting(url, "tiny") == 2, every=0.3)
+    wait_for(lambda: _reporting(url, "tiny") == 2, every=0.3)
     workers = worker_pids(proc.pid)
     proc.kill()
     proc.communicate()
     assert len(workers) == 2
     try:
-        _wait_for(lambda: all(gone(pid) for pid in workers), timeout=60)  # a hang guard; they stop within a step
+        wait_for(lambda: all(gone(pid) for pid in workers), timeout=60)  # a hang guard; they stop within a step
     finally:
         for pid in workers:  # a failure here must not leave them training on the shared database
             with contextlib.suppress(ProcessLookupError):
@@ -180,12 +171,12 @@ def test_a_dead_workers_trial_is_requeued_while_the_live_worker_is_inside_its_ow
     doomed = ctx.Process(target=probe_main, args=(url, "beat", 2, 1000, 0.5))  # a trial of ~500 s
     live.start()
     try:
-        _wait_for(lambda: _started(url, "beat") == 1)
+        wait_for(lambda: _started(url, "beat") == 1)
         doomed.start()
-        _wait_for(lambda: _started(url, "beat") == 2)
+        wait_for(lambda: _started(url, "beat") == 2)
         doomed.kill()
         doomed.join()
-        _wait_for(lambda: _requeued(url, "beat"))
+        wait_for(lambda: _requeued(url, "beat"))
         held, dead = optuna.load_study(study_name="beat", storage=url).trials[:2]
         assert held.state == TrialState.RUNNING and dead.state == TrialState.FAIL  # the live worker is still inside
         release.touch()
@@ -245,7 +236,7 @@ def test_hpo_run_outlives_a_killed_worker_when_the_others_finish(killed, tiny_sp
     cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json", "--n-trials", "4"]
     cmd += ["--workers", "2", "--artifacts", str(tmp_path / "artifacts")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    _wait_for(lambda: _started(url, "tiny") == 2, every=0.3)
+    wait_for(lambda: _started(url, "tiny") == 2, every=0.3)
     for pid in worker_pids(proc.pid)[:killed]:
         os.kill(pid, signal.SIGKILL)
     _, err = proc.communicate(timeout=300)
@@ -411,7 +402,7 @@ def test_a_stop_while_the_server_is_frozen_ends_with_the_trials_left_for_a_retry
         cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore
     )
     try:
-        _wait_for(lambda: _reporting(url, "tiny") == workers, every=0.3)
+        wait_for(lambda: _reporting(url, "tiny") == workers, every=0.3)
         private_postgres.freeze()
         proc.send_signal(signum)  # the stop begins: its writes wait on the database (5 s each, then retries)
         if twice:
@@ -435,7 +426,7 @@ def test_a_stop_while_the_server_is_frozen_ends_with_the_trials_left_for_a_retry
     study = optuna.load_study(study_name="tiny", storage=open_storage(url))
     left = study.get_trials(states=(TrialState.RUNNING,))
     assert len(left) == workers
-    _wait_for(lambda: fail_stale(study, OrphanWatch()) or len(_requeued(url, "tiny")) == workers, timeout=60)
+    wait_for(lambda: fail_stale(study, OrphanWatch()) or len(_requeued(url, "tiny")) == workers, timeout=60)
     assert sorted(map(str, (t.params for t in _requeued(url, "tiny")))) == sorted(map(str, (t.params for t in left)))
 
 
@@ -454,7 +445,7 @@ def test_a_signal_that_lands_in_a_trials_storage_write_stops_within_the_stops_pa
     cmd = [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: any(t.intermediate_values for t in _running(url, "tiny")), every=0.3)
+        wait_for(lambda: any(t.intermediate_values for t in _running(url, "tiny")), every=0.3)
         private_postgres.freeze()
         for line in proc.stderr:  # the next epoch's write meets the frozen server and begins to retry
             if line.startswith("warning: storage set_trial_user_attrs failed"):
@@ -479,7 +470,7 @@ def test_workers_ride_out_a_database_restart(private_postgres):
     workers = [ctx.Process(target=probe_main, args=(url, "restart", 40, 4, 0.05)) for _ in range(2)]
     for w in workers:
         w.start()
-    _wait_for(lambda: len(optuna.load_study(study_name="restart", storage=url).trials) >= 5)
+    wait_for(lambda: len(optuna.load_study(study_name="restart", storage=url).trials) >= 5)
     private_postgres.down_for(3.0)
     for w in workers:
         w.join(timeout=300)
