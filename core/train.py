@@ -23,6 +23,7 @@ from core.localisation import Reference, localisation_metrics, reference
 from core.losses import total_loss
 from core.metrics import validation_metrics
 from core.models import build_model
+from core.optim import AdamW
 from core.scenario import SceneBatch, generate
 from core.snr import manifold
 
@@ -205,10 +206,10 @@ def train(
     device = resolve_device(tc.device)
     torch.manual_seed(tc.seed)
     model = (model if model is not None else build_model(cfg.model, cfg.scenario)).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    opt = AdamW(model.parameters(), weight_decay=tc.weight_decay)
     steps_per_epoch = math.ceil(tc.n_train / tc.batch_size)
     total_steps = tc.epochs * steps_per_epoch
-    # The schedule is a plain function of the global step, written into the optimiser before each step. A
+    # The schedule is a plain function of the global step, handed to the optimiser at each step. A
     # torch LRScheduler would warn "lr_scheduler.step() before optimizer.step()" whenever skip_nonfinite skips
     # a step, and skipped steps must still advance the schedule so a run's length does not depend on them.
     schedule = (lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps))) if tc.cosine else (lambda s: 1.0)
@@ -235,8 +236,7 @@ def train(
         for step in range(steps_per_epoch):
             if on_step is not None:
                 on_step(epoch, step)
-            for group in opt.param_groups:
-                group["lr"] = tc.lr * schedule(epoch * steps_per_epoch + step)
+            lr = tc.lr * schedule(epoch * steps_per_epoch + step)
             idx = order[step * tc.batch_size : (step + 1) * tc.batch_size]
             batch = data[idx]
             with tf32_matmuls(use_tf32):  # forward and backward; validation stays in full float32
@@ -246,7 +246,7 @@ def train(
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.amp):
                     cov = pipeline_on(model, measured[idx], cfg.pipeline)
                 loss, _ = total_loss(cov, batch, cfg.loss, cfg.scenario.array)
-                opt.zero_grad(set_to_none=True)
+                model.zero_grad(set_to_none=True)
                 loss.backward()
             bad, grad_norm = _checked_gradients(loss, model)
             if bad is not None:
@@ -256,7 +256,7 @@ def train(
                 continue
             if tc.grad_clip > 0:
                 nn.utils.clip_grads_with_norm_(model.parameters(), tc.grad_clip, grad_norm)  # clip_grad_norm_'s bits
-            opt.step()
+            opt.step(lr)
             loss_sum += loss.item()
             loss_count += 1
 
