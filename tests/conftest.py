@@ -21,15 +21,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate, timeout: float = 120.0, every: float = 0.1) -> None:
-    """Return once predicate() is true. The timeout is a hang guard for a process that never gets there (an
-    AssertionError then); it measures nothing, so it is set far above any loaded machine's wait."""
+def wait_for(predicate, timeout: float = 120.0, every: float = 0.1, what: str = "a condition"):
+    """predicate()'s first truthy value. The timeout is a hang guard for a process that never gets there (an
+    AssertionError naming `what` then); it measures nothing, so it is set far above any loaded machine's wait."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if predicate():
-            return
+        found = predicate()
+        if found:
+            return found
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _require_services() -> bool:

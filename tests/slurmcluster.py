@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "scancel", "sinfo")
@@ -133,12 +133,11 @@ class PrivateSlurm:
         done = subprocess.run(["sinfo", "-h", "-o", "%t"], env=self.env(), capture_output=True, text=True, timeout=60)
         return done.returncode == 0 and done.stdout.strip() == "idle"
 
-    def _wait(self, ready, what: str, timeout: float = 60.0) -> None:
-        end = time.monotonic() + timeout
-        while not ready():
-            if time.monotonic() > end:
-                raise RuntimeError(f"timed out waiting for {what}: {self.logs()}")
-            time.sleep(0.2)
+    def _wait(self, ready, what: str) -> None:
+        try:
+            wait_for(ready, 60.0, 0.2, what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {self.logs()}") from None
 
     def logs(self) -> str:
         """The tail of each daemon's log, for a failure's message."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.storage.guard import INTERRUPTED, budget_used
-from tests.conftest import service_unavailable
+from tests.conftest import service_unavailable, wait_for
 from tests.slurmcluster import PrivateSlurm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,17 +69,6 @@ def _spec(folder: Path) -> Path:
     return path
 
 
-def _wait(what: str, ready, timeout: float = 600.0, every: float = 0.2):
-    """ready()'s first truthy value; a generous timeout guards against a hang, it measures nothing."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        found = ready()
-        if found:
-            return found
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def _trials(url: str, name: str) -> list[FrozenTrial]:
     try:
         return optuna.load_study(study_name=name, storage=url).trials
@@ -115,10 +103,14 @@ def array_run(postgres_url, cluster, tmp_path_factory) -> ArrayRun:  # no cluste
             running = [t for t in _trials(postgres_url, name) if t.state == TrialState.RUNNING]
             return next((t for t in running if 1 <= len(t.user_attrs.get("eigengap_health", ())) < EPOCHS), None)
 
-        victim = _wait("a trial in its middle epochs", mid_trial)
+        victim = wait_for(mid_trial, 600.0, 0.2, "a trial in its middle epochs")
         task = victim.user_attrs["slurm_array_task_id"]
         cluster.run("scancel", f"{array}_{task}", env=env)  # the task's own job id is the array's for one of them
-        _wait("the array to end", lambda: not cluster.run("squeue", "-h", "-j", str(array), env=env).stdout.strip())
+
+        def ended() -> bool:
+            return not cluster.run("squeue", "-h", "-j", str(array), env=env).stdout.strip()
+
+        wait_for(ended, 600.0, 0.2, "the array to end")
         logs = {t: (folder / f"hpo-worker-{array}_{t}.out").read_text() for t in range(1, TASKS + 1)}
         yield ArrayRun(_trials(postgres_url, name), array, victim.number, task, logs)
     finally:
