@@ -14,7 +14,7 @@ from rich.text import Text
 
 EXIT_ERROR = 2  # a CovblendError: bad spec, URL, option or study
 EXIT_SYSTEM = 1  # the machine refused a file operation: a full disk, a read-only or unreadable file
-EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C, SIGTERM or SIGHUP (128 + SIGINT, as shells report it)
 
 # No markup anywhere: names, paths, values and messages print as they are. Rich would read "[/]" in a study name as
 # a tag and raise, or drop "[red]" and colour the rest; the little styling hpo does is passed as styles, not tags.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import optuna
@@ -61,6 +62,10 @@ class OneLineErrors(TyperGroup):
         except BrokenPipeError:  # the reader went away (`| head`): click's main exits 1 quietly, as `seq | head` does
             raise
         except OSError as e:  # the machine's, not hpo's (a full disk: the write itself fails, without a file name)
+            if isinstance(e.__context__, Stopped):  # the closed terminal (SIGHUP) of a stop refused the display's end
+                with contextlib.suppress(OSError):  # the line still reaches a stderr that is not that terminal
+                    console.say(f"stopped: {e.__context__}")
+                raise typer.Exit(console.EXIT_INTERRUPTED) from None
             console.error(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else e.strerror or str(e))
             raise typer.Exit(console.EXIT_SYSTEM) from None
 

@@ -82,7 +82,8 @@ def run(
 ) -> None:
     """Create the study if missing (join it if it exists) and run trials until its budget is used.
 
-    Ctrl-C/SIGTERM: the running trial stops before its next optimiser step (or after the validation under way).
+    Ctrl-C, SIGTERM or a closed terminal (SIGHUP; not under nohup): the running trial stops before its next
+    optimiser step (or after the validation under way).
 
     It is marked FAIL (interrupted) and queued again with its params; exit 130. A second signal stops at once.
 

@@ -97,10 +97,10 @@ def supervise(
 
     Returns their exit codes and whether a signal stopped them.
 
-    on_poll(alive) is called about every POLL_S seconds, and as soon as a worker exits. SIGTERM or SIGINT to
-    this process is forwarded to every worker once; workers still alive STOP_S seconds later (or after the
-    continue of a Ctrl-Z that came meanwhile) are killed (exit code -9). From the signal on, this process's
-    storage calls wait RELEASE_S at most, as a worker's do. A second signal kills the workers and ends this
+    on_poll(alive) is called about every POLL_S seconds, and as soon as a worker exits. A stop signal (SIGTERM,
+    SIGINT, SIGHUP) to this process is forwarded to every worker once; workers still alive STOP_S seconds later
+    (or after the continue of a Ctrl-Z that came meanwhile) are killed (exit code -9). From the signal on, this
+    process's storage calls wait RELEASE_S at most, as a worker's do. A second signal kills the workers and ends this
     process at once with the line abandoned(running) returns, `running` the number of trials they were running
     (hpo.run.signals.Forward). on_death(death, stopping) hears, once, of each worker that exited non-zero, as soon
     as it ends; death.trial_id is the trial it published with publish_trial, and `stopping` tells whether a signal

@@ -46,7 +46,7 @@ RELEASE_S = 5.0  # after a stop signal, how long marking the running trial FAIL 
 
 
 class RunInterrupted(Stopped):
-    """The run was stopped by Ctrl-C or SIGTERM; its running trial was marked FAIL."""
+    """The run was stopped by a signal (Ctrl-C, SIGTERM, SIGHUP); its running trial was marked FAIL."""
 
 
 class Unreleased(RunInterrupted):

@@ -1,5 +1,5 @@
-"""How hpo's processes answer SIGTERM, Ctrl-C (SIGINT) and Ctrl-Z (SIGTSTP): the one module that installs signal
-handlers.
+"""How hpo's processes answer SIGTERM, Ctrl-C (SIGINT), a closed terminal (SIGHUP) and Ctrl-Z (SIGTSTP): the one
+module that installs signal handlers.
 
 Four answers, each installed with `handling` and put back when its block ends:
     StopAtSafePoint  run_worker: the running trial stops at its next safe point and is marked FAIL
@@ -22,7 +22,9 @@ from typing import NoReturn
 from core.errors import CovblendError
 from hpo import console
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# SIGHUP: the terminal closed (an ssh connection dropped). Its default action ended the process at once and left
+# the running trial RUNNING until its heartbeat went stale; it stops like SIGTERM instead.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class Stopped(CovblendError):
@@ -30,13 +32,15 @@ class Stopped(CovblendError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGTERM or Ctrl-C, raised where it is safe, so Optuna marks the running trial FAIL."""
+    """A stop signal (STOP_SIGNALS), raised where it is safe, so Optuna marks the running trial FAIL."""
 
 
 @contextmanager
 def handling(handler: Callable, signals: Sequence[signal.Signals] = STOP_SIGNALS) -> Iterator[None]:
-    """Install `handler` for `signals` inside the block; the previous handlers come back after it."""
-    previous = {s: signal.signal(s, handler) for s in signals}
+    """Install `handler` for `signals` inside the block; the previous handlers come back after it. A SIGHUP that
+    this process ignores stays ignored: `nohup hpo run` asked for the run to outlive its terminal."""
+    kept = [s for s in signals if not (s == signal.SIGHUP and signal.getsignal(s) == signal.SIG_IGN)]
+    previous = {s: signal.signal(s, handler) for s in kept}
     try:
         yield
     finally:
@@ -75,7 +79,7 @@ def interrupt(signum, frame) -> None:
 
 
 class StopAtSafePoint:
-    """SIGTERM and SIGINT handler of run_worker: raise at a safe point, not wherever the signal lands.
+    """Stop-signal handler of run_worker (STOP_SIGNALS): raise at a safe point, not wherever the signal lands.
 
     An exception raised inside a storage call can leave a connection checked out in the middle of a write;
     on SQLite its lock then blocks the FAIL writes that follow, which retry for minutes instead of the run
@@ -119,7 +123,7 @@ class StopAtSafePoint:
 
 
 class Forward:
-    """Send the first SIGTERM or SIGINT on to the processes pids() names that are alive, note when it came and
+    """Send the first stop signal (STOP_SIGNALS) on to the processes pids() names that are alive, note when it came and
     call on_stop. A second one kills those processes (SIGKILL) and ends this one at once (exit_now) with the line
     abandoned() returns: no worker outlives its parent, and the parent waits on nothing, its database included."""
 

@@ -24,7 +24,7 @@ from hpo.storage import internals
 from hpo.storage.deadline import CALL_S, Watchdog, give_up, given_up, limit
 from hpo.storage.internals import models
 
-INTERRUPTED = "interrupted"  # fail_reason of a trial stopped by Ctrl-C or SIGTERM
+INTERRUPTED = "interrupted"  # fail_reason of a trial stopped by a signal (Ctrl-C, SIGTERM, SIGHUP)
 OUTAGE_S = 120.0  # keep retrying a storage call on connection errors for this long before giving up
 BACKOFF_S = (0.2, 5.0)  # first and largest pause between retries; doubles in between
 # Connection-level failures worth retrying; constraint or data errors are not among them.

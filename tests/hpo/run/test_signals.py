@@ -1,7 +1,9 @@
-"""Ctrl-Z (hpo.run.signals.Suspend), in processes of their own: a stop there must not stop the test."""
+"""Ctrl-Z (hpo.run.signals.Suspend) and a closed terminal (SIGHUP), in processes of their own: a stop there must not
+stop the test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
@@ -11,10 +13,17 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
+from optuna.trial import TrialState
+
+from hpo.console import EXIT_INTERRUPTED
+from hpo.run.signals import STOP_SIGNALS, handling
+from hpo.storage.guard import INTERRUPTED
 from tests.conftest import wait_for
 from tests.procfs import state, worker_pids
 
 REPO = Path(__file__).resolve().parents[3]
+HPO = str(Path(sys.executable).parent / "hpo")
 GUARD_S = 30.0  # wait_for's hang guard: these processes answer a signal within a second
 
 SUSPENDED = """
@@ -125,3 +134,60 @@ def test_a_ctrl_z_during_a_stop_gives_the_workers_their_full_stop_time_after_the
         proc.kill()
         proc.wait()
     assert out.split() == ["([0,", "0],", "True)"]  # they finished their 1 s of work, not killed (-9)
+
+
+def _drain(fd: int) -> None:
+    """Read what the pseudo-terminal `fd` holds, so that the process writing to it never blocks on a full one."""
+    while select.select([fd], [], [], 0)[0]:
+        try:
+            if not os.read(fd, 65536):
+                return
+        except OSError:  # the other side has gone
+            return
+
+
+def test_a_closed_terminal_stops_hpo_run_like_sigterm(tiny_spec, tmp_path):
+    """The kernel's SIGHUP as the terminal goes (an ssh connection dropped) used to end `hpo run` at once, its trial
+    left RUNNING until its heartbeat went stale: now the trial is FAIL "interrupted" and queued again."""
+    tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 200"))
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    pid, terminal = pty.fork()  # the child leads a session whose controlling terminal is the pty, as a login's is
+    if pid == 0:
+        try:
+            os.chdir(tmp_path)
+            os.execv(HPO, [HPO, "run", "--study", str(tiny_spec), "--storage", url])
+        finally:
+            os._exit(127)
+
+    def trained() -> bool:
+        _drain(terminal)
+        try:
+            trials = optuna.load_study(study_name="tiny", storage=url).trials
+        except KeyError:  # not created yet
+            return False
+        return bool(trials and trials[0].intermediate_values)
+
+    try:
+        wait_for(trained, what="the trial's first epoch")
+        os.close(terminal)  # the terminal goes: the kernel hangs up its session
+        _, status = wait_for(lambda: (done := os.waitpid(pid, os.WNOHANG))[0] and done, what="hpo run to end")
+    finally:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    assert not os.WIFSIGNALED(status), f"ended by signal {os.WTERMSIG(status)}"
+    assert os.WEXITSTATUS(status) == EXIT_INTERRUPTED  # not the OSError of a display that lost its terminal
+    t, retry = optuna.load_study(study_name="tiny", storage=url).trials
+    assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
+    assert retry.state == TrialState.WAITING and retry.params == t.params
+
+
+def test_a_sighup_that_nohup_ignores_stays_ignored():
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with handling(lambda signum, frame: None):
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) != signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert signal.SIGHUP in STOP_SIGNALS
