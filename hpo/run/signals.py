@@ -22,8 +22,8 @@ from typing import NoReturn
 from core.errors import CovblendError
 from hpo import console
 
-# SIGHUP: the terminal closed (an ssh connection dropped). Its default action ended the process at once and left
-# the running trial RUNNING until its heartbeat went stale; it stops like SIGTERM instead.
+# SIGHUP: the terminal closed (an ssh connection dropped). Its default action would end the process at once and
+# leave the running trial RUNNING until its heartbeat went stale.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
