@@ -49,7 +49,8 @@ class OneLineErrors(TyperGroup):
         try:
             return super().invoke(ctx)
         except Stopped as e:
-            console.say(f"stopped: {e}")
+            with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) takes the line, not the exit code, with it
+                console.say(f"stopped: {e}")
             raise typer.Exit(console.EXIT_INTERRUPTED) from None
         except CovblendError as e:
             console.error(str(e))
@@ -62,10 +63,6 @@ class OneLineErrors(TyperGroup):
         except BrokenPipeError:  # the reader went away (`| head`): click's main exits 1 quietly, as `seq | head` does
             raise
         except OSError as e:  # the machine's, not hpo's (a full disk: the write itself fails, without a file name)
-            if isinstance(e.__context__, Stopped):  # the closed terminal (SIGHUP) of a stop refused the display's end
-                with contextlib.suppress(OSError):  # the line still reaches a stderr that is not that terminal
-                    console.say(f"stopped: {e.__context__}")
-                raise typer.Exit(console.EXIT_INTERRUPTED) from None
             console.error(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else e.strerror or str(e))
             raise typer.Exit(console.EXIT_SYSTEM) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import time
@@ -188,7 +189,12 @@ class LiveDisplay(StudyWatch):
         return self
 
     def __exit__(self, *exc) -> None:
-        self.live.__exit__(*exc)
+        try:
+            self.live.__exit__(*exc)
+        except OSError as e:
+            if e.errno != errno.EIO:
+                raise
+            return  # the terminal has gone (SIGHUP: its stop is under way): nothing is left to draw on
         if not self.console.is_terminal:  # Rich ends a non-terminal Live without a newline
             self.console.line()
 

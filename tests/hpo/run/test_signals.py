@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from hpo.console import EXIT_INTERRUPTED
@@ -146,16 +147,17 @@ def _drain(fd: int) -> None:
             return
 
 
-def test_a_closed_terminal_stops_hpo_run_like_sigterm(tiny_spec, tmp_path):
-    """The kernel's SIGHUP as the terminal goes (an ssh connection dropped) used to end `hpo run` at once, its trial
-    left RUNNING until its heartbeat went stale: now the trial is FAIL "interrupted" and queued again."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_closed_terminal_stops_hpo_run_like_sigterm(tiny_spec, tmp_path, workers):
+    """The kernel's SIGHUP as the terminal goes (an ssh connection dropped) used to end `hpo run` at once, its trials
+    left RUNNING until their heartbeats went stale: now they are FAIL "interrupted" and queued again."""
     tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 200"))
     url = f"sqlite:///{tmp_path / 'hpo.db'}"
     pid, terminal = pty.fork()  # the child leads a session whose controlling terminal is the pty, as a login's is
     if pid == 0:
         try:
             os.chdir(tmp_path)
-            os.execv(HPO, [HPO, "run", "--study", str(tiny_spec), "--storage", url])
+            os.execv(HPO, [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--workers", str(workers)])
         finally:
             os._exit(127)
 
@@ -165,10 +167,10 @@ def test_a_closed_terminal_stops_hpo_run_like_sigterm(tiny_spec, tmp_path):
             trials = optuna.load_study(study_name="tiny", storage=url).trials
         except KeyError:  # not created yet
             return False
-        return bool(trials and trials[0].intermediate_values)
+        return sum(bool(t.intermediate_values) for t in trials) == workers
 
     try:
-        wait_for(trained, what="the trial's first epoch")
+        wait_for(trained, what="each worker's first epoch")
         os.close(terminal)  # the terminal goes: the kernel hangs up its session
         _, status = wait_for(lambda: (done := os.waitpid(pid, os.WNOHANG))[0] and done, what="hpo run to end")
     finally:
@@ -177,9 +179,11 @@ def test_a_closed_terminal_stops_hpo_run_like_sigterm(tiny_spec, tmp_path):
             os.waitpid(pid, 0)
     assert not os.WIFSIGNALED(status), f"ended by signal {os.WTERMSIG(status)}"
     assert os.WEXITSTATUS(status) == EXIT_INTERRUPTED  # not the OSError of a display that lost its terminal
-    t, retry = optuna.load_study(study_name="tiny", storage=url).trials
-    assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED
-    assert retry.state == TrialState.WAITING and retry.params == t.params
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    stopped, retries = trials[:workers], trials[workers:]
+    assert all(t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED for t in stopped)
+    assert [t.state for t in retries] == [TrialState.WAITING] * workers
+    assert sorted(str(t.params) for t in retries) == sorted(str(t.params) for t in stopped)
 
 
 def test_a_sighup_that_nohup_ignores_stays_ignored():
