@@ -18,10 +18,11 @@ def _net() -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
-def test_adamw_takes_torchs_steps_bit_for_bit(weight_decay):
+@pytest.mark.parametrize("foreach", [False, True])  # torch's CPU default (single tensor) and its GPU default
+def test_adamw_takes_torchs_steps_bit_for_bit(weight_decay, foreach):
     ours, theirs = _net(), _net()
     mine = AdamW(ours.parameters(), weight_decay=weight_decay)
-    ref = torch.optim.AdamW(theirs.parameters(), lr=1.0, weight_decay=weight_decay)
+    ref = torch.optim.AdamW(theirs.parameters(), lr=1.0, weight_decay=weight_decay, foreach=foreach)
     x = torch.randn(64, 8, generator=torch.Generator().manual_seed(1))
     for step in range(30):
         lr = 3e-3 * 0.5 * (1 + math.cos(math.pi * step / 30))  # a schedule, as core.train's
