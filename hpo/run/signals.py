@@ -6,7 +6,7 @@ Four answers, each installed with `handling` and put back when its block ends:
     Forward          a parent of worker processes (hpo.run.processes.supervise): the signal goes to each worker once
     Suspend          Ctrl-Z in `hpo`: the cursor shown; the workers of --workers stopped and continued with it
     interrupt        `hpo retrain`: SIGTERM stops like Ctrl-C
-The first two end the process at once on a second signal (exit_now).
+The first two end the process at once on a second signal (exit_now), unless it is a SIGHUP (_asks_again).
 """
 
 from __future__ import annotations
@@ -46,6 +46,13 @@ def handling(handler: Callable, signals: Sequence[signal.Signals] = STOP_SIGNALS
     finally:
         for s, handler_before in previous.items():
             signal.signal(s, handler_before)
+
+
+def _asks_again(signum: int) -> bool:
+    """Whether a stop signal that comes during a stop asks for it to end at once (exit_now). A SIGHUP does not: a
+    closed terminal's hangup reaches a shell's job twice, from the kernel and from the shell passing it on, and
+    nobody is there to ask."""
+    return signum != signal.SIGHUP
 
 
 def exit_now(message: str) -> NoReturn:
@@ -107,6 +114,8 @@ class StopAtSafePoint:
 
     def __call__(self, signum, frame) -> None:
         if self.requested or self.stopping:
+            if not _asks_again(signum):
+                return
             exit_now(self.abandoned())
         self.requested = True
         self.on_stop()  # a storage call under way (a trial's ask or tell) gives up soon on a database that hangs
@@ -140,6 +149,8 @@ class Forward:
 
     def __call__(self, signum, frame) -> None:
         if self.since is not None:
+            if not _asks_again(signum):
+                return
             line = self.abandoned()  # before the kill: it may count what the workers were doing
             for pid in self.pids():
                 os.kill(pid, signal.SIGKILL)

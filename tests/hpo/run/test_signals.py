@@ -18,7 +18,8 @@ import pytest
 from optuna.trial import TrialState
 
 from hpo.console import EXIT_INTERRUPTED
-from hpo.run.signals import STOP_SIGNALS, handling
+from hpo.run import signals
+from hpo.run.signals import STOP_SIGNALS, Forward, StopAtSafePoint, handling
 from hpo.storage.guard import INTERRUPTED
 from tests.conftest import wait_for
 from tests.procfs import state, worker_pids
@@ -195,3 +196,22 @@ def test_a_sighup_that_nohup_ignores_stays_ignored():
     finally:
         signal.signal(signal.SIGHUP, before)
     assert signal.SIGHUP in STOP_SIGNALS
+
+
+def test_a_second_sighup_during_a_stop_is_not_a_second_ask(monkeypatch):
+    """Under an interactive shell a closed terminal's hangup reaches `hpo run` twice, from the shell passing it on to
+    its jobs and from the kernel as the shell exits; a second ask would end the process at once, its trials left
+    RUNNING. A second SIGTERM or SIGINT still does."""
+    asked = []
+    monkeypatch.setattr(signals, "exit_now", lambda line: asked.append(line))
+    answers = {
+        "worker": StopAtSafePoint(busy=lambda: True),  # in a trial: the first signal only requests the stop
+        "parent": Forward(pids=list, on_stop=lambda: None, abandoned=lambda: "again"),
+    }
+    for name, answer in answers.items():
+        answer(signal.SIGHUP, None)
+        answer(signal.SIGHUP, None)
+        assert asked == [], name
+        answer(signal.SIGTERM, None)
+        assert len(asked) == 1, name
+        asked.clear()
