@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 
 TINY_SPEC = """
@@ -54,6 +55,15 @@ name = "none"
 def _artifacts_in_tmp(tmp_path, monkeypatch):
     """`hpo run` stores best checkpoints under $HPO_ARTIFACTS (default ./artifacts): keep them out of the repo."""
     monkeypatch.setenv("HPO_ARTIFACTS", str(tmp_path / "artifacts"))
+
+
+def trials_training(url: str, study: str = "tiny") -> int:
+    """How many trials of `study` at url have reported an epoch (0 before the study exists): a run to signal is
+    under way once they do."""
+    try:
+        return sum(bool(t.intermediate_values) for t in optuna.load_study(study_name=study, storage=url).trials)
+    except KeyError:  # not created yet
+        return 0
 
 
 def write_spec(folder: Path, name: str, text: str) -> Path:

@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 
 from hpo.cli import app, main
 from hpo.cli.run import next_steps
-from tests.conftest import free_port
-from tests.hpo.conftest import TINY_SPEC, write_spec
+from tests.conftest import free_port, wait_for
+from tests.hpo.conftest import TINY_SPEC, trials_training, write_spec
 
 HPO = str(Path(sys.executable).parent / "hpo")
 REPO = Path(__file__).resolve().parents[3]
@@ -294,15 +294,7 @@ def test_sigterm_marks_the_running_trial_failed(tiny_spec, tmp_path):
     url = f"sqlite:///{tmp_path / 'hpo.db'}"
     proc = subprocess.Popen([HPO, "run", "--study", str(tiny_spec), "--storage", url, "--json"], cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # wait until the trial has reported an epoch
-            time.sleep(0.5)
-            try:
-                trials = optuna.load_study(study_name="tiny", storage=url).trials
-            except KeyError:  # study not created yet
-                continue
-            if trials and trials[0].intermediate_values:
-                break
+        wait_for(lambda: trials_training(url), every=0.5, what="the trial's first epoch")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=300) == 130  # a guard against a hang, not a speed limit
     finally:

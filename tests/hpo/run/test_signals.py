@@ -22,6 +22,7 @@ from hpo.run import signals
 from hpo.run.signals import STOP_SIGNALS, Forward, StopAtSafePoint, handling
 from hpo.storage.guard import INTERRUPTED
 from tests.conftest import wait_for
+from tests.hpo.conftest import trials_training
 from tests.procfs import state, worker_pids
 
 REPO = Path(__file__).resolve().parents[3]
@@ -164,11 +165,7 @@ def test_a_closed_terminal_stops_hpo_run_like_sigterm(tiny_spec, tmp_path, worke
 
     def trained() -> bool:
         _drain(terminal)
-        try:
-            trials = optuna.load_study(study_name="tiny", storage=url).trials
-        except KeyError:  # not created yet
-            return False
-        return sum(bool(t.intermediate_values) for t in trials) == workers
+        return trials_training(url) == workers
 
     try:
         wait_for(trained, what="each worker's first epoch")
