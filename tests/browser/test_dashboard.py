@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from typer.testing import CliRunner
 
 from hpo.cli import app
 from hpo.study.ranking import best_trial
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -176,16 +175,21 @@ def serve(root: Path):
     args = [HPO, "dashboard", "--storage", f"sqlite:///{root / 'hpo.db'}", "--artifacts", str(root / "art")]
     proc = subprocess.Popen([*args, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+
+    def answers() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"hpo dashboard ended: {proc.stderr.read().decode()[-2000:]}")
         try:
             urllib.request.urlopen(f"{base}/api/studies", timeout=2).close()
-            break
         except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"hpo dashboard did not answer: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.3)
+            return False
+        return True
+
+    try:
+        wait_for(answers, timeout=60, every=0.3, what="hpo dashboard to answer")
+    except BaseException:
+        proc.kill()
+        raise
     yield base
     proc.terminate()
     proc.wait(timeout=10)
