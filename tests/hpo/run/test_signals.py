@@ -68,16 +68,29 @@ def stubborn(active_s: float, ready: str) -> None:
         time.sleep(0.05)
 
 
+def _drain(fd: int) -> bytes:
+    """What the pseudo-terminal `fd` holds now, read so that the process writing to it never blocks on a full one."""
+    got = bytearray()
+    while select.select([fd], [], [], 0)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the other side has gone
+            break
+        if not chunk:
+            break
+        got.extend(chunk)
+    return bytes(got)
+
+
 def _read_until(fd: int, text: bytes) -> None:
     """Read the pseudo-terminal `fd` until `text` has come."""
     seen = bytearray()
 
     def arrived() -> bool:
-        if select.select([fd], [], [], 0.1)[0]:
-            seen.extend(os.read(fd, 4096))
+        seen.extend(_drain(fd))
         return text in seen
 
-    wait_for(arrived, timeout=GUARD_S, every=0.0)
+    wait_for(arrived, timeout=GUARD_S, every=0.05)
 
 
 def test_ctrl_z_stops_the_named_processes_with_this_one_shows_the_cursor_and_continues_them():
@@ -137,16 +150,6 @@ def test_a_ctrl_z_during_a_stop_gives_the_workers_their_full_stop_time_after_the
         proc.kill()
         proc.wait()
     assert out.split() == ["([0,", "0],", "True)"]  # they finished their 1 s of work, not killed (-9)
-
-
-def _drain(fd: int) -> None:
-    """Read what the pseudo-terminal `fd` holds, so that the process writing to it never blocks on a full one."""
-    while select.select([fd], [], [], 0)[0]:
-        try:
-            if not os.read(fd, 65536):
-                return
-        except OSError:  # the other side has gone
-            return
 
 
 @pytest.mark.parametrize("workers", [1, 2])
