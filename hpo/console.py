@@ -6,7 +6,10 @@ however wide the terminal. EXIT_* are the exit codes of hpo.cli.common.OneLineEr
 
 from __future__ import annotations
 
+import errno
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn
@@ -50,10 +53,28 @@ def console_of_width(width: int) -> Console:
     return out if out.is_terminal else Console(width=width, markup=False)
 
 
-def bar(*columns: ProgressColumn | str) -> Progress:
+@contextmanager
+def terminal_may_be_gone() -> Iterator[None]:
+    """Let an EIO go: the terminal has gone (SIGHUP, whose stop is under way) and nothing is left to draw on."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno != errno.EIO:
+            raise
+
+
+class Bar(Progress):
+    """Rich's Progress, whose end on a terminal that has gone is no error (terminal_may_be_gone)."""
+
+    def __exit__(self, *exc) -> None:
+        with terminal_may_be_gone():
+            super().__exit__(*exc)
+
+
+def bar(*columns: ProgressColumn | str) -> Bar:
     """A transient progress bar on stderr (Rich's default columns unless given), on a terminal only: elsewhere
     (CI, `| tee`, a batch job's log) Rich would still leave a blank line where it stopped."""
-    return Progress(*columns, console=err, transient=True, disable=not err.is_terminal)
+    return Bar(*columns, console=err, transient=True, disable=not err.is_terminal)
 
 
 def data(text: str) -> None:

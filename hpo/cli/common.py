@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated
 
 import optuna
@@ -49,7 +48,7 @@ class OneLineErrors(TyperGroup):
         try:
             return super().invoke(ctx)
         except Stopped as e:
-            with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) takes the line, not the exit code, with it
+            with console.terminal_may_be_gone():  # a closed terminal (SIGHUP) takes the line, not the exit code
                 console.say(f"stopped: {e}")
             raise typer.Exit(console.EXIT_INTERRUPTED) from None
         except CovblendError as e:

@@ -144,7 +144,8 @@ def retrain_command(
     scenes: Scenes = EVAL_DEFAULTS.n_scenes,
 ) -> None:
     """Retrain the study's top trials over several seeds; pick the winner by the mean of the study's objective on
-    fresh validation scenes; write its best seed's checkpoint and its files to --out."""
+    fresh validation scenes; write its best seed's checkpoint and its files to --out. Ctrl-C, SIGTERM or a closed
+    terminal stops it (exit 130) and keeps the finished seeds: the same command goes on from them."""
     eval_cfg = EvalConfig(snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     the_study, opened = open_existing_study(storage, study)
@@ -155,8 +156,8 @@ def retrain_command(
     names = metric_names(the_study, spec)
     columns = (TextColumn("[bold]seeds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     progress = bar(*columns, TextColumn("{task.description}"))
-    try:  # SIGTERM stops like Ctrl-C: the running seed is dropped, finished ones are kept
-        with handling(interrupt, (signal.SIGTERM,)), progress:
+    try:  # SIGTERM and a closed terminal (SIGHUP) stop like Ctrl-C: the running seed is dropped, finished ones kept
+        with handling(interrupt, (signal.SIGTERM, signal.SIGHUP)), progress:
             result = retrain(
                 the_study, opened, spec, out_dir, top=top, seeds=seeds, epochs=epochs, val_scenes=val_scenes,
                 number=trial, eval_cfg=eval_cfg, watcher=SeedProgress(progress, len(chosen) * seeds, names),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import time
@@ -17,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from hpo.console import say
+from hpo.console import Bar, say, terminal_may_be_gone
 from hpo.results.tally import Tally, tally_trials
 from hpo.run.pace import duration, eta_seconds, trial_seconds
 from hpo.run.runner import RunInterrupted, RunWatcher
@@ -81,7 +80,7 @@ def step(console: Console, text: str) -> Iterator[None]:
         say(text, console)
         yield
         return
-    spinner = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console)
+    spinner = Bar(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console)
     with spinner:  # not transient: the line stays, with the time the step took
         task = spinner.add_task(text, total=None)
         yield
@@ -189,14 +188,10 @@ class LiveDisplay(StudyWatch):
         return self
 
     def __exit__(self, *exc) -> None:
-        try:
+        with terminal_may_be_gone():
             self.live.__exit__(*exc)
-        except OSError as e:
-            if e.errno != errno.EIO:
-                raise
-            return  # the terminal has gone (SIGHUP: its stop is under way): nothing is left to draw on
-        if not self.console.is_terminal:  # Rich ends a non-terminal Live without a newline
-            self.console.line()
+            if not self.console.is_terminal:  # Rich ends a non-terminal Live without a newline
+                self.console.line()
 
     def _counted(self) -> None:
         self.progress.update(self.task, completed=min(self.used, self.n_trials))

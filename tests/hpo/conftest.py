@@ -7,6 +7,12 @@ from pathlib import Path
 import optuna
 import pytest
 
+from hpo.run.runner import run_worker
+from hpo.storage import open_storage
+from hpo.study.create import create_or_join
+from hpo.study.objective import Objective
+from hpo.study.spec import load_spec
+
 TINY_SPEC = """
 [study]
 n_trials = 3
@@ -76,6 +82,15 @@ def write_spec(folder: Path, name: str, text: str) -> Path:
 def tiny_spec(tmp_path) -> Path:
     """A valid spec whose trials take about a second."""
     return write_spec(tmp_path, "tiny", TINY_SPEC)
+
+
+@pytest.fixture
+def searched(tiny_spec, tmp_path) -> str:
+    """A finished tiny study (3 trials) and its storage URL."""
+    spec, url = load_spec(tiny_spec), f"sqlite:///{tmp_path / 'hpo.db'}"
+    study, _ = create_or_join(spec, open_storage(url))
+    run_worker(spec, study, 3, objective=Objective(spec))
+    return url
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -14,23 +13,9 @@ from core.train import load_checkpoint
 from hpo.cli import app
 from hpo.cli.retrain import summary_table
 from hpo.results.retrain import FILES, TrialSummary
-from hpo.run.runner import run_worker
-from hpo.storage import open_storage
-from hpo.study.create import create_or_join
-from hpo.study.objective import Objective
-from hpo.study.spec import load_spec
 
 runner = CliRunner()
 FAST = ["--epochs", "2", "--scenes", "8", "--snr-grid", "0,10"]
-
-
-@pytest.fixture
-def searched(tiny_spec, tmp_path):
-    """A finished tiny study (3 trials) and its storage URL."""
-    spec, url = load_spec(tiny_spec), f"sqlite:///{tmp_path / 'hpo.db'}"
-    study, _ = create_or_join(spec, open_storage(url))
-    run_worker(spec, study, 3, objective=Objective(spec))
-    return url
 
 
 def test_retrain_writes_checkpoint_provenance_evaluation_and_plot(searched, tiny_spec, tmp_path):

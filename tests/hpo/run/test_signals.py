@@ -82,7 +82,7 @@ def _drain(fd: int) -> bytes:
     return bytes(got)
 
 
-def _read_until(fd: int, text: bytes) -> None:
+def _read_until(fd: int, text: bytes, timeout: float = GUARD_S) -> None:
     """Read the pseudo-terminal `fd` until `text` has come."""
     seen = bytearray()
 
@@ -90,7 +90,7 @@ def _read_until(fd: int, text: bytes) -> None:
         seen.extend(_drain(fd))
         return text in seen
 
-    wait_for(arrived, timeout=GUARD_S, every=0.05)
+    wait_for(arrived, timeout=timeout, every=0.05, what=repr(text))
 
 
 def test_ctrl_z_stops_the_named_processes_with_this_one_shows_the_cursor_and_continues_them():
@@ -185,6 +185,44 @@ def test_a_closed_terminal_stops_hpo_run_like_sigterm(tiny_spec, tmp_path, worke
     assert all(t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == INTERRUPTED for t in stopped)
     assert [t.state for t in retries] == [TrialState.WAITING] * workers
     assert sorted(str(t.params) for t in retries) == sorted(str(t.params) for t in stopped)
+
+
+@pytest.mark.parametrize("stop", ["the terminal closes", "SIGTERM"])
+def test_hpo_retrain_stops_like_ctrl_c(searched, tiny_spec, tmp_path, stop):
+    """A closed terminal's SIGHUP used to end `hpo retrain` at once (killed by signal 1), without a line."""
+    out = str(tmp_path / "out")
+    args = ["retrain", "--study", "tiny", "--storage", searched, "--spec", str(tiny_spec), "--out", out, "--top", "1"]
+    pid, terminal = pty.fork()  # the child leads a session whose controlling terminal is the pty, as a login's is
+    if pid == 0:
+        try:
+            os.execv(HPO, [HPO, *args, "--seeds", "1", "--epochs", "10000", "--scenes", "8", "--snr-grid", "0"])
+        finally:
+            os._exit(127)
+    said = bytearray()
+
+    def ended() -> tuple[int, int] | None:
+        if stop == "SIGTERM":  # the terminal is still there: read what it shows
+            said.extend(_drain(terminal))
+        done = os.waitpid(pid, os.WNOHANG)
+        return done if done[0] else None
+
+    try:
+        _read_until(terminal, b": epoch ", timeout=120)  # the seed is training (the bar's text)
+        if stop == "SIGTERM":
+            os.kill(pid, signal.SIGTERM)
+        else:
+            os.close(terminal)  # the kernel hangs up the session
+        _, status = wait_for(ended, what="hpo retrain to end")
+    finally:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        with contextlib.suppress(OSError):
+            os.close(terminal)
+    assert not os.WIFSIGNALED(status), f"ended by signal {os.WTERMSIG(status)}"
+    assert os.WEXITSTATUS(status) == EXIT_INTERRUPTED  # not the OSError of a bar that lost its terminal
+    if stop == "SIGTERM":
+        assert f"stopped: finished seeds are kept in {out}".encode() in said
 
 
 def test_a_sighup_that_nohup_ignores_stays_ignored():
