@@ -4,10 +4,13 @@ all (hpo.cli.common.OneLineErrors)."""
 from __future__ import annotations
 
 import gc
+import inspect
 import signal
+import warnings
 
 import typer
 
+from hpo import console
 from hpo.cli.common import OneLineErrors
 from hpo.cli.dashboard import dashboard
 from hpo.cli.evaluate import evaluate_command
@@ -16,6 +19,13 @@ from hpo.cli.run import run
 from hpo.cli.studies import best, export, html_report, studies
 from hpo.cli.version import version
 from hpo.run.signals import Suspend, handling
+
+
+def paragraphs(doc: str) -> str:
+    """A docstring as help text, each paragraph one line: Typer's rich help keeps the source's line breaks, which
+    break its sentences wherever the terminal's width does not."""
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+
 
 app = typer.Typer(
     cls=OneLineErrors,
@@ -34,19 +44,27 @@ for name, command in {
     "evaluate": evaluate_command,
     "retrain": retrain_command,
 }.items():
-    app.command(name)(command)
+    app.command(name, help=paragraphs(command.__doc__))(command)
 
 
 def main() -> None:
-    """The `hpo` script: the app, with the heap frozen before the interpreter tears it down, and Ctrl-Z answered.
+    """The `hpo` script: the app, with the heap frozen before the interpreter tears it down, Ctrl-Z answered and
+    Python's warnings said as hpo's own lines.
 
     The interpreter's last collection walks every object torch, SQLAlchemy and Optuna made, to free nothing
     the exit would not free anyway: 0.65 s of each `hpo` process's end, 0.12 s frozen (benchmarks/process_cost.py).
     Ctrl-Z stops any command as it would without a handler, the cursor that a live display or progress bar hides
     shown first (hpo.run.signals.Suspend; `hpo run --workers` stops its workers with it).
     """
+    warnings.showwarning = _warning_line
     try:
         with handling(Suspend(list), (signal.SIGTSTP,)):
             app()
     finally:
         gc.freeze()
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library's warning (Optuna's "too few trials" for importances) as hpo's one line, "warning: TEXT", not
+    Python's two lines of its file, line number and source."""
+    console.warn(" ".join(str(message).split()))

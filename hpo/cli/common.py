@@ -80,7 +80,8 @@ def _naming_the_value(e: typer.BadParameter) -> str:
     errors = getattr(e.__cause__, "errors", None)  # typer checks values with pydantic, whose error keeps the input
     if errors is None or e.param is None or not e.param.opts:
         return e.format_message()
-    return f"{e.format_message().rstrip('.')}, got {e.param.opts[0]}={errors()[0]['input']}"
+    text = e.format_message().rstrip(".").replace("Value error, ", "", 1)  # pydantic's prefix to a validator's words
+    return f"{text}, got {e.param.opts[0]}={errors()[0]['input']}"
 
 
 def load(storage: str | None, study: str) -> optuna.Study:

@@ -144,8 +144,10 @@ def retrain_command(
     scenes: Scenes = EVAL_DEFAULTS.n_scenes,
 ) -> None:
     """Retrain the study's top trials over several seeds; pick the winner by the mean of the study's objective on
-    fresh validation scenes; write its best seed's checkpoint and its files to --out. Ctrl-C, SIGTERM or a closed
-    terminal stops it (exit 130) and keeps the finished seeds: the same command goes on from them."""
+    fresh validation scenes; write its best seed's checkpoint and its files to --out.
+
+    Ctrl-C, SIGTERM or a closed terminal stops it (exit 130) and keeps the finished seeds: the same command goes on
+    from them."""
     eval_cfg = EvalConfig(snr_grid_db=parse_snr_grid(snr_grid), n_scenes=scenes)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     the_study, opened = open_existing_study(storage, study)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -48,6 +49,37 @@ def test_the_hpo_script_freezes_the_heap_before_the_interpreter_tears_it_down(mo
         assert done.value.code == 0 and gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("command", [c.name for c in app.registered_commands])
+def test_each_help_paragraph_reads_on_one_line_where_the_terminal_is_wide(command):
+    """Typer's rich help kept the docstring's own line breaks: "stops before its next" / "optimiser step"."""
+    shown = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "500"})
+    assert shown.exit_code == 0, shown.output
+    lines = [line.strip(" │") for line in shown.stdout.splitlines()]
+    doc = next(c.callback.__doc__ for c in app.registered_commands if c.name == command)
+    for paragraph in doc.split("\n\n"):
+        assert " ".join(paragraph.split()) in lines
+
+
+def test_a_librarys_warning_is_one_warning_line(tmp_path, monkeypatch, capsys):
+    """Optuna's "too few trials" for the report's importances came as Python's two lines: its file, then source."""
+    url, out = f"sqlite:///{tmp_path / 'one.db'}", tmp_path / "report.html"
+    lr = optuna.distributions.FloatDistribution(1e-3, 1e-2)
+    trial = optuna.create_trial(params={"lr": 3e-3}, distributions={"lr": lr}, value=-1.0)
+    optuna.create_study(study_name="one", storage=url).add_trial(trial)  # one trial: too few for importances
+    monkeypatch.setattr(sys, "argv", ["hpo", "report", "--study", "one", "--storage", url, "--out", str(out)])
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # main() sets it for the rest of its process
+    gc.unfreeze()
+    try:
+        with pytest.raises(SystemExit) as done:
+            main()
+    finally:
+        gc.unfreeze()
+    said = capsys.readouterr().err
+    assert done.value.code == 0 and out.is_file()
+    assert "warning: The number of trials is too small to compute importances" in said, said
+    assert ".py:" not in said and "optuna_warn" not in said
 
 
 @pytest.fixture(scope="module")
