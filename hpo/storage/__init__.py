@@ -81,6 +81,7 @@ TESTED_DRIVERS: dict[str, tuple[str, str | None]] = {  # backend: (scheme to wri
     "mysql": ("mysql+pymysql", "pymysql"),
     "mariadb": ("mariadb+pymysql", "pymysql"),
 }
+EXAMPLE_URLS = ("sqlite:///FILE", "postgresql+psycopg://USER@HOST/DB", "mysql+pymysql://USER@HOST/DB")
 
 
 def _driver_hint(parsed: sa.engine.URL) -> str:
@@ -168,8 +169,8 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True) -> RD
             cause = cause.__cause__
         raise StorageError(f"no database driver for {mask(url)}: {mask(url, str(cause))}{_driver_hint(parsed)}") from e
     except (sa.exc.SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError) as e:
-        if isinstance(e, sa.exc.NoSuchModuleError):  # no such dialect or driver: postgres://
-            hint = _driver_hint(parsed)
+        if isinstance(e, sa.exc.NoSuchModuleError):  # no such dialect or driver: postgres://, redis://
+            hint = _driver_hint(parsed) or f"; studies live in an SQL database: {', '.join(EXAMPLE_URLS)}"
         elif _created_meanwhile(e):
             hint = "; other processes create its tables: create the study first (hpo run --create-only)"
         else:

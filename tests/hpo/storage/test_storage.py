@@ -246,6 +246,7 @@ def test_unreachable_database_is_one_line_without_password():
         ("postgres://u@127.0.0.1:9/x", "write postgresql+psycopg://... instead"),  # no such dialect in SQLAlchemy
         ("mysql://root:s3cret@127.0.0.1:9/x", "No module named 'MySQLdb'; write mysql+pymysql://... instead"),
         ("mariadb://root@127.0.0.1:9/x", "write mariadb+pymysql://... instead (pip install pymysql)"),
+        ("redis://127.0.0.1:9", "studies live in an SQL database: sqlite:///FILE, postgresql+psycopg://"),
     ],
 )
 def test_a_scheme_without_an_installed_driver_names_the_one_to_write(url, hint, create):
