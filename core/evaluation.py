@@ -39,7 +39,7 @@ from core.localisation import SNR_GRID_DB
 from core.measurement import classic_covariance, falls_back, localised, operator, to_measurement
 from core.metrics import clipped_angle_errors, matched_errors, nmse_db
 from core.music import ORDER_RULES, MusicResult, mdl_order, model_order
-from core.scenario import MAX_SEED, Db, ScenarioConfig, SceneBatch, generate
+from core.scenario import MAX_SEED, Db, ScenarioConfig, SceneBatch, check_drawable, generate
 from core.snr import manifold
 
 SCHEMA_NAME = "covblend-hpo/evaluation"
@@ -251,10 +251,12 @@ def evaluate_point(
 
 
 def evaluation_scenario(scenario: ScenarioConfig, cfg: EvalConfig) -> ScenarioConfig:
-    """The model's scenario with the evaluation's L; a ConfigError if cfg.num_sources does not fit its K_max."""
+    """The model's scenario with the evaluation's L; a ConfigError if cfg.num_sources does not fit its K_max or a
+    point's scenes and snapshots exceed what one draw holds (core.scenario.MAX_DRAWN)."""
     k_max, num_sources = scenario.scene.k_max, cfg.num_sources
     if num_sources is not None and num_sources > k_max:
         raise ConfigError(f"num_sources must be an integer in [1, {k_max}] for this scenario, got {num_sources=}")
+    check_drawable(cfg.n_scenes, cfg.snapshots or scenario.measurement.snapshots)
     if cfg.snapshots is None:
         return scenario
     return scenario.replace(measurement=scenario.measurement.replace(snapshots=cfg.snapshots))

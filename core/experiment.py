@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from core.calibration import CalibrationConfig
 from core.configs import Config
@@ -16,7 +16,7 @@ from core.covariance import PipelineConfig
 from core.localisation import LocalisationConfig
 from core.losses import LossConfig
 from core.models import ModelConfig
-from core.scenario import MAX_SEED, ScenarioConfig
+from core.scenario import MAX_SEED, ScenarioConfig, check_drawable
 
 # Upper bounds: far above any study here (quick: 8k scenes, 10 epochs, batch 256), far below what would fail
 # every trial allocating terabytes or start thousands of threads (issue 23).
@@ -55,3 +55,11 @@ class ExperimentConfig(Config):
     train: TrainConfig = TrainConfig()  # optimiser, budget, data, seeds, device
     localisation: LocalisationConfig = LocalisationConfig()  # the search objective, loc_gain_db (DESIGN §6)
     calibration: CalibrationConfig = CalibrationConfig()  # the calibrated blend's β table (DESIGN §3)
+
+    @model_validator(mode="after")
+    def _data_fits_a_draw(self) -> ExperimentConfig:
+        """The training and validation sets, each drawn at once, within core.scenario.MAX_DRAWN: a spec that would
+        fail every trial in the allocator is refused when it is read."""
+        for name in ("n_train", "n_val"):
+            check_drawable(getattr(self.train, name), self.scenario.measurement.snapshots, f"train.{name}")
+        return self

@@ -24,6 +24,18 @@ from core.errors import ConfigError
 
 Combiner = Literal["identity", "random_phase"]
 MAX_SEED = 2**64 - 1  # the largest seed torch.Generator.manual_seed takes; every scene and model seed is checked on it
+# Snapshot vectors one draw holds (scenes × L): a million scenes of the default L = 16, gigabytes already. Scenes and
+# L are each bounded where they are set; their product is what the memory holds (L = 10**8 asked for 154 GB).
+MAX_DRAWN = 1_000_000 * 16
+
+
+def check_drawable(n_scenes: int, snapshots: int, what: str = "n_scenes") -> None:
+    """A ConfigError naming both when `n_scenes` scenes of `snapshots` snapshots exceed MAX_DRAWN."""
+    if n_scenes * snapshots > MAX_DRAWN:
+        raise ConfigError(
+            f"{what} × snapshots must be <= {MAX_DRAWN:,} (the scenes are drawn at once), got "
+            f"{n_scenes:,} × {snapshots:,}"
+        )
 
 
 def _ordered(pair: tuple[float, float]) -> tuple[float, float]:
@@ -175,6 +187,7 @@ def generate(
     """
     if not isinstance(n_scenes, int) or n_scenes < 1:
         raise ConfigError(f"n_scenes must be a positive integer, got {n_scenes=}")
+    check_drawable(n_scenes, cfg.measurement.snapshots)
     k_max = cfg.scene.k_max
     if num_sources is not None and not (isinstance(num_sources, int) and 1 <= num_sources <= k_max):
         raise ConfigError(f"num_sources must be an integer in [1, {k_max}], got {num_sources=}")

@@ -185,6 +185,10 @@ def test_generates_on_cuda():
         (lambda: ScenarioConfig.from_dict({"scene": {"kmax": 3}}), "kmax"),
         (lambda: ScenarioConfig.from_dict({"antenna": {}}), "antenna"),
         (lambda: generate(CFG, 4, seed=0, num_sources=4), "num_sources"),
+        (  # before the allocator: 4 scenes of 10**8 snapshots are 51 GB
+            lambda: generate(CFG.replace(measurement=MeasurementConfig(snapshots=10**8)), 4, seed=0),
+            "n_scenes × snapshots must be <= 16,000,000 .*got 4 × 100,000,000",
+        ),
     ],
 )
 def test_bad_config_gives_a_clear_error(build, needle):

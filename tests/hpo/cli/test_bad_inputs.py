@@ -39,6 +39,7 @@ SPECS: dict[str, str | None] = {
     "NUL byte": TINY_SPEC.replace("n_trials = 3", "n_trials = 3\x00"),
     "no [search]": TINY_SPEC[: TINY_SPEC.index("[search.lr]")] + TINY_SPEC[TINY_SPEC.index("[sampler]") :],
     "n_train = 10**12": edited("n_train = 128", "n_train = 1000000000000"),
+    "snapshots = 10**8": TINY_SPEC + "\n[scenario.measurement]\nsnapshots = 100000000\n",
     "threads = 10000": edited("threads = 1", "threads = 10000"),
     "batch_size = 10**8": edited("batch_size = 64", "batch_size = 100000000"),
     "n_trials = 10**7": edited("n_trials = 3", "n_trials = 10000000"),

@@ -121,6 +121,7 @@ def test_the_plot_keeps_the_oracle_off_the_rmse_axes(evaluated):
         (["--seed", "-5"], "seed must be >= 0"),
         (["--seed", str(2**64)], f"seed must be <= {2**64 - 1}"),  # torch's generator raised an overflow
         (["--scenes", "100001"], "n_scenes must be <= 100000"),
+        (["--snapshots", "100000000"], "n_scenes × snapshots must be <= 16,000,000"),  # not the allocator's error
     ],
 )
 def test_bad_options_are_one_line_errors_with_exit_code_2(checkpoint, extra, message):
