@@ -29,13 +29,16 @@ from core.scenario import ScenarioConfig, SceneBatch, generate
 
 # The evaluation's SNR points, dB, SNR = p_k/σ²: the objective is measured where `hpo evaluate` measures.
 SNR_GRID_DB: tuple[float, ...] = (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0)
+MAX_SCENES_PER_POINT = 10_000  # validation scenes per SNR point, the search's and `hpo retrain`'s alike
 MSE_FLOOR = 1e-12  # keeps a ratio finite where a method is exact (the oracle); far below any real error²
 
 
 class LocalisationConfig(Config):
     # 64 scenes per point × 7 points every few epochs: ~0.9 s of MUSIC on 2 CPU threads per measurement
     # (benchmarks/localisation_metric.py measures its share of a trial).
-    n_scenes: int = Field(64, ge=0, le=10_000)  # scenes per SNR point MUSIC runs on; 0 turns the metric off
+    n_scenes: int = Field(
+        64, ge=0, le=MAX_SCENES_PER_POINT
+    )  # scenes per SNR point MUSIC runs on; 0 turns the metric off
     every: int = Field(5, ge=1)  # run it after every `every`-th epoch (1 = each epoch); the last epoch always has it
 
     def due(self, epoch: int, epochs: int) -> bool:

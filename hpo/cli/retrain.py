@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.evaluation import SNR_DEFINITION, EvalConfig
+from core.localisation import MAX_SCENES_PER_POINT
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, Storage, StudyName, parse_snr_grid
 from hpo.cli.evaluate import TABLE_WIDTH, short
 from hpo.console import bar, console_of_width, out, say, warn
@@ -130,6 +131,7 @@ def retrain_command(
         typer.Option(
             "--val-scenes",
             min=1,
+            max=MAX_SCENES_PER_POINT,
             help="Validation scenes per SNR point the trials and seeds are ranked on (loc_gain_db); default the "
             "spec's \\[localisation] final_scenes (500 unless set): the search's few cannot separate trials or seeds "
             "a few tenths of a dB apart.",

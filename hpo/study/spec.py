@@ -22,7 +22,7 @@ from core.calibration import CalibrationConfig
 from core.configs import Config, one_of
 from core.errors import ConfigError
 from core.experiment import MAX_EPOCHS, ExperimentConfig, TrainConfig
-from core.localisation import LocalisationConfig
+from core.localisation import MAX_SCENES_PER_POINT, LocalisationConfig
 from core.scenario import ScenarioConfig
 from core.train import resolve_device
 from hpo.study.pruners import Rungs
@@ -109,7 +109,7 @@ class LocalisationSection(LocalisationConfig):
     # validation scenes per SNR point `hpo retrain` ranks trials and seeds on: a search's 64 could not tell one
     # `quick` trial's two seeds apart (+0.352 / +0.362 dB) where 500 could (+0.752 / +0.449; fresh +0.67 to +0.79
     # against +0.41 to +0.57, docs/results.md), for a few % of a retrain
-    final_scenes: int = Field(500, ge=1, le=10_000)
+    final_scenes: int = Field(500, ge=1, le=MAX_SCENES_PER_POINT)
 
 
 class SearchParam(Config):

@@ -184,6 +184,7 @@ CASES: dict[str, list[str]] = {
     "retrain: --seeds 10**8": ["retrain", "--study", "tiny", *READ, "--out", "<dir>/r", "--seeds", "100000000"],
     "retrain: --top 0": ["retrain", "--study", "tiny", *READ, "--out", "<dir>/r", "--top", "0"],
     "retrain: no such trial": ["retrain", "--study", "tiny", *READ, "--out", "<dir>/r", "--trial", "99"],
+    "retrain: --val-scenes 10001": ["retrain", "--study", "tiny", *READ, "--out", "<dir>/r", "--val-scenes", "10001"],
     "retrain: --scenes 0": ["retrain", "--study", "tiny", *READ, "--out", "<dir>/r", "--scenes", "0"],
     "retrain: no such spec": ["retrain", "--study", "tiny", *READ, "--out", "<dir>/r", "--spec", "nowhere"],
 }
