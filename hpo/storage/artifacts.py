@@ -34,11 +34,13 @@ def resolve_dir(path: str | Path | None = None) -> Path:
 
 def check_store(path: str | Path | None = None) -> None:
     """Raise CovblendError unless open_store(path) can make or use its folder (it or its nearest existing parent is
-    a directory); creates nothing, so `hpo run` checks it before the study exists."""
+    a directory this process may write in); creates nothing, so `hpo run` checks it before the study exists."""
     folder = resolve_dir(path)
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
         raise CovblendError(f"artifact directory {folder}: {existing} is a file (--artifacts / ${ENV})")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise CovblendError(f"artifact directory {folder}: {existing} is not writable (--artifacts / ${ENV})")
 
 
 def open_store(path: str | Path | None = None, *, create: bool = True) -> FileSystemArtifactStore:

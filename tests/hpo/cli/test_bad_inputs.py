@@ -273,6 +273,29 @@ def test_a_bad_input_is_exit_2_one_line_and_writes_nothing(case, made, tmp_path,
     assert written == [], written
 
 
+def test_artifacts_under_a_read_only_folder_are_refused_before_the_study_exists(tmp_path, monkeypatch):
+    """The check saw a folder, not whether it could be written in: the study was created, then the run failed."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.toml").write_text(TINY_SPEC)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.geteuid() == 0 and subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not supported here, and root writes in a mode 555 folder anyway")
+    try:
+        args = ["run", "--study", "tiny.toml", "--storage", "sqlite:///hpo.db", "--artifacts", str(locked / "a")]
+        result = CliRunner().invoke(app, args)
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], capture_output=True)
+        locked.chmod(0o755)
+    assert (
+        result.exit_code == 2
+        and result.stderr
+        == f"error: artifact directory {locked / 'a'}: {locked} is not writable (--artifacts / $HPO_ARTIFACTS)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locked", "tiny.toml"]  # no database, no study
+
+
 # The same on PostgreSQL, where the tester's 600-character name was a 129-line traceback after the tables existed.
 PG_CASES = {
     "--study-name of 600 characters": [*RUN, "--study-name", "x" * 600],
