@@ -42,6 +42,12 @@ def warn(text: str) -> None:
     say(f"warning: {text}")
 
 
+def warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings.showwarning in hpo's processes: a library's warning (Optuna's "too few trials" for importances) as
+    hpo's one line, "warning: TEXT", not Python's two lines of its file, line number and source."""
+    warn(" ".join(str(message).split()))
+
+
 def error(text: str, source: str | None = None) -> None:
     """ "error: TEXT", or "SOURCE: error: TEXT" when a worker process reports it."""
     say(f"{source}: error: {text}" if source else f"error: {text}")

@@ -56,15 +56,9 @@ def main() -> None:
     Ctrl-Z stops any command as it would without a handler, the cursor that a live display or progress bar hides
     shown first (hpo.run.signals.Suspend; `hpo run --workers` stops its workers with it).
     """
-    warnings.showwarning = _warning_line
+    warnings.showwarning = console.warning_line
     try:
         with handling(Suspend(list), (signal.SIGTSTP,)):
             app()
     finally:
         gc.freeze()
-
-
-def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
-    """A library's warning (Optuna's "too few trials" for importances) as hpo's one line, "warning: TEXT", not
-    Python's two lines of its file, line number and source."""
-    console.warn(" ".join(str(message).split()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 
 import optuna
@@ -89,6 +90,7 @@ def worker_main(job: WorkerJob, index: int) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = job.devices[index]
     torch.set_num_threads(job.threads)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.showwarning = console.warning_line  # as in the parent (hpo.cli.main)
     try:
         spec = load_spec(job.spec)
         spec = spec.replace(train=spec.train.replace(threads=job.threads))  # train() applies it per trial
