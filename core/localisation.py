@@ -36,9 +36,7 @@ MSE_FLOOR = 1e-12  # keeps a ratio finite where a method is exact (the oracle); 
 class LocalisationConfig(Config):
     # 64 scenes per point × 7 points every few epochs: ~0.9 s of MUSIC on 2 CPU threads per measurement
     # (benchmarks/localisation_metric.py measures its share of a trial).
-    n_scenes: int = Field(
-        64, ge=0, le=MAX_SCENES_PER_POINT
-    )  # scenes per SNR point MUSIC runs on; 0 turns the metric off
+    n_scenes: int = Field(64, ge=0, le=MAX_SCENES_PER_POINT)  # scenes per SNR point MUSIC runs on; 0: no metric
     every: int = Field(5, ge=1)  # run it after every `every`-th epoch (1 = each epoch); the last epoch always has it
 
     def due(self, epoch: int, epochs: int) -> bool:

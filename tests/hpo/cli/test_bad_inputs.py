@@ -221,16 +221,16 @@ def _snapshot(folder: Path) -> dict[str, bytes | None]:
     return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
 
 
-def _read_only(path: Path) -> None:
+def _read_only(path: Path, mode: int = 0o444) -> None:
     """Make `path` read-only for this process, root included (chattr +i); _writable undoes it."""
-    path.chmod(0o444)
+    path.chmod(mode)
     if os.geteuid() == 0 and subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
-        pytest.skip("chattr +i is not supported here, and root writes a mode 444 file anyway")
+        pytest.skip("chattr +i is not supported here, and root writes past the mode bits anyway")
 
 
-def _writable(path: Path) -> None:
+def _writable(path: Path, mode: int = 0o644) -> None:
     subprocess.run(["chattr", "-i", str(path)], capture_output=True)
-    path.chmod(0o644)
+    path.chmod(mode)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -279,20 +279,14 @@ def test_artifacts_under_a_read_only_folder_are_refused_before_the_study_exists(
     (tmp_path / "tiny.toml").write_text(TINY_SPEC)
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o555)
-    if os.geteuid() == 0 and subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
-        pytest.skip("chattr +i is not supported here, and root writes in a mode 555 folder anyway")
+    _read_only(locked, 0o555)
     try:
         args = ["run", "--study", "tiny.toml", "--storage", "sqlite:///hpo.db", "--artifacts", str(locked / "a")]
         result = CliRunner().invoke(app, args)
     finally:
-        subprocess.run(["chattr", "-i", str(locked)], capture_output=True)
-        locked.chmod(0o755)
-    assert (
-        result.exit_code == 2
-        and result.stderr
-        == f"error: artifact directory {locked / 'a'}: {locked} is not writable (--artifacts / $HPO_ARTIFACTS)\n"
-    )
+        _writable(locked, 0o755)
+    refusal = f"artifact directory {locked / 'a'}: {locked} is not writable (--artifacts / $HPO_ARTIFACTS)"
+    assert result.exit_code == 2 and result.stderr == f"error: {refusal}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["locked", "tiny.toml"]  # no database, no study
 
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
@@ -93,6 +94,38 @@ def _read_until(fd: int, text: bytes, timeout: float = GUARD_S) -> None:
     wait_for(arrived, timeout=timeout, every=0.05, what=repr(text))
 
 
+@contextlib.contextmanager
+def _leading_a_terminal(argv: list[str], cwd: Path) -> Iterator[tuple[int, int]]:
+    """(pid, the pseudo-terminal's fd) of `hpo ARGV` leading a session whose controlling terminal is the pty, as a
+    login's is; killed and reaped at the end if it is still there."""
+    pid, terminal = pty.fork()
+    if pid == 0:
+        try:
+            os.chdir(cwd)
+            os.execv(HPO, [HPO, *argv])
+        finally:
+            os._exit(127)
+    try:
+        yield pid, terminal
+    finally:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        with contextlib.suppress(OSError):  # closed already when the test hung up
+            os.close(terminal)
+
+
+def _exit_status(pid: int, while_waiting: Callable[[], object] = lambda: None) -> int:
+    """The exit status of child `pid` once it has ended, calling while_waiting() (a pty's drain) in the meantime."""
+
+    def ended() -> tuple[int, int] | None:
+        while_waiting()
+        done = os.waitpid(pid, os.WNOHANG)
+        return done if done[0] else None
+
+    return wait_for(ended, what=f"process {pid} to end")[1]
+
+
 def test_ctrl_z_stops_the_named_processes_with_this_one_shows_the_cursor_and_continues_them():
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], process_group=0)
     leader, follower = pty.openpty()  # the suspended process's stdout is a terminal, as a live display's is
@@ -158,26 +191,16 @@ def test_a_closed_terminal_stops_hpo_run_like_sigterm(tiny_spec, tmp_path, worke
     left RUNNING until their heartbeats went stale: now they are FAIL "interrupted" and queued again."""
     tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 2", "epochs = 200"))
     url = f"sqlite:///{tmp_path / 'hpo.db'}"
-    pid, terminal = pty.fork()  # the child leads a session whose controlling terminal is the pty, as a login's is
-    if pid == 0:
-        try:
-            os.chdir(tmp_path)
-            os.execv(HPO, [HPO, "run", "--study", str(tiny_spec), "--storage", url, "--workers", str(workers)])
-        finally:
-            os._exit(127)
+    argv = ["run", "--study", str(tiny_spec), "--storage", url, "--workers", str(workers)]
+    with _leading_a_terminal(argv, tmp_path) as (pid, terminal):
 
-    def trained() -> bool:
-        _drain(terminal)
-        return trials_training(url) == workers
+        def trained() -> bool:
+            _drain(terminal)  # a full pty would block the display's writes
+            return trials_training(url) == workers
 
-    try:
         wait_for(trained, what="each worker's first epoch")
         os.close(terminal)  # the terminal goes: the kernel hangs up its session
-        _, status = wait_for(lambda: (done := os.waitpid(pid, os.WNOHANG))[0] and done, what="hpo run to end")
-    finally:
-        with contextlib.suppress(ProcessLookupError, ChildProcessError):
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+        status = _exit_status(pid)
     assert not os.WIFSIGNALED(status), f"ended by signal {os.WTERMSIG(status)}"
     assert os.WEXITSTATUS(status) == EXIT_INTERRUPTED  # not the OSError of a display that lost its terminal
     trials = optuna.load_study(study_name="tiny", storage=url).trials
@@ -191,34 +214,17 @@ def test_a_closed_terminal_stops_hpo_run_like_sigterm(tiny_spec, tmp_path, worke
 def test_hpo_retrain_stops_like_ctrl_c(searched, tiny_spec, tmp_path, stop):
     """A closed terminal's SIGHUP used to end `hpo retrain` at once (killed by signal 1), without a line."""
     out = str(tmp_path / "out")
-    args = ["retrain", "--study", "tiny", "--storage", searched, "--spec", str(tiny_spec), "--out", out, "--top", "1"]
-    pid, terminal = pty.fork()  # the child leads a session whose controlling terminal is the pty, as a login's is
-    if pid == 0:
-        try:
-            os.execv(HPO, [HPO, *args, "--seeds", "1", "--epochs", "10000", "--scenes", "8", "--snr-grid", "0"])
-        finally:
-            os._exit(127)
+    argv = ["retrain", "--study", "tiny", "--storage", searched, "--spec", str(tiny_spec), "--out", out, "--top", "1"]
+    argv += ["--seeds", "1", "--epochs", "10000", "--scenes", "8", "--snr-grid", "0"]
     said = bytearray()
-
-    def ended() -> tuple[int, int] | None:
-        if stop == "SIGTERM":  # the terminal is still there: read what it shows
-            said.extend(_drain(terminal))
-        done = os.waitpid(pid, os.WNOHANG)
-        return done if done[0] else None
-
-    try:
+    with _leading_a_terminal(argv, tmp_path) as (pid, terminal):
         _read_until(terminal, b": epoch ", timeout=120)  # the seed is training (the bar's text)
         if stop == "SIGTERM":
             os.kill(pid, signal.SIGTERM)
+            status = _exit_status(pid, lambda: said.extend(_drain(terminal)))  # what the terminal shows meanwhile
         else:
             os.close(terminal)  # the kernel hangs up the session
-        _, status = wait_for(ended, what="hpo retrain to end")
-    finally:
-        with contextlib.suppress(ProcessLookupError, ChildProcessError):
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        with contextlib.suppress(OSError):
-            os.close(terminal)
+            status = _exit_status(pid)
     assert not os.WIFSIGNALED(status), f"ended by signal {os.WTERMSIG(status)}"
     assert os.WEXITSTATUS(status) == EXIT_INTERRUPTED  # not the OSError of a bar that lost its terminal
     if stop == "SIGTERM":
