@@ -44,6 +44,14 @@ class OneLineErrors(TyperGroup):
         except UsageError as e:
             raise _one_line(e) from None
 
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and (empty := _given_empty(command, rest)):
+            option, required = empty
+            advice = "give it a value" if required else "give it a value, or leave it out for its default"
+            raise CovblendError(f"{option} is empty (an unset variable?): {advice}")
+        return name, command, rest
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -64,6 +72,17 @@ class OneLineErrors(TyperGroup):
         except OSError as e:  # the machine's, not hpo's (a full disk: the write itself fails, without a file name)
             console.error(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else e.strerror or str(e))
             raise typer.Exit(console.EXIT_SYSTEM) from None
+
+
+def _given_empty(command, args: list[str]) -> tuple[str, bool] | None:
+    """(option, whether it is required) of the first of `command`'s valued options that `args` give an empty value
+    ("--storage ''", "--storage="): an unset shell variable, which would otherwise mean the option's default,
+    another database or the current folder."""
+    valued = {opt: p.required for p in command.params if getattr(p, "is_flag", None) is False for opt in p.opts}
+    for before, arg in zip(args, args[1:], strict=False):
+        if arg == "" and before in valued:
+            return before, valued[before]
+    return next(((a[:-1], valued[a[:-1]]) for a in args if a.endswith("=") and a[:-1] in valued), None)
 
 
 def _one_line(e: UsageError) -> typer.Exit:

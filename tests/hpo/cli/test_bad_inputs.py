@@ -185,6 +185,12 @@ CASES: dict[str, list[str]] = {
     "retrain: --top 0": ["retrain", "--study", "tiny", *READ, "--out", "<dir>/r", "--top", "0"],
     "retrain: no such trial": ["retrain", "--study", "tiny", *READ, "--out", "<dir>/r", "--trial", "99"],
     "retrain: --val-scenes 10001": ["retrain", "--study", "tiny", *READ, "--out", "<dir>/r", "--val-scenes", "10001"],
+    # an unset shell variable: the option's default would be another database, or the current folder
+    "run: --storage ''": ["run", "--study", "<spec>", "--storage", ""],
+    "run: --storage=": ["run", "--study", "<spec>", "--storage="],
+    "run: --artifacts ''": ["run", "--study", "<spec>", "--storage", "<db>", "--artifacts", ""],
+    "retrain: --out ''": ["retrain", "--study", "tiny", *READ, "--out", ""],
+    "evaluate: --checkpoint ''": ["evaluate", "--checkpoint", ""],
     "retrain: --scenes 0": ["retrain", "--study", "tiny", *READ, "--out", "<dir>/r", "--scenes", "0"],
     "retrain: no such spec": ["retrain", "--study", "tiny", *READ, "--out", "<dir>/r", "--spec", "nowhere"],
 }
