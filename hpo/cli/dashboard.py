@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from core.errors import CovblendError
 from hpo.cli.common import Artifacts, Storage
 from hpo.console import say, warn
 from hpo.results.dashboard import serve
+from hpo.run.signals import handling, interrupt
 from hpo.storage import open_storage
 from hpo.storage.artifacts import open_store
 from hpo.storage.urls import mask, resolve_url
@@ -26,7 +28,7 @@ def dashboard(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")] = 8080,
     artifacts: Artifacts = None,
 ) -> None:
-    """Start optuna-dashboard on the same storage (blocks until Ctrl-C)."""
+    """Start optuna-dashboard on the same storage (blocks until Ctrl-C or SIGTERM)."""
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)  # before the store folder is made
     except OSError as e:  # socket.gaierror: a name that does not resolve
@@ -37,8 +39,9 @@ def dashboard(
     if host not in LOCAL_HOSTS:
         warn(f"binding to {host}: anyone who can reach it can edit and delete studies")
     say(f"dashboard for {mask(url)} at http://{host}:{port}/")
-    try:
-        serve(opened, store, host=host, port=port)
+    try:  # SIGTERM (`docker stop`; ignored by default in a container's process 1) and SIGHUP stop it as Ctrl-C does
+        with handling(interrupt, (signal.SIGTERM, signal.SIGHUP)):
+            serve(opened, store, host=host, port=port)
     except KeyboardInterrupt:
         say("dashboard stopped")
     except OSError as e:  # the port is taken, or below 1024 without the right to bind it

@@ -336,26 +336,31 @@ def test_sigterm_marks_the_running_trial_failed(tiny_spec, tmp_path):
     assert retry.state == TrialState.WAITING and retry.params == t.params
 
 
-def test_dashboard_serves_the_storage_on_localhost(ran, tmp_path):
+def test_dashboard_serves_the_storage_on_localhost_until_sigterm(ran, tmp_path):
+    """SIGTERM (`docker stop`) stops it as Ctrl-C does; as a container's process 1 it used to be ignored, the
+    kernel's default for init, and the container was killed 10 s later."""
     port = free_port()
     env = {**os.environ, "HPO_STORAGE": ran}
     proc = subprocess.Popen(
         [HPO, "dashboard", "--port", str(port)], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True
     )
+
+    def studies() -> dict | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                return json.loads(r.read())
+        except OSError:  # not listening yet
+            return None
+
     try:
-        body = None
-        for _ in range(60):
-            time.sleep(0.25)
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
-                    body = json.loads(r.read())
-                break
-            except OSError:
-                continue
-        assert body is not None and [s["study_name"] for s in body["study_summaries"]] == ["tiny"]
-    finally:
+        body = wait_for(studies, every=0.25, what="the dashboard's API")
+        assert [s["study_name"] for s in body["study_summaries"]] == ["tiny"]
         proc.terminate()
-        proc.wait(timeout=10)
+        _, said = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0 and said.splitlines()[-1] == "dashboard stopped", said
 
 
 class _RunsCode:
