@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import socket
 from typing import Annotated
 
@@ -40,7 +39,7 @@ def dashboard(
         warn(f"binding to {host}: anyone who can reach it can edit and delete studies")
     say(f"dashboard for {mask(url)} at http://{host}:{port}/")
     try:  # SIGTERM (`docker stop`; ignored by default in a container's process 1) and SIGHUP stop it as Ctrl-C does
-        with handling(interrupt, (signal.SIGTERM, signal.SIGHUP)):
+        with handling(interrupt):
             serve(opened, store, host=host, port=port)
     except KeyboardInterrupt:
         say("dashboard stopped")

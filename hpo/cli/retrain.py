@@ -6,7 +6,6 @@ The work is hpo.results.retrain.retrain; this module parses options, shows progr
 
 from __future__ import annotations
 
-import signal
 import statistics
 from pathlib import Path
 from typing import Annotated
@@ -161,7 +160,7 @@ def retrain_command(
     columns = (TextColumn("[bold]seeds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     progress = bar(*columns, TextColumn("{task.description}"))
     try:  # SIGTERM and a closed terminal (SIGHUP) stop like Ctrl-C: the running seed is dropped, finished ones kept
-        with handling(interrupt, (signal.SIGTERM, signal.SIGHUP)), progress:
+        with handling(interrupt), progress:
             result = retrain(
                 the_study, opened, spec, out_dir, top=top, seeds=seeds, epochs=epochs, val_scenes=val_scenes,
                 number=trial, eval_cfg=eval_cfg, watcher=SeedProgress(progress, len(chosen) * seeds, names),
