@@ -18,6 +18,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from core.experiment import ExperimentConfig
+from core.models import ModelConfig, build_model
+from core.train import save_checkpoint
 from hpo.console import EXIT_INTERRUPTED
 from hpo.run import signals
 from hpo.run.signals import STOP_SIGNALS, Forward, StopAtSafePoint, handling
@@ -210,15 +213,39 @@ def test_a_closed_terminal_stops_hpo_run_like_sigterm(tiny_spec, tmp_path, worke
     assert sorted(str(t.params) for t in retries) == sorted(str(t.params) for t in stopped)
 
 
+@pytest.fixture
+def untrained(tmp_path) -> Path:
+    """A checkpoint of an untrained small MLP: enough for `hpo evaluate` to evaluate."""
+    cfg = ExperimentConfig(model=ModelConfig(arch="mlp", width=32, depth=1))
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, build_model(cfg.model, cfg.scenario).eval(), cfg)
+    return path
+
+
+@pytest.fixture
+def long_command(request, tmp_path) -> tuple[list[str], bytes, str]:
+    """(argv, what its terminal shows once the long part runs, what its "stopped:" line says) of the command
+    named by the test's parameter, set to take far longer than the test."""
+    if request.param == "retrain":
+        searched, tiny_spec = request.getfixturevalue("searched"), request.getfixturevalue("tiny_spec")
+        out = tmp_path / "out"
+        argv = ["retrain", "--study", "tiny", "--storage", searched, "--spec", str(tiny_spec), "--out", str(out)]
+        argv += ["--top", "1", "--seeds", "1", "--epochs", "10000", "--scenes", "8", "--snr-grid", "0"]
+        return argv, b": epoch ", f"finished seeds are kept in {out}"  # the seed is training (the bar's text)
+    report = tmp_path / "report.json"
+    argv = ["evaluate", "--checkpoint", str(request.getfixturevalue("untrained")), "--scenes", "10000"]
+    return [*argv, "--threads", "1", "--json", str(report)], b"evaluating", "nothing written"
+
+
+@pytest.mark.parametrize("long_command", ["retrain", "evaluate"], indirect=True)
 @pytest.mark.parametrize("stop", ["the terminal closes", "SIGTERM"])
-def test_hpo_retrain_stops_like_ctrl_c(searched, tiny_spec, tmp_path, stop):
-    """A closed terminal's SIGHUP used to end `hpo retrain` at once (killed by signal 1), without a line."""
-    out = str(tmp_path / "out")
-    argv = ["retrain", "--study", "tiny", "--storage", searched, "--spec", str(tiny_spec), "--out", out, "--top", "1"]
-    argv += ["--seeds", "1", "--epochs", "10000", "--scenes", "8", "--snr-grid", "0"]
+def test_a_long_command_stops_like_ctrl_c(long_command, tmp_path, stop):
+    """A closed terminal's SIGHUP used to end `hpo retrain` at once (killed by signal 1), without a line, and
+    SIGTERM ended `hpo evaluate` by signal 15, without a line."""
+    argv, running, kept = long_command
     said = bytearray()
     with _leading_a_terminal(argv, tmp_path) as (pid, terminal):
-        _read_until(terminal, b": epoch ", timeout=120)  # the seed is training (the bar's text)
+        _read_until(terminal, running, timeout=120)
         if stop == "SIGTERM":
             os.kill(pid, signal.SIGTERM)
             status = _exit_status(pid, lambda: said.extend(_drain(terminal)))  # what the terminal shows meanwhile
@@ -228,7 +255,8 @@ def test_hpo_retrain_stops_like_ctrl_c(searched, tiny_spec, tmp_path, stop):
     assert not os.WIFSIGNALED(status), f"ended by signal {os.WTERMSIG(status)}"
     assert os.WEXITSTATUS(status) == EXIT_INTERRUPTED  # not the OSError of a bar that lost its terminal
     if stop == "SIGTERM":
-        assert f"stopped: finished seeds are kept in {out}".encode() in said
+        assert f"stopped: {kept}".encode() in said
+    assert not (tmp_path / "report.json").exists()  # hpo evaluate's --json, written only at its end
 
 
 def test_a_sighup_that_nohup_ignores_stays_ignored():
