@@ -9,10 +9,13 @@ import optuna
 import pytest
 import torch
 
+from core.covariance import SNR_ESTIMATES, BlendInputs, measure
+from core.evaluation import EvalConfig
 from core.experiment import ExperimentConfig, TrainConfig
 from core.measurement import classic_covariance
 from core.music import ORDER_RULES, model_order
 from core.scenario import generate
+from core.snr import manifold
 from hpo.study import registry
 from hpo.study.spec import PARAMS, SpecError, load_spec, studies_dir
 
@@ -57,6 +60,24 @@ def write(tmp_path: Path, text: str, name: str = "s") -> Path:
 def test_shipped_studies_load(name):
     spec = load_spec(STUDIES / f"{name}.toml")
     assert spec.name == name and spec.search
+
+
+@pytest.mark.parametrize("name", ["quick", "pareto", "starved"])
+def test_a_spec_that_places_its_bins_gives_each_evaluation_snr_a_bin_of_its_own(name):
+    """The calibrated table's edges of these specs sit between the medians of their SNR estimate ŝ at the
+    evaluation's SNR points (docs/design.md §3), so that no two points share one β: a scenario or estimate that
+    moves ŝ fails here. On the default edges ŝ's bias put quick's -10 and -5 dB scenes into one bin; `default`
+    and `coherent` keep those edges, which their results were measured on."""
+    spec = load_spec(STUDIES / f"{name}.toml")
+    cfg = ExperimentConfig.from_dict(spec.experiment_dict({p: s.corners()[0] for p, s in spec.search.items()}))
+    pipe, grid = cfg.pipeline, EvalConfig().snr_grid_db
+    medians = []
+    for snr in grid:
+        scenes = generate(cfg.scenario, 300, seed=6, snr_db=snr)
+        x = measure(scenes.Y, scenes.H, pipe.tikhonov_alpha, manifold(cfg.scenario, pipe.snr_estimate))
+        medians.append(SNR_ESTIMATES[pipe.snr_estimate](BlendInputs(None, x, cfg.scenario.scene.k_max)).median())
+    bins = torch.bucketize(torch.stack(medians), torch.tensor(pipe.beta_bins_db, dtype=medians[0].dtype), right=True)
+    assert bins.tolist() == list(range(len(grid))), [round(m.item(), 2) for m in medians]
 
 
 @pytest.mark.parametrize("name", ["quick", "hybrid", "starved"])
