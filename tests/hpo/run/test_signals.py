@@ -105,6 +105,9 @@ def _leading_a_terminal(argv: list[str], cwd: Path) -> Iterator[tuple[int, int]]
     if pid == 0:
         try:
             os.chdir(cwd)
+            # a login's default: a suite run under nohup (or a CI runner that ignores hangups) would pass its
+            # ignored SIGHUP on through exec, and hpo keeps an ignored SIGHUP ignored
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
             os.execv(HPO, [HPO, *argv])
         finally:
             os._exit(127)
