@@ -23,7 +23,7 @@ from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, parse_s
 from hpo.console import bar, console_of_width, out, say
 from hpo.paths import prepare_output
 from hpo.results.checkpoint_eval import LABELS, load_for_evaluation, plot_format, plot_report
-from hpo.run.signals import Stopped, handling, interrupt
+from hpo.run.signals import stopping_with
 from hpo.study.spec import metric_label
 
 Device = Enum("Device", [(d, d) for d in DEVICES], type=str)  # --device: the choices of TrainConfig.device
@@ -160,15 +160,12 @@ def evaluate_command(
     for target in (json_path, plot_path):  # fail before the long evaluation, not after it
         if target is not None:
             prepare_output(target)  # out/ is created on demand (hpo.paths), once the other inputs are good
-    try:  # SIGTERM and a closed terminal (SIGHUP) stop it as Ctrl-C does, with a line instead of a traceback
-        with handling(interrupt), bar() as progress:
-            task = progress.add_task("evaluating", total=len(cfg.snr_grid_db))
-            report = evaluate(
-                model.to(dev), exp.scenario, exp.pipeline, cfg, device=dev,
-                on_point=lambda i, snr: progress.advance(task),
-            )  # fmt: skip
-    except KeyboardInterrupt:
-        raise Stopped("nothing written (the report and plot come at the end); run the same command again") from None
+    stopped = "nothing written (the report and plot come at the end); run the same command again"
+    with stopping_with(stopped), bar() as progress:  # Ctrl-C, SIGTERM and a closed terminal (SIGHUP) alike
+        task = progress.add_task("evaluating", total=len(cfg.snr_grid_db))
+        report = evaluate(
+            model.to(dev), exp.scenario, exp.pipeline, cfg, device=dev, on_point=lambda i, snr: progress.advance(task)
+        )
     report["checkpoint"] = str(checkpoint)
     show_report(report)
     if json_path is not None:

@@ -33,7 +33,7 @@ from hpo.results.retrain import (
 )
 from hpo.run.display import EPOCH_METRICS, valued
 from hpo.run.pace import duration
-from hpo.run.signals import Stopped, handling, interrupt
+from hpo.run.signals import stopping_with
 from hpo.storage import open_existing_study
 from hpo.study.spec import load_spec, metric_label
 from hpo.study.stored_spec import spec_of
@@ -159,14 +159,12 @@ def retrain_command(
     names = metric_names(the_study, spec)
     columns = (TextColumn("[bold]seeds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     progress = bar(*columns, TextColumn("{task.description}"))
-    try:  # SIGTERM and a closed terminal (SIGHUP) stop like Ctrl-C: the running seed is dropped, finished ones kept
-        with handling(interrupt), progress:
-            result = retrain(
-                the_study, opened, spec, out_dir, top=top, seeds=seeds, epochs=epochs, val_scenes=val_scenes,
-                number=trial, eval_cfg=eval_cfg, watcher=SeedProgress(progress, len(chosen) * seeds, names),
-            )  # fmt: skip
-    except KeyboardInterrupt:
-        raise Stopped(f"finished seeds are kept in {out_dir}; run the same command to go on") from None
+    # Ctrl-C, SIGTERM and a closed terminal (SIGHUP): the running seed is dropped, the finished ones kept
+    with stopping_with(f"finished seeds are kept in {out_dir}; run the same command to go on"), progress:
+        result = retrain(
+            the_study, opened, spec, out_dir, top=top, seeds=seeds, epochs=epochs, val_scenes=val_scenes,
+            number=trial, eval_cfg=eval_cfg, watcher=SeedProgress(progress, len(chosen) * seeds, names),
+        )  # fmt: skip
     best = result.winner
     wide = console_of_width(TABLE_WIDTH)
     wide.print(summary_table(result.summaries, best, result.provenance["epochs"], names))

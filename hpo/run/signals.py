@@ -5,7 +5,8 @@ Four answers, each installed with `handling` and put back when its block ends:
     StopAtSafePoint  run_worker: the running trial stops at its next safe point and is marked FAIL
     Forward          a parent of worker processes (hpo.run.processes.supervise): the signal goes to each worker once
     Suspend          Ctrl-Z in `hpo`: the cursor shown; the workers of --workers stopped and continued with it
-    interrupt        `hpo retrain`, `hpo evaluate`, `hpo dashboard`: any stop signal ends the command as Ctrl-C does
+    interrupt        `hpo retrain`, `hpo evaluate` (through stopping_with), `hpo dashboard`: any stop signal ends the
+                     command as Ctrl-C does
 The first two end the process at once on a second signal (exit_now), unless it is a SIGHUP (_asks_again).
 """
 
@@ -85,6 +86,17 @@ def interrupt(signum, frame) -> None:
     terminal's second hangup (_asks_again) would land in the stop that the first began."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     raise Interrupted()
+
+
+@contextmanager
+def stopping_with(message: str) -> Iterator[None]:
+    """Inside the block every stop signal ends the command as Ctrl-C does (interrupt), as Stopped(message): `hpo`
+    then says "stopped: MESSAGE" and exits 130. For commands whose work a stop may simply cut short."""
+    try:
+        with handling(interrupt):
+            yield
+    except KeyboardInterrupt:
+        raise Stopped(message) from None
 
 
 class StopAtSafePoint:
