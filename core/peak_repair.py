@@ -99,8 +99,10 @@ def _rap_spectrum(U_s, A, j: int, grid, T, norms) -> torch.Tensor:
         X, perp = T.mH.to(X.dtype) @ X, T.mH.to(X.dtype) @ perp @ T.to(X.dtype)
     features = grid.hermitian_features
     leak = hermitian_coefficients(perp) @ features  # ‖P⊥ b‖²
-    s = (hermitian_coefficients(X @ X.mH) @ features) / leak.clamp_min(1e-9)
-    return torch.where(leak > MIN_LEAKAGE * norms, s, torch.zeros_like(s))
+    # in place: each (F, Gθ·Gu) temporary is megabytes of fresh pages, which cost as much as a GEMM here; ~(>)
+    # keeps torch.where's rule for a NaN leak (0)
+    s = (hermitian_coefficients(X @ X.mH) @ features).div_(leak.clamp_min(1e-9))
+    return s.masked_fill_(~(leak > MIN_LEAKAGE * norms), 0.0)
 
 
 def _peak(s: torch.Tensor, grid) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,6 +129,13 @@ def _peak(s: torch.Tensor, grid) -> tuple[torch.Tensor, torch.Tensor]:
     return theta, (grid.inv_r[iu] + d_u * step_u).clamp(grid.inv_r[0], grid.inv_r[-1])
 
 
+def _replacement(U_s, A, j: int, grid, T, norms) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Slot j's RAP re-estimate in each scene, the other slots projected out: θ, 1/r (F,) and its steering vector
+    (F, M) in A's dtype. Arguments as _rap_spectrum's."""
+    t, u = _peak(_rap_spectrum(U_s, A, j, grid, T, norms), grid)
+    return t, u, _steer(t[:, None], u[:, None], grid, T)[..., 0].to(A.dtype)
+
+
 def _rap_search(U_s, A, used, grid, T, norms):
     """RAP re-search of a chunk of flagged scenes: (θ, 1/r) and the replaced-slot mask, each (F, K_max).
 
@@ -140,13 +149,16 @@ def _rap_search(U_s, A, used, grid, T, norms):
     theta = torch.zeros(f, k_max, dtype=torch.float64, device=A.device)
     inv_r = torch.ones_like(theta)
     for j in range(k_max):
-        t, u = _peak(_rap_spectrum(U_s, A, j, grid, T, norms), grid)
-        A_new = A.clone()
-        A_new[:, :, j] = _steer(t[:, None], u[:, None], grid, T)[..., 0].to(A.dtype)
-        res = fit_residual(U_s, A_new)
-        better = used[:, j] & (res < best)
-        best, choice = torch.where(better, res, best), torch.where(better, j, choice)
-        theta[:, j], inv_r[:, j] = torch.where(better, t, theta[:, j]), torch.where(better, u, inv_r[:, j])
+        # only the scenes whose model order uses slot j: the grid GEMMs are the repair's cost, and slot j of a
+        # scene with K <= j is never replaced
+        rows = used[:, j].nonzero()[:, 0]
+        U_j, A_j = U_s[rows], A[rows]
+        t, u, A_j[:, :, j] = _replacement(U_j, A_j, j, grid, *((None, norms) if T is None else (T[rows], norms[rows])))
+        res = fit_residual(U_j, A_j)
+        better = res < best[rows]
+        best[rows], choice[rows] = torch.where(better, res, best[rows]), torch.where(better, j, choice[rows])
+        theta[rows, j] = torch.where(better, t, theta[rows, j])
+        inv_r[rows, j] = torch.where(better, u, inv_r[rows, j])
     ok = (choice >= 0) & (best < ACCEPT_RATIO * before)
     replaced = torch.nn.functional.one_hot(choice.clamp_min(0), k_max).bool() & ok[:, None]
     swept = used & ok[:, None]
@@ -159,8 +171,7 @@ def _rap_search(U_s, A, used, grid, T, norms):
     th, ir, on = theta[keep], inv_r[keep], swept[keep]
     A_k = torch.where(replaced[keep, None, :], _steer(th, ir, grid, T_k).to(A.dtype), A[keep])
     for j in range(k_max):
-        t, u = _peak(_rap_spectrum(U_k, A_k, j, grid, T_k, norms_k), grid)
-        a_j = _steer(t[:, None], u[:, None], grid, T_k)[..., 0].to(A.dtype)
+        t, u, a_j = _replacement(U_k, A_k, j, grid, T_k, norms_k)
         A_k[:, :, j] = torch.where(on[:, j, None], a_j, A_k[:, :, j])
         th[:, j], ir[:, j] = torch.where(on[:, j], t, th[:, j]), torch.where(on[:, j], u, ir[:, j])
     theta[keep], inv_r[keep] = th, ir
