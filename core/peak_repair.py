@@ -153,7 +153,8 @@ def _rap_search(U_s, A, used, grid, T, norms):
         # scene with K <= j is never replaced
         rows = used[:, j].nonzero()[:, 0]
         U_j, A_j = U_s[rows], A[rows]
-        t, u, A_j[:, :, j] = _replacement(U_j, A_j, j, grid, *((None, norms) if T is None else (T[rows], norms[rows])))
+        T_j, norms_j = (None, norms) if T is None else (T[rows], norms[rows])
+        t, u, A_j[:, :, j] = _replacement(U_j, A_j, j, grid, T_j, norms_j)
         res = fit_residual(U_j, A_j)
         better = res < best[rows]
         best[rows], choice[rows] = torch.where(better, res, best[rows]), torch.where(better, j, choice[rows])
