@@ -118,7 +118,7 @@ def _polish(C, theta, inv_r, used, grid, T):
         f0, plus, minus, quad = f[:, 0], f[:, 1 : n + 1], f[:, n + 1 : 2 * n + 1], f[:, 2 * n + 1 :]
         grad = (plus - minus) / (2 * FD_STEP)
         hess = torch.diag_embed((plus - 2 * f0[:, None] + minus) / FD_STEP**2)
-        q = quad.view(len(rows), 4, -1)
+        q = quad.view(len(rows), 4, pairs.shape[1])  # P named, not -1: no rows left has no size to infer it from
         off = (q[:, 0] - q[:, 1] - q[:, 2] + q[:, 3]) / (4 * FD_STEP**2)
         hess[:, pairs[0], pairs[1]] = off
         hess[:, pairs[1], pairs[0]] = off

@@ -80,10 +80,9 @@ class Reference:
             return self.errors(to_measurement(R_blend, self.T))
         idx = run.nonzero()[:, 0].to(self.scenes.Y.device)
         out = tuple(x.clone() for x in self.baseline)
-        if idx.numel():
-            sub = replace(self, scenes=self.scenes[idx], T=None if self.T is None else self.T[idx])
-            for x, e in zip(out, sub.errors(to_measurement(R_blend[idx.to(R_blend.device)], sub.T)), strict=True):
-                x[idx] = e
+        sub = replace(self, scenes=self.scenes[idx], T=None if self.T is None else self.T[idx])
+        for x, e in zip(out, sub.errors(to_measurement(R_blend[idx.to(R_blend.device)], sub.T)), strict=True):
+            x[idx] = e
         return out
 
     def errors(self, C: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -142,11 +142,11 @@ def _block_max(s: torch.Tensor, block: tuple[int, int]) -> tuple:
     if full < gu:
         v_end, w_end = s[..., full:].max(-1, keepdim=True)
         v, iu = torch.cat([v, v_end], -1), torch.cat([iu, w_end + full], -1)
-    nt = -(-gt // bt)
-    v = F.pad(v, (0, 0, 0, nt * bt - gt), value=-math.inf).view(b, nt, bt, -1)
+    nt, nu = -(-gt // bt), v.shape[-1]  # nu named, not -1: an empty batch has no size to infer it from
+    v = F.pad(v, (0, 0, 0, nt * bt - gt), value=-math.inf).view(b, nt, bt, nu)
     vals, wt = v.max(2)  # (B, nθ, nu), wt: the θ within its block
     it = wt + torch.arange(0, nt * bt, bt, device=s.device)[:, None]
-    iu = F.pad(iu, (0, 0, 0, nt * bt - gt)).view(b, nt, bt, -1).gather(2, wt[:, :, None]).squeeze(2)
+    iu = F.pad(iu, (0, 0, 0, nt * bt - gt)).view(b, nt, bt, nu).gather(2, wt[:, :, None]).squeeze(2)
     return vals, it, iu
 
 

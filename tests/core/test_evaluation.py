@@ -156,6 +156,19 @@ def test_an_order_rules_estimate_reruns_only_the_scenes_whose_k_hat_is_not_k(nam
         assert torch.equal(getattr(reused, field), getattr(full, field)), field
 
 
+@pytest.mark.parametrize("name", ["music", "dml"])
+@pytest.mark.parametrize("measured", [False, True], ids=["identity", "random_phase"])
+def test_every_estimator_takes_an_empty_batch(name, measured):
+    # a reshape with -1 raised on 0 scenes, so a caller with no scene left to estimate needed a guard of its own
+    hybrid = MeasurementConfig(n_rf=8, combiner="random_phase")
+    scenario = SCENARIO.replace(measurement=hybrid) if measured else SCENARIO
+    batch = generate(scenario, 2, seed=5)
+    C, T = classic_covariance(batch.Y, batch.H)[:0], operator(batch.H)
+    est = ESTIMATORS[name](C, build_grid(scenario), 3, k=batch.K[:0], T=None if T is None else T[:0])
+    assert est.theta.shape == est.r.shape == est.mask.shape == (0, 3) and est.k_hat.shape == (0,)
+    assert est.eigvals.shape == (0, scenario.m)
+
+
 def test_the_learned_pipeline_is_estimated_only_in_its_scenes_below_beta_one(model, monkeypatch):
     # elsewhere its C is the classic one, whose estimate the classic method's run holds already
     music, sizes = ESTIMATORS["music"], []
