@@ -14,10 +14,11 @@ from rich.text import Text
 from core.errors import CovblendError
 from hpo.cli.common import Artifacts, AsJson, Storage, StudyName, load
 from hpo.console import console_of_width, data, out, say, shown, warn
-from hpo.paths import default_output, prepare_output
+from hpo.paths import default_output, prepare_output, write_atomic
 from hpo.results import views
 from hpo.results.html_report import write_report
 from hpo.run.display import fmt, params_table
+from hpo.run.signals import stopping_with
 from hpo.storage import open_storage
 from hpo.storage.artifacts import download_checkpoint, open_store, read_store
 from hpo.storage.urls import resolve_url
@@ -91,7 +92,7 @@ def export(
         data(text)
         return
     target = prepare_output(Path(out_path))
-    target.write_text(text)
+    write_atomic(target, text)
     say(f"wrote {target}")
 
 
@@ -108,7 +109,8 @@ def html_report(
     store = read_store(artifacts)  # only read: a report never makes an artifact folder
     target = prepare_output(Path(out_path))
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials" from each plot: the page says it once
-    missing = write_report(the_study, store, target)
+    with stopping_with("nothing written (the page comes at the end); run the same command again"):
+        missing = write_report(the_study, store, target)  # it may evaluate the best trial: seconds to minutes
     if missing:
         warn(f"{missing}: the report has no RMSE-vs-SNR curve")
     say(f"wrote {out_path}")

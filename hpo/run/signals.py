@@ -5,8 +5,8 @@ Four answers, each installed with `handling` and put back when its block ends:
     StopAtSafePoint  run_worker: the running trial stops at its next safe point and is marked FAIL
     Forward          a parent of worker processes (hpo.run.processes.supervise): the signal goes to each worker once
     Suspend          Ctrl-Z in `hpo`: the cursor shown; the workers of --workers stopped and continued with it
-    interrupt        `hpo retrain`, `hpo evaluate` (through stopping_with), `hpo dashboard`: any stop signal ends the
-                     command as Ctrl-C does
+    interrupt        `hpo retrain`, `hpo evaluate`, `hpo report` (through stopping_with), `hpo dashboard`: any stop
+                     signal ends the command as Ctrl-C does
 The first two end the process at once on a second signal (exit_now), unless it is a SIGHUP (_asks_again).
 """
 

@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from hpo.cli import app, main
 from hpo.cli.run import next_steps
+from hpo.results import html_report
 from tests.conftest import free_port, wait_for
 from tests.hpo.conftest import TINY_SPEC, trials_training, write_spec
 
@@ -192,6 +193,32 @@ def test_export_out_dash_is_stdout_as_for_cat(tmp_path, monkeypatch):
     shown = invoke("export", "--study", "empty", "--storage", url, "--format", "csv", "--out", "-")
     assert shown.stdout == "number,state,datetime_start,datetime_complete,duration_s\n"
     assert not (tmp_path / "-").exists()  # was a file named "-"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_a_stop_while_the_report_is_made_says_so_and_leaves_no_page(tmp_path, monkeypatch, signum):
+    """Ctrl-C ended `hpo report` without a line and SIGTERM by the signal, although the report may evaluate the best
+    trial for minutes; now both end it as they end `hpo evaluate`."""
+    url, page = f"sqlite:///{tmp_path / 'hpo.db'}", tmp_path / "report.html"
+    optuna.create_study(study_name="empty", storage=url)
+    render = html_report.render
+
+    def stopped_while_rendering(*args):
+        os.kill(os.getpid(), signum)  # Python runs the handler before the next line: the stop lands mid-work
+        return render(*args)
+
+    def unanswered(signum, frame):  # instead of SIGTERM's default, which would end this test process
+        raise AssertionError(f"{signal.Signals(signum).name} reached the test, not the command")
+
+    monkeypatch.setattr(html_report, "render", stopped_while_rendering)
+    before = signal.signal(signal.SIGTERM, unanswered)
+    try:
+        done = invoke("report", "--study", "empty", "--storage", url, "--out", str(page))
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert done.exit_code == 130, done.output
+    assert "stopped: nothing written" in done.output
+    assert list(tmp_path.iterdir()) == [tmp_path / "hpo.db"]  # no page, no temporary file
 
 
 def test_a_study_without_trials_exports_a_csv_header(tmp_path):
