@@ -4,7 +4,6 @@ not a new directory tree."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from core.errors import CovblendError
@@ -16,14 +15,6 @@ SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite dat
 def default_output(name: str) -> Path:
     """out/NAME, the default path of an output file."""
     return OUT_DIR / name
-
-
-def write_atomic(target: Path, text: str) -> None:
-    """Write text (UTF-8) to target through a temporary file beside it: a stop or a crash leaves the old file or none,
-    never half of one."""
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
 
 
 def prepare_output(target: Path) -> Path:

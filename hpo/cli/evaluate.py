@@ -21,7 +21,7 @@ from core.experiment import DEVICES, MAX_THREADS
 from core.train import resolve_device
 from hpo.cli.common import DEFAULT_GRID, EVAL_DEFAULTS, Scenes, SnrGrid, parse_snr_grid
 from hpo.console import bar, console_of_width, out, say
-from hpo.paths import prepare_output, write_atomic
+from hpo.paths import prepare_output
 from hpo.results.checkpoint_eval import LABELS, load_for_evaluation, plot_format, plot_report
 from hpo.run.signals import stopping_with
 from hpo.study.spec import metric_label
@@ -169,7 +169,7 @@ def evaluate_command(
     report["checkpoint"] = str(checkpoint)
     show_report(report)
     if json_path is not None:
-        write_atomic(json_path, json.dumps(report, indent=2, ensure_ascii=False))
+        json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
         say(f"report written to {json_path}", out)
     if plot_path is not None:
         plot_report(report, plot_path)

@@ -14,7 +14,7 @@ from rich.text import Text
 from core.errors import CovblendError
 from hpo.cli.common import Artifacts, AsJson, Storage, StudyName, load
 from hpo.console import console_of_width, data, out, say, shown, warn
-from hpo.paths import default_output, prepare_output, write_atomic
+from hpo.paths import default_output, prepare_output
 from hpo.results import views
 from hpo.results.html_report import write_report
 from hpo.run.display import fmt, params_table
@@ -92,7 +92,7 @@ def export(
         data(text)
         return
     target = prepare_output(Path(out_path))
-    write_atomic(target, text)
+    target.write_text(text)
     say(f"wrote {target}")
 
 

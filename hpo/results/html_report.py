@@ -14,7 +14,6 @@ from optuna import visualization as vis
 from optuna.artifacts import FileSystemArtifactStore
 
 from core.evaluation import SNR_DEFINITION, EvalConfig
-from hpo.paths import write_atomic
 from hpo.results import plots
 from hpo.results.views import trial_dict
 from hpo.storage.artifacts import CheckpointNotInStore
@@ -112,5 +111,5 @@ def write_report(
             evaluation = plots.evaluate_best(study, store, cfg or plots.figure_eval(study))
         except CheckpointNotInStore as e:
             missing = str(e)
-    write_atomic(out, render(study, evaluation, missing))
+    out.write_text(render(study, evaluation, missing), encoding="utf-8")
     return missing

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import statistics
 import time
@@ -36,7 +37,7 @@ from core.experiment import ExperimentConfig
 from core.localisation import derived_seed
 from core.reproducibility import deterministic, git_commit
 from core.train import NonFiniteGradientError, save_checkpoint, train
-from hpo.paths import prepare_folder, write_atomic
+from hpo.paths import prepare_folder
 from hpo.provenance import versions
 from hpo.results.checkpoint_eval import plot_report
 from hpo.storage import internals
@@ -138,7 +139,10 @@ def trial_config(
 
 
 def _write_json(path: Path, data: dict) -> None:
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """Write atomically: a crash leaves the old file or none, never half of one."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    os.replace(tmp, path)
 
 
 def seed_paths(out: Path, number: int, seed: int) -> tuple[Path, Path]:
