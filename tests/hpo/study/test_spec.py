@@ -66,8 +66,8 @@ def test_shipped_studies_load(name):
 def test_a_spec_that_places_its_bins_gives_each_evaluation_snr_a_bin_of_its_own(name):
     """The calibrated table's edges of these specs sit between the medians of their SNR estimate ŝ at the
     evaluation's SNR points (docs/design.md §3), so that no two points share one β: a scenario or estimate that
-    moves ŝ fails here. On the default edges ŝ's bias put quick's -10 and -5 dB scenes into one bin; `coherent`
-    keeps those edges, which its results were measured on."""
+    moves ŝ fails here. On PipelineConfig's default edges ŝ's bias put quick's -10 and -5 dB scenes into one bin;
+    `coherent` keeps those edges, which its results were measured on."""
     spec = load_spec(STUDIES / f"{name}.toml")
     cfg = ExperimentConfig.from_dict(spec.experiment_dict({p: s.corners()[0] for p, s in spec.search.items()}))
     pipe, grid = cfg.pipeline, EvalConfig().snr_grid_db
