@@ -78,12 +78,17 @@ def repair(
     flagged = (fit_residual(U_s, A) > RESIDUAL_FLAG).nonzero()[:, 0]
     theta, inv_r, active = theta.clone(), inv_r.clone(), active.clone()
     used = _sq(U_s).sum(-2) > 0  # (B, K_max): slots below the model order
+    norms = A.shape[-2] if T is None else norms  # ‖a‖² = N for H = I
     for idx in flagged.split(CHUNK):
-        T_f, norms_f = (None, A.shape[-2]) if T is None else (T[idx], norms[idx])
-        t, u, a = _rap_search(U_s[idx], A[idx], used[idx], grid, T_f, norms_f)
+        t, u, a = _rap_search(U_s[idx], A[idx], used[idx], grid, *_of_scenes(T, norms, idx))
         theta[idx], inv_r[idx] = torch.where(a, t, theta[idx]), torch.where(a, u, inv_r[idx])
         active[idx] |= a
     return theta, inv_r, active
+
+
+def _of_scenes(T: torch.Tensor | None, norms, rows: torch.Tensor) -> tuple:
+    """T and norms (see _rap_search) of the scenes `rows`: for H = I, (None, N), which holds for every scene."""
+    return (None, norms) if T is None else (T[rows], norms[rows])
 
 
 def _rap_spectrum(U_s, A, j: int, grid, T, norms) -> torch.Tensor:
@@ -153,8 +158,7 @@ def _rap_search(U_s, A, used, grid, T, norms):
         # scene with K <= j is never replaced
         rows = used[:, j].nonzero()[:, 0]
         U_j, A_j = U_s[rows], A[rows]
-        T_j, norms_j = (None, norms) if T is None else (T[rows], norms[rows])
-        t, u, A_j[:, :, j] = _replacement(U_j, A_j, j, grid, T_j, norms_j)
+        t, u, A_j[:, :, j] = _replacement(U_j, A_j, j, grid, *_of_scenes(T, norms, rows))
         res = fit_residual(U_j, A_j)
         better = res < best[rows]
         best[rows], choice[rows] = torch.where(better, res, best[rows]), torch.where(better, j, choice[rows])
@@ -168,7 +172,7 @@ def _rap_search(U_s, A, used, grid, T, norms):
     keep = ok.nonzero()[:, 0]
     if len(keep) == 0:
         return theta, inv_r, swept | replaced
-    U_k, T_k, norms_k = U_s[keep], None if T is None else T[keep], norms if T is None else norms[keep]
+    U_k, (T_k, norms_k) = U_s[keep], _of_scenes(T, norms, keep)
     th, ir, on = theta[keep], inv_r[keep], swept[keep]
     A_k = torch.where(replaced[keep, None, :], _steer(th, ir, grid, T_k).to(A.dtype), A[keep])
     for j in range(k_max):
