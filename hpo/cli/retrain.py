@@ -31,6 +31,7 @@ from hpo.results.retrain import (
     top_trials,
     warnings_for,
 )
+from hpo.results.views import to_json
 from hpo.run.display import EPOCH_METRICS, valued
 from hpo.run.pace import duration
 from hpo.run.signals import stopping_with
@@ -143,6 +144,9 @@ def retrain_command(
     ] = None,
     snr_grid: SnrGrid = DEFAULT_GRID,
     scenes: Scenes = EVAL_DEFAULTS.n_scenes,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the trials' summaries and the winner as JSON instead of tables.")
+    ] = False,
 ) -> None:
     """Retrain the study's top trials over several seeds; pick the winner by the mean of the study's objective on
     fresh validation scenes; write its best seed's checkpoint and its files to --out.
@@ -166,6 +170,11 @@ def retrain_command(
             number=trial, eval_cfg=eval_cfg, watcher=SeedProgress(progress, len(chosen) * seeds, names),
         )  # fmt: skip
     best = result.winner
+    if as_json:
+        found = {"winner": best.number, "checkpoint_seed": result.provenance["checkpoint_seed"], "out": str(out_dir)}
+        found |= {"trained": result.trained, "reused": result.skipped, "metric_names": names}
+        out.print_json(to_json(found | {"trials": [t.record() for t in result.summaries]}))
+        return
     wide = console_of_width(TABLE_WIDTH)
     wide.print(summary_table(result.summaries, best, result.provenance["epochs"], names))
     wide.print(accuracy_table(result.summaries, best))

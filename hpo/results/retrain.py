@@ -25,7 +25,7 @@ import os
 import shutil
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import optuna
@@ -92,6 +92,10 @@ class TrialSummary:
     @property
     def mean_health(self) -> float:
         return statistics.fmean(self.health) if not self.diverged else math.nan
+
+    def record(self) -> dict:
+        """The summary as `hpo retrain --json` prints it: its fields, then the means and stds over seeds."""
+        return asdict(self) | {"mean_values": self.mean_values, "std_values": self.std_values}
 
 
 def metric_names(study: optuna.Study, spec: StudySpec) -> list[str]:

@@ -82,3 +82,18 @@ def test_the_summary_lists_the_seeds_it_ran_under_a_header_that_is_no_count():
     console.print(table)
     row = next(line for line in console.export_text().splitlines() if line.startswith("│") and "★" in line)
     assert table.columns[2].header == "seed ids" and row.split("│")[3].strip() == "0"  # seed 0, not "0 seeds"
+
+
+def test_json_prints_every_retrained_trial_and_the_winner_instead_of_tables(searched, tiny_spec, tmp_path):
+    out = tmp_path / "out"
+    args = ["retrain", "--study", "tiny", "--storage", searched, "--spec", str(tiny_spec), "--out", str(out)]
+    result = runner.invoke(app, [*args, "--top", "2", "--seeds", "1", "--json", *FAST])
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)  # stdout is the JSON alone: no table, no closing lines
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert found["winner"] == provenance["trial"] and found["checkpoint_seed"] == provenance["checkpoint_seed"]
+    assert found["metric_names"] == provenance["metric_names"] and found["trained"] == 2
+    assert len(found["trials"]) == 2
+    (winner,) = (t for t in found["trials"] if t["number"] == found["winner"])
+    assert winner["mean_values"] == provenance["values"]["mean"] and winner["std_values"] is None  # one seed
+    assert set(winner["angle_rmse_deg"]) == {"0.0", "10.0"}  # per SNR point of --snr-grid
