@@ -171,9 +171,7 @@ def retrain_command(
         )  # fmt: skip
     best = result.winner
     if as_json:
-        found = {"winner": best.number, "checkpoint_seed": result.provenance["checkpoint_seed"], "out": str(out_dir)}
-        found |= {"trained": result.trained, "reused": result.skipped, "metric_names": names}
-        out.print_json(to_json(found | {"trials": [t.record() for t in result.summaries]}))
+        out.print_json(to_json(result.record() | {"out": str(out_dir)}))
         return
     wide = console_of_width(TABLE_WIDTH)
     wide.print(summary_table(result.summaries, best, result.provenance["epochs"], names))

@@ -294,7 +294,7 @@ def provenance_of(
         "trial": best.number,
         "params": best.params,
         "seeds": list(best.seeds),
-        "metric_names": study.metric_names,
+        "metric_names": metric_names(study, spec),  # the names the retrain ranked by: the study's, else the spec's
         "values": {"per_seed": [list(v) for v in best.values], "mean": best.mean_values, "std": best.std_values},
         "val_nmse_db": {"per_seed": list(best.nmse_db)},
         "validation_seed": records[0]["config"]["train"]["val_seed"],
@@ -329,6 +329,12 @@ class RetrainResult:
     provenance: dict  # as written to provenance.json
     trained: int  # seeds trained by this call
     skipped: int  # seeds found finished in the output folder
+
+    def record(self) -> dict:
+        """The result as `hpo retrain --json` prints it: the winner, the seeds trained and reused, every trial."""
+        found = {"winner": self.winner.number, "checkpoint_seed": self.provenance["checkpoint_seed"]}
+        found |= {"metric_names": self.provenance["metric_names"], "trained": self.trained, "reused": self.skipped}
+        return found | {"trials": [t.record() for t in self.summaries]}
 
 
 def warnings_for(study: optuna.Study, trials: list[FrozenTrial], spec: StudySpec) -> list[str]:
